@@ -1,0 +1,33 @@
+# R2DDE virtuel — the two commands of the README bootstrap .venv themselves.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export FLWR_TELEMETRY_ENABLED := 0
+export HF_HUB_OFFLINE := 1
+
+.PHONY: demo test lint bench venv clean
+
+$(BIN)/r2dde: pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# CPU torch first: a plain `torch` requirement would otherwise pull a CUDA build of several GB.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+venv: $(BIN)/r2dde
+
+demo: venv
+	$(BIN)/r2dde simulate --scenario usecase1 --sites 3 --rounds 3 --epsilon 3 --out runs/demo
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+lint: venv
+	$(BIN)/ruff check .
+
+bench: venv
+	$(BIN)/python -m simulations.benchmarks.adult_federated
+
+clean:
+	rm -rf runs .pytest_cache

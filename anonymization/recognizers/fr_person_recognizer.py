@@ -1,0 +1,88 @@
+"""PERSON (rule part): names after a civility (M., Mme, Madame, …) and capitalized word pairs that hold
+a known French first name (INSEE "Fichier des prénoms").
+
+spaCy's French NER finds most names; these rules catch what the small model misses most often:
+upper-case surnames (Julie MARTIN, MARTIN Julie) and names introduced by a civility.
+"""
+
+from __future__ import annotations
+
+import csv
+import unicodedata
+from collections.abc import Iterable
+from pathlib import Path
+
+import regex as re
+from presidio_analyzer import Pattern, PatternRecognizer
+
+FIRST_NAMES_FILE = Path("names") / "insee_prenoms_1900_2022_par_sexe_decennie.csv"
+CIVILITY = r"(?i:m\.|mr\.?|mme|mlle|monsieur|madame|mademoiselle|docteur|dr\.?|ma[îi]tre|me)"
+NAME_WORD = r"(?:[A-ZÀ-Ý](?:[a-zà-ÿ'’]+(?:-[A-ZÀ-Ý][a-zà-ÿ'’]+)*|[A-ZÀ-Ý'’]+(?:-[A-ZÀ-Ý'’]+)*))"
+PARTICLE = r"(?:(?:de|du|des|le|la|van|von|ben|el|d['’])\s*)"
+NOT_NAMES = frozenset(
+    word.casefold()
+    for word in (
+        "France Travail Emploi Pôle Pole Mission Missions Locale Locales Région Region Sud Provence Alpes Côte "
+        "Azur Apec Carif Oref Conseil Département Ville Mairie Caf Cpam Rsa Cap Bac Bts Dut Cv Cdi Cdd Saint "
+        "Sainte Rue Avenue Boulevard Place Chemin Route Le La Les Un Une Des Du De Et Il Elle Nous Vous Ils "
+        "Madame Monsieur Mademoiselle Mme Mlle Docteur Lundi Mardi Mercredi Jeudi Vendredi Samedi Dimanche "
+        "Janvier Février Mars Avril Mai Juin Juillet Août Septembre Octobre Novembre Décembre Marseille Nice "
+        "Toulon Avignon Paris Lyon Aix Cannes Antibes Gap Digne Arles Fréjus Hyères Grasse Martigues Aubagne"
+    ).split()
+)
+
+
+def fold(word: str) -> str:
+    """Case- and accent-insensitive form used for dictionary look-ups."""
+    decomposed = unicodedata.normalize("NFKD", word.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def load_first_names(path: Path, min_births: int = 500) -> frozenset[str]:
+    """First names given at least `min_births` times in France since 1900, folded."""
+    names: set[str] = set()
+    with path.open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            name = row["prenom"]
+            if not name.startswith("_") and int(row["total_1900_2022"]) >= min_births:
+                names.add(fold(name))
+    return frozenset(names - {fold(w) for w in NOT_NAMES})
+
+
+class FrPersonRecognizer(PatternRecognizer):
+    """Names after a civility, and 2-3 capitalized words starting or ending with a known first name."""
+
+    COUNTRY_CODE = "fr"
+
+    def __init__(self, first_names: Iterable[str] = (), supported_language: str = "fr",
+                 supported_entity: str = "PERSON") -> None:
+        self.first_names = frozenset(fold(n) for n in first_names)
+        patterns = [
+            Pattern("name after civility",
+                    rf"(?<=(?<!\w){CIVILITY}\s+){PARTICLE}?{NAME_WORD}(?:[\s\-]+{PARTICLE}?{NAME_WORD}){{0,2}}(?!\w)",
+                    0.85),
+        ]
+        if self.first_names:
+            patterns.append(Pattern(
+                "first name + surname",
+                rf"(?<![\w\-])(?!{CIVILITY}\s){NAME_WORD}(?:\s+{PARTICLE}?{NAME_WORD}){{1,2}}(?![\w\-])",
+                0.6,
+            ))
+        super().__init__(supported_entity=supported_entity, patterns=patterns, context=None,
+                         supported_language=supported_language, name="FrPersonRecognizer",
+                         global_regex_flags=re.DOTALL | re.MULTILINE)
+
+    def validate_result(self, pattern_text: str) -> bool | None:
+        """Civility matches stand as they are; word pairs need a known first name at one end."""
+        words = pattern_text.split()
+        if any(fold(w) in NOT_NAMES for w in words):
+            return False
+        if len(words) < 2 or not self.first_names:
+            return None
+        return fold(words[0]) in self.first_names or fold(words[-1]) in self.first_names
+
+    @classmethod
+    def from_reference_data(cls, data_dir: Path, min_births: int = 500) -> FrPersonRecognizer:
+        """Build with the INSEE first names found under `data_dir`, or civility rules only if absent."""
+        path = data_dir / FIRST_NAMES_FILE
+        return cls(load_first_names(path, min_births) if path.is_file() else ())

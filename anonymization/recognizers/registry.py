@@ -1,0 +1,62 @@
+"""A French-only Presidio registry: our recognizers plus spaCy's NER for person names.
+
+Presidio's default registry loads dozens of recognizers for other countries and languages, costs time
+on every note and finds US social security numbers in French job-seeker notes. This one holds only what
+a French counselor's note can leak.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from presidio_analyzer import RecognizerRegistry
+
+from anonymization.recognizers.fr_address_recognizer import FrAddressRecognizer
+from anonymization.recognizers.fr_birth_date_recognizer import FrBirthDateRecognizer
+from anonymization.recognizers.fr_email_recognizer import FrEmailRecognizer
+from anonymization.recognizers.fr_ft_id_recognizer import FrFranceTravailIdRecognizer
+from anonymization.recognizers.fr_iban_recognizer import FrIbanRecognizer
+from anonymization.recognizers.fr_nir_recognizer import FrNirRecognizer
+from anonymization.recognizers.fr_person_recognizer import FrPersonRecognizer
+from anonymization.recognizers.fr_phone_recognizer import FrPhoneRecognizer
+from anonymization.recognizers.fr_siren_recognizer import FrSirenRecognizer
+from anonymization.recognizers.fr_siret_recognizer import FrSiretRecognizer
+from anonymization.recognizers.fr_spacy_person_recognizer import FrSpacyPersonRecognizer
+from anonymization.reference import reference_data_dir
+
+LANGUAGE = "fr"
+
+# Entity type → typed tag written in place of the entity.
+ENTITY_TAGS: dict[str, str] = {
+    "PERSON": "NOM",
+    "FR_NIR": "NIR",
+    "FR_PHONE": "TELEPHONE",
+    "EMAIL_ADDRESS": "EMAIL",
+    "IBAN_CODE": "IBAN",
+    "FR_SIRET": "SIRET",
+    "FR_SIREN": "SIREN",
+    "FR_FT_ID": "ID_FRANCE_TRAVAIL",
+    "FR_ADDRESS": "ADRESSE",
+    "DATE_OF_BIRTH": "DATE_NAISSANCE",
+}
+
+
+def build_french_registry(data_dir: Path | None = None, with_ner: bool = True) -> RecognizerRegistry:
+    """The registry used by FrenchScrubber (set `with_ner=False` for a regex-only scrubber)."""
+    registry = RecognizerRegistry(supported_languages=[LANGUAGE])
+    for recognizer in (
+        FrNirRecognizer(),
+        FrPhoneRecognizer(),
+        FrEmailRecognizer(),
+        FrIbanRecognizer(),
+        FrSiretRecognizer(),
+        FrSirenRecognizer(),
+        FrFranceTravailIdRecognizer(),
+        FrAddressRecognizer(),
+        FrBirthDateRecognizer(),
+        FrPersonRecognizer.from_reference_data(data_dir or reference_data_dir()),
+    ):
+        registry.add_recognizer(recognizer)
+    if with_ner:
+        registry.add_recognizer(FrSpacyPersonRecognizer(supported_language=LANGUAGE))
+    return registry

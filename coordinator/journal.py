@@ -1,0 +1,110 @@
+"""What happened in a study, round by round and site by site — the material of its report."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from flwr.app import Message
+
+_DECLINED = re.compile(r"site (?P<site>\S+) declined — (?P<why>.*)", re.DOTALL)
+
+
+@dataclass
+class SiteRecord:
+    """One site's part in the study as the coordinator saw it (updates and metrics only)."""
+
+    epsilon: float = 0.0
+    delta: float = 0.0
+    target_epsilon: float = float("nan")
+    examples: int = 0
+    noise_multiplier: float = 0.0
+    rounds_trained: list[int] = field(default_factory=list)
+    counts: dict[str, object] = field(default_factory=dict)
+    evaluation: dict[str, float] = field(default_factory=dict)
+    fairness: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    declined: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+
+#: Called after each round's evaluation with (round, sites that trained): drives progress displays.
+RoundListener = Callable[[int, list[str]], None]
+
+
+class StudyJournal:
+    def __init__(self, expected_sites: tuple[str, ...], on_round: RoundListener | None = None) -> None:
+        self.on_round = on_round
+        self.sites: dict[str, SiteRecord] = {s: SiteRecord() for s in expected_sites}
+        self.node_sites: dict[int, str] = {}
+        self.rounds: dict[int, dict[str, object]] = defaultdict(dict)
+
+    def _site_of(self, msg: Message) -> str:
+        if msg.has_error():
+            match = _DECLINED.match(msg.error.reason or "")
+            if match:
+                return match["site"]
+            return self.node_sites.get(msg.metadata.src_node_id, f"node-{msg.metadata.src_node_id}")
+        site = str(msg.content["site"]["site"])
+        self.node_sites[msg.metadata.src_node_id] = site
+        return site
+
+    def _failure(self, server_round: int, msg: Message, phase: str) -> None:
+        site = self._site_of(msg)
+        record = self.sites.setdefault(site, SiteRecord())
+        reason = msg.error.reason or "no reason given"
+        match = _DECLINED.match(reason)
+        if match:
+            if match["why"] not in record.declined:
+                record.declined.append(match["why"])
+        else:
+            record.failures.append(f"round {server_round} ({phase}): {reason[:300]}")
+
+    def record_train(self, server_round: int, replies: list[Message]) -> int:
+        answered = []
+        for msg in replies:
+            if msg.has_error():
+                self._failure(server_round, msg, "train")
+                continue
+            site = self._site_of(msg)
+            metrics, info = msg.content["metrics"], msg.content["site"]
+            record = self.sites.setdefault(site, SiteRecord())
+            record.epsilon = float(metrics["epsilon"])
+            record.delta = float(metrics["delta"])
+            record.examples = int(metrics["num-examples"])
+            record.noise_multiplier = float(metrics["noise-multiplier"])
+            record.target_epsilon = float(info["target-epsilon"])
+            record.counts = json.loads(str(info["counts"]))
+            record.rounds_trained.append(server_round)
+            answered.append(site)
+        silent = sorted(set(self.node_sites.values()) - set(answered) - {self._site_of(m) for m in replies})
+        self.rounds[server_round]["trained"] = sorted(answered)
+        self.rounds[server_round]["no_reply"] = silent
+        return len(answered)
+
+    def record_evaluate(self, server_round: int, replies: list[Message]) -> None:
+        for msg in replies:
+            if msg.has_error():
+                self._failure(server_round, msg, "evaluate")
+                continue
+            site = self._site_of(msg)
+            record = self.sites.setdefault(site, SiteRecord())
+            record.evaluation = {k: float(v) for k, v in msg.content["metrics"].items()}
+            record.fairness = json.loads(str(msg.content["site"]["fairness"]))
+        self.rounds[server_round]["evaluated"] = sorted(
+            self._site_of(m) for m in replies if not m.has_error()
+        )
+        if self.on_round is not None:
+            self.on_round(server_round, list(self.rounds[server_round].get("trained", [])))
+
+    def pooled_fairness(self) -> dict[str, dict[str, dict[str, float]]]:
+        """Per-group counts summed over sites (the last evaluation of each)."""
+        pooled: dict[str, dict[str, dict[str, float]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(float)))
+        for record in self.sites.values():
+            for attribute, groups in record.fairness.items():
+                for group, counts in groups.items():
+                    for key, value in counts.items():
+                        pooled[attribute][group][key] += value
+        return {a: {g: dict(c) for g, c in groups.items()} for a, groups in pooled.items()}

@@ -1,0 +1,88 @@
+"""The Flower ServerApp the Region runs: one granted study, start to report."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+from flwr.app import ArrayRecord, ConfigRecord, Context
+from flwr.serverapp import Grid, ServerApp
+
+from tasks.models import mlp
+from tasks.registry import get_task
+
+from .journal import RoundListener, StudyJournal
+from .report import build_report, write_study_folder
+from .strategies import JournaledStrategy, StudyAborted, build_strategy
+from .study_config import StudyConfig
+
+os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
+log = logging.getLogger(__name__)
+
+app = ServerApp()
+
+
+@app.main()
+def main(grid: Grid, context: Context) -> None:
+    run_study(grid, StudyConfig.from_run_config(context.run_config))
+
+
+def run_study(grid: Grid, config: StudyConfig, on_round: RoundListener | None = None) -> dict[str, object]:
+    """Run every round, then write the study folder — also when the study stops early."""
+    spec = get_task(config.task)
+    encoder = spec.encoder()
+    model = mlp(encoder.width, spec.hidden, seed=config.seed)
+    journal = StudyJournal(config.sites, on_round)
+    strategy = JournaledStrategy(
+        build_strategy(
+            config.strategy,
+            fraction_train=config.fraction_train,
+            min_sites=config.min_sites,
+            available=config.min_sites,
+        ),
+        journal,
+        config.min_sites,
+    )
+    instructions = ConfigRecord(config.instructions().to_config())
+    started = time.monotonic()
+    status, reason, final = "completed", "", None
+    try:
+        result = strategy.start(
+            grid=grid,
+            initial_arrays=ArrayRecord(model.state_dict()),
+            num_rounds=config.num_server_rounds,
+            timeout=config.round_timeout,
+            train_config=instructions,
+            evaluate_config=instructions,
+        )
+        final = result.arrays
+        round_metrics = {r: dict(m) for r, m in result.evaluate_metrics_clientapp.items()}
+    except StudyAborted as exc:
+        status, reason, round_metrics = "aborted", str(exc), {}
+        log.error("study %s stopped: %s", config.study_id, exc)
+    if final is not None:
+        model.load_state_dict(final.to_torch_state_dict())
+    report = build_report(
+        config,
+        journal,
+        status=status,
+        reason=reason,
+        rounds_completed=max(journal.rounds, default=0) if status == "aborted" else config.num_server_rounds,
+        round_metrics={int(r): {k: float(v) for k, v in m.items()} for r, m in round_metrics.items()},
+        wall_seconds=time.monotonic() - started,
+        feature_names=encoder.feature_names,
+    )
+    write_study_folder(config.study_dir, report, model if final is not None else None)
+    return report
+
+
+def server_app_for(config: StudyConfig, on_round: RoundListener | None = None) -> ServerApp:
+    """A ServerApp bound to one study (the simulation engine gives ServerApps no run config)."""
+    bound = ServerApp()
+
+    @bound.main()
+    def _main(grid: Grid, context: Context) -> None:
+        run_study(grid, config, on_round)
+
+    return bound

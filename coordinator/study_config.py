@@ -1,0 +1,83 @@
+"""A study as the coordinator runs it, read from Flower's run config (pyproject + overrides)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, fields
+from pathlib import Path
+
+from tasks.instructions import StudyInstructions
+
+
+class StudyConfigError(ValueError):
+    """A run-config key is missing or has the wrong type (the key is named)."""
+
+
+_PARSERS = {
+    "sites": lambda raw: tuple(s.strip() for s in str(raw).split(",") if s.strip()),
+    "study_dir": lambda raw: Path(str(raw)),
+}
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    study_id: str
+    task: str
+    sites: tuple[str, ...]
+    num_server_rounds: int = 3
+    fraction_train: float = 1.0
+    min_sites: int = 2
+    strategy: str = "fedavg"
+    target_epsilon: float = 3.0
+    delta: float = 1e-5
+    local_epochs: int = 1
+    batch_size: int = 256
+    learning_rate: float = 0.01
+    max_grad_norm: float = 1.0
+    seed: int = 42
+    study_dir: Path = Path("runs/study")
+    grant: str = ""
+    round_timeout: float = 600.0
+
+    @classmethod
+    def from_run_config(cls, run_config: Mapping[str, object]) -> StudyConfig:
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            key = f.name.replace("_", "-")
+            if key not in run_config:
+                if f.default is MISSING:
+                    raise StudyConfigError(f"run config lacks '{key}'")
+                continue
+            raw = run_config[key]
+            try:
+                values[f.name] = _PARSERS.get(f.name, type(f.default) if f.default is not MISSING else str)(raw)
+            except (TypeError, ValueError):
+                raise StudyConfigError(f"run config '{key}' = {raw!r} has the wrong type") from None
+        config = cls(**values)  # type: ignore[arg-type]
+        if config.min_sites < 1 or config.min_sites > len(config.sites):
+            raise StudyConfigError(f"min-sites = {config.min_sites} but {len(config.sites)} site(s) listed")
+        return config
+
+    def to_run_config(self) -> dict[str, str | int | float]:
+        out: dict[str, str | int | float] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name.replace("_", "-")] = (
+                ",".join(value) if isinstance(value, tuple) else str(value) if isinstance(value, Path) else value
+            )
+        return out
+
+    def instructions(self) -> StudyInstructions:
+        return StudyInstructions(
+            study_id=self.study_id,
+            task=self.task,
+            num_rounds=self.num_server_rounds,
+            local_epochs=self.local_epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            max_grad_norm=self.max_grad_norm,
+            target_epsilon=self.target_epsilon,
+            delta=self.delta,
+            seed=self.seed,
+            grant=self.grant,
+        )

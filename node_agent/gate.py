@@ -1,0 +1,82 @@
+"""The node's gate to a study: admission (grant + local policy), opt-outs, and the budget ledger.
+
+`BrokerGate` (in `broker_gate.py`) is the real one. `StandaloneGate` serves only public,
+non-personal benchmark data (UCI Adult) on a node configured without a broker: the node, not
+the coordinator, decides that, and a personal-data task is refused there.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from tasks.instructions import StudyInstructions
+from tasks.registry import TaskSpec
+
+from .declined import NodeDeclined
+
+
+@dataclass(frozen=True)
+class StudyTerms:
+    """What this site agreed to spend on this study."""
+
+    target_epsilon: float
+    delta: float
+    dataset: str
+    purpose: str
+    #: `public_interest` uses every record but opt-outs; `consent` only records with a live consent.
+    legal_basis: str
+
+
+class StudyGate(ABC):
+    @abstractmethod
+    def admit(self, instructions: StudyInstructions, spec: TaskSpec) -> StudyTerms:
+        """Verify the study may run here; raise NodeDeclined naming the rule otherwise."""
+
+    @abstractmethod
+    def excluded(self, terms: StudyTerms) -> frozenset[str] | None:
+        """Linkage pseudonyms to drop (opt-outs), or None when the study needs no such filter."""
+
+    @abstractmethod
+    def consented(self, terms: StudyTerms) -> frozenset[str] | None:
+        """For consent-based purposes, the linkage pseudonyms that may be used; None otherwise."""
+
+    @abstractmethod
+    def reserve(self, request_id: str, mechanism: Mapping[str, object], examples: int) -> str:
+        """Reserve a round's privacy cost before any record is touched; returns a reservation id."""
+
+    @abstractmethod
+    def commit(self, reservation_id: str, mechanism: Mapping[str, object]) -> None:
+        """Record what was actually spent."""
+
+    @abstractmethod
+    def report(self, counts: Mapping[str, object]) -> None:
+        """Send the node's counters (records used, opt-outs applied, …) for the audit trail."""
+
+
+class StandaloneGate(StudyGate):
+    """No broker: only tasks without personal data, with the ε the instructions carry."""
+
+    def admit(self, instructions: StudyInstructions, spec: TaskSpec) -> StudyTerms:
+        if spec.personal_identifiers:
+            raise NodeDeclined(
+                "node.broker_required",
+                f"task {spec.name} uses personal data; this node has no trust broker configured",
+            )
+        return StudyTerms(instructions.target_epsilon, instructions.delta, spec.dataset, "benchmark", "public_data")
+
+    def excluded(self, terms: StudyTerms) -> frozenset[str] | None:
+        return None
+
+    def consented(self, terms: StudyTerms) -> frozenset[str] | None:
+        return None
+
+    def reserve(self, request_id: str, mechanism: Mapping[str, object], examples: int) -> str:
+        return request_id
+
+    def commit(self, reservation_id: str, mechanism: Mapping[str, object]) -> None:
+        return None
+
+    def report(self, counts: Mapping[str, object]) -> None:
+        return None

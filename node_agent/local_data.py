@@ -1,0 +1,68 @@
+"""The site's data, made ready for learning: loaded, validated, anonymized, filtered, encoded, split.
+
+Nothing here leaves the node; only counts go into the node's report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from tasks.registry import TaskSpec
+from tasks.schema import SchemaError
+
+from .declined import NodeDeclined
+from .settings import NodeSettings
+
+HOLDOUT_SHARE = 0.2
+
+#: Turns the validated raw table into the analysis view (anonymization) and reports counts.
+Anonymize = Callable[[pd.DataFrame, str], tuple[pd.DataFrame, dict[str, object]]]
+
+
+@dataclass
+class SiteData:
+    """Encoded training and holdout sets of one site for one study."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    groups_test: dict[str, np.ndarray]
+    #: Linkage pseudonyms of the training records, to apply opt-outs that arrive between rounds.
+    train_keys: np.ndarray | None = None
+    counts: dict[str, object] = field(default_factory=dict)
+
+
+def load_site_table(spec: TaskSpec, settings: NodeSettings) -> pd.DataFrame:
+    """Read and validate the site's file for the task; a schema problem declines the round."""
+    path = settings.data_dir / spec.file_name
+    try:
+        return spec.load(path, settings.site)
+    except SchemaError as exc:
+        raise NodeDeclined("data.schema", str(exc)) from None
+
+
+def split_and_encode(
+    spec: TaskSpec, frame: pd.DataFrame, *, study_id: str, site: str, counts: dict[str, object]
+) -> SiteData:
+    """Deterministic holdout per (study, site) so every round evaluates on the same records."""
+    seed = int.from_bytes(hashlib.sha256(f"{study_id}|{site}".encode()).digest()[:4], "big")
+    order = np.random.default_rng(seed).permutation(len(frame))
+    n_test = int(round(len(frame) * HOLDOUT_SHARE))
+    test, train = frame.iloc[order[:n_test]], frame.iloc[order[n_test:]]
+    encoder = spec.encoder()
+    counts.update({"train_records": len(train), "holdout_records": len(test)})
+    return SiteData(
+        x_train=encoder.encode(train),
+        y_train=encoder.labels(train),
+        x_test=encoder.encode(test),
+        y_test=encoder.labels(test),
+        groups_test=encoder.groups(test),
+        train_keys=train["linkage_pseudonym"].astype(str).to_numpy() if "linkage_pseudonym" in train else None,
+        counts=counts,
+    )

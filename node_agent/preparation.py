@@ -1,0 +1,81 @@
+"""From the validated raw table to the analysis view, in the order the design fixes:
+pseudonymize and generalize → scrub free text → keep only records the purpose may use.
+
+No feature is computed before this has run; the raw identifiers never leave this function.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from tasks.registry import TaskSpec
+
+from .declined import NodeDeclined
+from .gate import StudyGate, StudyTerms
+from .settings import NodeSettings
+
+LINKAGE = "linkage_pseudonym"
+
+
+def analysis_view(
+    spec: TaskSpec,
+    raw: pd.DataFrame,
+    *,
+    settings: NodeSettings,
+    study_id: str,
+    gate: StudyGate,
+    terms: StudyTerms,
+) -> tuple[pd.DataFrame, dict[str, object]]:
+    """The records this study may learn from, and the counts the node reports."""
+    counts: dict[str, object] = {"records_loaded": len(raw)}
+    if not spec.personal_identifiers:
+        return raw, counts
+    from anonymization import anonymize_parcours  # spaCy/Presidio load only where personal data is
+
+    frame, report = anonymize_parcours(
+        raw,
+        source=f"{settings.site}/{spec.file_name}",
+        linkage_key=_linkage_key(settings),
+        study_id=study_id,
+        scrubber=_scrubber(),
+    )
+    counts["anonymization"] = report.to_dict()
+    frame, filtered = apply_legal_basis(frame, gate, terms)
+    counts.update(filtered)
+    return frame, counts
+
+
+def apply_legal_basis(
+    frame: pd.DataFrame, gate: StudyGate, terms: StudyTerms
+) -> tuple[pd.DataFrame, dict[str, object]]:
+    """Opt-out (art. 21) for public-interest purposes, opt-in (art. 6-1-a) for consent-based ones."""
+    keys = frame[LINKAGE].astype("string")
+    allowed = gate.consented(terms)
+    if allowed is not None:
+        keep = keys.isin(list(allowed)).to_numpy()
+        return frame[keep], {"without_consent_excluded": int((~keep).sum())}
+    excluded = gate.excluded(terms) or frozenset()
+    drop = keys.isin(list(excluded)).to_numpy()
+    return frame[~drop], {"opt_outs_applied": int(drop.sum())}
+
+
+
+
+
+def _linkage_key(settings: NodeSettings):  # type: ignore[no-untyped-def]
+    from anonymization.keys import load_linkage_key
+
+    if settings.keys_dir is None:
+        raise NodeDeclined("node.keys", "no keys folder configured: the linkage key is needed to pseudonymize")
+    return load_linkage_key(settings.keys_dir / "linkage.key")
+
+
+@lru_cache(maxsize=1)
+def _scrubber():  # type: ignore[no-untyped-def]
+    """One French scrubber per process: loading spaCy's model costs seconds."""
+    from anonymization import FrenchScrubber
+
+    return FrenchScrubber()

@@ -1,0 +1,127 @@
+"""Typed governance documents: a purpose (finalité), a site's own policy, a study request, a decision.
+
+Every model forbids unknown keys so that a typo in a YAML document is an error, not a silently
+ignored rule. Models are frozen: a policy is a value that can be digested and compared.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Period = Literal["calendar_year", "P1Y", "P6M", "P3M", "P1M"]
+"""Budget periods, calendar-aligned (``P1Y`` == ``calendar_year``): ``period_of`` in the ledger maps a
+date to the period's label. Rolling windows are not offered: an account must have one stable key."""
+
+
+class _Document(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LegalBasis(StrEnum):
+    """GDPR basis of a purpose; it decides how people's choices filter the records."""
+
+    # art. 6-1-e: every record except those whose person objected (opt-out, art. 21)
+    PUBLIC_INTEREST = "public_interest"
+    # art. 6-1-a: only records with a recorded, unwithdrawn consent for the purpose (opt-in)
+    CONSENT = "consent"
+
+
+class DeltaRule(_Document):
+    """δ must stay below ``1/(inverse_size_factor · n)`` for every site's dataset size n and ``max_delta``.
+
+    The 1/(10·n) rule keeps the probability of a catastrophic release far below one person in the dataset.
+    """
+
+    inverse_size_factor: float = Field(default=10.0, ge=1.0)
+    max_delta: float = Field(default=1e-5, gt=0.0, lt=1.0)
+
+    def limit_for(self, records: int) -> float:
+        """The largest δ allowed for a dataset of ``records`` people."""
+        return min(self.max_delta, 1.0 / (self.inverse_size_factor * max(records, 1)))
+
+
+class Purpose(_Document):
+    """A purpose the Region may pursue with partner data, and the limits attached to it."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label_fr: str = Field(min_length=1)
+    legal_basis: LegalBasis
+    allowed_tasks: tuple[str, ...] = Field(min_length=1)
+    allowed_fields: tuple[str, ...] = Field(min_length=1)
+    epsilon_cap_per_period: float = Field(gt=0.0)
+    period: Period = "calendar_year"
+    delta_rule: DeltaRule = DeltaRule()
+    min_cell_size: int = Field(default=11, ge=2)
+    retention_days: int = Field(ge=1)
+    description: str = ""
+
+
+class SiteDataset(_Document):
+    """A dataset a site holds: its declared size (for the δ rule) and the fields it lets studies use."""
+
+    label: str = ""
+    records: int = Field(ge=1, description="declared upper bound on the number of people in the dataset")
+    exposed_fields: tuple[str, ...] = Field(min_length=1)
+
+
+class SitePolicy(_Document):
+    """A partner's own policy: what it accepts, whatever the purpose allows. The stricter rule wins."""
+
+    site: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: str = Field(min_length=1)
+    accepted_purposes: tuple[str, ...]
+    accepted_coordinators: tuple[str, ...]
+    epsilon_cap: float = Field(gt=0.0, description="ε cap per period for each of the site's dataset accounts")
+    budget_period: Period = "calendar_year"
+    datasets: dict[str, SiteDataset] = Field(min_length=1)
+
+    def exposed_fields(self, dataset: str) -> tuple[str, ...]:
+        """Fields of ``dataset`` the site exposes; empty when the site does not hold it."""
+        held = self.datasets.get(dataset)
+        return held.exposed_fields if held else ()
+
+
+class StudyRequest(_Document):
+    """What the Region asks the broker for."""
+
+    study_id: str = Field(min_length=1)
+    purpose_id: str
+    task: str
+    dataset: str
+    fields: tuple[str, ...] = Field(min_length=1)
+    sites: tuple[str, ...] = Field(min_length=1)
+    rounds: int = Field(ge=1)
+    target_epsilon: float = Field(gt=0.0, description="ε each site's dataset may spend on this study")
+    delta: float = Field(gt=0.0, lt=1.0)
+    coordinator: str
+    requested_by: str
+
+    @model_validator(mode="after")
+    def _no_duplicates(self) -> StudyRequest:
+        for name in ("fields", "sites"):
+            values = getattr(self, name)
+            if len(set(values)) != len(values):
+                raise ValueError(f"{name} lists a value twice: {list(values)}")
+        return self
+
+
+class Reason(_Document):
+    """Why a rule refused: the rule id (stable), the subject (site, field, …), what was asked, the limit."""
+
+    rule: str
+    subject: str
+    detail: str
+    limit: str | float | None = None
+
+
+class Decision(_Document):
+    """The broker's answer; ``reasons`` is empty exactly when ``allowed``."""
+
+    allowed: bool
+    reasons: tuple[Reason, ...] = ()
+    per_site_epsilon: dict[str, float] = Field(default_factory=dict)
+    delta: float
+    policy_digest: str

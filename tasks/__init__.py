@@ -1,0 +1,1 @@
+"""What is computed, shared by the coordinator and the nodes: schema, encoding, models, metrics."""

@@ -1,0 +1,99 @@
+"""Feature encoding with fixed, public vocabularies.
+
+Every site must produce the same feature vector, and nothing about one site's data may shape
+another's features, so nothing here is fitted on data: categories come from public
+nomenclatures and numeric scales are constants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Categorical:
+    """One-hot over a fixed vocabulary; values outside it go to an `other` slot."""
+
+    column: str
+    vocabulary: Sequence[str]
+    transform: Callable[[pd.Series], pd.Series] | None = None
+
+    def names(self) -> list[str]:
+        return [f"{self.column}={v}" for v in self.vocabulary] + [f"{self.column}=other"]
+
+    def encode(self, frame: pd.DataFrame) -> np.ndarray:
+        values = frame[self.column].astype("string").fillna("")
+        if self.transform is not None:
+            values = self.transform(values)
+        index = {v: i for i, v in enumerate(self.vocabulary)}
+        codes = values.map(lambda v: index.get(v, len(index))).to_numpy(dtype=np.int64)
+        out = np.zeros((len(frame), len(index) + 1), dtype=np.float32)
+        out[np.arange(len(frame)), codes] = 1.0
+        return out
+
+
+@dataclass(frozen=True)
+class Numeric:
+    """A numeric column through a fixed transform (e.g. log1p, a constant scale)."""
+
+    column: str
+    transform: Callable[[np.ndarray], np.ndarray] = lambda x: x
+    name: str | None = None
+
+    def names(self) -> list[str]:
+        return [self.name or self.column]
+
+    def encode(self, frame: pd.DataFrame) -> np.ndarray:
+        values = pd.to_numeric(frame[self.column], errors="coerce").fillna(0).to_numpy(dtype=np.float64)
+        return self.transform(values).astype(np.float32).reshape(-1, 1)
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A feature computed from several columns (e.g. a public tension index looked up per row)."""
+
+    name: str
+    compute: Callable[[pd.DataFrame], np.ndarray]
+
+    def names(self) -> list[str]:
+        return [self.name]
+
+    def encode(self, frame: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self.compute(frame), dtype=np.float32).reshape(-1, 1)
+
+
+Feature = Categorical | Numeric | Derived
+
+
+@dataclass(frozen=True)
+class TabularEncoder:
+    """Turns a validated frame into (features, labels, fairness groups)."""
+
+    features: Sequence[Feature]
+    label: str
+    label_transform: Callable[[pd.Series], pd.Series] = lambda s: s
+    group_columns: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [name for f in self.features for name in f.names()]
+
+    @property
+    def width(self) -> int:
+        return len(self.feature_names)
+
+    def encode(self, frame: pd.DataFrame) -> np.ndarray:
+        return np.hstack([f.encode(frame) for f in self.features]) if len(frame) else np.zeros(
+            (0, self.width), dtype=np.float32
+        )
+
+    def labels(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.label_transform(frame[self.label]).to_numpy(dtype=np.float32)
+
+    def groups(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Protected attributes for the fairness report, as strings, keyed by report name."""
+        return {name: frame[col].astype("string").fillna("?").to_numpy() for name, col in self.group_columns.items()}

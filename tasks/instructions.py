@@ -1,0 +1,50 @@
+"""The round instructions the coordinator sends and nodes read (a Flower ConfigRecord's content).
+
+Only what the coordinator may decide travels here; what a site may do comes from the grant,
+which the node verifies itself, and where its data lives comes from the node's own settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+
+
+class InstructionError(ValueError):
+    """A round message lacks a field or carries one of the wrong type."""
+
+
+@dataclass(frozen=True)
+class StudyInstructions:
+    study_id: str
+    task: str
+    num_rounds: int
+    local_epochs: int
+    batch_size: int
+    learning_rate: float
+    max_grad_norm: float
+    #: Used only by nodes running without a broker (public benchmark data): a grant sets it otherwise.
+    target_epsilon: float
+    delta: float
+    seed: int
+    #: Compact JWS issued by the trust broker; empty for broker-less benchmark runs.
+    grant: str = ""
+
+    def to_config(self) -> dict[str, str | int | float]:
+        return {k.replace("_", "-"): v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, object]) -> StudyInstructions:
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            key = f.name.replace("_", "-")
+            if key not in config:
+                if f.name == "grant":
+                    continue
+                raise InstructionError(f"round instructions lack '{key}'")
+            caster = {"str": str, "int": int, "float": float}[str(f.type)]
+            try:
+                values[f.name] = caster(config[key])
+            except (TypeError, ValueError):
+                raise InstructionError(f"round instruction '{key}' is not a {f.type}") from None
+        return cls(**values)  # type: ignore[arg-type]

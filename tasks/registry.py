@@ -1,0 +1,110 @@
+"""What can be computed: one `TaskSpec` per task, looked up by name (a registry, not an if-chain)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import reference, schema
+from .encoding import Categorical, Derived, Numeric, TabularEncoder
+
+AGE_BANDS = ("16-25", "26-35", "36-45", "46-55", "56+")
+EDUCATION_LEVELS = ("infra_bac", "bac", "bac+2", "bac+3_4", "bac+5")
+ROME_DOMAINS = tuple("ABCDEFGHIJKLMN")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A learning task: its dataset (ledger account and file), loader, encoder and model size."""
+
+    name: str
+    dataset: str
+    file_name: str
+    load: Callable[[Path, str], pd.DataFrame]
+    encoder: Callable[[], TabularEncoder]
+    #: Whether records carry direct identifiers and free text that the node must anonymize first.
+    personal_identifiers: bool
+    hidden: tuple[int, ...] = (64, 32)
+
+
+def _tension(frame: pd.DataFrame) -> np.ndarray:
+    pairs = list(zip(frame["zone_emploi"].astype(str), frame["rome_target"].astype(str), strict=True))
+    return np.array([reference.tension_index(z, r) for z, r in pairs], dtype=np.float32)
+
+
+def _same_occupation(frame: pd.DataFrame) -> np.ndarray:
+    return (frame["rome_target"].astype("string") == frame["rome_previous"].astype("string")).fillna(False).to_numpy(
+        dtype=np.float32
+    )
+
+
+@lru_cache(maxsize=1)
+def parcours_encoder() -> TabularEncoder:
+    """Features of a person's path, from the anonymized analysis view (docs/CONTRACTS.md)."""
+    zones = tuple(reference.zones_emploi_paca()["ze2020"].astype(str))
+    return TabularEncoder(
+        features=(
+            Categorical("age_band", AGE_BANDS),
+            Categorical("sex", ("F", "M")),
+            Categorical("education_level", EDUCATION_LEVELS),
+            Categorical("zone_emploi", zones),
+            Categorical("rome_target", ROME_DOMAINS, transform=lambda s: s.str[0]),
+            Derived("tension", _tension),
+            Derived("same_occupation", _same_occupation),
+            Numeric("months_unemployed", lambda x: np.log1p(np.clip(x, 0, None)) / 3.0),
+            Numeric("mobility_km", lambda x: np.clip(x, 0, 200) / 50.0),
+            Numeric("driving_licence"),
+            Numeric("training_followed"),
+        ),
+        label="employed_6m",
+        group_columns={"sex": "sex", "age_band": "age_band"},
+    )
+
+
+@lru_cache(maxsize=1)
+def adult_encoder() -> TabularEncoder:
+    """UCI Adult with the codebook's own vocabularies (adult.names) and fixed numeric scales."""
+    return TabularEncoder(
+        features=(
+            Numeric("age", lambda x: x / 100.0),
+            Categorical("workclass", schema.ADULT_WORKCLASSES),
+            Numeric("education_num", lambda x: x / 16.0),
+            Categorical("marital_status", schema.ADULT_MARITAL_STATUSES),
+            Categorical("occupation", schema.ADULT_OCCUPATIONS),
+            Categorical("relationship", schema.ADULT_RELATIONSHIPS),
+            Categorical("race", schema.ADULT_RACES),
+            Categorical("sex", schema.ADULT_SEXES),
+            Numeric("capital_gain", lambda x: np.log1p(np.clip(x, 0, None)) / 10.0),
+            Numeric("capital_loss", lambda x: np.log1p(np.clip(x, 0, None)) / 10.0),
+            Numeric("hours_per_week", lambda x: x / 100.0),
+        ),
+        label="income",
+        label_transform=lambda s: (s.astype(str).str.rstrip(".") == ">50K").astype(np.float32),
+        group_columns={"sex": "sex", "race": "race"},
+    )
+
+
+TASKS: dict[str, TaskSpec] = {
+    spec.name: spec
+    for spec in (
+        TaskSpec("employment_outcome", "parcours", "parcours.csv", schema.load_parcours, parcours_encoder, True),
+        TaskSpec("adult_income", "adult", "adult.csv", schema.load_adult_site, adult_encoder, False),
+    )
+}
+
+
+class UnknownTaskError(KeyError):
+    def __str__(self) -> str:
+        return f"unknown task {self.args[0]!r}; known tasks: {', '.join(sorted(TASKS))}"
+
+
+def get_task(name: str) -> TaskSpec:
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise UnknownTaskError(name) from None

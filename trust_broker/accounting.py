@@ -1,0 +1,68 @@
+"""The ledger's arithmetic as the store needs it, on the JSON mechanisms the API carries.
+
+The composition itself (RDP over the history, identical rounds merged) is ``trust_broker.ledger``'s;
+this adapter parses the JSON objects of CONTRACTS.md into its ``Mechanism`` types and applies the
+account's δ rule (the smallest δ recorded, never above the grant's).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from trust_broker import ledger
+
+RELATIVE_TOLERANCE = 1e-9
+
+
+class MechanismError(ValueError):
+    """A mechanism object the ledger cannot account for; the message names the field."""
+
+
+class Accountant(Protocol):
+    def would_exceed(
+        self, history: list[dict[str, Any]], new: dict[str, Any], cap: float, delta: float
+    ) -> tuple[bool, float]: ...
+
+    def epsilon(self, history: list[dict[str, Any]], delta: float) -> float: ...
+
+    def within(self, actual: dict[str, Any], reserved: dict[str, Any], delta: float) -> bool: ...
+
+
+def parse_mechanism(data: dict[str, Any]) -> Any:
+    """Validate one mechanism object (kind, σ, q, steps, δ…) into the ledger's type."""
+    try:
+        return ledger.parse_mechanism(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "mechanism"
+        raise MechanismError(f"mechanism.{where}: {first['msg']}") from exc
+
+
+class LedgerAccountant:
+    """RDP composition through ``trust_broker.ledger``."""
+
+    def _parse_all(self, history: list[dict[str, Any]]) -> list[Any]:
+        return [parse_mechanism(item) for item in history]
+
+    def would_exceed(
+        self, history: list[dict[str, Any]], new: dict[str, Any], cap: float, delta: float
+    ) -> tuple[bool, float]:
+        past, candidate = self._parse_all(history), parse_mechanism(new)
+        delta = min(delta, ledger.account_delta([*past, candidate], default=delta))
+        exceeds, epsilon = ledger.would_exceed(past, candidate, cap, delta)
+        return bool(exceeds), float(epsilon)
+
+    def epsilon(self, history: list[dict[str, Any]], delta: float) -> float:
+        mechanisms = self._parse_all(history)
+        delta = min(delta, ledger.account_delta(mechanisms, default=delta))
+        return float(ledger.compose_epsilon(mechanisms, delta))
+
+    def within(self, actual: dict[str, Any], reserved: dict[str, Any], delta: float) -> bool:
+        """The committed mechanism may not cost more than the reserved one (same kind, ε not above)."""
+        if actual.get("kind") != reserved.get("kind"):
+            return False
+        spent = self.epsilon([actual], delta)
+        allowed = self.epsilon([reserved], delta)
+        return spent <= allowed * (1 + RELATIVE_TOLERANCE)

@@ -1,0 +1,1 @@
+"""The hash-chained audit log, its JSON Lines export, and the auditor's offline verification."""

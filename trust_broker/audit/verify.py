@@ -1,0 +1,310 @@
+"""``verify_export``: everything an auditor checks in a broker export, offline, with line numbers.
+
+The checks are a registry of small functions (``CHECKS``), each adding ``Problem``s to the report:
+
+- ``chain``: seq continuity (``chain.gap`` for a deleted event, ``chain.order`` for a reordered one,
+  ``chain.duplicate``), each event's hash over its content (``chain.hash``: edited) and each link to
+  the previous line's hash (``chain.link``: edited and re-hashed, or inserted); ``event.kind``.
+- ``heads``: the broker's signature on every head (``head.signature``), that it designates an event
+  of the export with the same hash (``head.mismatch``, ``head.unknown_event``: tail deleted) and that
+  the last head covers the last event (``head.stale``, ``head.missing``).
+- ``signatures``: each ``grant.issued`` grant verifies with the broker key (``grant.signature``) and
+  names its study (``grant.mismatch``); each participant signature in a payload verifies against the
+  key registered earlier in the chain (``signature.payload``, ``signature.participant``).
+- ``budget``: replays every ``budget.*`` event on the ledger's account books, recomputes the account's
+  ε with dp-accounting and compares it with the ε the broker recorded (``budget.epsilon_mismatch``,
+  tolerance in ``recompute``) and with the cap (``budget.overspend``); ``budget.delta`` when ε is
+  reported at a δ looser than one the account promised; ``budget.payload``, ``budget.transition``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jwt
+from pydantic import ValidationError
+
+from trust_broker.audit.chain import EVENT_KINDS, GENESIS, HeadSignatureError, verify_head
+from trust_broker.audit.export import AuditExport, read_export
+from trust_broker.audit.recompute import recompute_epsilon, tolerance
+from trust_broker.audit.signatures import (
+    SIGNATURE_KEY,
+    PayloadSignatureError,
+    decode_public_key,
+    verify_payload,
+)
+from trust_broker.ledger.account import TRANSITIONS, AccountBook, AccountKey, LedgerError
+from trust_broker.ledger.mechanisms import parse_mechanism
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong in the export: where (line, seq), which rule, and what."""
+
+    line: int
+    seq: int | None
+    rule: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class AccountPoint:
+    """An account's state right after one budget event (a point of the report's curves)."""
+
+    line: int
+    seq: int
+    at: str
+    kind: str
+    request_id: str
+    cap: float
+    delta: float
+    epsilon_recorded: float
+    epsilon_recomputed: float
+
+
+@dataclass
+class AccountCheck:
+    """One (site, dataset, period) account as the auditor sees it after the last budget event."""
+
+    cap: float
+    delta: float
+    epsilon_recorded: float
+    epsilon_recomputed: float
+    overspent: bool = False
+    points: list[AccountPoint] = field(default_factory=list)
+
+
+@dataclass
+class VerificationReport:
+    path: str
+    events: int = 0
+    heads: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    accounts: dict[AccountKey, AccountCheck] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def add(self, line: int, seq: int | None, rule: str, detail: str) -> None:
+        self.problems.append(Problem(line, seq, rule, detail))
+
+
+Check = Callable[[AuditExport, VerificationReport], None]
+CHECKS: list[Check] = []
+
+
+def check(fn: Check) -> Check:
+    """Register a check; ``verify_export`` runs them in registration order."""
+    CHECKS.append(fn)
+    return fn
+
+
+def verify_export(path: Path | str) -> VerificationReport:
+    """Read and verify an export. Unreadable files raise ``ExportError`` (naming the line)."""
+    export = read_export(path)
+    report = VerificationReport(path=str(path), events=len(export.events), heads=len(export.heads))
+    for run in CHECKS:
+        run(export, report)
+    report.problems.sort(key=lambda problem: (problem.line, problem.rule))
+    return report
+
+
+@check
+def _chain(export: AuditExport, report: VerificationReport) -> None:
+    all_seqs = {item.event.seq for item in export.events}
+    seen: set[int] = set()
+    expected_seq = 1
+    prev_hash, prev_line, prev_flagged = GENESIS, 0, False
+    for item in export.events:
+        event, line = item.event, item.line
+        flagged = False
+        if event.kind not in EVENT_KINDS:
+            report.add(line, event.seq, "event.kind", f"unknown event kind {event.kind!r}")
+        if event.seq in seen:
+            report.add(line, event.seq, "chain.duplicate", f"seq {event.seq} appears a second time")
+            flagged = True
+        elif event.seq != expected_seq:
+            flagged = True
+            if event.seq < expected_seq or expected_seq in all_seqs:
+                report.add(
+                    line,
+                    event.seq,
+                    "chain.order",
+                    f"seq {event.seq} is out of order (expected {expected_seq} here)",
+                )
+            else:
+                missing = (
+                    f"{expected_seq}" if event.seq == expected_seq + 1 else f"{expected_seq}..{event.seq - 1}"
+                )
+                report.add(line, event.seq, "chain.gap", f"event(s) {missing} missing before seq {event.seq}")
+        if event.expected_hash() != event.hash:
+            report.add(line, event.seq, "chain.hash", "the event's content does not match its hash (edited)")
+        elif not flagged and not prev_flagged and event.prev_hash != prev_hash:
+            before = f"the event on line {prev_line}" if prev_line else "the genesis"
+            report.add(
+                line,
+                event.seq,
+                "chain.link",
+                f"prev_hash is not the hash of {before}: an event was altered and re-hashed, or inserted",
+            )
+        seen.add(event.seq)
+        expected_seq = max(expected_seq, event.seq + 1)
+        prev_hash, prev_line, prev_flagged = event.hash, line, flagged
+
+
+@check
+def _heads(export: AuditExport, report: VerificationReport) -> None:
+    by_seq = {item.event.seq: item for item in export.events}
+    last_line = export.events[-1].line if export.events else 1
+    if not export.heads:
+        report.add(last_line, None, "head.missing", "no signed head: the broker vouches for no event")
+        return
+    covered = 0
+    for head in export.heads:
+        try:
+            claims = verify_head(head.jws, export.broker_public_key)
+        except HeadSignatureError as exc:
+            report.add(head.line, None, "head.signature", str(exc))
+            continue
+        seq = claims["seq"]
+        target = by_seq.get(seq)
+        if target is None:
+            report.add(
+                head.line,
+                seq,
+                "head.unknown_event",
+                f"head signs seq {seq}, absent from the export (deleted)",
+            )
+            continue
+        if claims["hash"] != target.event.hash or claims.get("at") != target.event.at:
+            report.add(
+                head.line,
+                seq,
+                "head.mismatch",
+                f"head signs another content for seq {seq} (line {target.line})",
+            )
+            continue
+        covered = max(covered, seq)
+    if export.events:
+        last = export.events[-1]
+        if covered < max(by_seq) and not any(p.rule.startswith("head.") for p in report.problems):
+            report.add(
+                last.line,
+                last.event.seq,
+                "head.stale",
+                f"the last valid head covers seq {covered} only; later events are not vouched for",
+            )
+
+
+def _grant_problem(payload: dict[str, Any], export: AuditExport) -> tuple[str, str] | None:
+    grant = payload.get("grant")
+    if not isinstance(grant, str):
+        return "grant.signature", "grant.issued records no compact JWS under 'grant'"
+    try:
+        claims = jwt.decode(
+            grant,
+            export.broker_public_key,
+            algorithms=["EdDSA"],
+            options={"verify_exp": False, "verify_iat": False, "verify_nbf": False, "verify_aud": False},
+        )
+    except jwt.PyJWTError as exc:
+        return "grant.signature", f"grant does not verify with the broker key: {exc}"
+    study = payload.get("study_id")
+    if study is not None and claims.get("jti") != study:
+        return "grant.mismatch", f"grant is for study {claims.get('jti')!r}, event says {study!r}"
+    return None
+
+
+@check
+def _signatures(export: AuditExport, report: VerificationReport) -> None:
+    keys = {}
+    for item in export.events:
+        event, payload = item.event, item.event.payload
+        if event.kind == "participant.registered":
+            try:
+                keys[str(payload["kid"])] = decode_public_key(str(payload["public_key"]))
+            except (KeyError, PayloadSignatureError) as exc:
+                report.add(item.line, event.seq, "signature.participant", f"unusable participant key: {exc}")
+        if event.kind == "grant.issued":
+            problem = _grant_problem(payload, export)
+            if problem:
+                report.add(item.line, event.seq, *problem)
+        if SIGNATURE_KEY in payload:
+            try:
+                verify_payload(payload, keys)
+            except PayloadSignatureError as exc:
+                report.add(item.line, event.seq, "signature.payload", str(exc))
+
+
+def _number(payload: dict[str, Any], name: str) -> float:
+    value = payload.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
+@check
+def _budget(export: AuditExport, report: VerificationReport) -> None:
+    books: dict[AccountKey, AccountBook] = {}
+    for item in export.events:
+        event, payload, line = item.event, item.event.payload, item.line
+        if event.kind not in TRANSITIONS:
+            continue
+        try:
+            key = AccountKey.from_json(payload.get("account"))
+            request_id = payload.get("request_id")
+            if not isinstance(request_id, str) or not request_id:
+                raise ValueError("request_id must be a non-empty string")
+            raw = payload.get("mechanism")
+            mechanism = parse_mechanism(raw) if raw is not None else None
+            cap, delta, recorded = (_number(payload, name) for name in ("cap", "delta", "epsilon"))
+            if not 0.0 < delta < 1.0:
+                raise ValueError(f"delta must be in (0, 1), got {delta}")
+        except (ValueError, ValidationError) as exc:
+            report.add(line, event.seq, "budget.payload", f"unusable budget event: {exc}")
+            continue
+        book = books.setdefault(key, AccountBook(key))
+        try:
+            book.apply(event.kind, request_id, mechanism)
+        except LedgerError as exc:
+            report.add(line, event.seq, "budget.transition", str(exc))
+            continue
+        charged = book.charged()
+        strictest = min((m.delta for m in charged), default=delta)
+        if delta > strictest * (1 + 1e-9):
+            report.add(
+                line,
+                event.seq,
+                "budget.delta",
+                f"{key.label}: ε reported at δ={delta:g}, looser than the account's δ={strictest:g}",
+            )
+        recomputed = recompute_epsilon(charged, delta)
+        if abs(recorded - recomputed) > tolerance(recomputed):
+            side = "under-reported" if recorded < recomputed else "over-reported"
+            report.add(
+                line,
+                event.seq,
+                "budget.epsilon_mismatch",
+                f"{key.label}: broker recorded ε={recorded:.4f}, dp-accounting: {recomputed:.4f} ({side})",
+            )
+        overspent = recorded > cap * (1 + 1e-9) or recomputed - tolerance(recomputed) > cap
+        if overspent:
+            report.add(
+                line,
+                event.seq,
+                "budget.overspend",
+                f"{key.label}: ε={max(recorded, recomputed):.4f} passes the cap {cap:g} ({event.kind})",
+            )
+        account = report.accounts.get(key)
+        if account is None:
+            account = report.accounts[key] = AccountCheck(cap, delta, recorded, recomputed)
+        account.cap, account.delta = cap, delta
+        account.epsilon_recorded, account.epsilon_recomputed = recorded, recomputed
+        account.overspent = account.overspent or overspent
+        account.points.append(
+            AccountPoint(line, event.seq, event.at, event.kind, request_id, cap, delta, recorded, recomputed)
+        )

@@ -1,0 +1,33 @@
+"""The FastAPI application factory of the trust broker."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from trust_broker.service.context import BrokerContext
+from trust_broker.service.errors import install_error_handlers
+from trust_broker.service.limits import BodySizeLimit
+from trust_broker.service.routers import ROUTERS
+
+DESCRIPTION = """\
+The R2DDE trust broker ("tiers de confiance"): decides which studies may run on the partners'
+data (purposes, site policies), signs grants (compact JWS, EdDSA), keeps the registries of
+opt-outs and consents (linkage pseudonyms only), the privacy-budget ledger (RDP composition per
+site, dataset and period) and a hash-chained, signed audit log.
+
+Every endpoint but `/v1/health` needs an RFC 9421 HTTP Message Signature made with the caller's
+registered Ed25519 key (see the `HTTPMessageSignature` security scheme); each endpoint admits only
+some roles (region, node, auditor, admin) and a node acts only for its own site.
+Errors are JSON `{rule, detail}` with a stable `rule` id.
+"""
+
+
+def create_app(context: BrokerContext) -> FastAPI:
+    """An app bound to one broker context (store, policies, keys, settings)."""
+    app = FastAPI(title="R2DDE trust broker", version="1.0.0", description=DESCRIPTION)
+    app.state.context = context
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.add_middleware(BodySizeLimit, max_bytes=context.settings.max_body_bytes)
+    return app

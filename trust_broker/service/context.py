@@ -1,0 +1,107 @@
+"""What every endpoint needs: the store, the loaded policies, the broker's key, the settings."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from policies import Purpose, SitePolicy, load_purposes, load_site_policies
+from policies.digest import policy_digest
+from trust_broker.accounting import LedgerAccountant
+from trust_broker.audit.chain import sign_head
+from trust_broker.auth.verification import RequestVerifier
+from trust_broker.grants import DPBounds
+from trust_broker.provision.keys import BROKER_KID, ProvisionedFolder, encode_public_key
+from trust_broker.store.db import make_engine, migrate
+from trust_broker.store.records import Participant
+from trust_broker.store.repository import BrokerStore
+from trust_broker.store.sql import SqlBrokerStore
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class BrokerSettings:
+    """Operating limits; defaults are the production ones."""
+
+    grant_ttl: dt.timedelta = dt.timedelta(days=7)
+    reservation_ttl: dt.timedelta = dt.timedelta(minutes=30)
+    dp_bounds: DPBounds = field(
+        default_factory=lambda: DPBounds(
+            min_noise_multiplier=0.3, max_grad_norm_min=0.01, max_grad_norm_max=10.0, max_sample_rate=1.0
+        )
+    )
+    max_body_bytes: int = MIB
+    max_page: int = 5000
+    sign_heads_every: int = 1
+
+
+@dataclass
+class BrokerContext:
+    store: BrokerStore
+    purposes: dict[str, Purpose]
+    site_policies: dict[str, SitePolicy]
+    broker_key: Ed25519PrivateKey
+    broker_kid: str = BROKER_KID
+    settings: BrokerSettings = field(default_factory=BrokerSettings)
+    database_name: str = "unknown"
+    verifier: RequestVerifier = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.verifier = RequestVerifier(self.store.participant, self.store.remember_nonce)
+
+    @property
+    def broker_public_key(self) -> Ed25519PublicKey:
+        return self.broker_key.public_key()
+
+    def policy_digests(self) -> dict[str, str]:
+        """Digest of every loaded document, as printed at start and shown by /v1/health."""
+        digests = {f"purpose:{k}": policy_digest(v) for k, v in sorted(self.purposes.items())}
+        digests.update({f"site:{k}": policy_digest(v) for k, v in sorted(self.site_policies.items())})
+        return digests
+
+    @classmethod
+    def from_config(
+        cls,
+        db_url: str,
+        keys_dir: Path,
+        policies_dir: Path | None = None,
+        *,
+        settings: BrokerSettings | None = None,
+    ) -> BrokerContext:
+        """Open (and migrate) the database, load the broker key, policies and participants."""
+        settings = settings or BrokerSettings()
+        folder = ProvisionedFolder.open(Path(keys_dir))
+        broker_key = folder.broker_private_key()
+        purposes = load_purposes(Path(policies_dir) / "purposes" if policies_dir else None)
+        sites = load_site_policies(Path(policies_dir) / "sites" if policies_dir else None)
+        engine = make_engine(db_url)
+        migrate(engine)
+        store = SqlBrokerStore(
+            engine,
+            LedgerAccountant(),
+            head_signer=lambda event: sign_head(broker_key, event, BROKER_KID),
+            sign_heads_every=settings.sign_heads_every,
+            broker_kid=BROKER_KID,
+        )
+        for record in folder.participants():
+            store.register_participant(
+                Participant(
+                    kid=record.kid,
+                    role=record.role,
+                    site=record.site,
+                    public_key=encode_public_key(record.public_key),
+                ),
+                actor=BROKER_KID,
+            )
+        return cls(
+            store=store,
+            purposes=purposes,
+            site_policies=sites,
+            broker_key=broker_key,
+            settings=settings,
+            database_name=engine.dialect.name,
+        )

@@ -1,0 +1,171 @@
+"""Request and response bodies of the broker API (the OpenAPI is generated from these)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from policies import Decision, Reason
+from trust_broker.grants import Grant
+from trust_broker.ledger.mechanisms import Mechanism
+
+PSEUDONYM_PATTERN = r"^[A-Za-z0-9_\-=+/:.]{16,128}$"
+IDENT_PATTERN = r"^[A-Za-z0-9_.:\-]{1,128}$"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorBody(_Body):
+    """Every 4xx answer: a stable rule id and a sentence; ``reasons`` for policy refusals."""
+
+    rule: str
+    detail: str
+    reasons: list[Reason] = Field(default_factory=list)
+    limit: float | None = None
+    value: float | None = None
+    reservation_id: str | None = None
+
+
+class Health(_Body):
+    status: Literal["ok"]
+    database: str
+    participants: int
+    policies: dict[str, str]
+    broker_kid: str
+    broker_public_key: str
+
+
+class GrantResponse(_Body):
+    study_id: str
+    grant: str = Field(description="compact JWS (EdDSA) the nodes verify with the pinned broker key")
+    claims: Grant
+    decision: Decision
+
+
+class GrantStatus(_Body):
+    study_id: str
+    status: Literal["granted", "refused", "revoked"]
+    expires_at: dt.datetime | None = None
+    revoked_at: dt.datetime | None = None
+    reason: str | None = None
+
+
+class RevokeIn(_Body):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class NodeReportIn(_Body):
+    """A node's per-site counters for one round, recorded as a ``node.report`` audit event."""
+
+    round: int | None = Field(default=None, ge=0)
+    records_used: int = Field(ge=0)
+    opt_outs_applied: int = Field(ge=0)
+    consents_missing: int = Field(default=0, ge=0)
+    opt_out_cursor: int = Field(ge=0, description="cursor of the opt-out list the node applied")
+    consent_cursor: int | None = Field(default=None, ge=0)
+    reservation_id: str | None = Field(default=None, pattern=IDENT_PATTERN)
+    notes: dict[str, int | float | str] = Field(default_factory=dict, max_length=32)
+
+
+class EventRecorded(_Body):
+    seq: int
+
+
+class OptOutIn(_Body):
+    linkage_pseudonym: str = Field(
+        pattern=PSEUDONYM_PATTERN, description="linkage pseudonym, never an identifier"
+    )
+    purpose: str | None = Field(default=None, pattern=IDENT_PATTERN, description="null: every purpose")
+
+
+class OptOutItem(_Body):
+    seq: int
+    linkage_pseudonym: str
+    purpose: str | None
+    site: str
+    at: str
+
+
+class OptOutPage(_Body):
+    items: list[OptOutItem]
+    cursor: int
+
+
+class ConsentIn(_Body):
+    linkage_pseudonym: str = Field(pattern=PSEUDONYM_PATTERN)
+    purpose: str = Field(pattern=IDENT_PATTERN)
+    action: Literal["given", "withdrawn"] = "given"
+
+
+class ConsentItem(_Body):
+    seq: int
+    linkage_pseudonym: str
+    purpose: str
+    action: Literal["given", "withdrawn"]
+    site: str
+    at: str
+
+
+class ConsentPage(_Body):
+    items: list[ConsentItem]
+    cursor: int
+
+
+class ReserveIn(_Body):
+    request_id: str = Field(pattern=IDENT_PATTERN, description="idempotency key chosen by the node")
+    study_id: str = Field(pattern=IDENT_PATTERN)
+    dataset: str = Field(pattern=IDENT_PATTERN)
+    mechanism: Mechanism
+    examples: int = Field(ge=1, le=10**9, description="records the mechanism runs over")
+
+
+class CommitIn(_Body):
+    reservation_id: str = Field(pattern=IDENT_PATTERN)
+    mechanism: Mechanism
+
+
+class ReleaseIn(_Body):
+    reservation_id: str = Field(pattern=IDENT_PATTERN)
+
+
+class ReservationOut(_Body):
+    reservation_id: str
+    request_id: str
+    study_id: str
+    site: str
+    dataset: str
+    period: str
+    status: Literal["reserved", "committed", "released", "refused"]
+    mechanism: dict[str, Any]
+    committed_mechanism: dict[str, Any] | None = None
+    examples: int
+    epsilon_after: float
+    cap: float
+    expires_at: dt.datetime
+
+
+class BalanceOut(_Body):
+    site: str
+    dataset: str
+    period: str
+    epsilon: float
+    cap: float
+    mechanisms: int
+
+
+class ParticipantOut(_Body):
+    kid: str
+    role: str
+    site: str | None
+    public_key: str
+
+
+class ParticipantIn(_Body):
+    kid: str = Field(pattern=IDENT_PATTERN)
+    role: Literal["region", "node", "auditor", "admin"]
+    site: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    public_key: str = Field(pattern=r"^[A-Za-z0-9_\-]{43}$", description="raw Ed25519 key, base64url")

@@ -1,0 +1,98 @@
+"""The broker's store interface; ``SqlBrokerStore`` implements it for SQLite and PostgreSQL.
+
+Every method that changes state appends its audit event in the same transaction, so the
+chain records exactly the changes that happened.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from typing import Any
+
+from trust_broker.store.records import (
+    AccountBalance,
+    ListPage,
+    Participant,
+    ReservationRecord,
+    ReserveRequest,
+    StudyRecord,
+)
+
+
+class BrokerStore(ABC):
+    # participants and replay protection
+    @abstractmethod
+    def register_participant(self, participant: Participant, *, actor: str) -> bool:
+        """Add or update a participant; True when something changed (and was audited)."""
+
+    @abstractmethod
+    def participant(self, kid: str) -> Participant | None: ...
+
+    @abstractmethod
+    def participants(self) -> list[Participant]: ...
+
+    @abstractmethod
+    def remember_nonce(self, kid: str, nonce: str, expires_at: dt.datetime) -> bool:
+        """Record a signature nonce; False when it was already seen (a replay)."""
+
+    # studies and grants
+    @abstractmethod
+    def record_study(self, study: StudyRecord, *, actor: str) -> None: ...
+
+    @abstractmethod
+    def study(self, study_id: str) -> StudyRecord | None: ...
+
+    @abstractmethod
+    def revoke_study(self, study_id: str, *, actor: str, reason: str) -> StudyRecord: ...
+
+    @abstractmethod
+    def record_node_report(self, study_id: str, site: str, report: dict[str, Any], *, actor: str) -> int:
+        """Append a node's per-site counters to the audit chain; return the event's sequence number."""
+
+    # registries of opt-outs and consents (linkage pseudonyms only)
+    @abstractmethod
+    def add_opt_out(self, pseudonym: str, purpose: str | None, *, site: str, actor: str) -> int: ...
+
+    @abstractmethod
+    def opt_outs(self, since: int, limit: int) -> ListPage: ...
+
+    @abstractmethod
+    def record_consent(self, pseudonym: str, purpose: str, action: str, *, site: str, actor: str) -> int: ...
+
+    @abstractmethod
+    def consents(self, since: int, limit: int, purpose: str | None = None) -> ListPage: ...
+
+    # ledger
+    @abstractmethod
+    def reserve(self, request: ReserveRequest) -> ReservationRecord:
+        """Atomic and idempotent on (requester, request_id); a refusal is stored and answered again."""
+
+    @abstractmethod
+    def commit(
+        self, reservation_id: str, mechanism: dict[str, Any], *, site: str, actor: str, delta: float
+    ) -> ReservationRecord: ...
+
+    @abstractmethod
+    def reservation_study(self, reservation_id: str) -> str:
+        """The study a reservation belongs to (``NotFound`` when there is none)."""
+
+    @abstractmethod
+    def release(self, reservation_id: str, *, site: str, actor: str, delta: float) -> ReservationRecord: ...
+
+    @abstractmethod
+    def balance(self, site: str, dataset: str, period: str, delta: float) -> AccountBalance: ...
+
+    # audit
+    @abstractmethod
+    def audit_events(self) -> Iterator[Any]:
+        """Every audit event in chain order (as ``audit.chain.AuditEvent``)."""
+
+    @abstractmethod
+    def audit_heads(self) -> list[str]:
+        """Broker-signed heads (compact JWS) in chain order."""
+
+    @abstractmethod
+    def sign_current_head(self) -> str | None:
+        """Sign the chain's current last event (e.g. before an export)."""

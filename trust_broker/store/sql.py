@@ -1,0 +1,624 @@
+"""``BrokerStore`` on SQLAlchemy 2: one short transaction per change, with its audit event.
+
+Locking discipline (the same order everywhere, so no deadlock): the budget account row
+first (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already holds
+the database write lock), then the audit tip row, read under lock so the chain never forks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from trust_broker.accounting import Accountant
+from trust_broker.audit.chain import EVENT_KINDS
+from trust_broker.roles import Role
+from trust_broker.store import chain_io
+from trust_broker.store.models import (
+    AuditEventRow,
+    AuditHeadRow,
+    BudgetAccountRow,
+    ConsentRow,
+    NonceRow,
+    OptOutRow,
+    ParticipantRow,
+    ReservationRow,
+    StudyRow,
+)
+from trust_broker.store.records import (
+    AccountBalance,
+    ListPage,
+    NotFound,
+    Participant,
+    ReservationRecord,
+    ReserveRequest,
+    StoreError,
+    StudyRecord,
+)
+from trust_broker.store.repository import BrokerStore
+
+ALL_PURPOSES = "*"
+NONCE_SWEEP_EVERY = 500
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _aware(moment: dt.datetime | None) -> dt.datetime | None:
+    """SQLite returns naive datetimes; everything in the broker is UTC."""
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _digest(pseudonym: str) -> str:
+    """What the chain records of a pseudonym: its digest, never the pseudonym itself."""
+    return "sha256:" + hashlib.sha256(pseudonym.encode("utf-8")).hexdigest()
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+class SqlBrokerStore(BrokerStore):
+    """The broker's state in SQLite or PostgreSQL.
+
+    ``head_signer`` signs the chain's last event after every change (cost measured in
+    ``benchmarks/broker``); pass ``sign_heads_every=N`` to sign only every N-th event.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        accountant: Accountant,
+        head_signer: Callable[[Any], str] | None = None,
+        *,
+        sign_heads_every: int = 1,
+        broker_kid: str = "broker",
+    ) -> None:
+        self.broker_kid = broker_kid
+        self.engine = engine
+        self.accountant = accountant
+        self.head_signer = head_signer
+        self.sign_heads_every = max(1, sign_heads_every)
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._nonce_inserts = 0
+        self._dialect = engine.dialect.name
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _append(self, session: Session, kind: str, actor: str, payload: dict[str, Any]) -> int:
+        event = chain_io.append(session, kind=kind, actor=actor, payload=payload)
+        if self.head_signer is not None and event.seq % self.sign_heads_every == 0:
+            chain_io.store_head(session, event.seq, self.head_signer(event))
+        return int(event.seq)
+
+    def _insert_ignore(self, model: type, values: dict[str, Any]):  # noqa: ANN202 - dialect statement
+        dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        return dialect_insert(model).values(**values).on_conflict_do_nothing()
+
+    # -- participants --------------------------------------------------------------------------
+    def register_participant(self, participant: Participant, *, actor: str) -> bool:
+        with self._sessions.begin() as session:
+            row = session.get(ParticipantRow, participant.kid)
+            if row is not None and (row.role, row.site, row.public_key) == (
+                participant.role.value,
+                participant.site,
+                participant.public_key,
+            ):
+                return False
+            if row is None:
+                row = ParticipantRow(kid=participant.kid, registered_at=_now())
+                session.add(row)
+            row.role, row.site, row.public_key = (
+                participant.role.value,
+                participant.site,
+                participant.public_key,
+            )
+            session.flush()
+            self._append(
+                session,
+                "participant.registered",
+                actor,
+                {
+                    "kid": participant.kid,
+                    "role": participant.role.value,
+                    "site": participant.site,
+                    "public_key": participant.public_key,
+                },
+            )
+            return True
+
+    @staticmethod
+    def _participant(row: ParticipantRow) -> Participant:
+        return Participant(kid=row.kid, role=Role(row.role), site=row.site, public_key=row.public_key)
+
+    def participant(self, kid: str) -> Participant | None:
+        with Session(self.engine) as session:
+            row = session.get(ParticipantRow, kid)
+            return None if row is None else self._participant(row)
+
+    def participants(self) -> list[Participant]:
+        with Session(self.engine) as session:
+            rows = session.scalars(select(ParticipantRow).order_by(ParticipantRow.kid)).all()
+            return [self._participant(r) for r in rows]
+
+    def remember_nonce(self, kid: str, nonce: str, expires_at: dt.datetime) -> bool:
+        with self._sessions.begin() as session:
+            stmt = self._insert_ignore(NonceRow, {"kid": kid, "nonce": nonce, "expires_at": expires_at})
+            inserted = session.execute(stmt).rowcount == 1
+            self._nonce_inserts += 1
+            if self._nonce_inserts % NONCE_SWEEP_EVERY == 0:
+                session.execute(delete(NonceRow).where(NonceRow.expires_at < _now()))
+            return inserted
+
+    # -- studies -------------------------------------------------------------------------------
+    @staticmethod
+    def _study(row: StudyRow) -> StudyRecord:
+        return StudyRecord(
+            study_id=row.study_id,
+            status=row.status,
+            purpose=row.purpose,
+            dataset=row.dataset,
+            requested_by=row.requested_by,
+            request=json.loads(row.request_json),
+            decision=json.loads(row.decision_json),
+            grant_jws=row.grant_jws,
+            grant=json.loads(row.grant_json) if row.grant_json else None,
+            created_at=_aware(row.created_at),  # type: ignore[arg-type]
+            expires_at=_aware(row.expires_at),
+            revoked_at=_aware(row.revoked_at),
+            revoke_reason=row.revoke_reason,
+        )
+
+    def record_study(self, study: StudyRecord, *, actor: str) -> None:
+        with self._sessions.begin() as session:
+            if session.get(StudyRow, study.study_id) is not None:
+                raise StoreError("study.exists", f"study {study.study_id} already exists")
+            session.add(
+                StudyRow(
+                    study_id=study.study_id,
+                    status=study.status,
+                    purpose=study.purpose,
+                    dataset=study.dataset,
+                    requested_by=study.requested_by,
+                    request_json=_dumps(study.request),
+                    decision_json=_dumps(study.decision),
+                    grant_jws=study.grant_jws,
+                    grant_json=_dumps(study.grant) if study.grant is not None else None,
+                    created_at=study.created_at,
+                    expires_at=study.expires_at,
+                )
+            )
+            try:
+                session.flush()
+            except IntegrityError as exc:
+                raise StoreError("study.exists", f"study {study.study_id} already exists") from exc
+            self._append(session, "study.requested", actor, dict(study.request))
+            self._append(session, "study.decided", actor, {"study_id": study.study_id, **study.decision})
+            if study.grant_jws is not None:
+                self._append(
+                    session,
+                    "grant.issued",
+                    actor,
+                    {
+                        "study_id": study.study_id,
+                        "grant": study.grant_jws,
+                        "kid": self.broker_kid,
+                        "claims": study.grant,
+                    },
+                )
+
+    def study(self, study_id: str) -> StudyRecord | None:
+        with Session(self.engine) as session:
+            row = session.get(StudyRow, study_id)
+            return None if row is None else self._study(row)
+
+    def revoke_study(self, study_id: str, *, actor: str, reason: str) -> StudyRecord:
+        with self._sessions.begin() as session:
+            row = session.get(StudyRow, study_id, with_for_update=True)
+            if row is None:
+                raise NotFound("study.unknown", f"no study {study_id}")
+            if row.status == "refused":
+                raise StoreError(
+                    "study.refused", f"study {study_id} was refused; there is no grant to revoke"
+                )
+            if row.status != "revoked":
+                row.status, row.revoked_at, row.revoke_reason = "revoked", _now(), reason
+                session.flush()
+                self._append(session, "grant.revoked", actor, {"study_id": study_id, "reason": reason})
+            return self._study(row)
+
+    def record_node_report(self, study_id: str, site: str, report: dict[str, Any], *, actor: str) -> int:
+        with self._sessions.begin() as session:
+            if session.get(StudyRow, study_id) is None:
+                raise NotFound("study.unknown", f"no study {study_id}")
+            return self._append(session, "node.report", actor, {"study_id": study_id, "site": site, **report})
+
+    # -- registries ----------------------------------------------------------------------------
+    def add_opt_out(self, pseudonym: str, purpose: str | None, *, site: str, actor: str) -> int:
+        purpose_key = purpose or ALL_PURPOSES
+        with self._sessions.begin() as session:
+            existing = session.scalar(
+                select(OptOutRow.seq).where(
+                    OptOutRow.linkage_pseudonym == pseudonym, OptOutRow.purpose == purpose_key
+                )
+            )
+            if existing is not None:
+                return int(existing)
+            row = OptOutRow(linkage_pseudonym=pseudonym, purpose=purpose_key, site=site, created_at=_now())
+            session.add(row)
+            session.flush()
+            self._append(
+                session,
+                "optout.added",
+                actor,
+                {
+                    "seq": row.seq,
+                    "count": 1,
+                    "digest": _digest(pseudonym),
+                    "purpose": purpose_key,
+                    "site": site,
+                },
+            )
+            return int(row.seq)
+
+    def opt_outs(self, since: int, limit: int) -> ListPage:
+        with Session(self.engine) as session:
+            rows = session.scalars(
+                select(OptOutRow).where(OptOutRow.seq > since).order_by(OptOutRow.seq).limit(limit)
+            ).all()
+            items = [
+                {
+                    "seq": r.seq,
+                    "linkage_pseudonym": r.linkage_pseudonym,
+                    "purpose": None if r.purpose == ALL_PURPOSES else r.purpose,
+                    "site": r.site,
+                    "at": _aware(r.created_at).isoformat(),  # type: ignore[union-attr]
+                }
+                for r in rows
+            ]
+            return ListPage(items=items, cursor=rows[-1].seq if rows else since)
+
+    def record_consent(self, pseudonym: str, purpose: str, action: str, *, site: str, actor: str) -> int:
+        if action not in {"given", "withdrawn"}:
+            raise StoreError(
+                "consent.action", f"consent action must be given or withdrawn, not {action!r}", status=422
+            )
+        if f"consent.{action}" not in EVENT_KINDS:
+            raise StoreError(
+                "consent.unavailable", "this broker's audit chain cannot record consents yet", status=503
+            )
+        with self._sessions.begin() as session:
+            row = ConsentRow(
+                linkage_pseudonym=pseudonym, purpose=purpose, action=action, site=site, created_at=_now()
+            )
+            session.add(row)
+            session.flush()
+            self._append(
+                session,
+                f"consent.{action}",
+                actor,
+                {"seq": row.seq, "count": 1, "digest": _digest(pseudonym), "purpose": purpose, "site": site},
+            )
+            return int(row.seq)
+
+    def consents(self, since: int, limit: int, purpose: str | None = None) -> ListPage:
+        with Session(self.engine) as session:
+            stmt = select(ConsentRow).where(ConsentRow.seq > since)
+            if purpose is not None:
+                stmt = stmt.where(ConsentRow.purpose == purpose)
+            rows = session.scalars(stmt.order_by(ConsentRow.seq).limit(limit)).all()
+            items = [
+                {
+                    "seq": r.seq,
+                    "linkage_pseudonym": r.linkage_pseudonym,
+                    "purpose": r.purpose,
+                    "action": r.action,
+                    "site": r.site,
+                    "at": _aware(r.created_at).isoformat(),  # type: ignore[union-attr]
+                }
+                for r in rows
+            ]
+            return ListPage(items=items, cursor=rows[-1].seq if rows else since)
+
+    # -- ledger --------------------------------------------------------------------------------
+    def _lock_account(self, session: Session, site: str, dataset: str, period: str) -> BudgetAccountRow:
+        session.execute(
+            self._insert_ignore(
+                BudgetAccountRow, {"site": site, "dataset": dataset, "period": period, "created_at": _now()}
+            )
+        )
+        account = session.scalars(
+            select(BudgetAccountRow)
+            .where(
+                BudgetAccountRow.site == site,
+                BudgetAccountRow.dataset == dataset,
+                BudgetAccountRow.period == period,
+            )
+            .with_for_update()
+        ).one()
+        return account
+
+    @staticmethod
+    def _spent_history(
+        session: Session, account_id: int, study_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Mechanisms that count as spent: committed ones (actual parameters), live and expired reservations."""
+        stmt = select(ReservationRow.mechanism_json, ReservationRow.committed_mechanism_json).where(
+            ReservationRow.account_id == account_id, ReservationRow.status.in_(("reserved", "committed"))
+        )
+        if study_id is not None:
+            stmt = stmt.where(ReservationRow.study_id == study_id)
+        return [json.loads(committed or reserved) for reserved, committed in session.execute(stmt)]
+
+    @staticmethod
+    def _reservation(row: ReservationRow, account: BudgetAccountRow) -> ReservationRecord:
+        return ReservationRecord(
+            reservation_id=row.id,
+            request_id=row.request_id,
+            study_id=row.study_id,
+            site=account.site,
+            dataset=account.dataset,
+            period=account.period,
+            status=row.status,
+            mechanism=json.loads(row.mechanism_json),
+            committed_mechanism=json.loads(row.committed_mechanism_json)
+            if row.committed_mechanism_json
+            else None,
+            examples=row.examples,
+            epsilon_after=row.epsilon_after,
+            cap=row.cap,
+            created_at=_aware(row.created_at),  # type: ignore[arg-type]
+            expires_at=_aware(row.expires_at),  # type: ignore[arg-type]
+            refusal=json.loads(row.refusal_json) if row.refusal_json else None,
+        )
+
+    def reserve(self, request: ReserveRequest) -> ReservationRecord:
+        mechanism_json = _dumps(request.mechanism)
+        with self._sessions.begin() as session:
+            account = self._lock_account(session, request.site, request.dataset, request.period)
+            previous = session.scalars(
+                select(ReservationRow).where(
+                    ReservationRow.requester == request.requester,
+                    ReservationRow.request_id == request.request_id,
+                )
+            ).one_or_none()
+            if previous is not None:
+                same = (
+                    previous.study_id,
+                    previous.account_id,
+                    previous.mechanism_json,
+                    previous.examples,
+                ) == (
+                    request.study_id,
+                    account.id,
+                    mechanism_json,
+                    request.examples,
+                )
+                if not same:
+                    raise StoreError(
+                        "budget.request_id_reused",
+                        f"request id {request.request_id} was already used for a different reservation",
+                    )
+                return self._reservation(previous, account)
+
+            history = self._spent_history(session, account.id)
+            exceeds, epsilon = self.accountant.would_exceed(
+                history, request.mechanism, request.cap, request.delta
+            )
+            refusal: dict[str, Any] | None = None
+            if exceeds:
+                refusal = {
+                    "rule": "budget.cap",
+                    "detail": (
+                        f"composed epsilon {epsilon:.4f} of {request.site}/{request.dataset}/{request.period} "
+                        f"would pass the cap {request.cap:.4f}"
+                    ),
+                    "limit": request.cap,
+                    "value": epsilon,
+                }
+            else:
+                study_history = self._spent_history(session, account.id, request.study_id)
+                study_exceeds, study_eps = self.accountant.would_exceed(
+                    study_history, request.mechanism, request.study_cap, request.delta
+                )
+                if study_exceeds:
+                    refusal = {
+                        "rule": "budget.study_cap",
+                        "detail": (
+                            f"study {request.study_id} would spend epsilon {study_eps:.4f} at {request.site}, "
+                            f"above its grant's cap {request.study_cap:.4f}"
+                        ),
+                        "limit": request.study_cap,
+                        "value": study_eps,
+                    }
+            now = _now()
+            row = ReservationRow(
+                id=uuid.uuid4().hex,
+                account_id=account.id,
+                requester=request.requester,
+                request_id=request.request_id,
+                study_id=request.study_id,
+                status="refused" if refusal else "reserved",
+                mechanism_json=mechanism_json,
+                examples=request.examples,
+                epsilon_after=epsilon,
+                cap=request.cap,
+                refusal_json=_dumps(refusal) if refusal else None,
+                created_at=now,
+                expires_at=now + request.ttl,
+            )
+            session.add(row)
+            session.flush()
+            payload = {
+                "reservation_id": row.id,
+                "request_id": request.request_id,
+                "epsilon": epsilon,
+                "study_id": request.study_id,
+                "account": {"site": request.site, "dataset": request.dataset, "period": request.period},
+                "mechanism": request.mechanism,
+                "examples": request.examples,
+                "cap": request.cap,
+                "study_cap": request.study_cap,
+                "delta": request.delta,
+                "expires_at": row.expires_at.isoformat(),
+            }
+            if refusal:
+                payload["refusal"] = refusal
+            self._append(
+                session, "budget.refused" if refusal else "budget.reserved", request.requester, payload
+            )
+            return self._reservation(row, account)
+
+    def reservation_study(self, reservation_id: str) -> str:
+        with Session(self.engine) as session:
+            study_id = session.scalar(
+                select(ReservationRow.study_id).where(ReservationRow.id == reservation_id)
+            )
+            if study_id is None:
+                raise NotFound("budget.unknown_reservation", f"no reservation {reservation_id}")
+            return str(study_id)
+
+    def _locked_reservation(
+        self, session: Session, reservation_id: str, site: str
+    ) -> tuple[ReservationRow, BudgetAccountRow]:
+        found = session.execute(
+            select(ReservationRow.account_id).where(ReservationRow.id == reservation_id)
+        ).scalar_one_or_none()
+        if found is None:
+            raise NotFound("budget.unknown_reservation", f"no reservation {reservation_id}")
+        account = session.scalars(
+            select(BudgetAccountRow).where(BudgetAccountRow.id == found).with_for_update()
+        ).one()
+        if account.site != site:
+            raise StoreError("auth.site", f"reservation {reservation_id} belongs to another site", status=403)
+        row = session.get(ReservationRow, reservation_id, populate_existing=True)
+        assert row is not None
+        return row, account
+
+    def commit(
+        self, reservation_id: str, mechanism: dict[str, Any], *, site: str, actor: str, delta: float
+    ) -> ReservationRecord:
+        mechanism_json = _dumps(mechanism)
+        with self._sessions.begin() as session:
+            row, account = self._locked_reservation(session, reservation_id, site)
+            if row.status == "committed" and row.committed_mechanism_json == mechanism_json:
+                return self._reservation(row, account)
+            if row.status != "reserved":
+                raise StoreError("budget.not_reserved", f"reservation {reservation_id} is {row.status}")
+            # A late commit (after expiry) is accepted: it can only lower the charge, never raise it.
+            reserved = json.loads(row.mechanism_json)
+            if not self.accountant.within(mechanism, reserved, delta):
+                raise StoreError(
+                    "budget.commit_exceeds_reservation",
+                    f"committed mechanism of {reservation_id} costs more than was reserved",
+                )
+            row.status, row.committed_mechanism_json, row.settled_at = "committed", mechanism_json, _now()
+            history = self._spent_history(session, account.id)
+            row.epsilon_after = self.accountant.epsilon(history, delta) if history else 0.0
+            session.flush()
+            self._append(
+                session,
+                "budget.committed",
+                actor,
+                {
+                    "reservation_id": reservation_id,
+                    "request_id": row.request_id,
+                    "study_id": row.study_id,
+                    "account": {"site": account.site, "dataset": account.dataset, "period": account.period},
+                    "mechanism": mechanism,
+                    "reserved_mechanism": reserved,
+                    "examples": row.examples,
+                    "epsilon": row.epsilon_after,
+                    "cap": row.cap,
+                    "delta": delta,
+                },
+            )
+            return self._reservation(row, account)
+
+    def release(self, reservation_id: str, *, site: str, actor: str, delta: float) -> ReservationRecord:
+        with self._sessions.begin() as session:
+            row, account = self._locked_reservation(session, reservation_id, site)
+            if row.status == "released":
+                return self._reservation(row, account)
+            if row.status != "reserved":
+                raise StoreError("budget.not_reserved", f"reservation {reservation_id} is {row.status}")
+            if _aware(row.expires_at) < _now():  # type: ignore[operator]
+                raise StoreError(
+                    "budget.reservation_expired",
+                    f"reservation {reservation_id} expired; an expired reservation counts as spent",
+                )
+            row.status, row.settled_at = "released", _now()
+            session.flush()
+            history = self._spent_history(session, account.id)
+            row.epsilon_after = self.accountant.epsilon(history, delta) if history else 0.0
+            self._append(
+                session,
+                "budget.released",
+                actor,
+                {
+                    "reservation_id": reservation_id,
+                    "request_id": row.request_id,
+                    "study_id": row.study_id,
+                    "account": {"site": account.site, "dataset": account.dataset, "period": account.period},
+                    "cap": row.cap,
+                    "epsilon": row.epsilon_after,
+                },
+            )
+            return self._reservation(row, account)
+
+    def balance(self, site: str, dataset: str, period: str, delta: float) -> AccountBalance:
+        with Session(self.engine) as session:
+            account_id = session.scalar(
+                select(BudgetAccountRow.id).where(
+                    BudgetAccountRow.site == site,
+                    BudgetAccountRow.dataset == dataset,
+                    BudgetAccountRow.period == period,
+                )
+            )
+            history = [] if account_id is None else self._spent_history(session, account_id)
+            epsilon = self.accountant.epsilon(history, delta) if history else 0.0
+            return AccountBalance(
+                site=site, dataset=dataset, period=period, epsilon=epsilon, mechanisms=history
+            )
+
+    # -- audit ---------------------------------------------------------------------------------
+    def audit_events(self) -> Iterator[Any]:
+        with Session(self.engine) as session:
+            for row in session.scalars(select(AuditEventRow).order_by(AuditEventRow.seq)).yield_per(1000):
+                yield chain_io.row_to_event(row)
+
+    def audit_heads(self) -> list[str]:
+        with Session(self.engine) as session:
+            rows = session.scalars(select(AuditHeadRow).order_by(AuditHeadRow.seq)).all()
+            return [r.jws for r in rows]
+
+    def sign_current_head(self) -> str | None:
+        if self.head_signer is None:
+            return None
+        with self._sessions.begin() as session:
+            tip = chain_io.lock_tip(session)
+            if tip.seq == 0:
+                return None
+            stored = session.get(AuditHeadRow, tip.seq)
+            if stored is not None:
+                return stored.jws
+            event_row = session.get(AuditEventRow, tip.seq)
+            assert event_row is not None
+            jws = self.head_signer(chain_io.row_to_event(event_row))
+            chain_io.store_head(session, tip.seq, jws)
+            return jws
+
+    def count_events(self) -> int:
+        with Session(self.engine) as session:
+            return int(session.scalar(select(func.count()).select_from(AuditEventRow)) or 0)
