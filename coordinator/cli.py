@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import signal
 import sys
 import time
@@ -9,12 +11,17 @@ from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
 
+import click
 import typer
 from flwr.common.config import parse_config_args
 
-from coordinator.deployment.control import DeploymentError, RunOutcome, SuperLinkControl
+from coordinator.deployment.control import DeploymentError, SuperLinkControl
 from coordinator.deployment.processes import ProcessSupervisor, wait_for_tls_port
+from coordinator.deployment.study import USE_CASE_1, request_grant, run_deployed_study
 from coordinator.deployment.superlink import DEFAULT_SUPERLINK_PORT, SuperLinkSettings, SuperLinkTls
+from coordinator.study_config import StudyConfig, StudyConfigError
+from tasks.reference import ENV_VAR as REFERENCE_ENV
+from tasks.reference import ReferenceDataError, reference_data_dir
 
 app = typer.Typer(
     help="The Region's coordinator: SuperLink, SuperNode registration, study runs.", no_args_is_help=True
@@ -81,7 +88,10 @@ def start(
         raise _fail(str(exc)) from None
     typer.echo("R2DDE coordinator — SuperLink")
     _say(settings.describe())
-    supervisor = ProcessSupervisor(workdir=log_dir)
+    env = {}
+    with contextlib.suppress(ReferenceDataError):  # the ServerApp runs from Flower's copy of the app
+        env[REFERENCE_ENV] = str(reference_data_dir())
+    supervisor = ProcessSupervisor(workdir=log_dir, env=env)
     previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         superlink = supervisor.start("superlink", settings.argv(), capture=False)
@@ -118,49 +128,72 @@ def register_cmd(
         raise _fail(str(exc)) from None
 
 
-def _report(outcome: RunOutcome, study_dir: Path | None) -> None:
-    verdict = "completed" if outcome.completed else f"did NOT complete ({outcome.sub_status})"
-    typer.echo(f"run {outcome.run_id} {verdict} in {outcome.elapsed_s:.1f} s")
-    if outcome.details:
-        typer.echo(f"  details: {outcome.details}")
-    if study_dir is not None:
-        typer.echo(f"  study outputs (report, model) under {study_dir}")
+def _study_config(
+    study_id: str, task: str, sites: str, rounds: int, epsilon: float, min_sites: int, study_dir: Path,
+    overrides: list[str] | None,
+) -> StudyConfig:
+    run_config: dict[str, Any] = {
+        "study-id": study_id,
+        "task": task,
+        "sites": sites,
+        "num-server-rounds": rounds,
+        "target-epsilon": epsilon,
+        "min-sites": min_sites,
+        "study-dir": str(study_dir.resolve()),
+    }
+    try:
+        run_config.update(parse_config_args(overrides))
+        return StudyConfig.from_run_config(run_config)
+    except (StudyConfigError, ValueError, click.ClickException) as exc:
+        message = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
+        raise _fail(f"study configuration: {message}") from None
 
 
 @app.command("run-study")
 def run_study(
     superlink: Annotated[str, typer.Option(help="The SuperLink address host:port.")],
     ca: Annotated[Path, typer.Option(help="CA certificate that issued the SuperLink's certificate.")],
+    sites: Annotated[str, typer.Option(help="Comma-separated site ids taking part.")],
+    broker_url: Annotated[str, typer.Option(help="The trust broker that grants the study.")],
+    keys: Annotated[Path, typer.Option(help="Provision folder holding coordinator/coordinator.key.")],
+    study_id: Annotated[str, typer.Option(help="Study id (default: usecase1-<UTC time>).")] = "",
+    task: Annotated[str, typer.Option(help="Task id.")] = USE_CASE_1["task"],
+    purpose: Annotated[str, typer.Option(help="Purpose (finalité) id.")] = USE_CASE_1["purpose"],
+    rounds: Annotated[int, typer.Option(help="Federated rounds.")] = 3,
+    epsilon: Annotated[float, typer.Option(help="Target ε per site for the study.")] = 3.0,
+    min_sites: Annotated[int, typer.Option(help="Sites needed for a round to count.")] = 2,
     app_dir: Annotated[Path, typer.Option("--app", help="The Flower app folder (this repo).")] = Path("."),
+    study_dir: Annotated[Path, typer.Option(help="Where the ServerApp writes report and model.")] = Path(
+        "runs/studies"
+    ),
     config: Annotated[
         list[str] | None,
-        typer.Option("--config", "-c", help="Run-config override key=value (TOML values), repeatable."),
-    ] = None,
-    study_dir: Annotated[
-        Path | None, typer.Option(help="Where the ServerApp writes the study (absolute path is passed).")
+        typer.Option("--config", "-c", help="Extra run-config key=value (TOML values), repeatable."),
     ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds before the run is stopped.")] = 3600.0,
-    show_logs: Annotated[bool, typer.Option(help="Print the ServerApp's log when the run ends.")] = True,
 ) -> None:
-    """Submit a study to the SuperLink, wait for it, and say how it ended (exit 1 if it did not complete)."""
+    """Ask the broker for a grant, submit the study to the SuperLink, wait, say how each site took part."""
+    study_id = study_id or f"usecase1-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}"
+    study = _study_config(study_id, task, sites, rounds, epsilon, min_sites, study_dir / study_id, config)
+    typer.echo(f"study {study.study_id}: purpose {purpose}, task {task}, sites {', '.join(study.sites)}")
     try:
-        overrides: dict[str, Any] = parse_config_args(config)
-    except Exception as exc:  # noqa: BLE001 - Flower raises click errors for bad TOML values
-        raise _fail(f"--config: {exc}") from None
-    if study_dir is not None:
-        overrides["study-dir"] = str(study_dir.resolve())
-    typer.echo(f"submitting {app_dir.resolve()} to https://{superlink} (CA {ca})")
-    typer.echo("  crosses the network: the app bundle and run config out; updates and metrics in; TLS only")
-    try:
+        study = request_grant(study, purpose=purpose, broker_url=broker_url, keys=keys)
+        typer.echo(f"  granted by the broker at {broker_url} (fields: {', '.join(study.fields)})")
+        typer.echo(f"  submitting {app_dir.resolve()} to https://{superlink} (CA {ca})")
+        typer.echo("  crosses the network: app bundle + run config (grant) out; model updates and metrics in")
         with SuperLinkControl(superlink, ca) as control:
-            run_id = control.start_run(app_dir, overrides)
-            typer.echo(f"  run {run_id} started; waiting (timeout {timeout:.0f} s)")
-            outcome = control.wait(run_id, timeout_s=timeout)
-            if show_logs:
-                typer.echo(control.logs(run_id))
+            deployed = run_deployed_study(control, app_dir, study, timeout_s=timeout)
     except DeploymentError as exc:
         raise _fail(str(exc)) from None
-    _report(outcome, study_dir)
+    outcome = deployed.outcome
+    verdict = "completed" if outcome.completed else f"did NOT complete ({outcome.sub_status})"
+    typer.echo(f"run {outcome.run_id} {verdict} in {outcome.elapsed_s:.1f} s")
+    if outcome.details:
+        typer.echo(f"  details: {outcome.details}")
+    for line in deployed.site_lines():
+        typer.echo(f"  {line}")
+    where = study.study_dir if deployed.report else f"{study.study_dir} on the SuperLink's host"
+    typer.echo(f"  report and model: {where}")
     if not outcome.completed:
         raise typer.Exit(code=1)
 

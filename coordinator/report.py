@@ -76,6 +76,15 @@ def write_study_folder(
     (folder / "report.md").write_text(render_markdown(report), encoding="utf-8")
 
 
+def amend_report(folder: Path, extra: dict[str, object]) -> dict[str, object]:
+    """Add sections known only after the study (the grant, the audit check) and re-render."""
+    report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    report.update(extra)
+    (folder / "report.json").write_text(json.dumps(_finite(report), indent=2, ensure_ascii=False), encoding="utf-8")
+    (folder / "report.md").write_text(render_markdown(report), encoding="utf-8")
+    return report
+
+
 def _finite(value: object) -> object:
     """JSON has no NaN/inf: write them as null so every JSON reader accepts the report."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -88,6 +97,8 @@ def _finite(value: object) -> object:
 
 
 def _fmt(value: object, digits: int = 3) -> str:
+    if value is None:
+        return "—"
     if isinstance(value, float):
         return "—" if not math.isfinite(value) else f"{value:.{digits}f}"
     return str(value)
@@ -120,7 +131,7 @@ def render_markdown(report: dict[str, object]) -> str:
         notes = "; ".join([*s["declined"], *s["failures"]]) or ""
         lines.append(
             f"| {site} | {s['status']} | {s['examples']} | {_fmt(s['epsilon'])} | {_fmt(s['target_epsilon'])}"
-            f" | {s['delta']:.2e} | {_fmt(s['noise_multiplier'])} | {notes} |"
+            f" | {s['delta'] or 0:.2e} | {_fmt(s['noise_multiplier'])} | {notes} |"
         )
     fairness = report["fairness"]
     assert isinstance(fairness, dict)
@@ -141,4 +152,18 @@ def render_markdown(report: dict[str, object]) -> str:
                     f"  | {group} | {int(r['n'])} | {_fmt(r['selection_rate'])} | "
                     f"{_fmt(r['true_positive_rate'])} | {_fmt(r['observed_rate'])} |"
                 )
+    grant = report.get("grant")
+    if isinstance(grant, dict):
+        lines += [
+            "",
+            "## Grant",
+            "",
+            f"Purpose `{grant['purpose']}`, policy digest `{grant['policy_digest']}`.",
+            f"Fields granted: {', '.join(grant['fields'])}.",
+        ]
+    audit = report.get("audit")
+    if isinstance(audit, dict):
+        verdict = "**verified**" if audit["verified"] else "**FAILED**"
+        lines += ["", "## Audit", "", f"`{audit['export']}` {verdict} by the offline auditor check."]
+        lines += [f"- {p}" for p in audit["problems"]]
     return "\n".join(lines) + "\n"

@@ -31,7 +31,7 @@ def main(grid: Grid, context: Context) -> None:
 def run_study(grid: Grid, config: StudyConfig, on_round: RoundListener | None = None) -> dict[str, object]:
     """Run every round, then write the study folder — also when the study stops early."""
     spec = get_task(config.task)
-    encoder = spec.encoder()
+    encoder = spec.encoder_for(config.fields)
     model = mlp(encoder.width, spec.hidden, seed=config.seed)
     journal = StudyJournal(config.sites, on_round)
     strategy = JournaledStrategy(

@@ -13,8 +13,13 @@ class StudyConfigError(ValueError):
     """A run-config key is missing or has the wrong type (the key is named)."""
 
 
+def _names(raw: object) -> tuple[str, ...]:
+    return tuple(s.strip() for s in str(raw).split(",") if s.strip())
+
+
 _PARSERS = {
-    "sites": lambda raw: tuple(s.strip() for s in str(raw).split(",") if s.strip()),
+    "sites": _names,
+    "fields": _names,
     "study_dir": lambda raw: Path(str(raw)),
 }
 
@@ -36,6 +41,7 @@ class StudyConfig:
     max_grad_norm: float = 1.0
     seed: int = 42
     study_dir: Path = Path("runs/study")
+    fields: tuple[str, ...] = ()
     grant: str = ""
     round_timeout: float = 600.0
 
@@ -79,5 +85,6 @@ class StudyConfig:
             target_epsilon=self.target_epsilon,
             delta=self.delta,
             seed=self.seed,
+            fields=",".join(self.fields),
             grant=self.grant,
         )

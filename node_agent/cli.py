@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -10,15 +11,28 @@ from typing import Annotated
 import typer
 
 from node_agent.deployment.supernode import DEFAULT_RUNTIME_PORT, SuperNodeSettings
+from tasks.reference import ENV_VAR as REFERENCE_ENV
+from tasks.reference import ReferenceDataError, reference_data_dir
 
 app = typer.Typer(help="A partner's node agent: the site's Flower SuperNode.", no_args_is_help=True)
 
 
+@app.callback()
+def node() -> None:
+    """A partner's node agent: the site's Flower SuperNode."""
+
+
 def supernode_environment(flwr_home: Path | None) -> dict[str, str]:
-    """This venv first on PATH (the SuperNode launches ``flwr-clientapp`` by name), telemetry off."""
+    """This venv first on PATH (the SuperNode launches ``flwr-clientapp`` by name), telemetry off.
+
+    The ClientApp runs from the app bundle Flower installs under FLWR_HOME, where the default
+    ``<repo>/../shared/data`` means nothing: the reference-data folder is resolved here, once.
+    """
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env["FLWR_TELEMETRY_ENABLED"] = "0"
+    with contextlib.suppress(ReferenceDataError):
+        env[REFERENCE_ENV] = str(reference_data_dir())
     if flwr_home is not None:
         flwr_home.mkdir(parents=True, exist_ok=True)
         env["FLWR_HOME"] = str(flwr_home.resolve())

@@ -76,7 +76,7 @@ def _train(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
     model = _model(study, msg)
     x, y, newly_opted_out = study.training_set()
     mechanism = study.plan.round_mechanism()
-    request_id = f"{study.instructions.study_id}/{study.settings.site}/round-{server_round}"
+    request_id = f"{study.instructions.study_id}:{study.settings.site}:round-{server_round}"
     reservation = study.gate.reserve(request_id, mechanism, examples=len(y))
     outcome = train_round(
         model, x, y, study.plan,
@@ -84,6 +84,14 @@ def _train(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
         seed=study.instructions.seed * 1000 + server_round,
     )
     study.gate.commit(reservation, mechanism)
+    study.gate.report(
+        {
+            "round": server_round,
+            "records_used": len(y),
+            "opt_outs_applied": int(study.data.counts.get("opt_outs_applied", 0)) + newly_opted_out,  # type: ignore[call-overload]
+            "reservation_id": reservation,
+        }
+    )
     history = _record_round(context, study)
     epsilon = epsilon_spent(history, study.plan.delta) if study.plan.private else float("inf")
     metrics = MetricRecord(

@@ -27,6 +27,8 @@ class StudyTerms:
     purpose: str
     #: `public_interest` uses every record but opt-outs; `consent` only records with a live consent.
     legal_basis: str
+    #: The fields this site may use for the study (empty: every field of a public benchmark task).
+    fields: tuple[str, ...] = ()
 
 
 class StudyGate(ABC):
@@ -64,7 +66,14 @@ class StandaloneGate(StudyGate):
                 "node.broker_required",
                 f"task {spec.name} uses personal data; this node has no trust broker configured",
             )
-        return StudyTerms(instructions.target_epsilon, instructions.delta, spec.dataset, "benchmark", "public_data")
+        return StudyTerms(
+            instructions.target_epsilon,
+            instructions.delta,
+            spec.dataset,
+            "benchmark",
+            "public_data",
+            instructions.field_list,
+        )
 
     def excluded(self, terms: StudyTerms) -> frozenset[str] | None:
         return None

@@ -48,14 +48,20 @@ def load_site_table(spec: TaskSpec, settings: NodeSettings) -> pd.DataFrame:
 
 
 def split_and_encode(
-    spec: TaskSpec, frame: pd.DataFrame, *, study_id: str, site: str, counts: dict[str, object]
+    spec: TaskSpec,
+    frame: pd.DataFrame,
+    *,
+    study_id: str,
+    site: str,
+    fields: tuple[str, ...],
+    counts: dict[str, object],
 ) -> SiteData:
     """Deterministic holdout per (study, site) so every round evaluates on the same records."""
     seed = int.from_bytes(hashlib.sha256(f"{study_id}|{site}".encode()).digest()[:4], "big")
     order = np.random.default_rng(seed).permutation(len(frame))
     n_test = int(round(len(frame) * HOLDOUT_SHARE))
     test, train = frame.iloc[order[:n_test]], frame.iloc[order[n_test:]]
-    encoder = spec.encoder()
+    encoder = spec.encoder_for(fields)
     counts.update({"train_records": len(train), "holdout_records": len(test)})
     return SiteData(
         x_train=encoder.encode(train),

@@ -48,7 +48,9 @@ def load_document(path: Path, model: type[Doc]) -> Doc:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        # A misspelled key also shows up as a missing one: name the unknown key first, it is the typo.
+        errors = sorted(exc.errors(), key=lambda error: error["type"] != "extra_forbidden")
+        first = errors[0]
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise PolicyLoadError(path, _location(first["loc"]), first["msg"] + more) from exc
 

@@ -32,8 +32,15 @@ def _read_raw(relative: str, *, skip_first_line: bool) -> pd.DataFrame:
     if not path.is_file():
         raise reference.ReferenceDataError(f"reference file {path} is missing")
     raw = pd.read_csv(
-        path, header=None, names=list(ADULT_COLUMNS), sep=",", skipinitialspace=True, dtype=str,
-        keep_default_na=False, skiprows=1 if skip_first_line else 0, skip_blank_lines=True,
+        path,
+        header=None,
+        names=list(ADULT_COLUMNS),
+        sep=",",
+        skipinitialspace=True,
+        dtype=str,
+        keep_default_na=False,
+        skiprows=1 if skip_first_line else 0,
+        skip_blank_lines=True,
     )
     raw = raw.apply(lambda column: column.str.strip())
     raw = raw.replace("?", "")
@@ -113,5 +120,10 @@ def write_adult_sites(
 
 
 __all__ = [
-    "load_adult_site", "load_adult_test", "load_adult_train", "site_id", "split_non_iid", "write_adult_sites",
+    "load_adult_site",
+    "load_adult_test",
+    "load_adult_train",
+    "site_id",
+    "split_non_iid",
+    "write_adult_sites",
 ]

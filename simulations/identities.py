@@ -30,22 +30,71 @@ _OTHER_DEPARTEMENTS = tuple(
 )
 
 EMAIL_PROVIDERS = (
-    "gmail.com", "orange.fr", "free.fr", "laposte.net", "sfr.fr", "hotmail.fr", "yahoo.fr", "outlook.fr",
-    "wanadoo.fr", "bbox.fr", "icloud.com", "live.fr",
+    "gmail.com",
+    "orange.fr",
+    "free.fr",
+    "laposte.net",
+    "sfr.fr",
+    "hotmail.fr",
+    "yahoo.fr",
+    "outlook.fr",
+    "wanadoo.fr",
+    "bbox.fr",
+    "icloud.com",
+    "live.fr",
 )
 _PROVIDER_WEIGHTS = np.array([30, 16, 10, 6, 6, 9, 5, 5, 4, 3, 3, 3], dtype=float)
 
 STREET_TYPES = (
-    "rue", "avenue", "boulevard", "chemin", "impasse", "allée", "place", "route", "cours", "traverse",
-    "montée", "quai",
+    "rue",
+    "avenue",
+    "boulevard",
+    "chemin",
+    "impasse",
+    "allée",
+    "place",
+    "route",
+    "cours",
+    "traverse",
+    "montée",
+    "quai",
 )
 _STREET_TYPE_WEIGHTS = np.array([34, 18, 10, 12, 6, 5, 3, 5, 2, 2, 2, 1], dtype=float)
 STREET_NAMES = (
-    "de la République", "Jean Jaurès", "Victor Hugo", "Frédéric Mistral", "du Général de Gaulle", "Pasteur",
-    "Gambetta", "des Lilas", "des Oliviers", "des Pins", "de la Mer", "Paul Cézanne", "Marcel Pagnol",
-    "Jean Moulin", "de la Libération", "des Écoles", "du Moulin", "de la Gare", "Émile Zola", "Alphonse Daudet",
-    "des Cigales", "du Vieux Port", "Saint-Roch", "des Mimosas", "Clemenceau", "Jules Ferry", "Voltaire",
-    "de Verdun", "du 8 Mai 1945", "de la Paix", "Sainte-Victoire", "des Lavandes", "Jean Giono", "Pierre Brossolette",
+    "de la République",
+    "Jean Jaurès",
+    "Victor Hugo",
+    "Frédéric Mistral",
+    "du Général de Gaulle",
+    "Pasteur",
+    "Gambetta",
+    "des Lilas",
+    "des Oliviers",
+    "des Pins",
+    "de la Mer",
+    "Paul Cézanne",
+    "Marcel Pagnol",
+    "Jean Moulin",
+    "de la Libération",
+    "des Écoles",
+    "du Moulin",
+    "de la Gare",
+    "Émile Zola",
+    "Alphonse Daudet",
+    "des Cigales",
+    "du Vieux Port",
+    "Saint-Roch",
+    "des Mimosas",
+    "Clemenceau",
+    "Jules Ferry",
+    "Voltaire",
+    "de Verdun",
+    "du 8 Mai 1945",
+    "de la Paix",
+    "Sainte-Victoire",
+    "des Lavandes",
+    "Jean Giono",
+    "Pierre Brossolette",
 )
 _COMPLEMENTS = ("Bât. B", "Rés. Les Pins", "Apt 12", "Bât. A, Apt 3", "Résidence Le Provençal", "Escalier C")
 
@@ -102,7 +151,9 @@ def sample_first_names(rng: np.random.Generator, sex: np.ndarray, birth_year: np
         for d in np.unique(decade[sex == s]):
             idx = np.flatnonzero((sex == s) & (decade == d))
             counts = names[f"n_{d}s"].to_numpy(dtype=float)
-            out[idx] = names["display"].to_numpy()[rng.choice(len(names), size=idx.size, p=counts / counts.sum())]
+            out[idx] = names["display"].to_numpy()[
+                rng.choice(len(names), size=idx.size, p=counts / counts.sum())
+            ]
     return out
 
 
@@ -160,7 +211,9 @@ def sample_nirs(
             where = f"{other_dep[i]}{other_com[i]:03d}"
         else:
             where = f"99{country[i]}"
-        body[i] = f"{1 if sex[i] == 'M' else 2}{birth_year[i] % 100:02d}{birth_month[i]:02d}{where}{order[i]:03d}"
+        body[i] = (
+            f"{1 if sex[i] == 'M' else 2}{birth_year[i] % 100:02d}{birth_month[i]:02d}{where}{order[i]:03d}"
+        )
     return np.array([b + k for b, k in zip(body, nir_key(body), strict=True)], dtype=object)
 
 
@@ -231,7 +284,9 @@ def sample_phones(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndar
     """(national 10-digit numbers, their written forms): mobiles 06/07, some PACA landlines 04."""
     prefix = rng.choice(np.array(["06", "07", "04"]), size=n, p=[0.55, 0.3, 0.15])
     rest = rng.integers(0, 100_000_000, size=n)
-    style = np.array(PHONE_STYLES)[rng.choice(len(PHONE_STYLES), size=n, p=[0.35, 0.2, 0.2, 0.12, 0.08, 0.05])]
+    style = np.array(PHONE_STYLES)[
+        rng.choice(len(PHONE_STYLES), size=n, p=[0.35, 0.2, 0.2, 0.12, 0.08, 0.05])
+    ]
     national = np.array([f"{p}{r:08d}" for p, r in zip(prefix, rest, strict=True)], dtype=object)
     written = np.array([format_phone(v, s) for v, s in zip(national, style, strict=True)], dtype=object)
     return national, written

@@ -4,12 +4,15 @@ Occupations — BMO counts hiring projects per FAP 2021 family, and no FAP 2021 
 public. The route taken, in three documented steps:
 
 1. **FAP 2021 → FAP 2009** (``fap2021_to_fap2009``): for each BMO family, the FAP 2009 family of the
-   same *domain letter* whose label is closest (overlap coefficient of word stems and character similarity of the
-   accent-free labels, ``peu qualifiés`` read as ``non qualifiés``), with a bonus for the same
-   qualification digit (4th character: 2x/3x unskilled … 9x executives — the same scale in both
-   vintages), for the same two-character family and for the same code up to its third character
-   (``P0X60`` → ``P0Z60``). FAP 2009 labels come from La Bonne Boîte's ``lbb_metiers_tension_fap_rome.csv``;
-   only families that reach a ROME code are candidates, and unlabelled ones only through their code.
+   same *domain letter* whose label is closest (overlap coefficient of word stems and character
+   similarity of the accent-free labels; ``peu qualifiés`` read as ``non qualifiés``, and a penalty
+   when only one side is unskilled), with bonuses for the same qualification digit (4th character:
+   6x employees, 7x-8x technicians and supervisors, 9x executives), for the same two-character
+   family, and for the same code up to its third character (``P0X60`` → ``P0Z60``). FAP 2009 labels
+   come from La Bonne Boîte's ``lbb_metiers_tension_fap_rome.csv``; only families that reach a ROME
+   code are candidates, and unlabelled ones only through their code. The table and its scores are
+   returned for inspection: most matches are exact relabellings, a few are approximate (e.g. in
+   metalwork and public administration), which is enough for a synthetic marginal.
 2. **FAP 2009 → ROME v3**: the DARES/Pôle emploi correspondence table
    (``fap2009_pcs_rome_correspondance.csv``, continuation lines filled forward) joined with the
    FAP↔ROME pairs of the La Bonne Boîte file (the two agree where they overlap). A family's hiring
@@ -150,7 +153,9 @@ def fap2021_to_rome4() -> pd.DataFrame:
     linked["v3_share"] = linked["offers"] / linked.groupby("fap2021")["offers"].transform("sum")
     linked["rome4"] = linked["rome_v3"].map(children)
     exploded = linked.explode("rome4")
-    exploded["share"] = exploded["v3_share"] / exploded.groupby(["fap2021", "rome_v3"])["rome4"].transform("size")
+    exploded["share"] = exploded["v3_share"] / exploded.groupby(["fap2021", "rome_v3"])["rome4"].transform(
+        "size"
+    )
     out = exploded.groupby(["fap2021", "rome4"], as_index=False)["share"].sum()
     return out.sort_values(["fap2021", "rome4"]).reset_index(drop=True)
 

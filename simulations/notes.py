@@ -12,20 +12,52 @@ import numpy as np
 import pandas as pd
 
 MONTHS_FR = (
-    "janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
-    "novembre", "décembre",
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
 )
 TRAININGS = (
-    "CACES R489", "titre professionnel Agent de restauration", "POE individuelle", "SST",
-    "titre professionnel Secrétaire assistant", "habilitation électrique B1V", "certificat CléA", "BAFA",
-    "permis C", "titre professionnel Vendeur conseil en magasin", "DEAES", "remise à niveau en français",
-    "titre professionnel Cuisinier", "formation aux gestes et postures", "titre professionnel Développeur web",
+    "CACES R489",
+    "titre professionnel Agent de restauration",
+    "POE individuelle",
+    "SST",
+    "titre professionnel Secrétaire assistant",
+    "habilitation électrique B1V",
+    "certificat CléA",
+    "BAFA",
+    "permis C",
+    "titre professionnel Vendeur conseil en magasin",
+    "DEAES",
+    "remise à niveau en français",
+    "titre professionnel Cuisinier",
+    "formation aux gestes et postures",
+    "titre professionnel Développeur web",
 )
 CONSTRAINTS = (
-    "garde d'enfants le mercredi", "logement précaire", "problème de santé (dos)", "pas de véhicule",
-    "horaires décalés impossibles", "aidant familial",
+    "garde d'enfants le mercredi",
+    "logement précaire",
+    "problème de santé (dos)",
+    "pas de véhicule",
+    "horaires décalés impossibles",
+    "aidant familial",
 )
-PARTNERS = ("la Mission Locale", "l'APEC", "Cap emploi", "le PLIE", "le Carif-Oref", "un organisme de formation")
+PARTNERS = (
+    "la Mission Locale",
+    "l'APEC",
+    "Cap emploi",
+    "le PLIE",
+    "le Carif-Oref",
+    "un organisme de formation",
+)
 
 
 def _date_fr(day: int, month: int, year: int) -> str:
@@ -107,7 +139,9 @@ def compose_notes(rng: np.random.Generator, people: pd.DataFrame) -> np.ndarray:
         if u[7] < 0.35:
             counselor = f"{'Mme' if p['counselor_sex'] == 'F' else 'M.'} {p['counselor_last']}"
             role = "conseillère" if p["counselor_sex"] == "F" else "conseiller"
-            parts.append(f"Orienté{e} vers {counselor} ({role} entreprise) et {PARTNERS[k[5] % len(PARTNERS)]}.")
+            parts.append(
+                f"Orienté{e} vers {counselor} ({role} entreprise) et {PARTNERS[k[5] % len(PARTNERS)]}."
+            )
         elif u[7] < 0.55:
             parts.append(f"Prochain RDV le {_date_slash(min(rd + 7, 28), rm, ry)}.")
         elif u[7] < 0.65 and p["email"]:

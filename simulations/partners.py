@@ -61,27 +61,33 @@ class SiteProfile:
     upper_case_surnames: bool
 
 
-SITE_PROFILES: dict[str, SiteProfile] = {
-    p.site: p
-    for p in (
-        SiteProfile(
-            "france_travail", "FT", 0.60, 18, 64, 32, (0.30, 0.26, 0.17, 0.15, 0.12), 1.0, 1.0, 0.50,
-            12.0, 0.76, 0.22, 0.12, 0.45, True,
-        ),
-        SiteProfile(
-            "apec", "APEC", 0.15, 23, 64, 38, (0.0, 0.02, 0.08, 0.38, 0.52), 1.0, 0.0, 0.44,
-            8.0, 0.93, 0.15, 0.05, 0.55, False,
-        ),
-        SiteProfile(
-            "missions_locales", "ML", 0.25, 16, 25, 19, (0.50, 0.33, 0.12, 0.04, 0.01), 0.1, 1.0, 0.49,
-            5.0, 0.42, 0.38, 0.55, 0.35, False,
-        ),
-        SiteProfile(
-            "carif_oref", "CO", 0.10, 18, 60, 30, (0.28, 0.30, 0.20, 0.14, 0.08), 0.8, 1.0, 0.52,
-            10.0, 0.70, 0.92, 0.15, 0.30, False,
-        ),
-    )
-}
+_PROFILES = (
+    SiteProfile(
+        site="france_travail", record_prefix="FT", share=0.60, age_min=18, age_max=64, age_mode=32,
+        education=(0.30, 0.26, 0.17, 0.15, 0.12), executive_weight=1.0, non_executive_weight=1.0,
+        female_share=0.50, months_unemployed_mean=12.0, licence_rate=0.76, training_rate=0.22,
+        previous_missing_rate=0.12, same_occupation_rate=0.45, upper_case_surnames=True,
+    ),
+    SiteProfile(  # executives only (``emploi_cadre``), mostly graduates
+        site="apec", record_prefix="APEC", share=0.15, age_min=23, age_max=64, age_mode=38,
+        education=(0.0, 0.02, 0.08, 0.38, 0.52), executive_weight=1.0, non_executive_weight=0.0,
+        female_share=0.44, months_unemployed_mean=8.0, licence_rate=0.93, training_rate=0.15,
+        previous_missing_rate=0.05, same_occupation_rate=0.55, upper_case_surnames=False,
+    ),
+    SiteProfile(  # young people 16-25, few executive targets, often no previous job
+        site="missions_locales", record_prefix="ML", share=0.25, age_min=16, age_max=25, age_mode=19,
+        education=(0.50, 0.33, 0.12, 0.04, 0.01), executive_weight=0.1, non_executive_weight=1.0,
+        female_share=0.49, months_unemployed_mean=5.0, licence_rate=0.42, training_rate=0.38,
+        previous_missing_rate=0.55, same_occupation_rate=0.35, upper_case_surnames=False,
+    ),
+    SiteProfile(  # optional: training-heavy population (Carif-Oref follows trainees)
+        site="carif_oref", record_prefix="CO", share=0.10, age_min=18, age_max=60, age_mode=30,
+        education=(0.28, 0.30, 0.20, 0.14, 0.08), executive_weight=0.8, non_executive_weight=1.0,
+        female_share=0.52, months_unemployed_mean=10.0, licence_rate=0.70, training_rate=0.92,
+        previous_missing_rate=0.15, same_occupation_rate=0.30, upper_case_surnames=False,
+    ),
+)
+SITE_PROFILES: dict[str, SiteProfile] = {profile.site: profile for profile in _PROFILES}
 DEFAULT_SITES: tuple[str, ...] = ("france_travail", "apec", "missions_locales")
 
 #: Share of a partner's people also registered at France Travail (France Travail's own people excluded).
@@ -137,18 +143,25 @@ def _mobility() -> _Mobility:
 
 
 def _previous_occupations(
-    rng: np.random.Generator, profile: SiteProfile, target: np.ndarray, fallback: pd.DataFrame, mobility: _Mobility
+    rng: np.random.Generator,
+    profile: SiteProfile,
+    target: np.ndarray,
+    fallback: pd.DataFrame,
+    mobility: _Mobility,
 ) -> np.ndarray:
+    """Empty (no previous job), the target itself, or a fiche from which ROME's mobility graph leads to it."""
     n = len(target)
     kind = rng.random(n)
+    missing_up_to = profile.previous_missing_rate
+    same_up_to = missing_up_to + (1 - missing_up_to) * profile.same_occupation_rate
     previous = np.full(n, "", dtype=object)
-    same = (kind >= profile.previous_missing_rate) & (
-        kind < profile.previous_missing_rate + (1 - profile.previous_missing_rate) * profile.same_occupation_rate
-    )
-    other = kind >= profile.previous_missing_rate + (1 - profile.previous_missing_rate) * profile.same_occupation_rate
+    same = (kind >= missing_up_to) & (kind < same_up_to)
+    other = kind >= same_up_to
     previous[same] = target[same]
     pick = rng.random(n)
-    random_fallback = fallback["rome4"].to_numpy()[rng.choice(len(fallback), size=n, p=fallback["p"].to_numpy())]
+    random_fallback = fallback["rome4"].to_numpy()[
+        rng.choice(len(fallback), size=n, p=fallback["p"].to_numpy())
+    ]
     for i in np.flatnonzero(other):
         sources = mobility.sources.get(target[i])
         previous[i] = sources[int(pick[i] * len(sources))] if sources is not None else random_fallback[i]
@@ -158,7 +171,9 @@ def _previous_occupations(
 def _dates(rng: np.random.Generator, n: int) -> np.ndarray:
     span = (REGISTRATION_END - REGISTRATION_START).days
     offsets = rng.integers(0, span + 1, size=n)
-    return np.array([(REGISTRATION_START + dt.timedelta(days=int(d))).isoformat() for d in offsets], dtype=object)
+    return np.array(
+        [(REGISTRATION_START + dt.timedelta(days=int(d))).isoformat() for d in offsets], dtype=object
+    )
 
 
 def _outcomes(rng: np.random.Generator, probability: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -185,7 +200,10 @@ def _site_people(
     rome = cells["rome4"].to_numpy()[chosen]
     commune_pick = rng.random(n)
     commune = np.array(
-        [places.communes_by_bassin[b][int(u * len(places.communes_by_bassin[b]))] for b, u in zip(bassin, commune_pick, strict=True)],
+        [
+            places.communes_by_bassin[b][int(u * len(places.communes_by_bassin[b]))]
+            for b, u in zip(bassin, commune_pick, strict=True)
+        ],
         dtype=object,
     )
     sex = np.where(rng.random(n) < profile.female_share, "F", "M").astype(object)
@@ -214,9 +232,15 @@ def _site_people(
     tension_by_pair = {pair: reference.bassin_tension_index(*pair) for pair in sorted(set(pairs))}
     tension = pairs.map(tension_by_pair).to_numpy(dtype=float)
     probability = GROUND_TRUTH.probability(
-        tension=tension, education_level=education, months_unemployed=months_unemployed, birth_year=birth_year,
-        driving_licence=licence, mobility_km=mobility_km, training_followed=training,
-        same_occupation=(previous == rome), sex=sex,
+        tension=tension,
+        education_level=education,
+        months_unemployed=months_unemployed,
+        birth_year=birth_year,
+        driving_licence=licence,
+        mobility_km=mobility_km,
+        training_followed=training,
+        same_occupation=(previous == rome),
+        sex=sex,
     )
     employed, months = _outcomes(rng, probability)
     first = identities.sample_first_names(rng, sex, birth_year)
@@ -260,17 +284,25 @@ def _site_people(
 # --------------------------------------------------------------------------- rendering
 
 
-def _render(rng: np.random.Generator, profile: SiteProfile, core: pd.DataFrame, in_ft: np.ndarray) -> pd.DataFrame:
+def _render(
+    rng: np.random.Generator, profile: SiteProfile, core: pd.DataFrame, in_ft: np.ndarray
+) -> pd.DataFrame:
     """The partner's file: its record ids, notations, France Travail ids and counselor notes."""
     n = len(core)
     order = rng.permutation(n)
     core = core.iloc[order].reset_index(drop=True)
     in_ft = in_ft[order]
     nir_style = rng.integers(0, 3, size=n)
-    nir = np.array([identities.format_nir(v, s) for v, s in zip(core["nir_compact"], nir_style, strict=True)], dtype=object)
+    nir = np.array(
+        [identities.format_nir(v, s) for v, s in zip(core["nir_compact"], nir_style, strict=True)],
+        dtype=object,
+    )
     style = np.array(identities.PHONE_STYLES)[rng.integers(0, len(identities.PHONE_STYLES), size=n)]
     phone = np.array(
-        [identities.format_phone(v, s) if h else "" for v, s, h in zip(core["phone_national"], style, core["has_phone"], strict=True)],
+        [
+            identities.format_phone(v, s) if h else ""
+            for v, s, h in zip(core["phone_national"], style, core["has_phone"], strict=True)
+        ],
         dtype=object,
     )
     email = np.where(core["has_email"].to_numpy(), core["email"].to_numpy(), "")
@@ -279,39 +311,69 @@ def _render(rng: np.random.Generator, profile: SiteProfile, core: pd.DataFrame, 
     else:
         known = in_ft & (rng.random(n) < FT_ID_KNOWN_ELSEWHERE)
         ft_id = np.where(known, core["ft_id_value"].to_numpy(), "")
-    last = core["last_name"].str.upper().to_numpy() if profile.upper_case_surnames else core["last_name"].to_numpy()
-    record_id = np.array([f"{profile.record_prefix}-{REFERENCE_YEAR - 1}-{i:06d}" for i in rng.permutation(n) + 1])
+    last = (
+        core["last_name"].str.upper().to_numpy()
+        if profile.upper_case_surnames
+        else core["last_name"].to_numpy()
+    )
+    record_id = np.array(
+        [f"{profile.record_prefix}-{REFERENCE_YEAR - 1}-{i:06d}" for i in rng.permutation(n) + 1]
+    )
     rome_labels = reference.rome_referential()["libelle_rome"]
     communes = reference.communes_paca()
     counselor_sex = np.where(rng.random(n) < 0.7, "F", "M").astype(object)
     counselor_birth = rng.integers(1965, 1998, size=n)
     people = pd.DataFrame(
         {
-            "first_name": core["first_name"], "last_name": last, "sex": core["sex"], "phone": phone, "email": email,
-            "nir": nir, "address": core["address"], "ft_id": ft_id, "birth_year": core["birth_year"],
-            "birth_month": core["birth_month"], "birth_day": core["birth_day"],
+            "first_name": core["first_name"],
+            "last_name": last,
+            "sex": core["sex"],
+            "phone": phone,
+            "email": email,
+            "nir": nir,
+            "address": core["address"],
+            "ft_id": ft_id,
+            "birth_year": core["birth_year"],
+            "birth_month": core["birth_month"],
+            "birth_day": core["birth_day"],
             "rome_label": core["rome_target"].map(rome_labels).str.lower(),
             "previous_label": core["rome_previous"].map(rome_labels).fillna("").str.lower(),
             "zone_label": core["commune"].map(communes["zone_label"]),
             "commune_label": core["commune"].map(communes["commune_label"]),
-            "mobility_km": core["mobility_km"], "months_unemployed": core["months_unemployed"],
-            "driving_licence": core["driving_licence"], "training_followed": core["training_followed"],
+            "mobility_km": core["mobility_km"],
+            "months_unemployed": core["months_unemployed"],
+            "driving_licence": core["driving_licence"],
+            "training_followed": core["training_followed"],
             "registration_date": core["registration_date"],
             "counselor_first": identities.sample_first_names(rng, counselor_sex, counselor_birth),
-            "counselor_last": identities.sample_last_names(rng, n), "counselor_sex": counselor_sex,
+            "counselor_last": identities.sample_last_names(rng, n),
+            "counselor_sex": counselor_sex,
         }
     )
     notes = compose_notes(rng, people)
     table = pd.DataFrame(
         {
-            "record_id": record_id, "nir": nir, "ft_id": ft_id, "last_name": last,
-            "first_name": core["first_name"], "email": email, "phone": phone, "address": core["address"],
-            "birth_year": core["birth_year"], "sex": core["sex"], "commune": core["commune"],
-            "education_level": core["education_level"], "rome_target": core["rome_target"],
-            "rome_previous": core["rome_previous"], "months_unemployed": core["months_unemployed"],
-            "mobility_km": core["mobility_km"], "driving_licence": core["driving_licence"],
-            "training_followed": core["training_followed"], "registration_date": core["registration_date"],
-            "employed_6m": core["employed_6m"], "months_to_employment": core["months_to_employment"],
+            "record_id": record_id,
+            "nir": nir,
+            "ft_id": ft_id,
+            "last_name": last,
+            "first_name": core["first_name"],
+            "email": email,
+            "phone": phone,
+            "address": core["address"],
+            "birth_year": core["birth_year"],
+            "sex": core["sex"],
+            "commune": core["commune"],
+            "education_level": core["education_level"],
+            "rome_target": core["rome_target"],
+            "rome_previous": core["rome_previous"],
+            "months_unemployed": core["months_unemployed"],
+            "mobility_km": core["mobility_km"],
+            "driving_licence": core["driving_licence"],
+            "training_followed": core["training_followed"],
+            "registration_date": core["registration_date"],
+            "employed_6m": core["employed_6m"],
+            "months_to_employment": core["months_to_employment"],
             "counselor_note": notes,
         }
     )
@@ -349,7 +411,9 @@ def generate_partners(
     sizes = _site_sizes(people, sites)
     cores: dict[str, pd.DataFrame] = {}
     for i, site in enumerate(sites):
-        cores[site] = _site_people(np.random.default_rng(streams[i]), SITE_PROFILES[site], sizes[site], places, mobility)
+        cores[site] = _site_people(
+            np.random.default_rng(streams[i]), SITE_PROFILES[site], sizes[site], places, mobility
+        )
 
     overlap_rng = np.random.default_rng(streams[len(sites)])
     in_ft = {site: np.zeros(len(core), dtype=bool) for site, core in cores.items()}
@@ -377,7 +441,9 @@ def generate_partners(
     paths: dict[str, Path] = {}
     summary: dict[str, dict[str, float | int]] = {}
     for i, site in enumerate(sites):
-        table = _render(np.random.default_rng(streams[len(sites) + 1 + i]), SITE_PROFILES[site], cores[site], in_ft[site])
+        table = _render(
+            np.random.default_rng(streams[len(sites) + 1 + i]), SITE_PROFILES[site], cores[site], in_ft[site]
+        )
         folder = out_dir / site
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "parcours.csv"
@@ -400,7 +466,7 @@ def generate_partners(
         "outcome_model": {
             "kind": "logistic",
             "target": "employed_6m",
-            "features": "tension of (BMO bassin, ROME v3 parent of rome_target) via tasks.reference.bassin_tension_index",
+            "tension": "tasks.reference.bassin_tension_index(bassin of commune, rome_target)",
             "coefficients": GROUND_TRUTH.as_dict(),
         },
         "site_profiles": {s: asdict(SITE_PROFILES[s]) for s in sites},
@@ -410,5 +476,7 @@ def generate_partners(
             "unmapped_bmo_project_share": round(labour_market.unmapped_project_share(), 6),
         },
     }
-    (out_dir / "ground_truth.json").write_text(json.dumps(truth, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    (out_dir / "ground_truth.json").write_text(
+        json.dumps(truth, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    )
     return paths

@@ -8,7 +8,7 @@ nomenclatures and numeric scales are constants.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,10 @@ class Categorical:
     column: str
     vocabulary: Sequence[str]
     transform: Callable[[pd.Series], pd.Series] | None = None
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.column,)
 
     def names(self) -> list[str]:
         return [f"{self.column}={v}" for v in self.vocabulary] + [f"{self.column}=other"]
@@ -44,6 +48,10 @@ class Numeric:
     transform: Callable[[np.ndarray], np.ndarray] = lambda x: x
     name: str | None = None
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.column,)
+
     def names(self) -> list[str]:
         return [self.name or self.column]
 
@@ -58,6 +66,7 @@ class Derived:
 
     name: str
     compute: Callable[[pd.DataFrame], np.ndarray]
+    columns: tuple[str, ...] = ()
 
     def names(self) -> list[str]:
         return [self.name]
@@ -77,6 +86,19 @@ class TabularEncoder:
     label: str
     label_transform: Callable[[pd.Series], pd.Series] = lambda s: s
     group_columns: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def source_columns(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(c for f in self.features for c in f.columns))
+
+    def restricted(self, fields: Sequence[str]) -> TabularEncoder:
+        """Only the features whose every source column the study was granted: a field outside
+        the grant is never read, and coordinator and nodes derive the same model width."""
+        allowed = set(fields)
+        if self.label not in allowed:
+            raise ValueError(f"the label '{self.label}' is not among the study's fields")
+        kept = tuple(f for f in self.features if set(f.columns) <= allowed)
+        return replace(self, features=kept)
 
     @property
     def feature_names(self) -> list[str]:

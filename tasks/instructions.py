@@ -27,6 +27,8 @@ class StudyInstructions:
     target_epsilon: float
     delta: float
     seed: int
+    #: Comma-separated fields the study was granted; empty means every field of the task.
+    fields: str = ""
     #: Compact JWS issued by the trust broker; empty for broker-less benchmark runs.
     grant: str = ""
 
@@ -39,7 +41,7 @@ class StudyInstructions:
         for f in fields(cls):
             key = f.name.replace("_", "-")
             if key not in config:
-                if f.name == "grant":
+                if f.name in ("grant", "fields"):
                     continue
                 raise InstructionError(f"round instructions lack '{key}'")
             caster = {"str": str, "int": int, "float": float}[str(f.type)]
@@ -48,3 +50,7 @@ class StudyInstructions:
             except (TypeError, ValueError):
                 raise InstructionError(f"round instruction '{key}' is not a {f.type}") from None
         return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def field_list(self) -> tuple[str, ...]:
+        return tuple(f for f in self.fields.split(",") if f)

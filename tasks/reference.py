@@ -2,6 +2,7 @@
 
 These tables are public open data, so nodes may read them; they are resolved from one folder
 (env ``R2DDE_REFERENCE_DATA``, default ``<repo>/../shared/data``), read offline, parsed once and cached.
+Cached frames are shared by every caller: treat them as read-only (``.copy()`` before changing one).
 
 Code vintages differ and are bridged here on purpose, in one place:
 - communes: INSEE ZE2020 composition (COG 2025) is the master list; the BMO bassin of each commune comes

@@ -31,6 +31,14 @@ class TaskSpec:
     personal_identifiers: bool
     hidden: tuple[int, ...] = (64, 32)
 
+    def default_fields(self) -> tuple[str, ...]:
+        """Every column the task can use: what a study asks for unless told otherwise."""
+        encoder = self.encoder()
+        return (*encoder.source_columns, encoder.label)
+
+    def encoder_for(self, fields: tuple[str, ...] | None) -> TabularEncoder:
+        return self.encoder().restricted(fields) if fields else self.encoder()
+
 
 def _tension(frame: pd.DataFrame) -> np.ndarray:
     pairs = list(zip(frame["zone_emploi"].astype(str), frame["rome_target"].astype(str), strict=True))
@@ -54,8 +62,8 @@ def parcours_encoder() -> TabularEncoder:
             Categorical("education_level", EDUCATION_LEVELS),
             Categorical("zone_emploi", zones),
             Categorical("rome_target", ROME_DOMAINS, transform=lambda s: s.str[0]),
-            Derived("tension", _tension),
-            Derived("same_occupation", _same_occupation),
+            Derived("tension", _tension, ("zone_emploi", "rome_target")),
+            Derived("same_occupation", _same_occupation, ("rome_target", "rome_previous")),
             Numeric("months_unemployed", lambda x: np.log1p(np.clip(x, 0, None)) / 3.0),
             Numeric("mobility_km", lambda x: np.clip(x, 0, 200) / 50.0),
             Numeric("driving_licence"),

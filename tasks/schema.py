@@ -514,11 +514,10 @@ def _as_text(column: pd.Series) -> pd.Series:
     """Cell text with surrounding blanks removed; missing cells become ''. Works for CSV and Parquet."""
     if pd.api.types.is_bool_dtype(column):
         column = column.astype("Int64")
-    if pd.api.types.is_numeric_dtype(column):
+    if pd.api.types.is_numeric_dtype(column):  # Parquet: typed cells, rendered as text for the parsers
         text = column.astype(object).map(lambda v: "" if pd.isna(v) else str(v))
-    else:
-        text = column.astype(object).map(lambda v: "" if v is None or v is pd.NA or v != v else v)
-    return text.astype("str").str.strip()
+        return text.astype("str").str.strip()
+    return column.astype("str").fillna("").str.strip()
 
 
 def _check_columns(found: Sequence[str], schema: TableSchema, problems: _Collector) -> None:
@@ -575,6 +574,14 @@ def validate_table(
     rows = np.arange(len(df)) + first_row
     typed: dict[str, pd.Series] = {}
     cell_problems: list[tuple[int, int, str, str, str]] = []  # (row, column position, field, rule, message)
+    unlisted = 0  # problems beyond the ones turned into messages (each check lists at most the cap + 1)
+
+    def first(mask_or_index: np.ndarray) -> np.ndarray:
+        nonlocal unlisted
+        index = np.flatnonzero(mask_or_index) if mask_or_index.dtype == bool else mask_or_index
+        unlisted += max(0, index.size - (max_problems + 1))
+        return index[: max_problems + 1]
+
     usable = np.ones(len(df), dtype=bool)
     for position, spec in enumerate(schema.columns):
         if spec.name not in df.columns:
@@ -583,10 +590,10 @@ def validate_table(
         text = _as_text(df[spec.name]).reset_index(drop=True)
         empty = (text == "").to_numpy()
         if not spec.nullable:
-            for i in np.flatnonzero(empty)[: max_problems + 1]:
+            for i in first(empty):
                 cell_problems.append((int(rows[i]), position, spec.name, "required", "is empty"))
         parsed = spec.parser.parse(text)
-        for i in np.flatnonzero(parsed.bad)[: max_problems + 1]:
+        for i in first(parsed.bad):
             shown = _describe_value(spec, text.iat[i])
             message = f"{shown}{parsed.reason}".strip()
             cell_problems.append((int(rows[i]), position, spec.name, "type", message))
@@ -596,7 +603,7 @@ def validate_table(
             if idx.size == 0:
                 break
             broken = idx[rule.violations(parsed.values.iloc[idx])]
-            for i in broken[: max_problems + 1]:
+            for i in first(broken):
                 shown = _describe_value(spec, text.iat[i])
                 message = f"{shown}{rule.explain()}".strip()
                 cell_problems.append((int(rows[i]), position, spec.name, rule.name, message))
@@ -608,21 +615,22 @@ def validate_table(
     for rule in schema.row_rules:
         idx = np.flatnonzero(usable)
         broken = idx[rule.violations(table.iloc[idx])]
-        for i in broken[: max_problems + 1]:
+        for i in first(broken):
             where = ", ".join(rule.fields)
             cell_problems.append((int(rows[i]), len(schema.columns), where, rule.name, rule.explain()))
     for name in schema.unique:
         spec = schema.by_name[name]
         values = table[name]
         duplicated = values.duplicated(keep="first").to_numpy() & (values != "").to_numpy()
-        for i in np.flatnonzero(duplicated)[: max_problems + 1]:
-            first = int(rows[int(np.flatnonzero((values == values.iat[i]).to_numpy())[0])])
+        for i in first(duplicated):
+            original = int(rows[int(np.flatnonzero((values == values.iat[i]).to_numpy())[0])])
             shown = _describe_value(spec, values.iat[i])
-            message = f"{shown}repeats the value of row {first} (must be unique)".strip()
+            message = f"{shown}repeats the value of row {original} (must be unique)".strip()
             cell_problems.append((int(rows[i]), schema.names.index(name), name, "unique", message))
 
     for row, _, field_name, rule_name, message in sorted(cell_problems, key=lambda p: (p[0], p[1])):
         problems.add(row, field_name, rule_name, message)
+    problems.more += unlisted
     problems.raise_if_any()
     return table
 

@@ -29,6 +29,8 @@ class Accountant(Protocol):
 
     def within(self, actual: dict[str, Any], reserved: dict[str, Any], delta: float) -> bool: ...
 
+    def account_delta(self, history: list[dict[str, Any]], delta: float) -> float: ...
+
 
 def parse_mechanism(data: dict[str, Any]) -> Any:
     """Validate one mechanism object (kind, σ, q, steps, δ…) into the ledger's type."""
@@ -58,6 +60,10 @@ class LedgerAccountant:
         mechanisms = self._parse_all(history)
         delta = min(delta, ledger.account_delta(mechanisms, default=delta))
         return float(ledger.compose_epsilon(mechanisms, delta))
+
+    def account_delta(self, history: list[dict[str, Any]], delta: float) -> float:
+        """δ at which the account's ε is stated: the grant's, or a stricter one recorded in the history."""
+        return min(delta, ledger.account_delta(self._parse_all(history), default=delta))
 
     def within(self, actual: dict[str, Any], reserved: dict[str, Any], delta: float) -> bool:
         """The committed mechanism may not cost more than the reserved one (same kind, ε not above)."""

@@ -149,19 +149,22 @@ class BrokerClient:
         params: Mapping[str, Any] | None = None,
         signed: bool = True,
     ) -> httpx.Response:
-        url = path if not self._own_client else path
         try:
             response = self._http.request(
                 method,
-                url,
+                path,
                 json=json,
                 params={k: v for k, v in (params or {}).items() if v is not None} or None,
                 auth=self._auth if signed else None,
             )
         except httpx.TimeoutException as exc:
-            raise BrokerUnavailable("broker.timeout", f"no answer from {self.base_url}{path} in time") from exc
+            raise BrokerUnavailable(
+                "broker.timeout", f"no answer from {self.base_url}{path} in time"
+            ) from exc
         except httpx.HTTPError as exc:
-            raise BrokerUnavailable("broker.unreachable", f"cannot reach {self.base_url}{path}: {exc}") from exc
+            raise BrokerUnavailable(
+                "broker.unreachable", f"cannot reach {self.base_url}{path}: {exc}"
+            ) from exc
         if response.status_code >= 400:
             self._raise(response)
         return response
@@ -217,7 +220,9 @@ class BrokerClient:
         return self._parse(GrantResponse, response)
 
     def revoke(self, study_id: str, reason: str) -> GrantStatus:
-        return self._parse(GrantStatus, self._send("POST", f"/v1/studies/{study_id}/revoke", json={"reason": reason}))
+        return self._parse(
+            GrantStatus, self._send("POST", f"/v1/studies/{study_id}/revoke", json={"reason": reason})
+        )
 
     def grant_status(self, study_id: str) -> GrantStatus:
         return self._parse(GrantStatus, self._send("GET", f"/v1/grants/{study_id}/status"))
@@ -262,13 +267,17 @@ class BrokerClient:
         return int(self._body(self._send("POST", "/v1/optouts", json=body))["seq"])
 
     def opt_outs(self, since: int | None = None, *, purpose: str | None = None) -> tuple[list[str], int]:
-        """Pseudonyms that objected after ``since`` (all pages), for ``purpose`` if given; and the new cursor."""
+        """Pseudonyms that objected after ``since`` (all pages; for ``purpose`` if given), and the cursor."""
         cursor = since or 0
         pseudonyms: list[str] = []
         while True:
-            page: OptOutPage = self._parse(OptOutPage, self._send("GET", "/v1/optouts", params={"since": cursor}))
+            page: OptOutPage = self._parse(
+                OptOutPage, self._send("GET", "/v1/optouts", params={"since": cursor})
+            )
             pseudonyms += [
-                item.linkage_pseudonym for item in page.items if purpose is None or item.purpose in (None, purpose)
+                item.linkage_pseudonym
+                for item in page.items
+                if purpose is None or item.purpose in (None, purpose)
             ]
             if not page.items or page.cursor == cursor:
                 return pseudonyms, page.cursor

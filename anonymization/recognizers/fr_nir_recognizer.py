@@ -7,7 +7,7 @@ from presidio_analyzer import Pattern, PatternRecognizer
 from anonymization.identifiers.base import IdentifierType
 from anonymization.identifiers.nir import nir_is_valid
 
-SEP = r"[ \u00a0\u202f.\-]?"
+SEP = r"(?:[ \u00a0\u202f]{1,2}|[.\-])?"
 
 
 class FrNirRecognizer(PatternRecognizer):

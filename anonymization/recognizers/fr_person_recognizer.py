@@ -18,7 +18,8 @@ from presidio_analyzer import Pattern, PatternRecognizer
 FIRST_NAMES_FILE = Path("names") / "insee_prenoms_1900_2022_par_sexe_decennie.csv"
 CIVILITY = r"(?i:m\.|mr\.?|mme|mlle|monsieur|madame|mademoiselle|docteur|dr\.?|ma[îi]tre|me)"
 NAME_WORD = r"(?:[A-ZÀ-Ý](?:[a-zà-ÿ'’]+(?:-[A-ZÀ-Ý][a-zà-ÿ'’]+)*|[A-ZÀ-Ý'’]+(?:-[A-ZÀ-Ý'’]+)*))"
-PARTICLE = r"(?:(?:de|du|des|le|la|van|von|ben|el|d['’])\s*)"
+PARTICLE = r"(?:(?i:de|du|des|le|la|van|von|ben|el|d['’])\s*)"
+PARTICLE_WORDS = frozenset({"de", "du", "des", "le", "la", "les", "van", "von", "ben", "el"})
 NOT_NAMES = frozenset(
     word.casefold()
     for word in (
@@ -56,7 +57,8 @@ class FrPersonRecognizer(PatternRecognizer):
 
     def __init__(self, first_names: Iterable[str] = (), supported_language: str = "fr",
                  supported_entity: str = "PERSON") -> None:
-        self.first_names = frozenset(fold(n) for n in first_names)
+        self.first_names = first_names if isinstance(first_names, frozenset) else frozenset(
+            fold(n) for n in first_names)
         patterns = [
             Pattern("name after civility",
                     rf"(?<=(?<!\w){CIVILITY}\s+){PARTICLE}?{NAME_WORD}(?:[\s\-]+{PARTICLE}?{NAME_WORD}){{0,2}}(?!\w)",
@@ -74,15 +76,16 @@ class FrPersonRecognizer(PatternRecognizer):
 
     def validate_result(self, pattern_text: str) -> bool | None:
         """Civility matches stand as they are; word pairs need a known first name at one end."""
-        words = pattern_text.split()
+        words = [w for w in pattern_text.split() if fold(w) not in PARTICLE_WORDS] or pattern_text.split()
         if any(fold(w) in NOT_NAMES for w in words):
             return False
         if len(words) < 2 or not self.first_names:
             return None
         return fold(words[0]) in self.first_names or fold(words[-1]) in self.first_names
 
-    @classmethod
-    def from_reference_data(cls, data_dir: Path, min_births: int = 500) -> FrPersonRecognizer:
-        """Build with the INSEE first names found under `data_dir`, or civility rules only if absent."""
-        path = data_dir / FIRST_NAMES_FILE
-        return cls(load_first_names(path, min_births) if path.is_file() else ())
+
+
+def first_names_from_reference_data(data_dir: Path, min_births: int = 500) -> frozenset[str]:
+    """The INSEE first names found under `data_dir` (empty when the file is absent: civility rules only)."""
+    path = data_dir / FIRST_NAMES_FILE
+    return load_first_names(path, min_births) if path.is_file() else frozenset()

@@ -17,7 +17,7 @@ from anonymization.recognizers.fr_email_recognizer import FrEmailRecognizer
 from anonymization.recognizers.fr_ft_id_recognizer import FrFranceTravailIdRecognizer
 from anonymization.recognizers.fr_iban_recognizer import FrIbanRecognizer
 from anonymization.recognizers.fr_nir_recognizer import FrNirRecognizer
-from anonymization.recognizers.fr_person_recognizer import FrPersonRecognizer
+from anonymization.recognizers.fr_person_recognizer import FrPersonRecognizer, first_names_from_reference_data
 from anonymization.recognizers.fr_phone_recognizer import FrPhoneRecognizer
 from anonymization.recognizers.fr_siren_recognizer import FrSirenRecognizer
 from anonymization.recognizers.fr_siret_recognizer import FrSiretRecognizer
@@ -44,6 +44,7 @@ ENTITY_TAGS: dict[str, str] = {
 def build_french_registry(data_dir: Path | None = None, with_ner: bool = True) -> RecognizerRegistry:
     """The registry used by FrenchScrubber (set `with_ner=False` for a regex-only scrubber)."""
     registry = RecognizerRegistry(supported_languages=[LANGUAGE])
+    first_names = first_names_from_reference_data(data_dir or reference_data_dir())
     for recognizer in (
         FrNirRecognizer(),
         FrPhoneRecognizer(),
@@ -54,9 +55,9 @@ def build_french_registry(data_dir: Path | None = None, with_ner: bool = True) -
         FrFranceTravailIdRecognizer(),
         FrAddressRecognizer(),
         FrBirthDateRecognizer(),
-        FrPersonRecognizer.from_reference_data(data_dir or reference_data_dir()),
+        FrPersonRecognizer(first_names),
     ):
         registry.add_recognizer(recognizer)
     if with_ner:
-        registry.add_recognizer(FrSpacyPersonRecognizer(supported_language=LANGUAGE))
+        registry.add_recognizer(FrSpacyPersonRecognizer(first_names, supported_language=LANGUAGE))
     return registry

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +19,8 @@ from types import TracebackType
 from typing import Any
 
 import click
+import tomli
+import tomli_w
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from flwr.cli.build import build_fab_from_files
@@ -97,10 +99,33 @@ def collect_app_files(app_dir: Path) -> dict[str, Path]:
     return files
 
 
-def build_app_bundle(app_dir: Path) -> Fab:
+def declare_run_config(pyproject: bytes, run_config: Mapping[str, Any]) -> bytes:
+    """``pyproject`` with every key of ``run_config`` declared in ``[tool.flwr.app.config]``.
+
+    Why: Flower only overrides keys the app declares; a study's config (grant, sites, …) is
+    defined by ``StudyConfig``, so undeclared keys are added to the bundle's copy (declared
+    keys keep their defaults; the overrides are sent with the run as usual).
+    """
+    config = tomli.loads(pyproject.decode("utf-8"))
+    app = config.setdefault("tool", {}).setdefault("flwr", {}).setdefault("app", {})
+    declared = app.setdefault("config", {})
+    missing = {k: v for k, v in run_config.items() if k not in declared}
+    if not missing:
+        return pyproject
+    declared.update(missing)
+    return tomli_w.dumps(config).encode("utf-8")
+
+
+def build_app_bundle(app_dir: Path, run_config: Mapping[str, Any] | None = None) -> Fab:
     """Flower App Bundle of ``app_dir`` (its ``[tool.flwr.federations]`` table is dropped by Flower)."""
+    files: dict[str, Path | bytes] = dict(collect_app_files(app_dir))
+    if "pyproject.toml" not in files:
+        raise DeploymentError(f"{app_dir}: no pyproject.toml, not a Flower app folder")
+    if run_config:
+        pyproject = Path(files["pyproject.toml"]).read_bytes()  # type: ignore[arg-type]
+        files["pyproject.toml"] = declare_run_config(pyproject, run_config)
     try:
-        fab_bytes, _ = build_fab_from_files(collect_app_files(app_dir))
+        fab_bytes, _ = build_fab_from_files(files)
     except ValueError as exc:
         raise DeploymentError(f"{app_dir}: cannot bundle the Flower app: {exc}") from exc
     return Fab(hashlib.sha256(fab_bytes).hexdigest(), fab_bytes, {})
@@ -153,6 +178,25 @@ class SuperLinkControl:
             if not info.HasField("unregistered_at")
         }
 
+    def node_statuses(self) -> dict[str, str]:
+        """Registered SuperNode name -> Flower status (registered, online, offline, unregistered)."""
+        with _operator_errors("listing SuperNodes"):
+            response = self._client.ListNodes(ListNodesRequest())
+        nodes = response.nodes_info
+        return {(n.name if n.HasField("name") else str(n.node_id)): n.status for n in nodes}
+
+    def wait_online(self, names: Sequence[str], *, timeout_s: float, poll_s: float = 0.3) -> None:
+        """Block until every named SuperNode is online (connected and authenticated)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            statuses = self.node_statuses()
+            waiting = [n for n in names if statuses.get(n) != "online"]
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                raise DeploymentError(f"SuperNodes not online after {timeout_s:.0f} s: {', '.join(waiting)}")
+            time.sleep(poll_s)
+
     def register_supernode(self, name: str, public_key_path: Path) -> RegisteredSuperNode:
         """Register a site's SuperNode key; idempotent (a key already registered is reported as such)."""
         public_key = load_supernode_public_key(public_key_path)
@@ -165,7 +209,7 @@ class SuperLinkControl:
 
     def start_run(self, app_dir: Path, run_config: Mapping[str, Any] | None = None) -> int:
         """Submit the Flower app at ``app_dir`` with run-config overrides; returns the run id."""
-        fab = build_app_bundle(app_dir)
+        fab = build_app_bundle(app_dir, run_config)
         request = StartRunRequest(
             fab=fab_to_proto(fab),
             override_config=user_config_to_proto(dict(run_config or {})),

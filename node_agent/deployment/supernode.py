@@ -18,8 +18,8 @@ DEFAULT_RUNTIME_PORT = 9094
 SUPERNODE_KEY_FILE = "supernode.key"
 SUPERLINK_CA_FILE = "superlink-ca.pem"
 DATA_FILE = "parcours.csv"
-# Written by `provision` into nodes/<site>/ (see trust_broker/provision/keys.py).
-PROVISIONED_NODE_FILES = ("node.key", "linkage.key")
+# Written by `provision` into nodes/<site>/ (see trust_broker/provision/keys.py and docs/CONTRACTS.md).
+PROVISIONED_NODE_FILES = ("node.key", "linkage.key", "broker.pub")
 
 
 def _config_literal(name: str, value: str) -> str:

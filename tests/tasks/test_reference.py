@@ -31,7 +31,9 @@ def raw_rome() -> dict[str, dict[str, str]]:
     return {r["code_rome"]: r for r in _rows("rome/unix_referentiel_code_rome_v460_utf8.csv")}
 
 
-def test_reference_dir_follows_the_environment_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_reference_dir_follows_the_environment_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv(reference.ENV_VAR, str(tmp_path))
     assert reference.reference_data_dir() == tmp_path
 

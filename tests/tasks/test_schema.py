@@ -188,7 +188,8 @@ def test_problems_are_collected_together_and_capped(tmp_path: Path) -> None:
     error = _errors(_write(tmp_path, rows))
     assert len(error.problems) == schema.MAX_PROBLEMS
     assert [p.row for p in error.problems] == list(range(2, 2 + schema.MAX_PROBLEMS))
-    assert "more problem" in str(error)
+    assert error.more == 50 - schema.MAX_PROBLEMS
+    assert f"and {50 - schema.MAX_PROBLEMS} more problem(s)" in str(error)
 
 
 def test_semicolon_file_with_decimal_commas_is_accepted(tmp_path: Path) -> None:
@@ -199,10 +200,21 @@ def test_semicolon_file_with_decimal_commas_is_accepted(tmp_path: Path) -> None:
 
 def test_adult_site_file_is_validated_with_the_same_error_style(tmp_path: Path) -> None:
     row = {
-        "age": 39, "workclass": "State-gov", "fnlwgt": 77516, "education": "Bachelors", "education_num": 13,
-        "marital_status": "Never-married", "occupation": "Adm-clerical", "relationship": "Not-in-family",
-        "race": "White", "sex": "Male", "capital_gain": 2174, "capital_loss": 0, "hours_per_week": 40,
-        "native_country": "United-States", "income": "<=50K",
+        "age": 39,
+        "workclass": "State-gov",
+        "fnlwgt": 77516,
+        "education": "Bachelors",
+        "education_num": 13,
+        "marital_status": "Never-married",
+        "occupation": "Adm-clerical",
+        "relationship": "Not-in-family",
+        "race": "White",
+        "sex": "Male",
+        "capital_gain": 2174,
+        "capital_loss": 0,
+        "hours_per_week": 40,
+        "native_country": "United-States",
+        "income": "<=50K",
     }
     assert list(row) == list(schema.ADULT_COLUMNS)
     path = tmp_path / "adult.csv"

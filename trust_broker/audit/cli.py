@@ -9,6 +9,7 @@ site. The ``export`` command (which talks to the broker's store) is the service'
 from __future__ import annotations
 
 import importlib
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -26,6 +27,11 @@ app = typer.Typer(
 )
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE = 0, 1, 2
+PIPED_WIDTH = 160  # rich would squeeze tables to 80 columns when piped to a file; an auditor keeps logs
+
+
+def _console() -> Console:
+    return Console() if sys.stdout.isatty() else Console(width=PIPED_WIDTH)
 
 ExportArg = Annotated[Path, typer.Argument(help="JSON Lines export of the broker (r2dde-audit/1)")]
 
@@ -51,7 +57,7 @@ def _load(export: Path, console: Console) -> VerificationReport:
 @app.command()
 def verify(export: ExportArg) -> None:
     """Check the chain, every signature, and recompute each account's ε with dp-accounting."""
-    console = Console()
+    console = _console()
     report = _load(export, console)
     table = Table(title=f"Privacy budget accounts — {export.name}")
     for column in ("site", "dataset", "period", "cap", "δ", "ε recorded", "ε recomputed", "status"):
@@ -97,7 +103,7 @@ def report(
     """Write a readable report (Markdown + one PNG per site) of each site's ε over time against its cap."""
     from trust_broker.audit.report import write_report
 
-    console = Console()
+    console = _console()
     verification = _load(export, console)
     markdown = write_report(verification, out)
     verdict = "[green]verified[/]" if verification.ok else f"[red]{len(verification.problems)} problem(s)[/]"
@@ -116,3 +122,7 @@ def _mount_export_command() -> None:
 
 
 _mount_export_command()
+
+
+if __name__ == "__main__":
+    app()

@@ -36,7 +36,7 @@ def plot_site(site: str, accounts: dict[AccountKey, AccountCheck], path: Path) -
             [point.epsilon_recorded for point in account.points],
             where="post",
             color=color,
-            label=f"{key.dataset} {key.period}: ε recorded by the broker",
+            label=f"{key.dataset} {key.period} : ε enregistré par le tiers",
         )
         ax.plot(
             times,
@@ -44,7 +44,7 @@ def plot_site(site: str, accounts: dict[AccountKey, AccountCheck], path: Path) -
             "o",
             color=color,
             markersize=3,
-            label=f"{key.dataset} {key.period}: ε recomputed (dp-accounting)",
+            label=f"{key.dataset} {key.period} : ε recalculé (dp-accounting)",
         )
         ax.step(
             times,
@@ -53,14 +53,18 @@ def plot_site(site: str, accounts: dict[AccountKey, AccountCheck], path: Path) -
             color=color,
             linestyle="--",
             linewidth=1,
-            label=f"{key.dataset} {key.period}: cap",
+            label=f"{key.dataset} {key.period} : plafond",
         )
     ax.set_title(f"Budget de confidentialité — {site}")
     ax.set_ylabel("ε composé")
-    ax.set_ylim(bottom=0)
+    top = max((point.cap for account in accounts.values() for point in account.points), default=1.0)
+    peak = max(
+        (point.epsilon_recomputed for account in accounts.values() for point in account.points), default=0.0
+    )
+    ax.set_ylim(0, 1.3 * max(top, peak))  # room above the cap for the legend
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(mdates.AutoDateLocator()))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="upper left", ncol=2)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

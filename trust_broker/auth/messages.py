@@ -40,7 +40,7 @@ class ReadOnlyHeaders:
 
 @dataclass
 class MessageView:
-    """The request as ``http_message_signatures`` reads it: uppercase method, absolute encoded URL, headers."""
+    """The request as ``http_message_signatures`` reads it: method, absolute URL, headers."""
 
     method: str
     url: str

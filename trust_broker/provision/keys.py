@@ -260,4 +260,7 @@ def provision(out: Path, sites: Sequence[str], *, overwrite: bool = False) -> Pr
     _write_private(folder.participants_path, payload.encode("utf-8"))
     for extra in _EXTRA_PROVISIONERS.values():
         extra(folder)
+    for path in out.rglob("*"):  # intermediate folders (nodes/) were made with the umask's mode
+        if path.is_dir():
+            os.chmod(path, 0o700)
     return folder

@@ -53,6 +53,12 @@ class BrokerContext:
     def __post_init__(self) -> None:
         self.verifier = RequestVerifier(self.store.participant, self.store.remember_nonce)
 
+    def close(self) -> None:
+        """Release database connections (the embedded broker and tests stop cleanly)."""
+        engine = getattr(self.store, "engine", None)
+        if engine is not None:
+            engine.dispose()
+
     @property
     def broker_public_key(self) -> Ed25519PublicKey:
         return self.broker_key.public_key()

@@ -1,4 +1,4 @@
-"""Tables of the broker. Every write happens through ``SqlBrokerStore`` in one transaction with its audit event."""
+"""Tables of the broker; every write goes through ``SqlBrokerStore`` with its audit event."""
 
 from __future__ import annotations
 

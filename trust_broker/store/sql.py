@@ -353,7 +353,7 @@ class SqlBrokerStore(BrokerStore):
     def _spent_history(
         session: Session, account_id: int, study_id: str | None = None
     ) -> list[dict[str, Any]]:
-        """Mechanisms that count as spent: committed ones (actual parameters), live and expired reservations."""
+        """Mechanisms counted as spent: committed (actual parameters), live and expired reservations."""
         stmt = select(ReservationRow.mechanism_json, ReservationRow.committed_mechanism_json).where(
             ReservationRow.account_id == account_id, ReservationRow.status.in_(("reserved", "committed"))
         )
@@ -413,15 +413,14 @@ class SqlBrokerStore(BrokerStore):
                 return self._reservation(previous, account)
 
             history = self._spent_history(session, account.id)
-            exceeds, epsilon = self.accountant.would_exceed(
-                history, request.mechanism, request.cap, request.delta
-            )
+            delta = self.accountant.account_delta([*history, request.mechanism], request.delta)
+            exceeds, epsilon = self.accountant.would_exceed(history, request.mechanism, request.cap, delta)
             refusal: dict[str, Any] | None = None
             if exceeds:
                 refusal = {
                     "rule": "budget.cap",
                     "detail": (
-                        f"composed epsilon {epsilon:.4f} of {request.site}/{request.dataset}/{request.period} "
+                        f"composed ε {epsilon:.4f} of {request.site}/{request.dataset}/{request.period} "
                         f"would pass the cap {request.cap:.4f}"
                     ),
                     "limit": request.cap,
@@ -430,13 +429,13 @@ class SqlBrokerStore(BrokerStore):
             else:
                 study_history = self._spent_history(session, account.id, request.study_id)
                 study_exceeds, study_eps = self.accountant.would_exceed(
-                    study_history, request.mechanism, request.study_cap, request.delta
+                    study_history, request.mechanism, request.study_cap, delta
                 )
                 if study_exceeds:
                     refusal = {
                         "rule": "budget.study_cap",
                         "detail": (
-                            f"study {request.study_id} would spend epsilon {study_eps:.4f} at {request.site}, "
+                            f"study {request.study_id} would spend ε {study_eps:.4f} at {request.site}, "
                             f"above its grant's cap {request.study_cap:.4f}"
                         ),
                         "limit": request.study_cap,
@@ -470,7 +469,7 @@ class SqlBrokerStore(BrokerStore):
                 "examples": request.examples,
                 "cap": request.cap,
                 "study_cap": request.study_cap,
-                "delta": request.delta,
+                "delta": delta,
                 "expires_at": row.expires_at.isoformat(),
             }
             if refusal:
@@ -525,7 +524,8 @@ class SqlBrokerStore(BrokerStore):
                 )
             row.status, row.committed_mechanism_json, row.settled_at = "committed", mechanism_json, _now()
             history = self._spent_history(session, account.id)
-            row.epsilon_after = self.accountant.epsilon(history, delta) if history else 0.0
+            delta = self.accountant.account_delta(history, delta)
+            row.epsilon_after = self.accountant.epsilon(history, delta)
             session.flush()
             self._append(
                 session,
@@ -561,6 +561,7 @@ class SqlBrokerStore(BrokerStore):
             row.status, row.settled_at = "released", _now()
             session.flush()
             history = self._spent_history(session, account.id)
+            delta = self.accountant.account_delta(history, delta)
             row.epsilon_after = self.accountant.epsilon(history, delta) if history else 0.0
             self._append(
                 session,
@@ -572,6 +573,7 @@ class SqlBrokerStore(BrokerStore):
                     "study_id": row.study_id,
                     "account": {"site": account.site, "dataset": account.dataset, "period": account.period},
                     "cap": row.cap,
+                    "delta": delta,
                     "epsilon": row.epsilon_after,
                 },
             )

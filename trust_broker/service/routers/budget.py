@@ -105,7 +105,7 @@ def _account_terms(ctx: BrokerContext, grant: Grant, site: str, now: dt.datetime
     description=(
         "Node role, for its own site. Composes the account's history (committed, pending and expired "
         "reservations) with the new mechanism; 409 `budget.cap` when the composed ε would pass the cap "
-        "(lower of purpose and site caps for the period), 409 `budget.study_cap` above the grant's per-site ε. "
+        "(lower of purpose and site caps for the period); 409 `budget.study_cap` above the grant's ε. "
         "The same `request_id` always gets the same answer and is never counted twice."
     ),
     responses=errors(403, 404, 409),

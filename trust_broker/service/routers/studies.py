@@ -58,7 +58,7 @@ def _refusal(status: int, rule: str, detail: str, reasons: list[Reason]) -> JSON
     summary="Ask for a study; 201 with a signed grant, or 403 with every refusing rule",
     description=(
         "Region role. The broker evaluates `policies.decide()` against the purpose, each site's policy and "
-        "what each site's dataset account already spent this period. `requested_by` is set to the caller's kid."
+        "what each site's dataset account already spent this period. `requested_by` becomes the caller's kid."
     ),
     responses=errors(403, 409),
 )

@@ -1,0 +1,123 @@
+"""`r2dde anonymize …`: the data officer's tools, on files, without the rest of the platform.
+
+    r2dde anonymize table IN OUT --config CONFIG [--key-file KEY] [--study STUDY] [--report REPORT]
+    r2dde anonymize text [--operator tag|pseudonym]  < notes.txt > scrubbed.txt
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from anonymization.errors import AnonymizationError
+
+app = typer.Typer(help="Pseudonymize, generalize and scrub a partner's data before any use.", no_args_is_help=True)
+
+TABLE_READERS = {".csv": "csv", ".parquet": "parquet"}
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=2)
+
+
+def _format(path: Path) -> str:
+    kind = TABLE_READERS.get(path.suffix.lower())
+    if kind is None:
+        _fail(f"{path}: unsupported file type {path.suffix!r} (use .csv or .parquet)")
+    return kind or ""
+
+
+@app.command("table")
+def table_command(
+    input_path: Annotated[Path, typer.Argument(metavar="IN", help="CSV (UTF-8) or Parquet table.")],
+    output_path: Annotated[Path, typer.Argument(metavar="OUT", help="Where to write the anonymized table.")],
+    config_path: Annotated[Path, typer.Option("--config", help="YAML table configuration.")],
+    key_file: Annotated[Path | None, typer.Option(help="Linkage key file (mode 600); else $R2DDE_LINKAGE_KEY_FILE "
+                                                       "or $R2DDE_LINKAGE_KEY.")] = None,
+    study: Annotated[str, typer.Option(help="Study id the study pseudonyms are derived for.")] = "local",
+    report_path: Annotated[Path | None, typer.Option("--report", help="Write the JSON report here "
+                                                                      "(default: OUT + .report.json).")] = None,
+) -> None:
+    """Anonymize a table and write it with a JSON report of what was pseudonymized, rejected, generalized
+    and scrubbed."""
+    import pandas as pd
+
+    from anonymization.config import load_config
+    from anonymization.keys import load_linkage_key
+    from anonymization.table import anonymize_table
+
+    in_format, out_format = _format(input_path), _format(output_path)
+    try:
+        config = load_config(config_path)
+        key = load_linkage_key(key_file)
+        if not input_path.is_file():
+            _fail(f"{input_path}: no such file")
+        if in_format == "csv":
+            raw = pd.read_csv(input_path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
+        else:
+            raw = pd.read_parquet(input_path)
+        anonymized, report = anonymize_table(raw, config, source=str(input_path), linkage_key=key, study_id=study)
+    except UnicodeDecodeError as exc:
+        _fail(f"{input_path}: not UTF-8 text (byte {exc.start}); re-encode the file as UTF-8")
+        return
+    except AnonymizationError as exc:
+        _fail(str(exc))
+        return
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    if out_format == "csv":
+        anonymized.to_csv(output_path, index=False)
+    else:
+        anonymized.to_parquet(output_path, index=False)
+    report_file = report_path or output_path.with_name(output_path.name + ".report.json")
+    report_file.write_text(report.to_json() + "\n", encoding="utf-8")
+    for line in report.summary_lines():
+        typer.echo(line, err=True)
+    typer.echo(f"wrote {output_path} and {report_file}", err=True)
+
+
+@app.command("text")
+def text_command(
+    operator: Annotated[str, typer.Option(help="tag (<NOM>, <NIR>…) or pseudonym (needs the linkage key).")] = "tag",
+    key_file: Annotated[Path | None, typer.Option(help="Linkage key file for --operator pseudonym.")] = None,
+    study: Annotated[str, typer.Option(help="Study id for --operator pseudonym.")] = "local",
+    batch_size: Annotated[int, typer.Option(help="Lines per batch given to the model.")] = 256,
+) -> None:
+    """Scrub French free text: one line in on stdin, one scrubbed line out on stdout."""
+    from anonymization.keys import load_linkage_key
+    from anonymization.pseudonyms import Pseudonymizer
+    from anonymization.scrubber import FrenchScrubber
+
+    try:
+        study_pseudonymizer = None
+        if operator == "pseudonym":
+            study_pseudonymizer = Pseudonymizer(load_linkage_key(key_file)).for_study(study)
+        scrubber = FrenchScrubber(operator=operator, study=study_pseudonymizer)
+    except (AnonymizationError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    stdin = sys.stdin.buffer
+    batch: list[str] = []
+    line_number = 0
+
+    def flush() -> None:
+        for line in scrubber.scrub_batch(batch):
+            sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+        batch.clear()
+
+    for raw_line in stdin:
+        line_number += 1
+        try:
+            text = raw_line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            flush()
+            _fail(f"stdin line {line_number}: not UTF-8 (byte {exc.start}); nothing after line "
+                  f"{line_number - 1} was written")
+        batch.append(text.rstrip("\r\n").replace("\r", " "))
+        if len(batch) >= batch_size:
+            flush()
+    flush()

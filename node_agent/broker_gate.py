@@ -1,0 +1,152 @@
+"""The node's gate through the trust broker: pinned-key grant check, local policy veto, opt-outs
+and consents from the registries, and every round's ε reserved before use and committed after."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from policies.decide import decide
+from policies.loader import load_purposes, load_site_policies
+from policies.models import LegalBasis, StudyRequest
+from tasks.instructions import StudyInstructions
+from tasks.registry import TaskSpec
+from trust_broker.client import BrokerClient, BrokerError, BudgetRefused
+from trust_broker.grants import Grant, GrantError, verify_grant
+from trust_broker.provision.keys import load_private_key, load_public_key, node_kid
+
+from .declined import NodeDeclined
+from .gate import StudyGate, StudyTerms
+from .settings import NodeSettings
+
+PINNED_BROKER_KEY = "broker.pub"
+NODE_KEY = "node.key"
+
+
+class BrokerGate(StudyGate):
+    def __init__(self, settings: NodeSettings) -> None:
+        if settings.keys_dir is None or settings.broker_url is None:
+            raise NodeDeclined("node.config", "a broker URL needs the node's keys folder (node.key, broker.pub)")
+        self.settings = settings
+        try:
+            self.broker_key = load_public_key(settings.keys_dir / PINNED_BROKER_KEY)
+            private_key = load_private_key(settings.keys_dir / NODE_KEY)
+        except (OSError, ValueError) as exc:
+            raise NodeDeclined("node.keys", f"cannot read the node's keys in {settings.keys_dir}: {exc}") from None
+        self.client = BrokerClient(settings.broker_url, kid=node_kid(settings.site), private_key=private_key)
+        self.grant: Grant | None = None
+        self.opt_out_cursor = 0
+        self.opted_out: set[str] = set()
+        self.applied_opt_outs = 0
+
+    def admit(self, instructions: StudyInstructions, spec: TaskSpec) -> StudyTerms:
+        site = self.settings.site
+        if not instructions.grant:
+            raise NodeDeclined("grant.missing", "the coordinator sent no grant from the trust broker")
+        try:
+            grant = verify_grant(instructions.grant, self.broker_key, site=site)
+        except GrantError as exc:
+            raise NodeDeclined(f"grant.{type(exc).__name__.removeprefix('Grant').lower()}", str(exc)) from None
+        if grant.study_id != instructions.study_id or grant.task != spec.name:
+            raise NodeDeclined("grant.mismatch", "the round's study or task differs from the grant's")
+        if instructions.num_rounds > grant.rounds:
+            raise NodeDeclined("grant.rounds", f"{instructions.num_rounds} rounds asked, {grant.rounds} granted")
+        bounds = grant.dp_bounds
+        if not bounds.max_grad_norm_min <= instructions.max_grad_norm <= bounds.max_grad_norm_max:
+            raise NodeDeclined("grant.dp_bounds", f"clipping norm {instructions.max_grad_norm} outside the grant's")
+        if instructions.field_list and not set(instructions.field_list) <= set(grant.fields):
+            raise NodeDeclined("grant.fields", "the round asks for fields the grant does not cover")
+        self._call(lambda: self.client.ensure_not_revoked(grant.study_id))
+        purpose = self._local_veto(grant)
+        self.grant = grant
+        return StudyTerms(
+            target_epsilon=grant.epsilon_for(site),
+            delta=grant.delta,
+            dataset=grant.dataset,
+            purpose=grant.purpose,
+            legal_basis=str(purpose.legal_basis),
+            fields=grant.fields,
+        )
+
+    def _local_veto(self, grant: Grant):  # type: ignore[no-untyped-def]
+        """The site's own policy, evaluated here with the same pure rules the broker used."""
+        site = self.settings.site
+        policies = load_site_policies()
+        purposes = load_purposes()
+        if site not in policies:
+            raise NodeDeclined("site.policy_missing", f"no policy document for site {site}")
+        if grant.purpose not in purposes:
+            raise NodeDeclined("site.purpose", f"purpose {grant.purpose} is unknown here")
+        request = StudyRequest(
+            study_id=grant.study_id,
+            purpose_id=grant.purpose,
+            task=grant.task,
+            dataset=grant.dataset,
+            fields=grant.fields,
+            sites=(site,),
+            rounds=grant.rounds,
+            target_epsilon=grant.epsilon_for(site),
+            delta=grant.delta,
+            coordinator=grant.coordinator,
+            requested_by=grant.coordinator,
+        )
+        decision = decide(request, purposes[grant.purpose], {site: policies[site]})
+        if not decision.allowed:
+            first = decision.reasons[0]
+            details = "; ".join(f"{r.rule} ({r.subject}): {r.detail}" for r in decision.reasons)
+            raise NodeDeclined(first.rule, details)
+        return purposes[grant.purpose]
+
+    def excluded(self, terms: StudyTerms) -> frozenset[str] | None:
+        new, self.opt_out_cursor = self._call(
+            lambda: self.client.opt_outs(since=self.opt_out_cursor, purpose=terms.purpose)
+        )
+        self.opted_out.update(new)
+        return frozenset(self.opted_out)
+
+    def consented(self, terms: StudyTerms) -> frozenset[str] | None:
+        if terms.legal_basis != LegalBasis.CONSENT:
+            return None
+        items, _ = self._call(lambda: self.client.consents(terms.purpose))
+        latest: dict[str, str] = {}
+        for item in items:  # in order: the latest action per person wins
+            latest[item.linkage_pseudonym] = item.action
+        return frozenset(p for p, action in latest.items() if action == "given")
+
+    def reserve(self, request_id: str, mechanism: Mapping[str, object], examples: int) -> str:
+        assert self.grant is not None, "reserve before admit"
+        try:
+            reservation = self.client.reserve(
+                request_id=request_id,
+                study_id=self.grant.study_id,
+                dataset=self.grant.dataset,
+                mechanism=mechanism,
+                examples=examples,
+            )
+        except BudgetRefused as exc:
+            raise NodeDeclined(exc.rule, exc.detail) from None
+        except BrokerError as exc:
+            raise NodeDeclined(exc.rule, exc.detail) from None
+        return reservation.reservation_id
+
+    def commit(self, reservation_id: str, mechanism: Mapping[str, object]) -> None:
+        self._call(lambda: self.client.commit(reservation_id, mechanism))
+
+    def report(self, counts: Mapping[str, object]) -> None:
+        assert self.grant is not None, "report before admit"
+        self._call(
+            lambda: self.client.post_node_report(
+                self.grant.study_id,  # type: ignore[union-attr]
+                round=int(counts.get("round", 0)) or None,  # type: ignore[call-overload]
+                records_used=int(counts.get("records_used", 0)),  # type: ignore[call-overload]
+                opt_outs_applied=int(counts.get("opt_outs_applied", 0)),  # type: ignore[call-overload]
+                opt_out_cursor=self.opt_out_cursor,
+                reservation_id=str(counts["reservation_id"]) if counts.get("reservation_id") else None,
+            )
+        )
+
+    @staticmethod
+    def _call(action):  # type: ignore[no-untyped-def]
+        try:
+            return action()
+        except BrokerError as exc:
+            raise NodeDeclined(exc.rule, exc.detail) from None

@@ -1,0 +1,1 @@
+"""Timings of the simulations (printed and saved under ``benchmarks/results/``; never asserted in tests)."""

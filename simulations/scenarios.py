@@ -1,0 +1,169 @@
+"""Named scenarios `r2dde simulate` can run: which data to synthesize and which study to ask for.
+
+A scenario that touches personal data runs the whole governed path: keys provisioned, an
+embedded trust broker (SQLite) grants the study, nodes verify the grant, anonymize, reserve and
+commit their ε, and the broker's audit export is verified at the end.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from coordinator.journal import RoundListener
+from coordinator.study_config import StudyConfig
+from node_agent.settings import NodeSettings
+from policies.loader import load_purposes, load_site_policies
+from policies.models import StudyRequest
+from tasks.registry import get_task
+
+from .adult import write_adult_sites
+from .engine import run_simulated_study
+from .partners import DEFAULT_SITES, generate_partners
+
+#: What a step of a scenario tells the person watching (the CLI shows it as a status line).
+Narrate = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    task: str
+    purpose: str
+    default_sites: tuple[str, ...]
+    write_data: Callable[[Path, Sequence[str], int, int], dict[str, Path]]
+    governed: bool
+
+
+def _partners(root: Path, sites: Sequence[str], seed: int, people: int) -> dict[str, Path]:
+    return generate_partners(root, seed=seed, people=people, sites=sites)
+
+
+def _adult(root: Path, sites: Sequence[str], seed: int, people: int) -> dict[str, Path]:
+    return write_adult_sites(root, len(sites), seed)
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario(
+            "usecase1",
+            "Autodiagnostic de mobilité: return to employment within 6 months, across partners",
+            "employment_outcome",
+            "autodiagnostic_mobilite",
+            DEFAULT_SITES,
+            _partners,
+            governed=True,
+        ),
+        Scenario(
+            "adult",
+            "UCI Adult income benchmark over non-IID sites (public data, no broker)",
+            "adult_income",
+            "adult_income",
+            ("site_1", "site_2", "site_3", "site_4"),
+            _adult,
+            governed=False,
+        ),
+    )
+}
+
+
+def granted_fields(task: str, purpose: str, sites: Sequence[str], dataset: str) -> tuple[str, ...]:
+    """The task's fields that the purpose allows and every site exposes: what the Region asks for."""
+    allowed = set(load_purposes()[purpose].allowed_fields)
+    policies = load_site_policies()
+    for site in sites:
+        allowed &= set(policies[site].datasets[dataset].exposed_fields)
+    return tuple(f for f in get_task(task).default_fields() if f in allowed)
+
+
+def study_delta(purpose: str, sites: Sequence[str], dataset: str) -> float:
+    """The largest δ the purpose's rule admits for every site's declared dataset size (δ ≤ 1/(10·n))."""
+    rule = load_purposes()[purpose].delta_rule
+    policies = load_site_policies()
+    largest = max(policies[s].datasets[dataset].records for s in sites)
+    return min(rule.max_delta, 1.0 / (rule.inverse_size_factor * largest))
+
+
+def run_scenario(
+    scenario: Scenario,
+    base: StudyConfig,
+    *,
+    people: int,
+    narrate: Narrate,
+    on_round: RoundListener | None = None,
+) -> dict[str, object]:
+    out = base.study_dir
+    if out.exists():
+        narrate(f"replacing the previous run in {out}")
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    narrate(f"synthesizing partner data for {', '.join(base.sites)}")
+    scenario.write_data(out / "data", base.sites, base.seed, people)
+    if not scenario.governed:
+        nodes = [NodeSettings(site=s, data_dir=out / "data" / s) for s in base.sites]
+        return run_simulated_study(base, nodes, on_round=on_round)
+    return _governed(scenario, base, narrate=narrate, on_round=on_round)
+
+
+def _governed(
+    scenario: Scenario, base: StudyConfig, *, narrate: Narrate, on_round: RoundListener | None
+) -> dict[str, object]:
+    from trust_broker.audit.verify import verify_export
+    from trust_broker.client import BrokerClient
+    from trust_broker.embedded import EmbeddedBroker
+    from trust_broker.provision import ProvisionedFolder, provision
+    from trust_broker.roles import Role
+
+    out = base.study_dir
+    narrate("provisioning keys (broker, coordinator, auditor, one per node, the nodes' linkage key)")
+    keys: ProvisionedFolder = provision(out / "keys", base.sites)
+    for site in base.sites:
+        shutil.copy(keys.broker_public_key_path, keys.node_dir(site) / "broker.pub")
+    spec = get_task(scenario.task)
+    fields = granted_fields(scenario.task, scenario.purpose, base.sites, spec.dataset)
+    delta = study_delta(scenario.purpose, base.sites, spec.dataset)
+    with EmbeddedBroker(f"sqlite:///{(out / 'broker.db').resolve()}", keys.root) as broker:
+        narrate(f"trust broker listening on {broker.url}; asking for a grant for purpose {scenario.purpose}")
+        with BrokerClient.from_folder(keys.root, Role.REGION, base_url=broker.url) as region:
+            granted = region.request_study(
+                StudyRequest(
+                    study_id=base.study_id,
+                    purpose_id=scenario.purpose,
+                    task=scenario.task,
+                    dataset=spec.dataset,
+                    fields=fields,
+                    sites=base.sites,
+                    rounds=base.num_server_rounds,
+                    target_epsilon=base.target_epsilon,
+                    delta=delta,
+                    coordinator="coordinator",
+                    requested_by="coordinator",
+                )
+            )
+        config = replace(base, grant=granted.grant, fields=fields, delta=delta)
+        nodes = [
+            NodeSettings(site=s, data_dir=out / "data" / s, keys_dir=keys.node_dir(s), broker_url=broker.url)
+            for s in base.sites
+        ]
+        narrate("running the federated study (Flower simulation engine)")
+        report = run_simulated_study(config, nodes, on_round=on_round)
+        with BrokerClient.from_folder(keys.root, Role.AUDITOR, base_url=broker.url) as auditor:
+            auditor.export_audit(out / "audit.jsonl")
+    narrate("verifying the audit export as an auditor would (chain, signatures, ε recomputed)")
+    verification = verify_export(out / "audit.jsonl")
+    report["grant"] = {"purpose": scenario.purpose, "fields": list(fields), "policy_digest": granted.claims.policy_digest}
+    report["audit"] = {
+        "export": "audit.jsonl",
+        "verified": verification.ok,
+        "problems": [str(p) for p in verification.problems],
+    }
+    return report
+
+
+def new_study_id(scenario: str) -> str:
+    return f"{scenario}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}"

@@ -1,0 +1,85 @@
+"""`r2dde anonymize table|text` through typer's CliRunner."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import make_parcours
+from typer.testing import CliRunner
+
+from anonymization.cli import app
+from anonymization.keys import KEY_ENV_VAR, KEY_FILE_ENV_VAR
+
+CONFIG = Path(__file__).resolve().parents[2] / "anonymization" / "configs" / "parcours.yaml"
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(KEY_ENV_VAR, raising=False)
+    monkeypatch.delenv(KEY_FILE_ENV_VAR, raising=False)
+
+
+@pytest.fixture
+def key_file(tmp_path: Path) -> Path:
+    path = tmp_path / "linkage.key"
+    path.write_text(os.urandom(32).hex())
+    path.chmod(0o600)
+    return path
+
+
+def test_table_command_writes_the_table_and_its_report(tmp_path: Path, key_file: Path, scrubber, monkeypatch) -> None:
+    monkeypatch.setattr("anonymization.table.default_scrubber", lambda: scrubber)
+    raw = make_parcours(12, seed=3)
+    source, target = tmp_path / "parcours.csv", tmp_path / "out" / "parcours.parquet"
+    raw.to_csv(source, index=False)
+    result = runner.invoke(app, ["table", str(source), str(target), "--config", str(CONFIG), "--key-file",
+                                 str(key_file), "--study", "s1"])
+    assert result.exit_code == 0, result.output
+    out = pd.read_parquet(target)
+    assert len(out) == 12 and "nir" not in out.columns and out["study_pseudonym"].str.startswith("s1.").all()
+    report = json.loads((target.parent / "parquet.report.json".join(["parcours.", ""])).read_text())
+    assert report["records_out"] == 12 and report["identifiers"]["nir"]["pseudonymized"] == 12
+    assert raw.loc[0, "last_name"] not in result.output
+
+
+def test_table_command_refuses_a_world_readable_key(tmp_path: Path, key_file: Path) -> None:
+    key_file.chmod(0o644)
+    source = tmp_path / "p.csv"
+    make_parcours(2).to_csv(source, index=False)
+    result = runner.invoke(app, ["table", str(source), str(tmp_path / "o.csv"), "--config", str(CONFIG),
+                                 "--key-file", str(key_file)])
+    assert result.exit_code == 2 and f"chmod 600 {key_file}" in result.output
+
+
+def test_table_command_names_an_unknown_config_column(tmp_path: Path, key_file: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(CONFIG.read_text() + "  salaire: keep\n".replace("k_anonymity", ""), encoding="utf-8")
+    text = CONFIG.read_text().replace("  counselor_note: scrub\n", "  counselor_note: scrub\n  salaire: keep\n")
+    config.write_text(text, encoding="utf-8")
+    source = tmp_path / "p.csv"
+    make_parcours(2).to_csv(source, index=False)
+    result = runner.invoke(app, ["table", str(source), str(tmp_path / "o.csv"), "--config", str(config),
+                                 "--key-file", str(key_file)])
+    assert result.exit_code == 2 and "salaire" in result.output and str(config) in result.output
+
+
+def test_text_command_writes_one_scrubbed_line_per_input_line(monkeypatch, scrubber) -> None:
+    monkeypatch.setattr("anonymization.scrubber.FrenchScrubber", lambda **_: scrubber)
+    lines = ["Mme Julie MARTIN au 06 12 34 56 78.", "", "Rien.", "Écrire à a.b@orange.fr"]
+    result = runner.invoke(app, ["text"], input="\n".join(lines) + "\n")
+    assert result.exit_code == 0, result.output
+    out = result.stdout.split("\n")[:-1]
+    assert len(out) == 4 and out[1] == "" and out[2] == "Rien."
+    assert "MARTIN" not in result.stdout and "06 12" not in result.stdout and "orange" not in result.stdout
+
+
+def test_text_command_rejects_non_utf8_input_naming_the_line(monkeypatch, scrubber) -> None:
+    monkeypatch.setattr("anonymization.scrubber.FrenchScrubber", lambda **_: scrubber)
+    result = runner.invoke(app, ["text"], input=b"ok\n\xe9t\xe9 latin-1\n")
+    assert result.exit_code == 2
+    assert "line 2" in result.stderr and "UTF-8" in result.stderr

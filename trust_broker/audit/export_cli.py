@@ -1,0 +1,72 @@
+"""``r2dde audit export``: fetch the broker's audit export (JSON Lines), over HTTP or from its database."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from trust_broker.client import BrokerClient, BrokerError
+from trust_broker.roles import Role
+
+
+def export_command(
+    out: Annotated[Path, typer.Option("--out", help="JSON Lines file to write (0600)")],
+    keys: Annotated[
+        Path, typer.Option("--keys", help="provisioned folder (auditor or admin key; broker key for --db)")
+    ],
+    broker_url: Annotated[
+        str | None, typer.Option("--broker-url", help="broker base URL (default: $R2DDE_BROKER_URL)")
+    ] = None,
+    role: Annotated[str, typer.Option(help="whose key signs the request: auditor or admin")] = "auditor",
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="read the broker's database directly instead (on the broker host)"),
+    ] = None,
+) -> None:
+    """Write the audit chain with the broker's signed heads, for `r2dde audit verify`."""
+    console = Console(stderr=True)
+    try:
+        if db is not None:
+            count = _export_from_database(db, keys, out)
+        else:
+            with BrokerClient.from_folder(keys, Role(role), base_url=broker_url) as client:
+                client.export_audit(out)
+            count = max(0, sum(1 for _ in out.open(encoding="utf-8")) - 1)
+    except (BrokerError, ValueError, OSError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(code=2) from exc
+    console.print(f"wrote {out} ({count} lines after the header)")
+
+
+def _export_from_database(db: str, keys: Path, out: Path) -> int:
+    from trust_broker.audit.export import write_export
+    from trust_broker.service.context import BrokerContext
+
+    context = BrokerContext.from_config(db, keys)
+    try:
+        context.store.sign_current_head()
+        buffer = io.StringIO()
+        write_export(
+            buffer,
+            broker_public_key=context.broker_public_key,
+            kid=context.broker_kid,
+            events=context.store.audit_events(),
+            heads=context.store.audit_heads(),
+        )
+    finally:
+        context.close()
+    text = buffer.getvalue()
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fp:
+        fp.write(text)
+    return text.count("\n") - 1
+
+
+def register(app: typer.Typer) -> None:
+    """Mount ``export`` on the auditor's ``r2dde audit`` app (called by ``audit/cli.py``)."""
+    app.command("export")(export_command)

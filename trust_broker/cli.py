@@ -1,0 +1,65 @@
+"""``r2dde broker …``: run the trust broker service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+from sqlalchemy.exc import SQLAlchemyError
+
+from policies import PolicyLoadError
+from trust_broker.service.app import create_app
+from trust_broker.service.context import BrokerContext
+from trust_broker.store.db import DEFAULT_DB_URL
+
+app = typer.Typer(
+    help="The trust broker: grants, opt-outs, privacy-budget ledger, audit chain.", no_args_is_help=True
+)
+console = Console(stderr=True)
+
+
+@app.callback()
+def _broker() -> None:
+    """The trust broker service."""
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=2)
+
+
+@app.command()
+def serve(
+    keys: Annotated[Path, typer.Option("--keys", help="folder written by `r2dde provision`")],
+    db: Annotated[str, typer.Option("--db", help="SQLite path/URL or postgresql:// URL")] = DEFAULT_DB_URL,
+    policies: Annotated[
+        Path | None, typer.Option("--policies", help="folder with purposes/ and sites/ (default: shipped)")
+    ] = None,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8443,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+) -> None:
+    """Serve the broker API over HTTP (put TLS in front of it in production)."""
+    try:
+        context = BrokerContext.from_config(db, keys, policies)
+    except PolicyLoadError as exc:
+        raise _fail(f"policy documents: {exc}") from exc
+    except (ValueError, FileExistsError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from exc
+    except SQLAlchemyError as exc:
+        raise _fail(f"database {db!r}: {type(exc).__name__}: {exc.__class__.__doc__ or ''}".strip()) from exc
+    out = Console()
+    out.print(
+        f"[bold]R2DDE trust broker[/bold] on http://{host}:{port} (database: {context.database_name})"
+    )
+    out.print("policies loaded:")
+    for name, digest in context.policy_digests().items():
+        out.print(f"  {name:<40} {digest}")
+    out.print("participants:")
+    for participant in context.store.participants():
+        site = f" site={participant.site}" if participant.site else ""
+        out.print(f"  {participant.kid:<32} role={participant.role.value}{site}")
+    uvicorn.run(create_app(context), host=host, port=port, log_level=log_level)
