@@ -1,7 +1,7 @@
 """`r2dde anonymize …`: the data officer's tools, on files, without the rest of the platform.
 
-    r2dde anonymize table IN OUT --config CONFIG [--key-file KEY] [--study STUDY] [--report REPORT]
-    r2dde anonymize text [--operator tag|pseudonym]  < notes.txt > scrubbed.txt
+r2dde anonymize table IN OUT --config CONFIG [--key-file KEY] [--study STUDY] [--report REPORT]
+r2dde anonymize text [--operator tag|pseudonym]  < notes.txt > scrubbed.txt
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ import typer
 
 from anonymization.errors import AnonymizationError
 
-app = typer.Typer(help="Pseudonymize, generalize and scrub a partner's data before any use.", no_args_is_help=True)
+app = typer.Typer(
+    help="Pseudonymize, generalize and scrub a partner's data before any use.", no_args_is_help=True
+)
 
 TABLE_READERS = {".csv": "csv", ".parquet": "parquet"}
 
@@ -36,14 +38,17 @@ def table_command(
     input_path: Annotated[Path, typer.Argument(metavar="IN", help="CSV (UTF-8) or Parquet table.")],
     output_path: Annotated[Path, typer.Argument(metavar="OUT", help="Where to write the anonymized table.")],
     config_path: Annotated[Path, typer.Option("--config", help="YAML table configuration.")],
-    key_file: Annotated[Path | None, typer.Option(help="Linkage key file (mode 600); else $R2DDE_LINKAGE_KEY_FILE "
-                                                       "or $R2DDE_LINKAGE_KEY.")] = None,
+    key_file: Annotated[
+        Path | None,
+        typer.Option(help="Linkage key file (mode 600); else $R2DDE_LINKAGE_KEY_FILE or $R2DDE_LINKAGE_KEY."),
+    ] = None,
     study: Annotated[str, typer.Option(help="Study id the study pseudonyms are derived for.")] = "local",
-    report_path: Annotated[Path | None, typer.Option("--report", help="Write the JSON report here "
-                                                                      "(default: OUT + .report.json).")] = None,
+    report_path: Annotated[
+        Path | None,
+        typer.Option("--report", help="Write the JSON report here (default: OUT + .report.json)."),
+    ] = None,
 ) -> None:
-    """Anonymize a table and write it with a JSON report of what was pseudonymized, rejected, generalized
-    and scrubbed."""
+    """Anonymize a table; write it and a JSON report (pseudonymized, rejected, generalized, scrubbed)."""
     import pandas as pd
 
     from anonymization.config import load_config
@@ -60,7 +65,9 @@ def table_command(
             raw = pd.read_csv(input_path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
         else:
             raw = pd.read_parquet(input_path)
-        anonymized, report = anonymize_table(raw, config, source=str(input_path), linkage_key=key, study_id=study)
+        anonymized, report = anonymize_table(
+            raw, config, source=str(input_path), linkage_key=key, study_id=study
+        )
     except UnicodeDecodeError as exc:
         _fail(f"{input_path}: not UTF-8 text (byte {exc.start}); re-encode the file as UTF-8")
         return
@@ -81,7 +88,9 @@ def table_command(
 
 @app.command("text")
 def text_command(
-    operator: Annotated[str, typer.Option(help="tag (<NOM>, <NIR>…) or pseudonym (needs the linkage key).")] = "tag",
+    operator: Annotated[
+        str, typer.Option(help="tag (<NOM>, <NIR>…) or pseudonym (needs the linkage key).")
+    ] = "tag",
     key_file: Annotated[Path | None, typer.Option(help="Linkage key file for --operator pseudonym.")] = None,
     study: Annotated[str, typer.Option(help="Study id for --operator pseudonym.")] = "local",
     batch_size: Annotated[int, typer.Option(help="Lines per batch given to the model.")] = 256,
@@ -101,7 +110,6 @@ def text_command(
         return
     stdin = sys.stdin.buffer
     batch: list[str] = []
-    line_number = 0
 
     def flush() -> None:
         for line in scrubber.scrub_batch(batch):
@@ -109,14 +117,15 @@ def text_command(
         sys.stdout.flush()
         batch.clear()
 
-    for raw_line in stdin:
-        line_number += 1
+    for line_number, raw_line in enumerate(stdin, start=1):
         try:
             text = raw_line.decode("utf-8")
         except UnicodeDecodeError as exc:
             flush()
-            _fail(f"stdin line {line_number}: not UTF-8 (byte {exc.start}); nothing after line "
-                  f"{line_number - 1} was written")
+            _fail(
+                f"stdin line {line_number}: not UTF-8 (byte {exc.start}); nothing after line "
+                f"{line_number - 1} was written"
+            )
         batch.append(text.rstrip("\r\n").replace("\r", " "))
         if len(batch) >= batch_size:
             flush()

@@ -1,14 +1,14 @@
 """Table configuration (YAML): what to do with every column of a partner's table.
 
-    linkage: nir                       # the identifier column whose pseudonym links across partners
-    columns:
-      nir: {identifier: nir}            # identifier type; output: study (default) | linkage | none
-      email: {identifier: email, output: none, optional: true}
-      birth_year: {generalize: age_band, output: age_band, reference_year: 2025}
-      counselor_note: scrub
-      sex: keep
-      last_name: drop
-    k_anonymity: {quasi_identifiers: [age_band, sex], k: 5, action: report | enforce, steps: [...]}
+linkage: nir                       # the identifier column whose pseudonym links across partners
+columns:
+  nir: {identifier: nir}            # identifier type; output: study (default) | linkage | none
+  email: {identifier: email, output: none, optional: true}
+  birth_year: {generalize: age_band, output: age_band, reference_year: 2025}
+  counselor_note: scrub
+  sex: keep
+  last_name: drop
+k_anonymity: {quasi_identifiers: [age_band, sex], k: 5, action: report | enforce, steps: [...]}
 """
 
 from __future__ import annotations
@@ -70,8 +70,10 @@ class TableConfig:
             raise ConfigError(f"{self.origin}: column(s) {', '.join(unknown)} configured but not in {where}")
         uncovered = [c for c in table_columns if c not in self.columns]
         if uncovered:
-            raise ConfigError(f"{where}: column(s) {', '.join(uncovered)} not covered by {self.origin} "
-                              "(say keep, drop, scrub, identifier or generalize for each)")
+            raise ConfigError(
+                f"{where}: column(s) {', '.join(uncovered)} not covered by {self.origin} "
+                "(say keep, drop, scrub, identifier or generalize for each)"
+            )
 
     def output_columns(self) -> list[str]:
         """Names of the columns the anonymized table will have, in order."""
@@ -157,13 +159,20 @@ def parse_config(document: Any, origin: str = "<memory>") -> TableConfig:
         spec = columns.get(linkage)
         if spec is None or spec.action != "identifier":
             raise ConfigError(f"{origin}: linkage column {linkage!r} must be configured as an identifier")
-    config = TableConfig(columns=columns, linkage=linkage,
-                         k_anonymity=_k_anonymity(document.get("k_anonymity"), origin),
-                         dataset=str(document.get("dataset", "table")), origin=origin)
+    config = TableConfig(
+        columns=columns,
+        linkage=linkage,
+        k_anonymity=_k_anonymity(document.get("k_anonymity"), origin),
+        dataset=str(document.get("dataset", "table")),
+        origin=origin,
+    )
     if config.k_anonymity:
         produced = set(config.output_columns())
-        missing = [c for c in [*config.k_anonymity.quasi_identifiers, *config.k_anonymity.sensitive]
-                   if c not in produced]
+        missing = [
+            c
+            for c in [*config.k_anonymity.quasi_identifiers, *config.k_anonymity.sensitive]
+            if c not in produced
+        ]
         if missing:
             raise ConfigError(f"{origin}: k_anonymity column(s) {', '.join(missing)} are not output columns")
     return config

@@ -37,9 +37,11 @@ class KAnonymityReport:
     @property
     def summary(self) -> str:
         """One line for humans."""
-        text = (f"k={self.k_achieved} over ({', '.join(self.quasi_identifiers)}) for target {self.k_target}: "
-                f"{self.classes} classes, {self.records_below_k} of {self.records} records in "
-                f"{self.classes_below_k} classes under k")
+        text = (
+            f"k={self.k_achieved} over ({', '.join(self.quasi_identifiers)}) for target {self.k_target}: "
+            f"{self.classes} classes, {self.records_below_k} of {self.records} records in "
+            f"{self.classes_below_k} classes under k"
+        )
         if self.l_diversity:
             text += "; l-diversity " + ", ".join(f"{k}={v}" for k, v in self.l_diversity.items())
         if self.suppressed_records:
@@ -58,11 +60,14 @@ def _class_keys(frame: pd.DataFrame, quasi_identifiers: Sequence[str]) -> pd.Dat
 def class_sizes(frame: pd.DataFrame, quasi_identifiers: Sequence[str]) -> pd.Series:
     """Size of each record's equivalence class, aligned on the frame's index."""
     keys = _class_keys(frame, quasi_identifiers)
-    return keys.groupby(list(quasi_identifiers), dropna=False, sort=False)[quasi_identifiers[0]].transform("size")
+    return keys.groupby(list(quasi_identifiers), dropna=False, sort=False)[quasi_identifiers[0]].transform(
+        "size"
+    )
 
 
-def k_anonymity_report(frame: pd.DataFrame, quasi_identifiers: Sequence[str], k: int,
-                       sensitive: Sequence[str] = ()) -> KAnonymityReport:
+def k_anonymity_report(
+    frame: pd.DataFrame, quasi_identifiers: Sequence[str], k: int, sensitive: Sequence[str] = ()
+) -> KAnonymityReport:
     """Measure k (smallest class) and, per sensitive attribute, l (fewest distinct values in a class)."""
     missing = [c for c in [*quasi_identifiers, *sensitive] if c not in frame.columns]
     if missing:
@@ -80,8 +85,13 @@ def k_anonymity_report(frame: pd.DataFrame, quasi_identifiers: Sequence[str], k:
         diversity[column] = int(values.groupby([keys[c] for c in quasi_identifiers]).nunique().min())
     small = sizes[sizes < k]
     return KAnonymityReport(
-        quasi_identifiers=list(quasi_identifiers), k_target=k, records=len(frame), classes=len(sizes),
-        k_achieved=int(sizes.min()), classes_below_k=len(small), records_below_k=int(small.sum()),
+        quasi_identifiers=list(quasi_identifiers),
+        k_target=k,
+        records=len(frame),
+        classes=len(sizes),
+        k_achieved=int(sizes.min()),
+        classes_below_k=len(small),
+        records_below_k=int(small.sum()),
         l_diversity=diversity,
     )
 
@@ -151,7 +161,10 @@ STEPS: dict[str, type[GeneralizationStep]] = {
 
 
 def build_step(spec: dict[str, Any]) -> GeneralizationStep:
-    """Build a step from its configuration, e.g. {"step": "replace_by", "column": "zone_emploi", "by": "departement"}."""
+    """Build a step from its configuration.
+
+    Example: {"step": "replace_by", "column": "zone_emploi", "by": "departement"}.
+    """
     options = dict(spec)
     name = options.pop("step", None)
     if name not in STEPS:
@@ -162,9 +175,14 @@ def build_step(spec: dict[str, Any]) -> GeneralizationStep:
         raise ConfigError(f"k-anonymity: invalid options for step {name!r}: {exc}") from exc
 
 
-def enforce_k_anonymity(frame: pd.DataFrame, quasi_identifiers: Sequence[str], k: int,
-                        steps: Sequence[GeneralizationStep] = (), max_suppression: float = 0.05,
-                        sensitive: Sequence[str] = ()) -> tuple[pd.DataFrame, KAnonymityReport, list[int]]:
+def enforce_k_anonymity(
+    frame: pd.DataFrame,
+    quasi_identifiers: Sequence[str],
+    k: int,
+    steps: Sequence[GeneralizationStep] = (),
+    max_suppression: float = 0.05,
+    sensitive: Sequence[str] = (),
+) -> tuple[pd.DataFrame, KAnonymityReport, list[int]]:
     """Generalize then suppress until every class has at least k records.
 
     Returns the k-anonymous frame, its report, and the 0-based positions of the suppressed records.

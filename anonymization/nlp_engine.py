@@ -15,14 +15,26 @@ from anonymization.errors import AnonymizationError
 
 DEFAULT_MODEL = "fr_core_news_sm"
 LANGUAGE = "fr"
-UNNEEDED_COMPONENTS = ["tok2vec", "morphologizer", "tagger", "parser", "senter", "attribute_ruler", "lemmatizer"]
+UNNEEDED_COMPONENTS = [
+    "tok2vec",
+    "morphologizer",
+    "tagger",
+    "parser",
+    "senter",
+    "attribute_ruler",
+    "lemmatizer",
+]
 
 
 def french_ner_configuration() -> NerModelConfiguration:
     """Map spaCy's PER to Presidio's PERSON; places and organizations are not personal data here."""
     return NerModelConfiguration(
-        model_to_presidio_entity_mapping={"PER": "PERSON", "LOC": "LOCATION", "ORG": "ORGANIZATION",
-                                          "MISC": "MISC"},
+        model_to_presidio_entity_mapping={
+            "PER": "PERSON",
+            "LOC": "LOCATION",
+            "ORG": "ORGANIZATION",
+            "MISC": "MISC",
+        },
         labels_to_ignore=["LOC", "ORG", "MISC", "LOCATION", "ORGANIZATION"],
         low_score_entity_names=[],
     )
@@ -34,8 +46,10 @@ class FrenchSpacyNlpEngine(SpacyNlpEngine):
     engine_name = "spacy_fr_ner"
 
     def __init__(self, model_name: str = DEFAULT_MODEL) -> None:
-        super().__init__(models=[{"lang_code": LANGUAGE, "model_name": model_name}],
-                         ner_model_configuration=french_ner_configuration())
+        super().__init__(
+            models=[{"lang_code": LANGUAGE, "model_name": model_name}],
+            ner_model_configuration=french_ner_configuration(),
+        )
         self.model_name = model_name
 
     def load(self) -> None:
@@ -51,7 +65,15 @@ class FrenchSpacyNlpEngine(SpacyNlpEngine):
         self.nlp = {LANGUAGE: nlp}
 
     def _doc_to_nlp_artifact(self, doc: Doc, language: str) -> NlpArtifacts:
-        entities, scores = self._get_updated_entities(self._get_entities(doc),
-                                                      self._get_scores_for_entities(doc))
-        return NlpArtifacts(entities=entities, tokens=doc, tokens_indices=[t.idx for t in doc],
-                            lemmas=[t.lower_ for t in doc], nlp_engine=self, language=language, scores=scores)
+        entities, scores = self._get_updated_entities(
+            self._get_entities(doc), self._get_scores_for_entities(doc)
+        )
+        return NlpArtifacts(
+            entities=entities,
+            tokens=doc,
+            tokens_indices=[t.idx for t in doc],
+            lemmas=[t.lower_ for t in doc],
+            nlp_engine=self,
+            language=language,
+            scores=scores,
+        )

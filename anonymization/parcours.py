@@ -36,5 +36,6 @@ def anonymize_parcours(
     linkage pseudonym the person's opt-out could not be honoured. Pass one `scrubber` built per
     process; without it a process-wide default is built on first use.
     """
-    return anonymize_table(raw, parcours_config(), source=source, linkage_key=linkage_key,
-                           study_id=study_id, scrubber=scrubber)
+    return anonymize_table(
+        raw, parcours_config(), source=source, linkage_key=linkage_key, study_id=study_id, scrubber=scrubber
+    )

@@ -97,8 +97,10 @@ class AnonymizationReport:
                 f"{ident.rejected} rejected, {ident.empty} empty"
             )
         for column, gen in self.generalized.items():
-            lines.append(f"  {column} -> {', '.join(gen.outputs)} ({gen.method}): {gen.generalized} generalized, "
-                         f"{gen.unknown} unknown")
+            lines.append(
+                f"  {column} -> {', '.join(gen.outputs)} ({gen.method}): {gen.generalized} generalized, "
+                f"{gen.unknown} unknown"
+            )
         for column, scrub in self.scrubbed.items():
             found = ", ".join(f"{k}={v}" for k, v in sorted(scrub.entities.items())) or "none"
             lines.append(f"  {column}: {scrub.texts} texts scrubbed, {scrub.texts_changed} changed; {found}")

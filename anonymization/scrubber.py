@@ -102,20 +102,36 @@ class FrenchScrubber:
         found: list[list[Span]] = [[] for _ in texts]
         todo = [(i, text) for i, text in enumerate(texts) if text and not text.isspace()]
         artifacts = self.nlp_engine.process_batch(
-            [(text, i) for i, text in todo], LANGUAGE, batch_size=self.batch_size, n_process=self.n_process,
+            [(text, i) for i, text in todo],
+            LANGUAGE,
+            batch_size=self.batch_size,
+            n_process=self.n_process,
             as_tuples=True,
         )
         for text, nlp_artifacts, position in artifacts:
-            results = self.analyzer.analyze(text=text, language=LANGUAGE, entities=self.entities,
-                                            nlp_artifacts=nlp_artifacts, score_threshold=self.score_threshold)
+            results = self.analyzer.analyze(
+                text=text,
+                language=LANGUAGE,
+                entities=self.entities,
+                nlp_artifacts=nlp_artifacts,
+                score_threshold=self.score_threshold,
+            )
             found[position] = resolve_overlaps(results)
         return found
 
     def replace(self, text: str, spans: Sequence[Span]) -> str:
         """Apply the operator to each span, right to left so offsets stay valid."""
         for span in sorted(spans, key=lambda s: s.start, reverse=True):
-            params = {"tag": ENTITY_TAGS[span.entity_type], "entity_type": span.entity_type, "study": self.study}
-            text = text[: span.start] + self.operator.operate(text[span.start: span.end], params) + text[span.end:]
+            params = {
+                "tag": ENTITY_TAGS[span.entity_type],
+                "entity_type": span.entity_type,
+                "study": self.study,
+            }
+            text = (
+                text[: span.start]
+                + self.operator.operate(text[span.start : span.end], params)
+                + text[span.end :]
+            )
         return text
 
     def scrub_batch_with_counts(self, texts: Sequence[str]) -> tuple[list[str], Counter[str]]:

@@ -50,8 +50,9 @@ def anonymize_table(
     config.check_table([str(c) for c in raw.columns], where=source)
     pseudonymizer = Pseudonymizer(linkage_key)
     study = pseudonymizer.for_study(study_id)
-    report = AnonymizationReport(source=source, study_id=study_id, key_id=linkage_key.key_id,
-                                 records_in=len(raw))
+    report = AnonymizationReport(
+        source=source, study_id=study_id, key_id=linkage_key.key_id, records_in=len(raw)
+    )
     row_numbers = list(range(1, len(raw) + 1))
     frame = raw.reset_index(drop=True)
     new_columns: dict[str, pd.Series] = {}
@@ -75,20 +76,30 @@ def anonymize_table(
         report.identifiers[spec.name] = counts
         linkage = pd.Series(result.pseudonyms, index=frame.index, dtype="object")
         if is_linkage:
-            report.drop("invalid linkage identifier (" + spec.name + ")", _rows(result.rejected_rows, row_numbers))
-            report.drop("missing linkage identifier (" + spec.name + ")", _rows(result.empty_rows, row_numbers))
+            report.drop(
+                "invalid linkage identifier (" + spec.name + ")", _rows(result.rejected_rows, row_numbers)
+            )
+            report.drop(
+                "missing linkage identifier (" + spec.name + ")", _rows(result.empty_rows, row_numbers)
+            )
             keep &= linkage.notna()
             new_columns["linkage_pseudonym"] = linkage
-            new_columns["study_pseudonym"] = pd.Series(study.from_linkage_many(result.pseudonyms),
-                                                       index=frame.index, dtype="object")
+            new_columns["study_pseudonym"] = pd.Series(
+                study.from_linkage_many(result.pseudonyms), index=frame.index, dtype="object"
+            )
         elif spec.output == "linkage":
             new_columns[f"{spec.name}_pseudonym"] = linkage
         elif spec.output == "study":
-            new_columns[f"{spec.name}_pseudonym"] = pd.Series(study.from_linkage_many(result.pseudonyms),
-                                                              index=frame.index, dtype="object")
+            new_columns[f"{spec.name}_pseudonym"] = pd.Series(
+                study.from_linkage_many(result.pseudonyms), index=frame.index, dtype="object"
+            )
         if not spec.optional and result.empty_rows and not is_linkage:
-            logger.warning("%s: %d empty value(s) in required identifier column %s",
-                           source, len(result.empty_rows), spec.name)
+            logger.warning(
+                "%s: %d empty value(s) in required identifier column %s",
+                source,
+                len(result.empty_rows),
+                spec.name,
+            )
     report.dropped_records = {k: v for k, v in report.dropped_records.items() if v.count}
 
     kept_positions = keep.to_numpy(dtype=bool)
@@ -102,10 +113,13 @@ def anonymize_table(
             result = spec.generalizer.apply(frame[spec.name])
             new_columns.update(result.columns)
             report.generalized[spec.name] = GeneralizationCounts(
-                method=spec.generalizer.method, outputs=spec.generalizer.outputs(),
+                method=spec.generalizer.method,
+                outputs=spec.generalizer.outputs(),
                 generalized=len(frame) - len(result.empty_positions) - len(result.unknown_positions),
-                empty=len(result.empty_positions), unknown=len(result.unknown_positions),
-                unknown_rows=_rows(result.unknown_positions, row_numbers), details=result.details,
+                empty=len(result.empty_positions),
+                unknown=len(result.unknown_positions),
+                unknown_rows=_rows(result.unknown_positions, row_numbers),
+                details=result.details,
             )
         elif spec.action == "scrub":
             active = scrubber if scrubber is not None else default_scrubber()
@@ -117,7 +131,8 @@ def anonymize_table(
             column[present.to_numpy(dtype=bool)] = scrubbed
             new_columns[spec.name] = column
             report.scrubbed[spec.name] = ScrubCounts(
-                texts=len(texts), texts_changed=sum(a != b for a, b in zip(texts, scrubbed, strict=True)),
+                texts=len(texts),
+                texts_changed=sum(a != b for a, b in zip(texts, scrubbed, strict=True)),
                 entities=dict(entity_counts),
             )
         elif spec.action == "keep":
@@ -135,8 +150,13 @@ def anonymize_table(
     if k_spec is not None:
         if k_spec.action == "enforce":
             output, k_report, suppressed = enforce_k_anonymity(
-                output, k_spec.quasi_identifiers, k_spec.k, k_spec.steps, k_spec.max_suppression,
-                k_spec.sensitive)
+                output,
+                k_spec.quasi_identifiers,
+                k_spec.k,
+                k_spec.steps,
+                k_spec.max_suppression,
+                k_spec.sensitive,
+            )
             output = output.reset_index(drop=True)
             report.drop(f"k-anonymity (k={k_spec.k})", [row_numbers[p] for p in suppressed])
         else:
@@ -144,6 +164,11 @@ def anonymize_table(
         report.k_anonymity = k_report.to_dict()
 
     report.records_out = len(output)
-    logger.info("%s: anonymized %d records into %d (key %s)", source, report.records_in, report.records_out,
-                linkage_key.key_id)
+    logger.info(
+        "%s: anonymized %d records into %d (key %s)",
+        source,
+        report.records_in,
+        report.records_out,
+        linkage_key.key_id,
+    )
     return output, report

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from node_agent.deployment.supernode import DEFAULT_RUNTIME_PORT, SuperNodeSettings
+from policies.loader import PolicyLoadError
 from tasks.reference import ENV_VAR as REFERENCE_ENV
 from tasks.reference import ReferenceDataError, reference_data_dir
 
@@ -55,6 +56,9 @@ def start(
     max_wait_time: Annotated[
         float | None, typer.Option(help="Give up after this many seconds without the SuperLink.")
     ] = None,
+    site_policy: Annotated[
+        Path | None, typer.Option(help="This site's own policy document (YAML) for the local veto.")
+    ] = None,
     dry_run: Annotated[bool, typer.Option(help="Check and print the command, do not start.")] = False,
 ) -> None:
     """Check this site's files, say what the node exposes and trusts, then become its SuperNode."""
@@ -66,11 +70,12 @@ def start(
         superlink=superlink,
         runtime_port=runtime_port,
         max_wait_time_s=max_wait_time,
+        site_policy=site_policy,
     )
     try:
         settings.check()
         argv = settings.argv()
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, PolicyLoadError) as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=2) from None
     typer.echo(f"R2DDE node agent — SuperNode of {site}")

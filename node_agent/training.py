@@ -45,6 +45,7 @@ def train_round(
     """
     torch.manual_seed(seed)
     trained = copy.deepcopy(model)  # Opacus hooks the module it wraps; keep the caller's plain.
+    trained.train()
     dataset = TensorDataset(torch.from_numpy(features), torch.from_numpy(labels).reshape(-1, 1))
     batch_size = max(1, math.ceil(len(dataset) / plan.steps_per_epoch))
     loader = DataLoader(

@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from policies import PolicyLoadError
 from trust_broker.service.app import create_app
-from trust_broker.service.context import BrokerContext
+from trust_broker.service.context import BrokerContext, BrokerSettings
 from trust_broker.store.db import DEFAULT_DB_URL
 
 app = typer.Typer(
@@ -27,7 +27,7 @@ def _broker() -> None:
 
 
 def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}")
+    console.print(f"[red]error:[/red] {message}", soft_wrap=True)
     return typer.Exit(code=2)
 
 
@@ -41,10 +41,14 @@ def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8443,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    sign_heads_every: Annotated[
+        int, typer.Option(help="sign the audit chain's head every N events (1: after every change)")
+    ] = 1,
 ) -> None:
     """Serve the broker API over HTTP (put TLS in front of it in production)."""
     try:
-        context = BrokerContext.from_config(db, keys, policies)
+        settings = BrokerSettings(sign_heads_every=max(1, sign_heads_every))
+        context = BrokerContext.from_config(db, keys, policies, settings=settings)
     except PolicyLoadError as exc:
         raise _fail(f"policy documents: {exc}") from exc
     except (ValueError, FileExistsError, FileNotFoundError) as exc:
@@ -62,4 +66,4 @@ def serve(
     for participant in context.store.participants():
         site = f" site={participant.site}" if participant.site else ""
         out.print(f"  {participant.kid:<32} role={participant.role.value}{site}")
-    uvicorn.run(create_app(context), host=host, port=port, log_level=log_level)
+    uvicorn.run(create_app(context), host=host, port=port, log_level=log_level, ws="none")

@@ -21,8 +21,9 @@ class AgeBandGeneralizer(Generalizer):
 
     method = "age_band"
 
-    def __init__(self, output: str = "age_band", reference_year: int = 2025,
-                 bounds: tuple[int, ...] = DEFAULT_BOUNDS) -> None:
+    def __init__(
+        self, output: str = "age_band", reference_year: int = 2025, bounds: tuple[int, ...] = DEFAULT_BOUNDS
+    ) -> None:
         if list(bounds) != sorted(set(bounds)) or not bounds:
             raise ValueError("age band bounds must be strictly increasing")
         self.output = output

@@ -29,8 +29,12 @@ class CommuneGeneralizer(Generalizer):
 
     method = "commune_to_zone"
 
-    def __init__(self, zone_output: str = "zone_emploi", departement_output: str = "departement",
-                 table: Path | None = None) -> None:
+    def __init__(
+        self,
+        zone_output: str = "zone_emploi",
+        departement_output: str = "departement",
+        table: Path | None = None,
+    ) -> None:
         self.zone_output = zone_output
         self.departement_output = departement_output
         self.table_path = table or reference_data_dir() / ZE_TABLE

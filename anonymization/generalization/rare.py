@@ -32,6 +32,9 @@ class RareCategoryGeneralizer(Generalizer):
         return GeneralizationResult(
             columns={self.output: grouped},
             empty_positions=_positions(empty),
-            details={"min_count": self.min_count, "categories_grouped": len(rare),
-                     "records_grouped": int(text.isin(rare).sum())},
+            details={
+                "min_count": self.min_count,
+                "categories_grouped": len(rare),
+                "records_grouped": int(text.isin(rare).sum()),
+            },
         )

@@ -13,8 +13,14 @@ from anonymization.identifiers import get_identifier_type
 from anonymization.recognizers.fr_person_recognizer import fold
 
 # Entities that are identifiers get the identifier's own normalization (so 06 12… and +33 6… agree).
-ENTITY_IDENTIFIER_TYPES = {"FR_NIR": "nir", "FR_PHONE": "phone", "EMAIL_ADDRESS": "email",
-                           "FR_SIRET": "siret", "FR_SIREN": "siren", "FR_FT_ID": "ft_id"}
+ENTITY_IDENTIFIER_TYPES = {
+    "FR_NIR": "nir",
+    "FR_PHONE": "phone",
+    "EMAIL_ADDRESS": "email",
+    "FR_SIRET": "siret",
+    "FR_SIREN": "siren",
+    "FR_FT_ID": "ft_id",
+}
 
 
 def normalize_entity(entity_type: str, text: str) -> str:

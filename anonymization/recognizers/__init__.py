@@ -2,6 +2,7 @@
 
 from anonymization.recognizers.fr_address_recognizer import FrAddressRecognizer
 from anonymization.recognizers.fr_birth_date_recognizer import FrBirthDateRecognizer
+from anonymization.recognizers.fr_civility_person_recognizer import FrCivilityPersonRecognizer
 from anonymization.recognizers.fr_email_recognizer import FrEmailRecognizer
 from anonymization.recognizers.fr_ft_id_recognizer import FrFranceTravailIdRecognizer
 from anonymization.recognizers.fr_iban_recognizer import FrIbanRecognizer
@@ -17,6 +18,7 @@ __all__ = [
     "ENTITY_TAGS",
     "FrAddressRecognizer",
     "FrBirthDateRecognizer",
+    "FrCivilityPersonRecognizer",
     "FrEmailRecognizer",
     "FrFranceTravailIdRecognizer",
     "FrIbanRecognizer",

@@ -20,12 +20,14 @@ PARTICLE = r"(?:de|du|des|la|le|les|et|sur|en|aux?|sous|l['’]|d['’])"
 WORD = r"(?:[A-ZÀ-Ý][\w'’\-]*|\d{1,4}(?:er)?)"
 NAME = rf"(?:{PARTICLE}\s*)*{WORD}(?:[\s\-]+(?:{PARTICLE}\s*)*{WORD}){{0,5}}"
 NUMBER = r"\d{1,4}(?:\s?(?i:bis|ter|quater|[a-d])\b)?"
-POSTCODE_COMMUNE = rf"(?:0[1-9]|[1-8]\d|9[0-8]|2[AB])\s?\d{{3}}\s+{WORD}(?:[\s\-]+(?:{PARTICLE}\s*)*{WORD}){{0,4}}" \
-                   rf"(?:\s+(?i:cedex)(?:\s+\d{{1,2}})?)?"
+POSTCODE_COMMUNE = (
+    rf"(?:0[1-9]|[1-8]\d|9[0-8]|2[AB])\s?\d{{3}}\s+{WORD}(?:[\s\-]+(?:{PARTICLE}\s*)*{WORD}){{0,4}}"
+    rf"(?:\s+(?i:cedex)(?:\s+\d{{1,2}})?)?"
+)
 
 
 class FrAddressRecognizer(PatternRecognizer):
-    """Recognize French postal addresses (street part with optional postcode + commune, or postcode + commune)."""
+    """French postal addresses: street part with optional postcode + commune, or postcode + commune."""
 
     COUNTRY_CODE = "fr"
     PATTERNS = [
@@ -36,10 +38,27 @@ class FrAddressRecognizer(PatternRecognizer):
         ),
         Pattern("FR postcode + commune", rf"(?<![\w,])(?<!\d\s){POSTCODE_COMMUNE}", 0.55),
     ]
-    CONTEXT = ["adresse", "habite", "domicile", "domicilié", "domiciliée", "réside", "demeurant", "résidant",
-               "hébergé", "hébergée", "logement", "vit"]
+    CONTEXT = [
+        "adresse",
+        "habite",
+        "domicile",
+        "domicilié",
+        "domiciliée",
+        "réside",
+        "demeurant",
+        "résidant",
+        "hébergé",
+        "hébergée",
+        "logement",
+        "vit",
+    ]
 
     def __init__(self, supported_language: str = "fr", supported_entity: str = "FR_ADDRESS") -> None:
-        super().__init__(supported_entity=supported_entity, patterns=list(self.PATTERNS), context=self.CONTEXT,
-                         supported_language=supported_language, name="FrAddressRecognizer",
-                         global_regex_flags=re.DOTALL | re.MULTILINE)
+        super().__init__(
+            supported_entity=supported_entity,
+            patterns=list(self.PATTERNS),
+            context=self.CONTEXT,
+            supported_language=supported_language,
+            name="FrAddressRecognizer",
+            global_regex_flags=re.DOTALL | re.MULTILINE,
+        )

@@ -19,7 +19,9 @@ class FrEmailRecognizer(EmailRecognizer):
     CONTEXT = ["mail", "courriel", "mél", "électronique", "écrire"]
 
     def __init__(self, supported_language: str = "fr") -> None:
-        super().__init__(context=self.CONTEXT, supported_language=supported_language, name="FrEmailRecognizer")
+        super().__init__(
+            context=self.CONTEXT, supported_language=supported_language, name="FrEmailRecognizer"
+        )
 
     def validate_result(self, pattern_text: str) -> bool:
         """A known public suffix after the @, from the offline snapshot."""

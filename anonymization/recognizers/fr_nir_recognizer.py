@@ -24,8 +24,13 @@ class FrNirRecognizer(PatternRecognizer):
     CONTEXT = ["sécurité", "securite", "sociale", "nir", "insee", "sécu", "secu", "vitale", "immatriculation"]
 
     def __init__(self, supported_language: str = "fr", supported_entity: str = "FR_NIR") -> None:
-        super().__init__(supported_entity=supported_entity, patterns=list(self.PATTERNS), context=self.CONTEXT,
-                         supported_language=supported_language, name="FrNirRecognizer")
+        super().__init__(
+            supported_entity=supported_entity,
+            patterns=list(self.PATTERNS),
+            context=self.CONTEXT,
+            supported_language=supported_language,
+            name="FrNirRecognizer",
+        )
 
     def validate_result(self, pattern_text: str) -> bool:
         """Shape and key mod 97 (Corsica 2A/2B handled): a wrong key is not a NIR."""

@@ -1,8 +1,8 @@
-"""PERSON (rule part): names after a civility (M., Mme, Madame, …) and capitalized word pairs that hold
-a known French first name (INSEE "Fichier des prénoms").
+"""PERSON (dictionary rule): capitalized word pairs holding a known French first name (INSEE "Fichier
+des prénoms"), e.g. Julie MARTIN, MARTIN Julie, Léa Le Guen.
 
-spaCy's French NER finds most names; these rules catch what the small model misses most often:
-upper-case surnames (Julie MARTIN, MARTIN Julie) and names introduced by a civility.
+spaCy's French NER finds most names; this rule and the civility rule catch what the small model misses
+most often: upper-case surnames and names with particles.
 """
 
 from __future__ import annotations
@@ -22,14 +22,105 @@ PARTICLE = r"(?:(?i:de|du|des|le|la|van|von|ben|el|d['’])\s*)"
 PARTICLE_WORDS = frozenset({"de", "du", "des", "le", "la", "les", "van", "von", "ben", "el"})
 NOT_NAMES = frozenset(
     word.casefold()
-    for word in (
-        "France Travail Emploi Pôle Pole Mission Missions Locale Locales Région Region Sud Provence Alpes Côte "
-        "Azur Apec Carif Oref Conseil Département Ville Mairie Caf Cpam Rsa Cap Bac Bts Dut Cv Cdi Cdd Saint "
-        "Sainte Rue Avenue Boulevard Place Chemin Route Le La Les Un Une Des Du De Et Il Elle Nous Vous Ils "
-        "Madame Monsieur Mademoiselle Mme Mlle Docteur Lundi Mardi Mercredi Jeudi Vendredi Samedi Dimanche "
-        "Janvier Février Mars Avril Mai Juin Juillet Août Septembre Octobre Novembre Décembre Marseille Nice "
-        "Toulon Avignon Paris Lyon Aix Cannes Antibes Gap Digne Arles Fréjus Hyères Grasse Martigues Aubagne"
-    ).split()
+    for word in [
+        "France",
+        "Travail",
+        "Emploi",
+        "Pôle",
+        "Pole",
+        "Mission",
+        "Missions",
+        "Locale",
+        "Locales",
+        "Région",
+        "Region",
+        "Sud",
+        "Provence",
+        "Alpes",
+        "Côte",
+        "Azur",
+        "Apec",
+        "Carif",
+        "Oref",
+        "Conseil",
+        "Département",
+        "Ville",
+        "Mairie",
+        "Caf",
+        "Cpam",
+        "Rsa",
+        "Cap",
+        "Bac",
+        "Bts",
+        "Dut",
+        "Cv",
+        "Cdi",
+        "Cdd",
+        "Saint",
+        "Sainte",
+        "Rue",
+        "Avenue",
+        "Boulevard",
+        "Place",
+        "Chemin",
+        "Route",
+        "Le",
+        "La",
+        "Les",
+        "Un",
+        "Une",
+        "Des",
+        "Du",
+        "De",
+        "Et",
+        "Il",
+        "Elle",
+        "Nous",
+        "Vous",
+        "Ils",
+        "Madame",
+        "Monsieur",
+        "Mademoiselle",
+        "Mme",
+        "Mlle",
+        "Docteur",
+        "Lundi",
+        "Mardi",
+        "Mercredi",
+        "Jeudi",
+        "Vendredi",
+        "Samedi",
+        "Dimanche",
+        "Janvier",
+        "Février",
+        "Mars",
+        "Avril",
+        "Mai",
+        "Juin",
+        "Juillet",
+        "Août",
+        "Septembre",
+        "Octobre",
+        "Novembre",
+        "Décembre",
+        "Marseille",
+        "Nice",
+        "Toulon",
+        "Avignon",
+        "Paris",
+        "Lyon",
+        "Aix",
+        "Cannes",
+        "Antibes",
+        "Gap",
+        "Digne",
+        "Arles",
+        "Fréjus",
+        "Hyères",
+        "Grasse",
+        "Martigues",
+        "Aubagne",
+    ]
 )
 
 
@@ -51,38 +142,41 @@ def load_first_names(path: Path, min_births: int = 500) -> frozenset[str]:
 
 
 class FrPersonRecognizer(PatternRecognizer):
-    """Names after a civility, and 2-3 capitalized words starting or ending with a known first name."""
+    """2-3 capitalized words (particles allowed) that start or end with a known French first name."""
 
     COUNTRY_CODE = "fr"
 
-    def __init__(self, first_names: Iterable[str] = (), supported_language: str = "fr",
-                 supported_entity: str = "PERSON") -> None:
-        self.first_names = first_names if isinstance(first_names, frozenset) else frozenset(
-            fold(n) for n in first_names)
+    def __init__(
+        self,
+        first_names: Iterable[str] = (),
+        supported_language: str = "fr",
+        supported_entity: str = "PERSON",
+    ) -> None:
+        self.first_names = (
+            first_names if isinstance(first_names, frozenset) else frozenset(fold(n) for n in first_names)
+        )
         patterns = [
-            Pattern("name after civility",
-                    rf"(?<=(?<!\w){CIVILITY}\s+){PARTICLE}?{NAME_WORD}(?:[\s\-]+{PARTICLE}?{NAME_WORD}){{0,2}}(?!\w)",
-                    0.85),
-        ]
-        if self.first_names:
-            patterns.append(Pattern(
+            Pattern(
                 "first name + surname",
                 rf"(?<![\w\-])(?!{CIVILITY}\s){NAME_WORD}(?:\s+{PARTICLE}?{NAME_WORD}){{1,2}}(?![\w\-])",
                 0.6,
-            ))
-        super().__init__(supported_entity=supported_entity, patterns=patterns, context=None,
-                         supported_language=supported_language, name="FrPersonRecognizer",
-                         global_regex_flags=re.DOTALL | re.MULTILINE)
+            )
+        ]
+        super().__init__(
+            supported_entity=supported_entity,
+            patterns=patterns,
+            context=None,
+            supported_language=supported_language,
+            name="FrPersonRecognizer",
+            global_regex_flags=re.DOTALL | re.MULTILINE,
+        )
 
-    def validate_result(self, pattern_text: str) -> bool | None:
-        """Civility matches stand as they are; word pairs need a known first name at one end."""
-        words = [w for w in pattern_text.split() if fold(w) not in PARTICLE_WORDS] or pattern_text.split()
-        if any(fold(w) in NOT_NAMES for w in words):
+    def validate_result(self, pattern_text: str) -> bool:
+        """A known first name at one end, no institution or calendar word anywhere."""
+        words = [w for w in pattern_text.split() if fold(w) not in PARTICLE_WORDS]
+        if not words or any(fold(w) in NOT_NAMES for w in words):
             return False
-        if len(words) < 2 or not self.first_names:
-            return None
         return fold(words[0]) in self.first_names or fold(words[-1]) in self.first_names
-
 
 
 def first_names_from_reference_data(data_dir: Path, min_births: int = 500) -> frozenset[str]:

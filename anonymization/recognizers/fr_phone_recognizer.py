@@ -18,16 +18,39 @@ class FrPhoneRecognizer(PatternRecognizer):
 
     COUNTRY_CODE = "fr"
     PATTERNS = [
-        Pattern("FR phone (international)", rf"(?<![\w+]){INTERNATIONAL}[1-9](?:{SEP}\d{{2}}){{4}}(?!\w)", 0.8),
+        Pattern(
+            "FR phone (international)", rf"(?<![\w+]){INTERNATIONAL}[1-9](?:{SEP}\d{{2}}){{4}}(?!\w)", 0.8
+        ),
         Pattern("FR phone (grouped)", r"(?<![\w+])0[1-9](?:[ \u00a0\u202f.\-]\d{2}){4}(?!\w)", 0.75),
         Pattern("FR phone (compact)", r"(?<![\w+])0[1-9]\d{8}(?!\w)", 0.55),
     ]
-    CONTEXT = ["téléphone", "telephone", "tél", "tel", "portable", "mobile", "joignable", "joindre",
-               "appeler", "rappeler", "numéro", "numero", "fixe", "standard", "contact", "sms"]
+    CONTEXT = [
+        "téléphone",
+        "telephone",
+        "tél",
+        "tel",
+        "portable",
+        "mobile",
+        "joignable",
+        "joindre",
+        "appeler",
+        "rappeler",
+        "numéro",
+        "numero",
+        "fixe",
+        "standard",
+        "contact",
+        "sms",
+    ]
 
     def __init__(self, supported_language: str = "fr", supported_entity: str = "FR_PHONE") -> None:
-        super().__init__(supported_entity=supported_entity, patterns=list(self.PATTERNS), context=self.CONTEXT,
-                         supported_language=supported_language, name="FrPhoneRecognizer")
+        super().__init__(
+            supported_entity=supported_entity,
+            patterns=list(self.PATTERNS),
+            context=self.CONTEXT,
+            supported_language=supported_language,
+            name="FrPhoneRecognizer",
+        )
 
     def validate_result(self, pattern_text: str) -> bool | None:
         """None keeps the notation's score for valid numbers; invalid ones are dropped."""

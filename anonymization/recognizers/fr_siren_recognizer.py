@@ -20,8 +20,13 @@ class FrSirenRecognizer(PatternRecognizer):
     CONTEXT = ["siren", "entreprise", "employeur", "société", "societe", "rcs"]
 
     def __init__(self, supported_language: str = "fr", supported_entity: str = "FR_SIREN") -> None:
-        super().__init__(supported_entity=supported_entity, patterns=list(self.PATTERNS), context=self.CONTEXT,
-                         supported_language=supported_language, name="FrSirenRecognizer")
+        super().__init__(
+            supported_entity=supported_entity,
+            patterns=list(self.PATTERNS),
+            context=self.CONTEXT,
+            supported_language=supported_language,
+            name="FrSirenRecognizer",
+        )
 
     def validate_result(self, pattern_text: str) -> bool:
         """Luhn over the 9 digits."""

@@ -18,8 +18,13 @@ class FrSiretRecognizer(PatternRecognizer):
     CONTEXT = ["siret", "établissement", "etablissement", "entreprise", "employeur", "société", "societe"]
 
     def __init__(self, supported_language: str = "fr", supported_entity: str = "FR_SIRET") -> None:
-        super().__init__(supported_entity=supported_entity, patterns=list(self.PATTERNS), context=self.CONTEXT,
-                         supported_language=supported_language, name="FrSiretRecognizer")
+        super().__init__(
+            supported_entity=supported_entity,
+            patterns=list(self.PATTERNS),
+            context=self.CONTEXT,
+            supported_language=supported_language,
+            name="FrSiretRecognizer",
+        )
 
     def validate_result(self, pattern_text: str) -> bool:
         """Luhn over the 14 digits."""

@@ -8,17 +8,49 @@ nor an upper-case surname nor introduced by a civility.
 
 from __future__ import annotations
 
+import regex as re
 from presidio_analyzer import RecognizerResult
 from presidio_analyzer.predefined_recognizers import SpacyRecognizer
-
-import regex as re
 
 from anonymization.recognizers.fr_person_recognizer import CIVILITY, NOT_NAMES, fold
 
 NOT_PERSON_WORDS = NOT_NAMES | {
-    fold(w) for w in "siret siren nir iban rib entreprise société societe identifiant numéro tél téléphone "
-                     "mail courriel adresse rendez-vous cdi cdd rsa caces bac brevet certificat diplôme licence "
-                     "master stage formation titre professionnel nationale contact date".split()
+    fold(w)
+    for w in [
+        "siret",
+        "siren",
+        "nir",
+        "iban",
+        "rib",
+        "entreprise",
+        "société",
+        "societe",
+        "identifiant",
+        "numéro",
+        "tél",
+        "téléphone",
+        "mail",
+        "courriel",
+        "adresse",
+        "rendez-vous",
+        "cdi",
+        "cdd",
+        "rsa",
+        "caces",
+        "bac",
+        "brevet",
+        "certificat",
+        "diplôme",
+        "licence",
+        "master",
+        "stage",
+        "formation",
+        "titre",
+        "professionnel",
+        "nationale",
+        "contact",
+        "date",
+    ]
 }
 CIVILITY_BEFORE = re.compile(rf"(?<!\w){CIVILITY}\s+$")
 
@@ -27,8 +59,11 @@ class FrSpacyPersonRecognizer(SpacyRecognizer):
     """spaCy NER persons for French text, filtered."""
 
     def __init__(self, first_names: frozenset[str] = frozenset(), supported_language: str = "fr") -> None:
-        super().__init__(supported_language=supported_language, supported_entities=["PERSON"],
-                         name="FrSpacyPersonRecognizer")
+        super().__init__(
+            supported_language=supported_language,
+            supported_entities=["PERSON"],
+            name="FrSpacyPersonRecognizer",
+        )
         self.first_names = first_names
 
     def is_plausible(self, text: str, start: int, end: int) -> bool:
@@ -41,8 +76,11 @@ class FrSpacyPersonRecognizer(SpacyRecognizer):
         if len(words) > 1:
             return True
         word = words[0]
-        return (fold(word) in self.first_names or (word.isalpha() and len(word) > 1 and word.isupper())
-                or CIVILITY_BEFORE.search(text[max(0, start - 15):start]) is not None)
+        return (
+            fold(word) in self.first_names
+            or (word.isalpha() and len(word) > 1 and word.isupper())
+            or CIVILITY_BEFORE.search(text[max(0, start - 15) : start]) is not None
+        )
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: object = None) -> list[RecognizerResult]:
         """NER persons that pass `is_plausible`."""

@@ -13,6 +13,7 @@ from presidio_analyzer import RecognizerRegistry
 
 from anonymization.recognizers.fr_address_recognizer import FrAddressRecognizer
 from anonymization.recognizers.fr_birth_date_recognizer import FrBirthDateRecognizer
+from anonymization.recognizers.fr_civility_person_recognizer import FrCivilityPersonRecognizer
 from anonymization.recognizers.fr_email_recognizer import FrEmailRecognizer
 from anonymization.recognizers.fr_ft_id_recognizer import FrFranceTravailIdRecognizer
 from anonymization.recognizers.fr_iban_recognizer import FrIbanRecognizer
@@ -56,6 +57,7 @@ def build_french_registry(data_dir: Path | None = None, with_ner: bool = True) -
         FrAddressRecognizer(),
         FrBirthDateRecognizer(),
         FrPersonRecognizer(first_names),
+        FrCivilityPersonRecognizer(),
     ):
         registry.add_recognizer(recognizer)
     if with_ner:

@@ -53,15 +53,22 @@ def rome_sentences() -> list[str]:
     """Real French job-description sentences (ROME 4.0 texts)."""
     with (reference_data_dir() / "rome" / "unix_texte_v460_utf8.csv").open(encoding="utf-8") as handle:
         # The ROME export doubles apostrophes (l''emploi); undo that.
-        return [row["libelle_texte"].replace("''", "'") for row in csv.DictReader(handle)
-                if 30 < len(row["libelle_texte"]) < 300]
+        return [
+            row["libelle_texte"].replace("''", "'")
+            for row in csv.DictReader(handle)
+            if 30 < len(row["libelle_texte"]) < 300
+        ]
 
 
 def person(rng: random.Random, b: Builder) -> None:
     first, last = f.first_name(rng), f.last_name(rng)
-    style = rng.randrange(6)
+    style = rng.randrange(8)
     if style == 0:
         b.entity(f"{first} {last}", "PERSON")
+    elif style == 6:
+        b.entity(first, "PERSON")
+    elif style == 7:
+        b.text(rng.choice(["Mme ", "M. ", "Madame ", "Monsieur "])).entity(last, "PERSON")
     elif style == 1:
         b.entity(f"{first} {last.title()}", "PERSON")
     elif style == 2:
@@ -92,12 +99,16 @@ def build_eval_set(n: int, seed: int = 2026) -> list[Example]:
             person(rng, b)
             b.text(" est joignable au ").entity(f.write_phone(f.mobile(rng), rng), "FR_PHONE").text(".")
         elif kind == 2:
-            b.text(rng.choice(["Numéro de sécurité sociale : ", "NIR ", "Son numéro de sécu est le ", "N° SS "]))
+            b.text(
+                rng.choice(["Numéro de sécurité sociale : ", "NIR ", "Son numéro de sécu est le ", "N° SS "])
+            )
             b.entity(f.write_nir(f.nir(rng, corsica=rng.random() < 0.1), rng), "FR_NIR").text(".")
         elif kind == 3:
             b.text(rng.choice(["Écrire à ", "Courriel : ", "Mail : ", "Contacter "]))
             first, last = f.first_name(rng), f.last_name(rng)
-            b.entity(f.email_for(first, last, rng), "EMAIL_ADDRESS").text(rng.choice([".", " pour la suite.", ""]))
+            b.entity(f.email_for(first, last, rng), "EMAIL_ADDRESS").text(
+                rng.choice([".", " pour la suite.", ""])
+            )
         elif kind == 4:
             b.text(rng.choice(["IBAN : ", "RIB transmis, IBAN ", "Coordonnées bancaires : "]))
             b.entity(f.write_iban(f.iban_fr(rng), rng), "IBAN_CODE").text(".")
@@ -118,14 +129,19 @@ def build_eval_set(n: int, seed: int = 2026) -> list[Example]:
             first, last = f.first_name(rng), f.last_name(rng)
             b.entity(f.email_for(first, last, rng), "EMAIL_ADDRESS").text(".")
         elif kind == 10:  # negatives
-            b.text(rng.choice([
-                f"Numéro de sécurité sociale erroné : {f.wrong_key_nir(rng)}.",
-                f"SIRET invalide {f.luhn_invalid(f.siret(rng))} à corriger.",
-                f"Ancien numéro aux États-Unis : +1 212 555 {rng.randint(1000, 9999)}.",
-                f"Rendez-vous le {rng.randint(1, 28):02d}/{rng.randint(1, 12):02d}/2025 à 14h.",
-                f"Inscrit depuis le {rng.randint(1, 28)} mars 2024, réunion le 03/04/2025.",
-                f"Formation de {rng.randint(2, 40)} semaines, {rng.randint(100, 900)} heures en centre.",
-            ]))
+            b.text(
+                rng.choice(
+                    [
+                        f"Numéro de sécurité sociale erroné : {f.wrong_key_nir(rng)}.",
+                        f"SIRET invalide {f.luhn_invalid(f.siret(rng))} à corriger.",
+                        f"Ancien numéro aux États-Unis : +1 212 555 {rng.randint(1000, 9999)}.",
+                        f"Rendez-vous le {rng.randint(1, 28):02d}/{rng.randint(1, 12):02d}/2025 à 14h.",
+                        f"Inscrit depuis le {rng.randint(1, 28)} mars 2024, réunion le 03/04/2025.",
+                        f"Formation de {rng.randint(2, 40)} semaines, "
+                        f"{rng.randint(100, 900)} heures en centre.",
+                    ]
+                )
+            )
         elif kind == 11:
             b.text("Rencontre avec ")
             person(rng, b)
@@ -156,14 +172,24 @@ def presidio_out_of_the_box():
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
     tldextract.tldextract.TLD_EXTRACTOR = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
-    provider = NlpEngineProvider(nlp_configuration={
-        "nlp_engine_name": "spacy", "models": [{"lang_code": "fr", "model_name": "fr_core_news_sm"}]})
+    provider = NlpEngineProvider(
+        nlp_configuration={
+            "nlp_engine_name": "spacy",
+            "models": [{"lang_code": "fr", "model_name": "fr_core_news_sm"}],
+        }
+    )
     return AnalyzerEngine(nlp_engine=provider.create_engine(), supported_languages=["fr"])
 
 
 # Presidio's own entity names mapped to ours, for the side-by-side table.
-PRESIDIO_TO_OURS = {"PERSON": "PERSON", "EMAIL_ADDRESS": "EMAIL_ADDRESS", "IBAN_CODE": "IBAN_CODE",
-                    "PHONE_NUMBER": "FR_PHONE", "LOCATION": "FR_ADDRESS", "DATE_TIME": "DATE_OF_BIRTH"}
+PRESIDIO_TO_OURS = {
+    "PERSON": "PERSON",
+    "EMAIL_ADDRESS": "EMAIL_ADDRESS",
+    "IBAN_CODE": "IBAN_CODE",
+    "PHONE_NUMBER": "FR_PHONE",
+    "LOCATION": "FR_ADDRESS",
+    "DATE_TIME": "DATE_OF_BIRTH",
+}
 
 
 def machine() -> dict[str, str]:

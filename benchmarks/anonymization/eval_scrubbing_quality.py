@@ -42,13 +42,20 @@ def score(examples, predictions) -> dict:
         precision = tp_pred[kind] / (tp_pred[kind] + fp[kind]) if tp_pred[kind] + fp[kind] else 0.0
         recall = tp_gold[kind] / (tp_gold[kind] + fn[kind]) if tp_gold[kind] + fn[kind] else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        table[kind] = {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
-                       "gold": tp_gold[kind] + fn[kind], "predicted": tp_pred[kind] + fp[kind]}
+        table[kind] = {
+            "precision": round(precision, 4),
+            "recall": round(recall, 4),
+            "f1": round(f1, 4),
+            "gold": tp_gold[kind] + fn[kind],
+            "predicted": tp_pred[kind] + fp[kind],
+        }
     n_pred = sum(tp_pred.values()) + sum(fp.values())
     n_gold = sum(tp_gold.values()) + sum(fn.values())
-    overall = {"precision": round(sum(tp_pred.values()) / n_pred, 4) if n_pred else 0.0,
-               "recall": round(sum(tp_gold.values()) / n_gold, 4) if n_gold else 0.0,
-               "leak_rate": round(leaked / n_gold, 4) if n_gold else 0.0}
+    overall = {
+        "precision": round(sum(tp_pred.values()) / n_pred, 4) if n_pred else 0.0,
+        "recall": round(sum(tp_gold.values()) / n_gold, 4) if n_gold else 0.0,
+        "leak_rate": round(leaked / n_gold, 4) if n_gold else 0.0,
+    }
     return {"per_type": table, "overall": overall}
 
 
@@ -61,7 +68,9 @@ def main() -> None:
 
     ours = FrenchScrubber()
     t0 = time.perf_counter()
-    our_predictions = [[(s.start, s.end, s.entity_type) for s in spans] for spans in ours.analyze_batch(texts)]
+    our_predictions = [
+        [(s.start, s.end, s.entity_type) for s in spans] for spans in ours.analyze_batch(texts)
+    ]
     our_seconds = time.perf_counter() - t0
 
     presidio = presidio_out_of_the_box()
@@ -69,26 +78,43 @@ def main() -> None:
     presidio_predictions = []
     for text in texts:
         results = presidio.analyze(text=text, language="fr")
-        presidio_predictions.append([(r.start, r.end, PRESIDIO_TO_OURS[r.entity_type]) for r in results
-                                     if r.entity_type in PRESIDIO_TO_OURS])
+        presidio_predictions.append(
+            [
+                (r.start, r.end, PRESIDIO_TO_OURS[r.entity_type])
+                for r in results
+                if r.entity_type in PRESIDIO_TO_OURS
+            ]
+        )
     presidio_seconds = time.perf_counter() - t0
 
     result = {
-        "set": {"sentences": len(examples), "gold_entities": dict(Counter(k for e in examples for *_, k in e.spans)),
-                "seed": 2026, "match": "overlap with a gold entity of the same type"},
+        "set": {
+            "sentences": len(examples),
+            "gold_entities": dict(Counter(k for e in examples for *_, k in e.spans)),
+            "seed": 2026,
+            "match": "overlap with a gold entity of the same type",
+        },
         "ours": score(examples, our_predictions),
         "presidio_out_of_the_box": score(examples, presidio_predictions),
         "seconds": {"ours": round(our_seconds, 2), "presidio_out_of_the_box": round(presidio_seconds, 2)},
         "machine": machine(),
     }
     path = save("anonymization_scrubbing_quality.json", result)
-    print(f"{'entity':16} {'ours P':>7} {'ours R':>7} {'ours F1':>7} | {'OOB P':>7} {'OOB R':>7} {'OOB F1':>7}  gold")
+    print(
+        f"{'entity':16} {'ours P':>7} {'ours R':>7} {'ours F1':>7} | "
+        f"{'OOB P':>7} {'OOB R':>7} {'OOB F1':>7}  gold"
+    )
     for kind in ENTITY_TAGS:
         o = result["ours"]["per_type"].get(kind, {})
         p = result["presidio_out_of_the_box"]["per_type"].get(kind, {})
-        print(f"{kind:16} {o.get('precision', 0):7.3f} {o.get('recall', 0):7.3f} {o.get('f1', 0):7.3f} | "
-              f"{p.get('precision', 0):7.3f} {p.get('recall', 0):7.3f} {p.get('f1', 0):7.3f}  {o.get('gold', 0)}")
-    print("overall ours", result["ours"]["overall"], "| presidio", result["presidio_out_of_the_box"]["overall"])
+        print(
+            f"{kind:16} {o.get('precision', 0):7.3f} {o.get('recall', 0):7.3f} {o.get('f1', 0):7.3f} | "
+            f"{p.get('precision', 0):7.3f} {p.get('recall', 0):7.3f} {p.get('f1', 0):7.3f}  "
+            f"{o.get('gold', 0)}"
+        )
+    print(
+        "overall ours", result["ours"]["overall"], "| presidio", result["presidio_out_of_the_box"]["overall"]
+    )
     print(f"saved {path}")
 
 

@@ -119,31 +119,32 @@ class LoopbackFederation:
         return process
 
     def start_node(
-        self, site: str, *, keys_dir: Path | None = None, name: str | None = None
+        self,
+        site: str,
+        *,
+        keys_dir: Path | None = None,
+        name: str | None = None,
+        site_policy: Path | None = None,
+        max_wait_time_s: float | None = None,
     ) -> ManagedProcess:
         """`r2dde node start` for ``site`` (``keys_dir`` to impersonate it with other keys)."""
         keys_dir = keys_dir or self.keys / "nodes" / site
+        name = name or site
         argv = [
-            sys.executable,
-            "-m",
-            "node_agent.cli",
-            "start",
-            "--site",
-            site,
-            "--data-dir",
-            str(self.data / site),
-            "--keys-dir",
-            str(keys_dir),
-            "--broker-url",
-            self.broker_url,
-            "--superlink",
-            self.superlink,
-            "--runtime-port",
-            str(free_port()),
-            "--flwr-home",
-            str(self.workdir / f"flwr-{name or site}"),
-        ]
-        return self.supervisor.start(f"node-{name or site}", argv, cwd=self.workdir)
+            sys.executable, "-m", "node_agent.cli", "start",
+            "--site", site,
+            "--data-dir", str(self.data / site),
+            "--keys-dir", str(keys_dir),
+            "--broker-url", self.broker_url,
+            "--superlink", self.superlink,
+            "--runtime-port", str(free_port()),
+            "--flwr-home", str(self.workdir / f"flwr-{name}"),
+        ]  # fmt: skip
+        if site_policy is not None:
+            argv += ["--site-policy", str(site_policy)]
+        if max_wait_time_s is not None:
+            argv += ["--max-wait-time", str(max_wait_time_s)]
+        return self.supervisor.start(f"node-{name}", argv, cwd=self.workdir)
 
     def control(self) -> SuperLinkControl:
         return SuperLinkControl(self.superlink, self.ca_certificate)

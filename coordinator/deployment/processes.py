@@ -24,6 +24,7 @@ from pathlib import Path
 from types import TracebackType
 
 LAUNCH_MARKER_ENV = "R2DDE_LAUNCH_ID"
+PROCESS_MARKER_ENV = "R2DDE_PROCESS"
 TERMINATE_GRACE_S = 5.0
 
 
@@ -73,9 +74,11 @@ def _is_zombie(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] in {"Z", "X"}
 
 
-def marked_processes(launch_id: str) -> list[int]:
-    """Live (non-zombie) pids whose environment carries ``R2DDE_LAUNCH_ID=launch_id``."""
-    needle = f"{LAUNCH_MARKER_ENV}={launch_id}".encode()
+def marked_processes(launch_id: str, name: str | None = None) -> list[int]:
+    """Live (non-zombie) pids carrying ``R2DDE_LAUNCH_ID=launch_id`` (and ``R2DDE_PROCESS=name``)."""
+    needles = {f"{LAUNCH_MARKER_ENV}={launch_id}".encode()}
+    if name is not None:
+        needles.add(f"{PROCESS_MARKER_ENV}={name}".encode())
     pids: list[int] = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -83,7 +86,7 @@ def marked_processes(launch_id: str) -> list[int]:
         pid = int(entry.name)
         if pid == os.getpid():
             continue
-        if needle in _process_environ(pid).split(b"\0") and not _is_zombie(pid):
+        if needles <= set(_process_environ(pid).split(b"\0")) and not _is_zombie(pid):
             pids.append(pid)
     return pids
 
@@ -158,7 +161,8 @@ class ProcessSupervisor:
         if name in self.processes and self.processes[name].alive():
             raise ValueError(f"process {name!r} is already running (pid {self.processes[name].pid})")
         log_path = self.workdir / f"{name}.log"
-        full_env = base_environment({**self.env, **(env or {}), LAUNCH_MARKER_ENV: self.launch_id})
+        markers = {LAUNCH_MARKER_ENV: self.launch_id, PROCESS_MARKER_ENV: name}
+        full_env = base_environment({**self.env, **(env or {}), **markers})
         with log_path.open("ab") as log:
             popen = subprocess.Popen(  # noqa: S603 - argv built by this package, never a shell
                 list(argv),
@@ -175,6 +179,15 @@ class ProcessSupervisor:
 
     def __getitem__(self, name: str) -> ManagedProcess:
         return self.processes[name]
+
+    def crash(self, name: str) -> list[int]:
+        """SIGKILL ``name`` and every helper it spawned, at once: a machine that loses power."""
+        pids = marked_processes(self.launch_id, name)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        self.processes[name].kill()
+        return pids
 
     def leftovers(self) -> list[int]:
         """Processes of this launch still alive (helpers included)."""

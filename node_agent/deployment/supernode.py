@@ -54,6 +54,7 @@ class SuperNodeSettings:
     superlink: str
     runtime_port: int = DEFAULT_RUNTIME_PORT
     max_wait_time_s: float | None = None  # None: keep trying to reach the SuperLink forever
+    site_policy: Path | None = None  # the site's own policy document (local veto); None: the shipped one
     extra_node_config: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -72,10 +73,20 @@ class SuperNodeSettings:
         _check_broker_url(self.broker_url)
         if not (self.data_dir / DATA_FILE).is_file():
             raise FileNotFoundError(f"{self.data_dir / DATA_FILE}: the site's data file is missing")
+        if self.site_policy is not None:
+            self._check_site_policy(self.site_policy)
         provisioned = (self.keys_dir / name for name in PROVISIONED_NODE_FILES)
         for path in (self.private_key, self.ca_certificate, *provisioned):
             if not path.is_file():
                 raise FileNotFoundError(f"{path}: missing from the node's keys folder (`r2dde provision`)")
+
+    def _check_site_policy(self, path: Path) -> None:
+        from policies.loader import load_document
+        from policies.models import SitePolicy
+
+        policy = load_document(path, SitePolicy)  # raises PolicyLoadError naming file and field
+        if policy.site != self.site:
+            raise ValueError(f"{path}: policy of site {policy.site!r}, not of {self.site!r}")
 
     def node_config(self) -> str:
         """The ``--node-config`` string: what the ClientApp learns about its site."""
@@ -84,6 +95,7 @@ class SuperNodeSettings:
             "data-dir": str(self.data_dir.resolve()),
             "keys-dir": str(self.keys_dir.resolve()),
             "broker-url": self.broker_url,
+            **({"site-policy": str(self.site_policy.resolve())} if self.site_policy else {}),
             **self.extra_node_config,
         }
         return " ".join(_config_literal(k, v) for k, v in items.items())
@@ -121,6 +133,7 @@ class SuperNodeSettings:
             "(outbound only)",
             f"trusts       a SuperLink certificate issued by {self.ca_certificate}; grants signed by the "
             "pinned broker key",
+            f"local veto   {self.site_policy or 'the site policy shipped with the app'}",
             f"proves       its identity with {self.private_key} (registered by the Region)",
             "sends        model updates and metrics only (DP-SGD), never rows or pseudonyms",
             "refuses      plain-text SuperLinks, unsigned or expired grants, purposes its site policy "

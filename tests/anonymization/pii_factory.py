@@ -9,17 +9,56 @@ from __future__ import annotations
 import csv
 import random
 from functools import lru_cache
-from pathlib import Path
 
 from anonymization.checksums import luhn_valid, nir_key
 from anonymization.reference import reference_data_dir
 
-STREET_TYPES = ["rue", "avenue", "boulevard", "chemin", "impasse", "allée", "place", "route", "traverse", "cours"]
-STREET_NAMES = ["de la République", "Jean Jaurès", "des Lilas", "du Moulin", "Victor Hugo", "de la Gare",
-                "du 8 Mai 1945", "Saint-Exupéry", "des Oliviers", "de l'Église", "Paul Cézanne", "du Prado",
-                "Gambetta", "des Pins", "Frédéric Mistral", "de Provence", "Pasteur", "du Général de Gaulle"]
-MONTHS = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
-          "novembre", "décembre"]
+STREET_TYPES = [
+    "rue",
+    "avenue",
+    "boulevard",
+    "chemin",
+    "impasse",
+    "allée",
+    "place",
+    "route",
+    "traverse",
+    "cours",
+]
+STREET_NAMES = [
+    "de la République",
+    "Jean Jaurès",
+    "des Lilas",
+    "du Moulin",
+    "Victor Hugo",
+    "de la Gare",
+    "du 8 Mai 1945",
+    "Saint-Exupéry",
+    "des Oliviers",
+    "de l'Église",
+    "Paul Cézanne",
+    "du Prado",
+    "Gambetta",
+    "des Pins",
+    "Frédéric Mistral",
+    "de Provence",
+    "Pasteur",
+    "du Général de Gaulle",
+]
+MONTHS = [
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+]
 
 
 def nir(rng: random.Random, corsica: bool = False) -> str:
@@ -27,7 +66,9 @@ def nir(rng: random.Random, corsica: bool = False) -> str:
     sex = rng.choice("12")
     year = f"{rng.randint(40, 99):02d}" if rng.random() < 0.8 else f"{rng.randint(0, 10):02d}"
     month = f"{rng.randint(1, 12):02d}"
-    department = rng.choice(["2A", "2B"]) if corsica else rng.choice(["04", "05", "06", "13", "83", "84", "75"])
+    department = (
+        rng.choice(["2A", "2B"]) if corsica else rng.choice(["04", "05", "06", "13", "83", "84", "75"])
+    )
     body = f"{sex}{year}{month}{department}{rng.randint(1, 999):03d}{rng.randint(1, 999):03d}"
     return f"{body}{nir_key(body):02d}"
 
@@ -66,8 +107,10 @@ def luhn_invalid(value: str) -> str:
 
 def iban_fr(rng: random.Random) -> str:
     """A valid French IBAN (FRkk + 23 characters), compact."""
-    bban = f"{rng.randint(10000, 99999)}{rng.randint(10000, 99999)}{rng.randint(0, 10**11 - 1):011d}" \
-           f"{rng.randint(0, 99):02d}"
+    bban = (
+        f"{rng.randint(10000, 99999)}{rng.randint(10000, 99999)}{rng.randint(0, 10**11 - 1):011d}"
+        f"{rng.randint(0, 99):02d}"
+    )
     numeric = int("".join(str(int(c, 36)) for c in bban + "FR00"))
     return f"FR{98 - numeric % 97:02d}{bban}"
 
@@ -99,12 +142,16 @@ def write_nir(value: str, rng: random.Random) -> str:
         return " ".join(groups)
     if style == 2:
         return ".".join(groups)
-    return " ".join(groups[:-1]) + "  " + groups[-1] if rng.random() < 0.5 else "".join(groups[:-1]) + " " + groups[-1]
+    return (
+        " ".join(groups[:-1]) + "  " + groups[-1]
+        if rng.random() < 0.5
+        else "".join(groups[:-1]) + " " + groups[-1]
+    )
 
 
 def write_phone(value: str, rng: random.Random) -> str:
     """A French number the way people write it."""
-    pairs = [value[i:i + 2] for i in range(0, 10, 2)]
+    pairs = [value[i : i + 2] for i in range(0, 10, 2)]
     style = rng.randrange(6)
     if style == 0:
         return value
@@ -126,7 +173,7 @@ def write_siret(value: str, rng: random.Random) -> str:
 
 def write_iban(value: str, rng: random.Random) -> str:
     """An IBAN compact or in groups of four."""
-    return value if rng.random() < 0.4 else " ".join(value[i:i + 4] for i in range(0, len(value), 4))
+    return value if rng.random() < 0.4 else " ".join(value[i : i + 4] for i in range(0, len(value), 4))
 
 
 @lru_cache(maxsize=1)

@@ -32,17 +32,31 @@ def key_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_table_command_writes_the_table_and_its_report(tmp_path: Path, key_file: Path, scrubber, monkeypatch) -> None:
+def test_table_command_writes_the_table_and_its_report(
+    tmp_path: Path, key_file: Path, scrubber, monkeypatch
+) -> None:
     monkeypatch.setattr("anonymization.table.default_scrubber", lambda: scrubber)
     raw = make_parcours(12, seed=3)
     source, target = tmp_path / "parcours.csv", tmp_path / "out" / "parcours.parquet"
     raw.to_csv(source, index=False)
-    result = runner.invoke(app, ["table", str(source), str(target), "--config", str(CONFIG), "--key-file",
-                                 str(key_file), "--study", "s1"])
+    result = runner.invoke(
+        app,
+        [
+            "table",
+            str(source),
+            str(target),
+            "--config",
+            str(CONFIG),
+            "--key-file",
+            str(key_file),
+            "--study",
+            "s1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     out = pd.read_parquet(target)
     assert len(out) == 12 and "nir" not in out.columns and out["study_pseudonym"].str.startswith("s1.").all()
-    report = json.loads((target.parent / "parquet.report.json".join(["parcours.", ""])).read_text())
+    report = json.loads((target.parent / "parcours.parquet.report.json").read_text())
     assert report["records_out"] == 12 and report["identifiers"]["nir"]["pseudonymized"] == 12
     assert raw.loc[0, "last_name"] not in result.output
 
@@ -51,20 +65,25 @@ def test_table_command_refuses_a_world_readable_key(tmp_path: Path, key_file: Pa
     key_file.chmod(0o644)
     source = tmp_path / "p.csv"
     make_parcours(2).to_csv(source, index=False)
-    result = runner.invoke(app, ["table", str(source), str(tmp_path / "o.csv"), "--config", str(CONFIG),
-                                 "--key-file", str(key_file)])
+    result = runner.invoke(
+        app,
+        ["table", str(source), str(tmp_path / "o.csv"), "--config", str(CONFIG), "--key-file", str(key_file)],
+    )
     assert result.exit_code == 2 and f"chmod 600 {key_file}" in result.output
 
 
 def test_table_command_names_an_unknown_config_column(tmp_path: Path, key_file: Path) -> None:
     config = tmp_path / "c.yaml"
-    config.write_text(CONFIG.read_text() + "  salaire: keep\n".replace("k_anonymity", ""), encoding="utf-8")
-    text = CONFIG.read_text().replace("  counselor_note: scrub\n", "  counselor_note: scrub\n  salaire: keep\n")
+    text = CONFIG.read_text().replace(
+        "  counselor_note: scrub\n", "  counselor_note: scrub\n  salaire: keep\n"
+    )
     config.write_text(text, encoding="utf-8")
     source = tmp_path / "p.csv"
     make_parcours(2).to_csv(source, index=False)
-    result = runner.invoke(app, ["table", str(source), str(tmp_path / "o.csv"), "--config", str(config),
-                                 "--key-file", str(key_file)])
+    result = runner.invoke(
+        app,
+        ["table", str(source), str(tmp_path / "o.csv"), "--config", str(config), "--key-file", str(key_file)],
+    )
     assert result.exit_code == 2 and "salaire" in result.output and str(config) in result.output
 
 

@@ -7,14 +7,30 @@ import pytest
 
 from anonymization.errors import ConfigError
 from anonymization.generalization import build_generalizer
-from anonymization.kanonymity import GroupRare, ReplaceBy, SuppressColumn, enforce_k_anonymity, k_anonymity_report
+from anonymization.kanonymity import (
+    GroupRare,
+    ReplaceBy,
+    SuppressColumn,
+    enforce_k_anonymity,
+    k_anonymity_report,
+)
 from anonymization.reference import reference_data_dir
 
 
 def test_birth_years_become_contract_age_bands() -> None:
     result = build_generalizer("birth_year", "age_band", {}).apply(
-        pd.Series(["2000", "1999", "1990", "1980", "1970", "1969", "1940", "2010", "", "abc", "1985-06-01"]))
-    assert list(result.columns["age_band"][:8]) == ["16-25", "26-35", "26-35", "36-45", "46-55", "56+", "56+", "16-25"]
+        pd.Series(["2000", "1999", "1990", "1980", "1970", "1969", "1940", "2010", "", "abc", "1985-06-01"])
+    )
+    assert list(result.columns["age_band"][:8]) == [
+        "16-25",
+        "26-35",
+        "26-35",
+        "36-45",
+        "46-55",
+        "56+",
+        "56+",
+        "16-25",
+    ]
     assert result.columns["age_band"][10] == "36-45"
     assert result.empty_positions == [8] and result.unknown_positions == [9]
     assert result.details["below_first_band"] == 1
@@ -33,7 +49,8 @@ def test_communes_map_to_their_insee_employment_zone_and_departement() -> None:
 
 def test_dates_become_months_and_non_dates_are_counted() -> None:
     result = build_generalizer("registration_date", "month", {"output": "registration_month"}).apply(
-        pd.Series(["2024-03-15", "2023-12-01", "15/03/2024", None]))
+        pd.Series(["2024-03-15", "2023-12-01", "15/03/2024", None])
+    )
     assert list(result.columns["registration_month"][:2]) == ["2024-03", "2023-12"]
     assert result.unknown_positions == [2] and result.empty_positions == [3]
 
@@ -53,12 +70,14 @@ def test_unknown_generalization_or_option_is_a_config_error() -> None:
 
 
 def frame() -> pd.DataFrame:
-    return pd.DataFrame({
-        "age_band": ["16-25"] * 8 + ["26-35"] * 4 + ["56+"],
-        "zone": ["9312"] * 6 + ["9307"] * 2 + ["9312"] * 4 + ["9307"],
-        "dep": ["13"] * 6 + ["04"] * 2 + ["13"] * 4 + ["04"],
-        "y": list("0101010101010"),
-    })
+    return pd.DataFrame(
+        {
+            "age_band": ["16-25"] * 8 + ["26-35"] * 4 + ["56+"],
+            "zone": ["9312"] * 6 + ["9307"] * 2 + ["9312"] * 4 + ["9307"],
+            "dep": ["13"] * 6 + ["04"] * 2 + ["13"] * 4 + ["04"],
+            "y": list("0101010101010"),
+        }
+    )
 
 
 def test_k_anonymity_report_measures_smallest_class_and_l_diversity() -> None:
@@ -70,7 +89,9 @@ def test_k_anonymity_report_measures_smallest_class_and_l_diversity() -> None:
 
 def test_enforcement_generalizes_then_suppresses_to_reach_k() -> None:
     steps = [ReplaceBy("zone", "dep"), SuppressColumn("zone"), GroupRare("age_band", 5)]
-    out, report, suppressed = enforce_k_anonymity(frame(), ["age_band", "zone"], 3, steps, max_suppression=0.1)
+    out, report, suppressed = enforce_k_anonymity(
+        frame(), ["age_band", "zone"], 3, steps, max_suppression=0.1
+    )
     assert report.k_achieved >= 3
     assert report.steps_applied == ["replace zone by dep", "suppress_column zone"]
     assert suppressed == [12] and len(out) == 12

@@ -26,7 +26,9 @@ def test_corsica_departments_use_19_and_18_in_the_key() -> None:
     assert nir_key(body_2b) == 97 - int("18505" + "18" + "123456") % 97
 
 
-@pytest.mark.parametrize("value", ["", "1850578006084", "3850578006084ab", "985057800608436", "1851378006084xx"])
+@pytest.mark.parametrize(
+    "value", ["", "1850578006084", "3850578006084ab", "985057800608436", "1851378006084xx"]
+)
 def test_malformed_nirs_are_rejected(value: str) -> None:
     with pytest.raises(InvalidIdentifierError):
         get_identifier_type("nir").normalize(value)
@@ -43,8 +45,15 @@ def test_siret_and_siren_luhn_and_la_poste_exception() -> None:
     assert not siret_valid("35600000000048")
 
 
-@pytest.mark.parametrize(("raw", "e164"), [("06 12 34 56 78", "+33612345678"), ("+33 (0)6 12 34 56 78", "+33612345678"),
-                                           ("0033 4 91 12 34 56", "+33491123456"), ("04.91.12.34.56", "+33491123456")])
+@pytest.mark.parametrize(
+    ("raw", "e164"),
+    [
+        ("06 12 34 56 78", "+33612345678"),
+        ("+33 (0)6 12 34 56 78", "+33612345678"),
+        ("0033 4 91 12 34 56", "+33491123456"),
+        ("04.91.12.34.56", "+33491123456"),
+    ],
+)
 def test_phones_normalize_to_e164(raw: str, e164: str) -> None:
     assert get_identifier_type("phone").normalize(raw) == e164
 
@@ -58,7 +67,12 @@ def test_invalid_phones_are_rejected(raw: str) -> None:
 def test_emails_and_ft_ids() -> None:
     assert get_identifier_type("email").normalize(" A.B@Orange.FR") == "a.b@orange.fr"
     assert get_identifier_type("ft_id").normalize("1234567 a") == "1234567A"
-    for kind, raw in [("email", "a@b"), ("email", "@orange.fr"), ("ft_id", "123456A"), ("ft_id", "12345678AB")]:
+    for kind, raw in [
+        ("email", "a@b"),
+        ("email", "@orange.fr"),
+        ("ft_id", "123456A"),
+        ("ft_id", "12345678AB"),
+    ]:
         with pytest.raises(InvalidIdentifierError):
             get_identifier_type(kind).normalize(raw)
 

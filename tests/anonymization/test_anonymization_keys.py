@@ -49,8 +49,14 @@ def test_missing_key_file_is_named(tmp_path: Path) -> None:
         load_linkage_key(tmp_path / "absent.key")
 
 
-@pytest.mark.parametrize("encode", [bytes.hex, lambda b: base64.b64encode(b).decode(),
-                                    lambda b: base64.urlsafe_b64encode(b).decode().rstrip("=")])
+@pytest.mark.parametrize(
+    "encode",
+    [
+        bytes.hex,
+        lambda b: base64.b64encode(b).decode(),
+        lambda b: base64.urlsafe_b64encode(b).decode().rstrip("="),
+    ],
+)
 def test_environment_key_in_hex_or_base64(monkeypatch: pytest.MonkeyPatch, encode) -> None:
     secret = os.urandom(32)
     monkeypatch.setenv(KEY_ENV_VAR, encode(secret))

@@ -23,7 +23,9 @@ SETTINGS = settings(max_examples=60, deadline=None)
 @SETTINGS
 @given(key=keys, kind=kinds, value=values)
 def test_same_key_and_domain_give_the_same_pseudonym(key: LinkageKey, kind: str, value: str) -> None:
-    assert Pseudonymizer(key).linkage(kind, value) == Pseudonymizer(LinkageKey(key.secret)).linkage(kind, value)
+    assert Pseudonymizer(key).linkage(kind, value) == Pseudonymizer(LinkageKey(key.secret)).linkage(
+        kind, value
+    )
 
 
 @SETTINGS
@@ -35,7 +37,9 @@ def test_another_domain_gives_another_pseudonym(key: LinkageKey, kinds_pair: lis
 
 @SETTINGS
 @given(a=keys, b=keys, kind=kinds, value=values)
-def test_another_key_gives_another_pseudonym_and_key_id(a: LinkageKey, b: LinkageKey, kind: str, value: str) -> None:
+def test_another_key_gives_another_pseudonym_and_key_id(
+    a: LinkageKey, b: LinkageKey, kind: str, value: str
+) -> None:
     if a.secret == b.secret:
         return
     pa, pb = Pseudonymizer(a).linkage(kind, value), Pseudonymizer(b).linkage(kind, value)
@@ -44,8 +48,11 @@ def test_another_key_gives_another_pseudonym_and_key_id(a: LinkageKey, b: Linkag
 
 
 @SETTINGS
-@given(key=keys, studies=st.lists(st.text(min_size=1, max_size=20), min_size=2, max_size=2, unique=True),
-       value=values)
+@given(
+    key=keys,
+    studies=st.lists(st.text(min_size=1, max_size=20), min_size=2, max_size=2, unique=True),
+    value=values,
+)
 def test_another_study_gives_another_study_pseudonym(key: LinkageKey, studies: list[str], value: str) -> None:
     p = Pseudonymizer(key)
     linkage = p.linkage("nir", value)
@@ -71,10 +78,14 @@ def test_every_way_of_writing_an_identifier_gives_one_pseudonym(seed: int, linka
     nir = f.nir(rng, corsica=rng.random() < 0.3)
     assert {p.pseudonymize("nir", f.write_nir(nir, rng)) for _ in range(6)} == {p.pseudonymize("nir", nir)}
     phone = f.mobile(rng)
-    assert {p.pseudonymize("phone", f.write_phone(phone, rng)) for _ in range(6)} == {p.pseudonymize("phone", phone)}
+    assert {p.pseudonymize("phone", f.write_phone(phone, rng)) for _ in range(6)} == {
+        p.pseudonymize("phone", phone)
+    }
     siret = f.siret(rng)
     assert p.pseudonymize("siret", f.write_siret(siret, rng)) == p.pseudonymize("siret", siret)
-    assert p.pseudonymize("email", " Julie.Martin@Gmail.COM ") == p.pseudonymize("email", "julie.martin@gmail.com")
+    assert p.pseudonymize("email", " Julie.Martin@Gmail.COM ") == p.pseudonymize(
+        "email", "julie.martin@gmail.com"
+    )
 
 
 def test_invalid_identifiers_are_counted_and_never_output(linkage_key: LinkageKey) -> None:
@@ -86,7 +97,18 @@ def test_invalid_identifiers_are_counted_and_never_output(linkage_key: LinkageKe
     assert result.rejected_rows == [2, 5, 6]
     assert result.empty_rows == [3, 4]
     assert sum(result.rejected_rules.values()) == 3
-    assert [p is None for p in result.pseudonyms] == [False, False, True, True, True, True, True, False, False, False]
+    assert [p is None for p in result.pseudonyms] == [
+        False,
+        False,
+        True,
+        True,
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
     joined = " ".join(p for p in result.pseudonyms if p)
     assert not any(v.replace(" ", "") in joined for v in good + bad[:1])
 

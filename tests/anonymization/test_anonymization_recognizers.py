@@ -9,7 +9,7 @@ import pytest
 
 
 def found(scrubber, text: str) -> list[tuple[str, str]]:
-    return [(s.entity_type, text[s.start: s.end]) for s in scrubber.analyze_batch([text])[0]]
+    return [(s.entity_type, text[s.start : s.end]) for s in scrubber.analyze_batch([text])[0]]
 
 
 def types(scrubber, text: str) -> set[str]:
@@ -24,7 +24,7 @@ def test_nir_found_in_every_notation_including_corsica(scrubber) -> None:
         values.append(value)
         texts.append(f"Son numéro de sécurité sociale est le {value} selon le dossier.")
     for text, value, spans in zip(texts, values, scrubber.analyze_batch(texts), strict=True):
-        assert [(s.entity_type, text[s.start: s.end]) for s in spans] == [("FR_NIR", value)]
+        assert [(s.entity_type, text[s.start : s.end]) for s in spans] == [("FR_NIR", value)]
 
 
 def test_nir_with_a_wrong_key_is_not_a_nir(scrubber) -> None:
@@ -37,18 +37,27 @@ def test_nir_with_a_wrong_key_is_not_a_nir(scrubber) -> None:
 def test_french_phones_found_in_every_notation(scrubber, style: int) -> None:
     rng = random.Random(style)
     phone = f.mobile(rng)
-    pairs = [phone[i:i + 2] for i in range(0, 10, 2)]
-    written = [phone, " ".join(pairs), ".".join(pairs), "-".join(pairs), "+33 " + phone[1] + " " + " ".join(pairs[1:]),
-               "+33" + phone[1:]][style]
+    pairs = [phone[i : i + 2] for i in range(0, 10, 2)]
+    written = [
+        phone,
+        " ".join(pairs),
+        ".".join(pairs),
+        "-".join(pairs),
+        "+33 " + phone[1] + " " + " ".join(pairs[1:]),
+        "+33" + phone[1:],
+    ][style]
     assert found(scrubber, f"Elle est joignable au {written} le matin.") == [("FR_PHONE", written)]
 
 
-@pytest.mark.parametrize("text", [
-    "Son ancien numéro américain +1 212 555 0100 ne sert plus.",
-    "Référence dossier 1234567890 transmise au service.",
-    "Un numéro en 07 00 00 00 00 n'existe pas en France.",
-    "Montant de 0612 euros versé.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Son ancien numéro américain +1 212 555 0100 ne sert plus.",
+        "Référence dossier 1234567890 transmise au service.",
+        "Un numéro en 07 00 00 00 00 n'existe pas en France.",
+        "Montant de 0612 euros versé.",
+    ],
+)
 def test_non_french_or_impossible_numbers_are_not_phones(scrubber, text: str) -> None:
     assert "FR_PHONE" not in types(scrubber, text)
 
@@ -71,61 +80,97 @@ def test_iban_email_and_france_travail_id(scrubber) -> None:
     assert found(scrubber, f"Coordonnées bancaires : {iban}.") == [("IBAN_CODE", iban)]
     bad_iban = "FR7630006000011234567890188"
     assert "IBAN_CODE" not in types(scrubber, f"IBAN {bad_iban}")
-    assert found(scrubber, "Écrire à jean.dupont@orange.fr demain.") == [("EMAIL_ADDRESS", "jean.dupont@orange.fr")]
+    assert found(scrubber, "Écrire à jean.dupont@orange.fr demain.") == [
+        ("EMAIL_ADDRESS", "jean.dupont@orange.fr")
+    ]
     assert "EMAIL_ADDRESS" not in types(scrubber, "Le fichier rapport@final n'a pas de domaine.")
     ft = f.ft_id(rng)
     assert found(scrubber, f"Identifiant France Travail {ft}.") == [("FR_FT_ID", ft)]
     assert "FR_FT_ID" not in types(scrubber, "Il a envoyé 12345678 candidatures en tout.")
 
 
-@pytest.mark.parametrize("address", [
-    "12 rue des Lilas", "3 bis, avenue de la République 13001 Marseille", "145 boulevard Jean Jaurès, 83000 Toulon",
-    "8 impasse du Moulin", "27 chemin de l'Église 04000 Digne-les-Bains", "2 rue du 8 Mai 1945",
-])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "12 rue des Lilas",
+        "3 bis, avenue de la République 13001 Marseille",
+        "145 boulevard Jean Jaurès, 83000 Toulon",
+        "8 impasse du Moulin",
+        "27 chemin de l'Église 04000 Digne-les-Bains",
+        "2 rue du 8 Mai 1945",
+    ],
+)
 def test_french_postal_addresses(scrubber, address: str) -> None:
     assert found(scrubber, f"Elle habite au {address} depuis deux ans.") == [("FR_ADDRESS", address)]
 
 
-@pytest.mark.parametrize("text", ["Il a travaillé 3 ans comme agent de quai.", "Prévoir 2 rues à traverser.",
-                                  "Formation de 12 semaines en Provence."])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Il a travaillé 3 ans comme agent de quai.",
+        "Prévoir 2 rues à traverser.",
+        "Formation de 12 semaines en Provence.",
+    ],
+)
 def test_numbers_before_common_words_are_not_addresses(scrubber, text: str) -> None:
     assert "FR_ADDRESS" not in types(scrubber, text)
 
 
-@pytest.mark.parametrize("date", ["12/03/1985", "1er mars 1985", "12.03.1985", "1985-03-12", "7 juillet 2001"])
+@pytest.mark.parametrize(
+    "date", ["12/03/1985", "1er mars 1985", "12.03.1985", "1985-03-12", "7 juillet 2001"]
+)
 def test_dates_of_birth_after_a_birth_cue(scrubber, date: str) -> None:
     for cue in ("Née le", "Date de naissance :", "né(e) le", "DDN"):
         assert found(scrubber, f"{cue} {date}, elle cherche un emploi.") == [("DATE_OF_BIRTH", date)]
 
 
-@pytest.mark.parametrize("text", ["Rendez-vous le 12/03/2024 à l'agence.", "Inscrit depuis le 1er mars 2023.",
-                                  "Née le 02/04/1990, inscrite le 05/06/2023."])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Rendez-vous le 12/03/2024 à l'agence.",
+        "Inscrit depuis le 1er mars 2023.",
+        "Née le 02/04/1990, inscrite le 05/06/2023.",
+    ],
+)
 def test_other_dates_are_not_birth_dates(scrubber, text: str) -> None:
     dates = [v for t, v in found(scrubber, text) if t == "DATE_OF_BIRTH"]
     assert dates in ([], ["02/04/1990"])
 
 
-@pytest.mark.parametrize("text,name", [
-    ("Entretien avec Mme Julie MARTIN ce matin.", "Julie MARTIN"),
-    ("DUPONT Marie a appelé.", "DUPONT Marie"),
-    ("Monsieur Karim Benali souhaite se former.", "Karim Benali"),
-    ("Le conseiller a reçu Jean-Pierre Lefèvre hier.", "Jean-Pierre Lefèvre"),
-])
+@pytest.mark.parametrize(
+    "text,name",
+    [
+        ("Entretien avec Mme Julie MARTIN ce matin.", "Julie MARTIN"),
+        ("DUPONT Marie a appelé.", "DUPONT Marie"),
+        ("Monsieur Karim Benali souhaite se former.", "Karim Benali"),
+        ("Le conseiller a reçu Jean-Pierre Lefèvre hier.", "Jean-Pierre Lefèvre"),
+    ],
+)
 def test_person_names(scrubber, text: str, name: str) -> None:
     persons = [v for t, v in found(scrubber, text) if t == "PERSON"]
     assert persons and all(name in p or p in name for p in persons)
     assert any(name in p for p in persons)
 
 
-@pytest.mark.parametrize("text", ["Inscrit à France Travail depuis mars.", "Demande de SIRET Entreprise en cours.",
-                                  "La Mission Locale de Marseille l'accompagne."])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Inscrit à France Travail depuis mars.",
+        "Demande de SIRET Entreprise en cours.",
+        "La Mission Locale de Marseille l'accompagne.",
+    ],
+)
 def test_institutions_are_not_persons(scrubber, text: str) -> None:
     assert "PERSON" not in types(scrubber, text)
 
 
 def test_scrub_batch_replaces_entities_with_typed_tags_and_keeps_line_count(scrubber) -> None:
-    texts = ["Mme Julie MARTIN, tél 06 12 34 56 78, julie.martin@gmail.com.", "", "Rien à signaler.",
-             "Né le 01/02/1990 au 4 rue Paradis 13001 Marseille."]
+    texts = [
+        "Mme Julie MARTIN, tél 06 12 34 56 78, julie.martin@gmail.com.",
+        "",
+        "Rien à signaler.",
+        "Né le 01/02/1990 au 4 rue Paradis 13001 Marseille.",
+    ]
     out = scrubber.scrub_batch(texts)
     assert len(out) == 4 and out[1] == "" and out[2] == "Rien à signaler."
     assert "<NOM>" in out[0] and "<TELEPHONE>" in out[0] and "<EMAIL>" in out[0]

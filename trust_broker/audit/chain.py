@@ -14,8 +14,9 @@ Event kinds (``EVENT_KINDS``) and what their payload carries:
   ``policy_digest``.
 - ``grant.issued``: ``study_id``, ``grant`` (the compact JWS the broker signed), ``kid``.
 - ``grant.revoked``: ``study_id``, ``reason``.
-- ``optout.added``: ``count`` and a digest of the pseudonyms (never a pseudonym list in clear text
-  of a log that leaves the broker), ``purpose`` or ``scope``.
+- ``optout.added``, ``consent.given``, ``consent.withdrawn``: ``count``, ``digest`` (SHA-256 of the
+  linkage pseudonym: never the pseudonym itself in a log that leaves the broker), ``purpose``
+  (``*`` = every purpose, opt-outs only), ``site``, ``seq``.
 - ``budget.reserved`` / ``budget.committed`` / ``budget.released`` / ``budget.expired`` /
   ``budget.refused``: ``account`` ({site, dataset, period}), ``request_id``, ``study_id``,
   ``mechanism`` (the ledger JSON; optional for released/expired), ``cap``, ``delta`` (the account's δ) and
@@ -50,6 +51,8 @@ EVENT_KINDS: frozenset[str] = frozenset(
         "grant.issued",
         "grant.revoked",
         "optout.added",
+        "consent.given",
+        "consent.withdrawn",
         "budget.reserved",
         "budget.committed",
         "budget.released",

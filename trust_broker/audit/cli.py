@@ -33,6 +33,7 @@ PIPED_WIDTH = 160  # rich would squeeze tables to 80 columns when piped to a fil
 def _console() -> Console:
     return Console() if sys.stdout.isatty() else Console(width=PIPED_WIDTH)
 
+
 ExportArg = Annotated[Path, typer.Argument(help="JSON Lines export of the broker (r2dde-audit/1)")]
 
 

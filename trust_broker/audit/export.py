@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+import rfc8785
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
-from trust_broker.audit.chain import AuditEvent, format_at
+from trust_broker.audit.chain import AuditEvent, canonical_json, format_at
 
 EXPORT_FORMAT = "r2dde-audit/1"
 
@@ -116,6 +117,10 @@ def _first_error(exc: ValidationError) -> str:
     return f"{where}: {error['msg']}"
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def read_export(path: Path | str) -> AuditExport:
     """Parse an export; ``ExportError`` names the line of anything unreadable.
 
@@ -132,9 +137,9 @@ def read_export(path: Path | str) -> AuditExport:
         if not raw.strip():
             continue
         try:
-            record = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ExportError(path, number, f"not JSON: {exc.msg}") from exc
+            record = json.loads(raw, parse_constant=_refuse_constant)
+        except (json.JSONDecodeError, ValueError) as exc:
+            raise ExportError(path, number, f"not JSON: {getattr(exc, 'msg', exc)}") from exc
         if not isinstance(record, dict):
             raise ExportError(path, number, "a line must be a JSON object")
         kind = record.pop("type", None)
@@ -144,9 +149,13 @@ def read_export(path: Path | str) -> AuditExport:
             export = _read_header(path, number, record)
         elif kind == "event":
             try:
-                export.events.append(ExportedEvent(number, AuditEvent.model_validate(record)))
+                event = AuditEvent.model_validate(record)
+                canonical_json(record)  # what the hash covers must be expressible in RFC 8785 JSON
             except ValidationError as exc:
                 raise ExportError(path, number, f"malformed event: {_first_error(exc)}") from exc
+            except rfc8785.CanonicalizationError as exc:
+                raise ExportError(path, number, f"event holds a value outside RFC 8785 JSON: {exc}") from exc
+            export.events.append(ExportedEvent(number, event))
         elif kind == "head":
             if not isinstance(record.get("jws"), str) or set(record) != {"jws"}:
                 raise ExportError(path, number, "a head line is exactly {type: head, jws: <compact JWS>}")

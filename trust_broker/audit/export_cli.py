@@ -38,7 +38,7 @@ def export_command(
                 client.export_audit(out)
             count = max(0, sum(1 for _ in out.open(encoding="utf-8")) - 1)
     except (BrokerError, ValueError, OSError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(code=2) from exc
     console.print(f"wrote {out} ({count} lines after the header)")
 

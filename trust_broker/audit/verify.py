@@ -19,6 +19,7 @@ The checks are a registry of small functions (``CHECKS``), each adding ``Problem
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -242,8 +243,8 @@ def _signatures(export: AuditExport, report: VerificationReport) -> None:
 
 def _number(payload: dict[str, Any], name: str) -> float:
     value = payload.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name} must be a number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
     return float(value)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -88,15 +89,28 @@ def merge_repeats(mechanisms: Iterable[Any]) -> list[Any]:
     return list(merged.values())
 
 
+@lru_cache(maxsize=1024)
+def _single_application_curve(unit: Any, orders: tuple[float, ...]) -> np.ndarray:
+    """RDP of one application (steps = 1 or count = 1); cached, since a broker sees the same few often."""
+    try:
+        curve = RDP_OF_KIND[unit.kind]
+    except KeyError as exc:
+        raise ValueError(f"no RDP analysis for mechanism kind {unit.kind!r}") from exc
+    values = curve(unit, orders)
+    values.setflags(write=False)
+    return values
+
+
 def rdp_curve(mechanisms: Iterable[Any], orders: tuple[float, ...] = RDP_ORDERS) -> np.ndarray:
-    """RDP of the composition: the sum of each mechanism's curve (RDP composes additively per order)."""
+    """RDP of the composition: the sum of each mechanism's curve (RDP composes additively per order).
+
+    A k-fold repetition has exactly k times the curve of one application (as Opacus computes it).
+    """
     total = np.zeros(len(orders), dtype=float)
     for mechanism in merge_repeats(mechanisms):
-        try:
-            curve = RDP_OF_KIND[mechanism.kind]
-        except KeyError as exc:
-            raise ValueError(f"no RDP analysis for mechanism kind {mechanism.kind!r}") from exc
-        total = total + curve(mechanism, orders)
+        repeat = REPEAT_FIELD[mechanism.kind]
+        unit = mechanism.model_copy(update={repeat: 1, "delta": 0.5})  # δ plays no part in RDP
+        total = total + getattr(mechanism, repeat) * _single_application_curve(unit, orders)
     return total
 
 

@@ -26,7 +26,7 @@ def provision_command(
     try:
         folder = provision(out, site_ids, overwrite=overwrite)
     except (ValueError, FileExistsError) as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        Console(stderr=True).print(f"[red]error:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(code=2) from exc
     console.print(f"provisioned {folder.root} for sites: {', '.join(folder.sites)}")
     console.print(f"  broker key nodes pin:   {folder.broker_public_key_path}")

@@ -48,6 +48,7 @@ def test_a_pem_broker_key_is_accepted(
         (3, '{"type": "event", "seq": "two"}', "malformed event"),
         (4, '{"type": "comment", "text": "hi"}', "unknown line type 'comment'"),
         (4, '["event"]', "must be a JSON object"),
+        (3, '{"type": "event", "seq": NaN}', "NaN is not JSON"),
     ],
 )
 def test_unreadable_lines_are_named(
@@ -59,6 +60,18 @@ def test_unreadable_lines_are_named(
         read_export(_write(tmp_path, lines))
     assert caught.value.line == line
     assert f"export.jsonl:{line}:" in str(caught.value)
+
+
+def test_an_event_holding_an_integer_beyond_rfc8785_is_unreadable(
+    export_lines: list[str], tmp_path: Path
+) -> None:
+    lines = list(export_lines)
+    record = json.loads(lines[2])
+    record["payload"]["huge"] = 2**60
+    lines[2] = json.dumps(record)
+    with pytest.raises(ExportError, match="outside RFC 8785") as caught:
+        read_export(_write(tmp_path, lines))
+    assert caught.value.line == 3
 
 
 def test_an_empty_file_is_unreadable(tmp_path: Path) -> None:

@@ -131,3 +131,24 @@ def test_a_grant_not_signed_by_the_broker_is_caught(
         broker_key,
     )
     assert _rules_at(write_lines(tmp_path, lines)) == {(line, "grant.signature")}
+
+
+def test_every_single_edit_or_deletion_is_located_wherever_it_happens(
+    export_lines: list[str], tmp_path: Path
+) -> None:
+    events = [
+        number for number, text in enumerate(export_lines, start=1) if json.loads(text)["type"] == "event"
+    ]
+    last = events[-1]
+    for line in events:
+        edited = list(export_lines)
+        record = json.loads(edited[line - 1])
+        record["payload"]["note"] = "ajout"
+        edited[line - 1] = json.dumps(record)
+        assert (line, "chain.hash") in _rules_at(write_lines(tmp_path, edited)), line
+        deleted = export_lines[: line - 1] + export_lines[line:]
+        rules = _rules_at(write_lines(tmp_path, deleted))
+        if line == last:  # nothing follows: the signed head is what notices
+            assert (len(deleted), "head.unknown_event") in rules
+        else:
+            assert (line, "chain.gap") in rules, line

@@ -1,0 +1,84 @@
+"""Notes per second: FrenchScrubber.scrub_batch vs Presidio's out-of-the-box analyze() loop vs spaCy's
+tok2vec+ner `nlp.pipe` alone (no Presidio at all), on the same notes, in the same run.
+
+    .venv/bin/python benchmarks/anonymization/bench_scrubbing_speed.py [--n 600] [--processes 1]
+
+Notes are counselor-like: three real ROME sentences plus one or two identifiers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+
+import spacy
+from common import build_eval_set, machine, presidio_out_of_the_box, rome_sentences, save
+
+from anonymization.scrubber import FrenchScrubber
+
+
+def notes(n: int) -> list[str]:
+    rng = random.Random(7)
+    sentences = rome_sentences()
+    labelled = build_eval_set(n, seed=99)
+    return [" ".join(rng.sample(sentences, 2)) + " " + example.text for example in labelled]
+
+
+def timed(func) -> float:
+    t0 = time.perf_counter()
+    func()
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=600)
+    parser.add_argument("--processes", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=64)
+    args = parser.parse_args()
+    texts = notes(args.n)
+    warm = texts[:50]
+
+    nlp = spacy.load("fr_core_news_sm", disable=["morphologizer", "parser", "attribute_ruler", "lemmatizer"])
+    assert nlp.pipe_names == ["tok2vec", "ner"]
+    list(nlp.pipe(warm))
+    spacy_s = timed(lambda: list(nlp.pipe(texts, batch_size=args.batch_size)))
+
+    scrubber = FrenchScrubber(batch_size=args.batch_size, n_process=args.processes)
+    scrubber.scrub_batch(warm)
+    ours_s = timed(lambda: scrubber.scrub_batch(texts))
+
+    presidio = presidio_out_of_the_box()
+    for text in warm:
+        presidio.analyze(text=text, language="fr")
+    presidio_s = timed(lambda: [presidio.analyze(text=t, language="fr") for t in texts])
+
+    rate = {
+        "ours_scrub_batch": args.n / ours_s,
+        "presidio_analyze_loop": args.n / presidio_s,
+        "spacy_tok2vec_ner_pipe_alone": args.n / spacy_s,
+    }
+    result = {
+        "notes": args.n,
+        "mean_chars": round(sum(map(len, texts)) / len(texts)),
+        "processes": args.processes,
+        "batch_size": args.batch_size,
+        "notes_per_second": {k: round(v, 1) for k, v in rate.items()},
+        "ours_vs_presidio": round(rate["ours_scrub_batch"] / rate["presidio_analyze_loop"], 2),
+        "ours_vs_spacy_alone": round(rate["ours_scrub_batch"] / rate["spacy_tok2vec_ner_pipe_alone"], 2),
+        "goals": {"ours_vs_presidio": ">= 2.5", "ours_vs_spacy_alone": ">= 0.90"},
+        "note": "ours analyzes AND replaces; Presidio's loop only analyzes; spaCy alone only runs NER",
+        "machine": machine(),
+    }
+    for name, value in result["notes_per_second"].items():
+        print(f"{name:32} {value:8.1f} notes/s")
+    print(
+        f"ours / presidio = {result['ours_vs_presidio']}x, "
+        f"ours / spaCy alone = {result['ours_vs_spacy_alone']}"
+    )
+    print(f"saved {save(f'anonymization_scrubbing_speed_p{args.processes}.json', result)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""σ is calibrated for the whole study at a site, all rounds composed."""
+
+import math
+
+import pytest
+from opacus.accountants import RDPAccountant
+
+from node_agent.dp_plan import PrivacyPlanError, epsilon_spent, plan_study, site_delta
+
+
+def _plan(**overrides):
+    values = dict(n_train=5000, batch_size=250, local_epochs=2, rounds=4, target_epsilon=2.0,
+                  delta=1e-6, max_grad_norm=1.0)
+    values.update(overrides)
+    return plan_study(**values)
+
+
+def test_all_rounds_of_the_study_compose_to_at_most_the_target():
+    plan = _plan()
+    history = [(plan.noise_multiplier, plan.sample_rate, plan.steps_per_round)] * plan.rounds
+    spent = epsilon_spent(history, plan.delta)
+    assert spent <= plan.target_epsilon
+    assert spent > 0.95 * plan.target_epsilon  # calibrated, not wastefully noisy
+
+
+def test_more_rounds_for_the_same_target_need_more_noise():
+    assert _plan(rounds=8).noise_multiplier > _plan(rounds=2).noise_multiplier
+
+
+def test_recorded_mechanism_matches_what_opacus_composes():
+    plan = _plan()
+    accountant = RDPAccountant()
+    accountant.history = [(plan.noise_multiplier, plan.sample_rate, plan.steps_per_round)] * plan.rounds
+    history = [(plan.noise_multiplier, plan.sample_rate, plan.steps_per_round)] * plan.rounds
+    assert epsilon_spent(history, plan.delta) == pytest.approx(accountant.get_epsilon(plan.delta))
+    mechanism = plan.round_mechanism()
+    assert mechanism["kind"] == "subsampled_gaussian" and mechanism["steps"] == plan.steps_per_round
+
+
+def test_delta_follows_the_one_over_ten_n_rule():
+    assert site_delta(1e-5, 1000) == 1e-5  # the requested δ is already below 1/(10·n)
+    assert site_delta(1e-5, 1_000_000) == pytest.approx(1e-7)
+    with pytest.raises(PrivacyPlanError):
+        site_delta(1e-5, 0)
+
+
+def test_a_partition_too_small_is_refused_with_its_size():
+    with pytest.raises(PrivacyPlanError, match="40 training records"):
+        _plan(n_train=40)
+
+
+def test_infinite_epsilon_means_no_noise():
+    plan = _plan(target_epsilon=math.inf)
+    assert not plan.private and plan.noise_multiplier == 0.0

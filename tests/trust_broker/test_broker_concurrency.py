@@ -1,0 +1,85 @@
+"""No overspend under concurrency: 50 reserves race for the last of a budget, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from broker_support import DELTA, dpsgd, make_context
+
+from trust_broker.accounting import LedgerAccountant
+from trust_broker.audit.chain import GENESIS
+from trust_broker.provision import ProvisionedFolder
+from trust_broker.store.records import ReserveRequest
+
+RACERS = 50
+
+
+def _request(i: int, cap: float) -> ReserveRequest:
+    return ReserveRequest(
+        requester="node.apec",
+        request_id=f"race-{i}",
+        study_id="s-race",
+        site="apec",
+        dataset="parcours",
+        period="2026",
+        mechanism=dpsgd(),
+        examples=100,
+        cap=cap,
+        study_cap=cap,
+        delta=DELTA,
+        ttl=dt.timedelta(minutes=5),
+    )
+
+
+def test_fifty_concurrent_reserves_for_the_last_slot_grant_exactly_one(db_url: str, folder: ProvisionedFolder) -> None:
+    accountant = LedgerAccountant()
+    eps = [accountant.epsilon([dpsgd()] * k, DELTA) for k in (3, 4)]
+    cap = (eps[0] + eps[1]) / 2  # room for exactly three reservations
+    context = make_context(db_url, folder)
+    store = context.store
+    try:
+        for i in range(2):
+            assert store.reserve(_request(1000 + i, cap)).accepted
+        barrier = threading.Barrier(RACERS)
+
+        def race(i: int) -> bool:
+            barrier.wait(timeout=30)
+            return store.reserve(_request(i, cap)).accepted
+
+        with ThreadPoolExecutor(max_workers=RACERS) as pool:
+            outcomes = list(pool.map(race, range(RACERS)))
+        assert sum(outcomes) == 1
+        balance = store.balance("apec", "parcours", "2026", DELTA)
+        assert len(balance.mechanisms) == 3
+        assert balance.epsilon <= cap
+        # the chain stayed a line: consecutive seqs, each event linked to the one before
+        previous_hash, expected_seq = GENESIS, 1
+        for event in store.audit_events():
+            assert (event.seq, event.prev_hash) == (expected_seq, previous_hash)
+            assert event.hash == event.expected_hash()
+            previous_hash, expected_seq = event.hash, expected_seq + 1
+        kinds = [e.kind for e in store.audit_events() if e.kind.startswith("budget.")]
+        assert kinds.count("budget.reserved") == 3
+        assert kinds.count("budget.refused") == RACERS - 1
+    finally:
+        context.close()
+
+
+def test_concurrent_retries_of_one_request_id_count_once(db_url: str, folder: ProvisionedFolder) -> None:
+    context = make_context(db_url, folder)
+    try:
+        barrier = threading.Barrier(10)
+
+        def retry(_: int) -> str:
+            barrier.wait(timeout=30)
+            return context.store.reserve(_request(7, cap=100.0)).reservation_id
+
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            ids = set(pool.map(retry, range(10)))
+        assert len(ids) == 1
+        assert len(context.store.balance("apec", "parcours", "2026", DELTA).mechanisms) == 1
+    finally:
+        context.close()
+

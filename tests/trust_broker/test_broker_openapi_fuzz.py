@@ -1,0 +1,97 @@
+"""Schemathesis against the broker's own OpenAPI, with properly signed requests: never a 500."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+import schemathesis
+from broker_support import Broker, make_context
+from hypothesis import HealthCheck, given, settings
+from requests.auth import AuthBase
+
+from trust_broker.auth.messages import COVERED_COMPONENTS, SIGNATURE_LABEL, SIGNATURE_TAG, MessageView, url_for_signature
+from trust_broker.provision import ProvisionedFolder
+from trust_broker.provision.keys import load_private_key
+from trust_broker.roles import Role
+from trust_broker.service import create_app
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+class RequestsSigner(AuthBase):
+    """The same RFC 9421 signature as ``SignedRequestAuth``, for schemathesis' requests-based client."""
+
+    def __init__(self, folder: ProvisionedFolder, role: Role, site: str | None = None) -> None:
+        from http_message_signatures import HTTPMessageSigner, MappingKeyResolver, algorithms
+
+        self.kid = folder.kid_for(role, site)
+        key = load_private_key(folder.private_key_path(role, site))
+        self.signer = HTTPMessageSigner(
+            signature_algorithm=algorithms.ED25519,
+            key_resolver=MappingKeyResolver(public_keys={}, private_keys={self.kid: key}),
+        )
+
+    def __call__(self, prepared: requests.PreparedRequest) -> requests.PreparedRequest:
+        import secrets
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(prepared.url)
+        body = prepared.body.encode() if isinstance(prepared.body, str) else prepared.body
+        view = MessageView(
+            method=str(prepared.method).upper(), url=url_for_signature(parts.path, parts.query), headers=prepared.headers
+        )
+        self.signer.sign(
+            view,
+            key_id=self.kid,
+            nonce=secrets.token_urlsafe(18),
+            tag=SIGNATURE_TAG,
+            label=SIGNATURE_LABEL,
+            covered_component_ids=COVERED_COMPONENTS,
+            body=(body or b"") if view.method in {"POST", "PUT", "PATCH", "DELETE"} else None,
+        )
+        return prepared
+
+
+@pytest.fixture(scope="module")
+def fuzzed(folder: ProvisionedFolder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    url = f"sqlite:///{Path(tmp_path_factory.mktemp('fuzz')) / 'broker.db'}"
+    broker = Broker(make_context(url, folder), folder)
+    broker.grant("s-fuzz")
+    yield broker
+    broker.close()
+
+
+def _role_for(method: str, path: str) -> tuple[Role, str | None]:
+    """Sign each operation as the role it serves, so the fuzzer reaches the handlers, not just 403s."""
+    if path.startswith("/v1/studies") and method == "POST" and "reports" not in path:
+        return Role.REGION, None
+    if path.startswith(("/v1/audit", "/v1/participants")):
+        return Role.ADMIN, None
+    return Role.NODE, "apec"
+
+
+def test_no_signed_request_makes_the_broker_fail(fuzzed: Broker) -> None:
+    """Every operation of the OpenAPI, fuzzed with examples drawn from its schema, signed as its role."""
+    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(fuzzed.context))
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 12
+    failures: list[str] = []
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None
+        )
+        def fuzz(case) -> None:  # noqa: ANN001
+            session = requests.Session()
+            session.auth = RequestsSigner(fuzzed.folder, *_role_for(case.method, case.path))
+            response = case.call(session=session)
+            if response.status_code >= 500:
+                failures.append(f"{case.method} {case.path} → {response.status_code}: {response.text[:200]}")
+            case.validate_response(response, checks=[schemathesis.checks.not_a_server_error])
+
+        fuzz()
+    assert not failures, failures
