@@ -6,6 +6,7 @@ r2dde anonymize text [--operator tag|pseudonym]  < notes.txt > scrubbed.txt
 
 from __future__ import annotations
 
+import io
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -31,6 +32,18 @@ def _format(path: Path) -> str:
     if kind is None:
         _fail(f"{path}: unsupported file type {path.suffix!r} (use .csv or .parquet)")
     return kind or ""
+
+
+def _read_utf8(path: Path) -> str:
+    """The file's text, or a clear error naming the line of the first byte that is not UTF-8."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise AnonymizationError(
+            f"{path}: line {line} is not UTF-8 (byte {exc.start}); re-encode the file as UTF-8"
+        ) from None
 
 
 @app.command("table")
@@ -62,15 +75,14 @@ def table_command(
         if not input_path.is_file():
             _fail(f"{input_path}: no such file")
         if in_format == "csv":
-            raw = pd.read_csv(input_path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
+            raw = pd.read_csv(
+                io.StringIO(_read_utf8(input_path)), dtype=str, keep_default_na=False, na_values=[""]
+            )
         else:
             raw = pd.read_parquet(input_path)
         anonymized, report = anonymize_table(
             raw, config, source=str(input_path), linkage_key=key, study_id=study
         )
-    except UnicodeDecodeError as exc:
-        _fail(f"{input_path}: not UTF-8 text (byte {exc.start}); re-encode the file as UTF-8")
-        return
     except AnonymizationError as exc:
         _fail(str(exc))
         return
@@ -117,16 +129,19 @@ def text_command(
         sys.stdout.flush()
         batch.clear()
 
-    for line_number, raw_line in enumerate(stdin, start=1):
-        try:
-            text = raw_line.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            flush()
-            _fail(
-                f"stdin line {line_number}: not UTF-8 (byte {exc.start}); nothing after line "
-                f"{line_number - 1} was written"
-            )
-        batch.append(text.rstrip("\r\n").replace("\r", " "))
-        if len(batch) >= batch_size:
-            flush()
-    flush()
+    try:
+        for line_number, raw_line in enumerate(stdin, start=1):
+            try:
+                text = raw_line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                flush()
+                _fail(
+                    f"stdin line {line_number}: not UTF-8 (byte {exc.start}); nothing after line "
+                    f"{line_number - 1} was written"
+                )
+            batch.append(text.rstrip("\r\n").replace("\r", " "))
+            if len(batch) >= batch_size:
+                flush()
+        flush()
+    except AnonymizationError as exc:
+        _fail(str(exc))

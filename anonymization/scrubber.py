@@ -16,6 +16,7 @@ from pathlib import Path
 from presidio_analyzer import AnalyzerEngine, RecognizerResult
 from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
 
+from anonymization.errors import AnonymizationError
 from anonymization.nlp_engine import DEFAULT_MODEL, LANGUAGE, FrenchSpacyNlpEngine
 from anonymization.operators import OPERATORS
 from anonymization.pseudonyms import StudyPseudonymizer
@@ -109,13 +110,18 @@ class FrenchScrubber:
             as_tuples=True,
         )
         for text, nlp_artifacts, position in artifacts:
-            results = self.analyzer.analyze(
-                text=text,
-                language=LANGUAGE,
-                entities=self.entities,
-                nlp_artifacts=nlp_artifacts,
-                score_threshold=self.score_threshold,
-            )
+            try:
+                results = self.analyzer.analyze(
+                    text=text,
+                    language=LANGUAGE,
+                    entities=self.entities,
+                    nlp_artifacts=nlp_artifacts,
+                    score_threshold=self.score_threshold,
+                )
+            except Exception as exc:  # Presidio's messages may quote the text: keep only the type.
+                raise AnonymizationError(
+                    f"analysis failed on text {position} of the batch ({type(exc).__name__})"
+                ) from None
             found[position] = resolve_overlaps(results)
         return found
 

@@ -101,7 +101,9 @@ class StudyJournal:
 
     def pooled_fairness(self) -> dict[str, dict[str, dict[str, float]]]:
         """Per-group counts summed over sites (the last evaluation of each)."""
-        pooled: dict[str, dict[str, dict[str, float]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(float)))
+        pooled: dict[str, dict[str, dict[str, float]]] = defaultdict(
+            lambda: defaultdict(lambda: defaultdict(float))
+        )
         for record in self.sites.values():
             for attribute, groups in record.fairness.items():
                 for group, counts in groups.items():

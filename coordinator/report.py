@@ -60,19 +60,19 @@ def build_report(
         "privacy": {
             "unit": "one person's record in one partner's dataset",
             "accountant": "RDP (Opacus), composed over all rounds of the study",
-            "evaluation_metrics": "computed on each site's holdout and released as aggregates, without DP noise",
+            "evaluation_metrics": "each site's holdout; released as aggregates, without DP noise",
         },
     }
 
 
-def write_study_folder(
-    folder: Path, report: dict[str, object], model: torch.nn.Module | None
-) -> None:
+def write_study_folder(folder: Path, report: dict[str, object], model: torch.nn.Module | None) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     if model is not None:
         torch.save({"state_dict": model.state_dict(), "features": report["features"]}, folder / "model.pt")
         report["model"] = "model.pt"
-    (folder / "report.json").write_text(json.dumps(_finite(report), indent=2, ensure_ascii=False), encoding="utf-8")
+    (folder / "report.json").write_text(
+        json.dumps(_finite(report), indent=2, ensure_ascii=False), encoding="utf-8"
+    )
     (folder / "report.md").write_text(render_markdown(report), encoding="utf-8")
 
 
@@ -80,7 +80,9 @@ def amend_report(folder: Path, extra: dict[str, object]) -> dict[str, object]:
     """Add sections known only after the study (the grant, the audit check) and re-render."""
     report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
     report.update(extra)
-    (folder / "report.json").write_text(json.dumps(_finite(report), indent=2, ensure_ascii=False), encoding="utf-8")
+    (folder / "report.json").write_text(
+        json.dumps(_finite(report), indent=2, ensure_ascii=False), encoding="utf-8"
+    )
     (folder / "report.md").write_text(render_markdown(report), encoding="utf-8")
     return report
 

@@ -65,7 +65,7 @@ class JournaledStrategy(Strategy):
         answered = self.journal.record_train(server_round, replies)
         if answered < self.min_sites:
             raise StudyAborted(
-                f"round {server_round}: {answered} site(s) trained, fewer than the minimum of {self.min_sites}"
+                f"round {server_round}: {answered} site(s) trained, below the minimum of {self.min_sites}"
             )
         return self.inner.aggregate_train(server_round, replies)
 

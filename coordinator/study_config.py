@@ -56,7 +56,9 @@ class StudyConfig:
                 continue
             raw = run_config[key]
             try:
-                values[f.name] = _PARSERS.get(f.name, type(f.default) if f.default is not MISSING else str)(raw)
+                values[f.name] = _PARSERS.get(f.name, type(f.default) if f.default is not MISSING else str)(
+                    raw
+                )
             except (TypeError, ValueError):
                 raise StudyConfigError(f"run config '{key}' = {raw!r} has the wrong type") from None
         config = cls(**values)  # type: ignore[arg-type]
@@ -69,7 +71,11 @@ class StudyConfig:
         for f in fields(self):
             value = getattr(self, f.name)
             out[f.name.replace("_", "-")] = (
-                ",".join(value) if isinstance(value, tuple) else str(value) if isinstance(value, Path) else value
+                ",".join(value)
+                if isinstance(value, tuple)
+                else str(value)
+                if isinstance(value, Path)
+                else value
             )
         return out
 

@@ -25,13 +25,17 @@ NODE_KEY = "node.key"
 class BrokerGate(StudyGate):
     def __init__(self, settings: NodeSettings) -> None:
         if settings.keys_dir is None or settings.broker_url is None:
-            raise NodeDeclined("node.config", "a broker URL needs the node's keys folder (node.key, broker.pub)")
+            raise NodeDeclined(
+                "node.config", "a broker URL needs the node's keys folder (node.key, broker.pub)"
+            )
         self.settings = settings
         try:
             self.broker_key = load_public_key(settings.keys_dir / PINNED_BROKER_KEY)
             private_key = load_private_key(settings.keys_dir / NODE_KEY)
         except (OSError, ValueError) as exc:
-            raise NodeDeclined("node.keys", f"cannot read the node's keys in {settings.keys_dir}: {exc}") from None
+            raise NodeDeclined(
+                "node.keys", f"cannot read the node's keys in {settings.keys_dir}: {exc}"
+            ) from None
         self.client = BrokerClient(settings.broker_url, kid=node_kid(settings.site), private_key=private_key)
         self.grant: Grant | None = None
         self.opt_out_cursor = 0
@@ -45,14 +49,20 @@ class BrokerGate(StudyGate):
         try:
             grant = verify_grant(instructions.grant, self.broker_key, site=site)
         except GrantError as exc:
-            raise NodeDeclined(f"grant.{type(exc).__name__.removeprefix('Grant').lower()}", str(exc)) from None
+            raise NodeDeclined(
+                f"grant.{type(exc).__name__.removeprefix('Grant').lower()}", str(exc)
+            ) from None
         if grant.study_id != instructions.study_id or grant.task != spec.name:
             raise NodeDeclined("grant.mismatch", "the round's study or task differs from the grant's")
         if instructions.num_rounds > grant.rounds:
-            raise NodeDeclined("grant.rounds", f"{instructions.num_rounds} rounds asked, {grant.rounds} granted")
+            raise NodeDeclined(
+                "grant.rounds", f"{instructions.num_rounds} rounds asked, {grant.rounds} granted"
+            )
         bounds = grant.dp_bounds
         if not bounds.max_grad_norm_min <= instructions.max_grad_norm <= bounds.max_grad_norm_max:
-            raise NodeDeclined("grant.dp_bounds", f"clipping norm {instructions.max_grad_norm} outside the grant's")
+            raise NodeDeclined(
+                "grant.dp_bounds", f"clipping norm {instructions.max_grad_norm} outside the grant's"
+            )
         if instructions.field_list and not set(instructions.field_list) <= set(grant.fields):
             raise NodeDeclined("grant.fields", "the round asks for fields the grant does not cover")
         self._call(lambda: self.client.ensure_not_revoked(grant.study_id))

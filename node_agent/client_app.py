@@ -54,7 +54,9 @@ def _answer(msg: Message, context: Context, handler) -> Message:  # type: ignore
     except NodeDeclined as declined:
         return Message(Error(code=DECLINED, reason=declined.reason(site)), reply_to=msg)
     except (NodeSettingsError, InstructionError) as exc:
-        return Message(Error(code=DECLINED, reason=f"site {site} declined — rule node.config: {exc}"), reply_to=msg)
+        return Message(
+            Error(code=DECLINED, reason=f"site {site} declined — rule node.config: {exc}"), reply_to=msg
+        )
 
 
 def _gate(settings: NodeSettings) -> StudyGate:
@@ -79,7 +81,10 @@ def _train(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
     request_id = f"{study.instructions.study_id}:{study.settings.site}:round-{server_round}"
     reservation = study.gate.reserve(request_id, mechanism, examples=len(y))
     outcome = train_round(
-        model, x, y, study.plan,
+        model,
+        x,
+        y,
+        study.plan,
         learning_rate=study.instructions.learning_rate,
         seed=study.instructions.seed * 1000 + server_round,
     )

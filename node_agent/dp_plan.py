@@ -85,7 +85,9 @@ def plan_study(
     sample_rate = 1.0 / steps_per_epoch
     steps_per_round = steps_per_epoch * local_epochs
     if not math.isfinite(target_epsilon):
-        return DpPlan(0.0, sample_rate, steps_per_epoch, local_epochs, rounds, delta, target_epsilon, max_grad_norm)
+        return DpPlan(
+            0.0, sample_rate, steps_per_epoch, local_epochs, rounds, delta, target_epsilon, max_grad_norm
+        )
     if target_epsilon <= 0:
         raise PrivacyPlanError(f"target ε must be positive, got {target_epsilon}")
     with warnings.catch_warnings():
@@ -99,7 +101,9 @@ def plan_study(
             accountant="rdp",
             epsilon_tolerance=0.005,
         )
-    return DpPlan(sigma, sample_rate, steps_per_epoch, local_epochs, rounds, delta, target_epsilon, max_grad_norm)
+    return DpPlan(
+        sigma, sample_rate, steps_per_epoch, local_epochs, rounds, delta, target_epsilon, max_grad_norm
+    )
 
 
 def epsilon_spent(history: Sequence[tuple[float, float, int]], delta: float) -> float:

@@ -69,6 +69,8 @@ def split_and_encode(
         x_test=encoder.encode(test),
         y_test=encoder.labels(test),
         groups_test=encoder.groups(test),
-        train_keys=train["linkage_pseudonym"].astype(str).to_numpy() if "linkage_pseudonym" in train else None,
+        train_keys=train["linkage_pseudonym"].astype(str).to_numpy()
+        if "linkage_pseudonym" in train
+        else None,
         counts=counts,
     )

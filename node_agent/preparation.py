@@ -6,9 +6,9 @@ No feature is computed before this has run; the raw identifiers never leave this
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 
-import numpy as np
 import pandas as pd
 
 from tasks.registry import TaskSpec
@@ -42,10 +42,27 @@ def analysis_view(
         study_id=study_id,
         scrubber=_scrubber(),
     )
-    counts["anonymization"] = report.to_dict()
+    detail = report.to_dict()
+    _write_local_report(settings, study_id, detail)
+    counts["anonymization"] = counts_only(detail)
     frame, filtered = apply_legal_basis(frame, gate, terms)
     counts.update(filtered)
     return frame, counts
+
+
+def counts_only(detail: object) -> object:
+    """What may leave the node: numbers. Row numbers and file names stay in the local report."""
+    if isinstance(detail, dict):
+        kept = {k: counts_only(v) for k, v in detail.items() if not isinstance(v, list | str)}
+        return {k: v for k, v in kept.items() if v != {}}
+    return detail
+
+
+def _write_local_report(settings: NodeSettings, study_id: str, detail: dict[str, object]) -> None:
+    """The partner's own record of what was pseudonymized, rejected (with row numbers) and scrubbed."""
+    folder = settings.data_dir / "node-reports"
+    folder.mkdir(exist_ok=True)
+    (folder / f"{study_id}.anonymization.json").write_text(json.dumps(detail, indent=2, default=str), "utf-8")
 
 
 def apply_legal_basis(
@@ -62,14 +79,13 @@ def apply_legal_basis(
     return frame[~drop], {"opt_outs_applied": int(drop.sum())}
 
 
-
-
-
 def _linkage_key(settings: NodeSettings):  # type: ignore[no-untyped-def]
     from anonymization.keys import load_linkage_key
 
     if settings.keys_dir is None:
-        raise NodeDeclined("node.keys", "no keys folder configured: the linkage key is needed to pseudonymize")
+        raise NodeDeclined(
+            "node.keys", "no keys folder configured: the linkage key is needed to pseudonymize"
+        )
     return load_linkage_key(settings.keys_dir / "linkage.key")
 
 

@@ -55,7 +55,9 @@ def _open(settings: NodeSettings, instructions: StudyInstructions, gate: StudyGa
     spec = get_task(instructions.task)
     terms = gate.admit(instructions, spec)  # grant + local policy, before any record is read
     raw = load_site_table(spec, settings)
-    frame, counts = analysis_view(spec, raw, settings=settings, study_id=instructions.study_id, gate=gate, terms=terms)
+    frame, counts = analysis_view(
+        spec, raw, settings=settings, study_id=instructions.study_id, gate=gate, terms=terms
+    )
     data = split_and_encode(
         spec, frame, study_id=instructions.study_id, site=settings.site, fields=terms.fields, counts=counts
     )

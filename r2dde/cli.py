@@ -26,6 +26,8 @@ app.command("simulate")(simulate)
 app.command("provision")(provision_command)
 app.add_typer(broker_app, name="broker", help="The trust broker service.")
 app.add_typer(audit_app, name="audit", help="Auditors: export, verify and report on the broker's books.")
-app.add_typer(anonymize_app, name="anonymize", help="A partner's data officer: pseudonymize tables, scrub text.")
+app.add_typer(
+    anonymize_app, name="anonymize", help="A partner's data officer: pseudonymize tables, scrub text."
+)
 app.add_typer(node_app, name="node", help="A partner's node (Flower SuperNode + node agent).")
 app.add_typer(coordinator_app, name="coordinator", help="The Region's side (SuperLink + coordinator).")

@@ -9,24 +9,40 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 console = Console()
 
 
 def simulate(
-    scenario: Annotated[str, typer.Option(help="usecase1 (governed, synthetic partners) or adult (benchmark)")] = "usecase1",
+    scenario: Annotated[
+        str, typer.Option(help="usecase1 (governed, synthetic partners) or adult (benchmark)")
+    ] = "usecase1",
     sites: Annotated[int, typer.Option(min=1, help="number of partner sites")] = 3,
     rounds: Annotated[int, typer.Option(min=1, help="federated rounds")] = 3,
-    epsilon: Annotated[float, typer.Option(help="ε each site may spend on the whole study ('inf': no DP)")] = 3.0,
+    epsilon: Annotated[
+        float, typer.Option(help="ε each site may spend on the whole study ('inf': no DP)")
+    ] = 3.0,
     out: Annotated[Path, typer.Option(help="study folder (replaced if it exists)")] = Path("runs/demo"),
     people: Annotated[int, typer.Option(min=100, help="distinct people in the synthetic population")] = 6000,
     seed: Annotated[int, typer.Option(help="seed of the synthetic data and the model")] = 42,
-    strategy: Annotated[str, typer.Option(help="aggregation strategy (fedavg, fedadam, fedmedian, …)")] = "fedavg",
+    strategy: Annotated[
+        str, typer.Option(help="aggregation strategy (fedavg, fedadam, fedmedian, …)")
+    ] = "fedavg",
     local_epochs: Annotated[int, typer.Option(min=1)] = 2,
     batch_size: Annotated[int, typer.Option(min=8)] = 256,
     learning_rate: Annotated[float, typer.Option()] = 0.01,
+    opt_outs: Annotated[
+        int, typer.Option(min=0, help="people who objected at the first site before the study (usecase1)")
+    ] = 20,
 ) -> None:
     """Synthesize partner data, run one study across the sites, write its report and audit."""
     os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
@@ -60,7 +76,11 @@ def simulate(
     )
     console.print(f"[bold]{chosen.description}[/bold] — study {config.study_id}")
     with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
         console=console,
     ) as progress:
         step = progress.add_task("preparing", total=None)
@@ -70,11 +90,16 @@ def simulate(
             progress.update(step, description=message)
 
         def on_round(server_round: int, trained: list[str]) -> None:
-            progress.update(rounds_bar, completed=server_round,
-                            description=f"round {server_round}: {len(trained)} site(s) trained")
+            progress.update(
+                rounds_bar,
+                completed=server_round,
+                description=f"round {server_round}: {len(trained)} site(s) trained",
+            )
 
         try:
-            report = run_scenario(chosen, config, people=people, narrate=narrate, on_round=on_round)
+            report = run_scenario(
+                chosen, config, people=people, narrate=narrate, on_round=on_round, objections=opt_outs
+            )
         except Exception as exc:  # the message names what failed; the traceback is not for the user
             from .errors import describe
 
@@ -102,8 +127,14 @@ def _summary(report: dict[str, object], out: Path) -> None:
     sites = report["sites"]
     assert isinstance(sites, dict)
     for site, s in sites.items():
-        table.add_row(site, s["status"], str(s["examples"]), _f(s["epsilon"]), _f(s["target_epsilon"]),
-                      f"{s['delta'] or 0:.1e}")
+        table.add_row(
+            site,
+            s["status"],
+            str(s["examples"]),
+            _f(s["epsilon"]),
+            _f(s["target_epsilon"]),
+            f"{s['delta'] or 0:.1e}",
+        )
     console.print(table)
     audit = report.get("audit")
     if isinstance(audit, dict):

@@ -22,6 +22,7 @@ from tasks.registry import get_task
 
 from .adult import write_adult_sites
 from .engine import run_simulated_study
+from .objections import choose_objectors, register_objections
 from .partners import DEFAULT_SITES, generate_partners
 
 #: What a step of a scenario tells the person watching (the CLI shows it as a status line).
@@ -96,6 +97,7 @@ def run_scenario(
     people: int,
     narrate: Narrate,
     on_round: RoundListener | None = None,
+    objections: int = 0,
 ) -> dict[str, object]:
     out = base.study_dir
     if out.exists():
@@ -107,11 +109,16 @@ def run_scenario(
     if not scenario.governed:
         nodes = [NodeSettings(site=s, data_dir=out / "data" / s) for s in base.sites]
         return run_simulated_study(base, nodes, on_round=on_round)
-    return _governed(scenario, base, narrate=narrate, on_round=on_round)
+    return _governed(scenario, base, narrate=narrate, on_round=on_round, objections=objections)
 
 
 def _governed(
-    scenario: Scenario, base: StudyConfig, *, narrate: Narrate, on_round: RoundListener | None
+    scenario: Scenario,
+    base: StudyConfig,
+    *,
+    narrate: Narrate,
+    on_round: RoundListener | None,
+    objections: int,
 ) -> dict[str, object]:
     from trust_broker.audit.verify import verify_export
     from trust_broker.client import BrokerClient
@@ -145,6 +152,11 @@ def _governed(
                     requested_by="coordinator",
                 )
             )
+        if objections:
+            site = base.sites[0]
+            narrate(f"{objections} people object at {site}: its node posts their linkage pseudonyms")
+            nirs = choose_objectors(out / "data" / site / spec.file_name, site, objections, base.seed)
+            register_objections(keys.root, broker.url, site, nirs, keys.linkage_key_path(site))
         config = replace(base, grant=granted.grant, fields=fields, delta=delta)
         nodes = [
             NodeSettings(site=s, data_dir=out / "data" / s, keys_dir=keys.node_dir(s), broker_url=broker.url)
@@ -156,7 +168,11 @@ def _governed(
             auditor.export_audit(out / "audit.jsonl")
     narrate("verifying the audit export as an auditor would (chain, signatures, ε recomputed)")
     verification = verify_export(out / "audit.jsonl")
-    report["grant"] = {"purpose": scenario.purpose, "fields": list(fields), "policy_digest": granted.claims.policy_digest}
+    report["grant"] = {
+        "purpose": scenario.purpose,
+        "fields": list(fields),
+        "policy_digest": granted.claims.policy_digest,
+    }
     report["audit"] = {
         "export": "audit.jsonl",
         "verified": verification.ok,

@@ -109,8 +109,10 @@ class TabularEncoder:
         return len(self.feature_names)
 
     def encode(self, frame: pd.DataFrame) -> np.ndarray:
-        return np.hstack([f.encode(frame) for f in self.features]) if len(frame) else np.zeros(
-            (0, self.width), dtype=np.float32
+        return (
+            np.hstack([f.encode(frame) for f in self.features])
+            if len(frame)
+            else np.zeros((0, self.width), dtype=np.float32)
         )
 
     def labels(self, frame: pd.DataFrame) -> np.ndarray:
@@ -118,4 +120,7 @@ class TabularEncoder:
 
     def groups(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         """Protected attributes for the fairness report, as strings, keyed by report name."""
-        return {name: frame[col].astype("string").fillna("?").to_numpy() for name, col in self.group_columns.items()}
+        return {
+            name: frame[col].astype("string").fillna("?").to_numpy()
+            for name, col in self.group_columns.items()
+        }

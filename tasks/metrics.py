@@ -64,9 +64,11 @@ def fairness_gaps(pooled: Mapping[str, Mapping[str, float]], min_group: int = 11
             "observed_rate": c["observed_positive"] / c["n"],
             "accuracy": c["correct"] / c["n"],
         }
+
     def gap(key: str) -> float:
         values = [r[key] for r in rates.values()]
         return float(max(values) - min(values)) if len(values) >= 2 else float("nan")
+
     return {
         "groups": rates,
         "suppressed_groups": suppressed,

@@ -46,8 +46,10 @@ def _tension(frame: pd.DataFrame) -> np.ndarray:
 
 
 def _same_occupation(frame: pd.DataFrame) -> np.ndarray:
-    return (frame["rome_target"].astype("string") == frame["rome_previous"].astype("string")).fillna(False).to_numpy(
-        dtype=np.float32
+    return (
+        (frame["rome_target"].astype("string") == frame["rome_previous"].astype("string"))
+        .fillna(False)
+        .to_numpy(dtype=np.float32)
     )
 
 
@@ -100,7 +102,9 @@ def adult_encoder() -> TabularEncoder:
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in (
-        TaskSpec("employment_outcome", "parcours", "parcours.csv", schema.load_parcours, parcours_encoder, True),
+        TaskSpec(
+            "employment_outcome", "parcours", "parcours.csv", schema.load_parcours, parcours_encoder, True
+        ),
         TaskSpec("adult_income", "adult", "adult.csv", schema.load_adult_site, adult_encoder, False),
     )
 }

@@ -45,6 +45,10 @@ def parse_mechanism(data: dict[str, Any]) -> Any:
 class LedgerAccountant:
     """RDP composition through ``trust_broker.ledger``."""
 
+    def warm_up(self) -> None:
+        """Compose one mechanism so the numeric libraries are loaded before the first request."""
+        self.epsilon([{"kind": "gaussian", "noise_multiplier": 1.0, "count": 1, "delta": 1e-6}], 1e-6)
+
     def _parse_all(self, history: list[dict[str, Any]]) -> list[Any]:
         return [parse_mechanism(item) for item in history]
 

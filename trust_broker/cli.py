@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +12,7 @@ from rich.console import Console
 from sqlalchemy.exc import SQLAlchemyError
 
 from policies import PolicyLoadError
+from trust_broker.service import app as app_module
 from trust_broker.service.app import create_app
 from trust_broker.service.context import BrokerContext, BrokerSettings
 from trust_broker.store.db import DEFAULT_DB_URL
@@ -44,6 +46,7 @@ def serve(
     sign_heads_every: Annotated[
         int, typer.Option(help="sign the audit chain's head every N events (1: after every change)")
     ] = 1,
+    workers: Annotated[int, typer.Option(help="server processes (PostgreSQL only; SQLite keeps one)")] = 1,
 ) -> None:
     """Serve the broker API over HTTP (put TLS in front of it in production)."""
     try:
@@ -55,7 +58,7 @@ def serve(
         raise _fail(str(exc)) from exc
     except SQLAlchemyError as exc:
         raise _fail(f"database {db!r}: {type(exc).__name__}: {exc.__class__.__doc__ or ''}".strip()) from exc
-    out = Console()
+    out = Console(soft_wrap=True)
     out.print(
         f"[bold]R2DDE trust broker[/bold] on http://{host}:{port} (database: {context.database_name})"
     )
@@ -66,4 +69,25 @@ def serve(
     for participant in context.store.participants():
         site = f" site={participant.site}" if participant.site else ""
         out.print(f"  {participant.kid:<32} role={participant.role.value}{site}")
+    if workers > 1 and context.database_name == "postgresql":
+        context.close()
+        os.environ.update(
+            {
+                app_module.ENV_DB: db,
+                app_module.ENV_KEYS: str(Path(keys).resolve()),
+                app_module.ENV_SIGN_HEADS_EVERY: str(max(1, sign_heads_every)),
+            }
+        )
+        if policies is not None:
+            os.environ[app_module.ENV_POLICIES] = str(Path(policies).resolve())
+        uvicorn.run(
+            "trust_broker.service.app:app_from_environment",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level=log_level,
+            ws="none",
+        )
+        return
     uvicorn.run(create_app(context), host=host, port=port, log_level=log_level, ws="none")

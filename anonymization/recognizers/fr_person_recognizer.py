@@ -20,114 +20,24 @@ CIVILITY = r"(?i:m\.|mr\.?|mme|mlle|monsieur|madame|mademoiselle|docteur|dr\.?|m
 NAME_WORD = r"(?:[A-ZÀ-Ý](?:[a-zà-ÿ'’]+(?:-[A-ZÀ-Ý][a-zà-ÿ'’]+)*|[A-ZÀ-Ý'’]+(?:-[A-ZÀ-Ý'’]+)*))"
 PARTICLE = r"(?:(?i:de|du|des|le|la|van|von|ben|el|d['’])\s*)"
 PARTICLE_WORDS = frozenset({"de", "du", "des", "le", "la", "les", "van", "von", "ben", "el"})
-NOT_NAMES = frozenset(
-    word.casefold()
-    for word in [
-        "France",
-        "Travail",
-        "Emploi",
-        "Pôle",
-        "Pole",
-        "Mission",
-        "Missions",
-        "Locale",
-        "Locales",
-        "Région",
-        "Region",
-        "Sud",
-        "Provence",
-        "Alpes",
-        "Côte",
-        "Azur",
-        "Apec",
-        "Carif",
-        "Oref",
-        "Conseil",
-        "Département",
-        "Ville",
-        "Mairie",
-        "Caf",
-        "Cpam",
-        "Rsa",
-        "Cap",
-        "Bac",
-        "Bts",
-        "Dut",
-        "Cv",
-        "Cdi",
-        "Cdd",
-        "Saint",
-        "Sainte",
-        "Rue",
-        "Avenue",
-        "Boulevard",
-        "Place",
-        "Chemin",
-        "Route",
-        "Le",
-        "La",
-        "Les",
-        "Un",
-        "Une",
-        "Des",
-        "Du",
-        "De",
-        "Et",
-        "Il",
-        "Elle",
-        "Nous",
-        "Vous",
-        "Ils",
-        "Madame",
-        "Monsieur",
-        "Mademoiselle",
-        "Mme",
-        "Mlle",
-        "Docteur",
-        "Lundi",
-        "Mardi",
-        "Mercredi",
-        "Jeudi",
-        "Vendredi",
-        "Samedi",
-        "Dimanche",
-        "Janvier",
-        "Février",
-        "Mars",
-        "Avril",
-        "Mai",
-        "Juin",
-        "Juillet",
-        "Août",
-        "Septembre",
-        "Octobre",
-        "Novembre",
-        "Décembre",
-        "Marseille",
-        "Nice",
-        "Toulon",
-        "Avignon",
-        "Paris",
-        "Lyon",
-        "Aix",
-        "Cannes",
-        "Antibes",
-        "Gap",
-        "Digne",
-        "Arles",
-        "Fréjus",
-        "Hyères",
-        "Grasse",
-        "Martigues",
-        "Aubagne",
-    ]
-)
 
 
 def fold(word: str) -> str:
     """Case- and accent-insensitive form used for dictionary look-ups."""
     decomposed = unicodedata.normalize("NFKD", word.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+_NOT_NAME_WORDS = (
+    "France Travail Emploi Pôle Pole Mission Missions Locale Locales Région Region Sud Provence "
+    "Alpes Côte Azur Apec Carif Oref Conseil Département Ville Mairie Caf Cpam Rsa Cap Bac Bts "
+    "Dut Cv Cdi Cdd Saint Sainte Rue Avenue Boulevard Place Chemin Route Le La Les Un Une Des "
+    "Du De Et Il Elle Nous Vous Ils Madame Monsieur Mademoiselle Mme Mlle Docteur Lundi Mardi "
+    "Mercredi Jeudi Vendredi Samedi Dimanche Janvier Février Mars Avril Mai Juin Juillet Août "
+    "Septembre Octobre Novembre Décembre Marseille Nice Toulon Avignon Paris Lyon Aix Cannes "
+    "Antibes Gap Digne Arles Fréjus Hyères Grasse Martigues Aubagne"
+)
+NOT_NAMES = frozenset(fold(w) for w in _NOT_NAME_WORDS.split())
 
 
 def load_first_names(path: Path, min_births: int = 500) -> frozenset[str]:

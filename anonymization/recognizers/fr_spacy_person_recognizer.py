@@ -14,44 +14,13 @@ from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
 from anonymization.recognizers.fr_person_recognizer import CIVILITY, NOT_NAMES, fold
 
-NOT_PERSON_WORDS = NOT_NAMES | {
-    fold(w)
-    for w in [
-        "siret",
-        "siren",
-        "nir",
-        "iban",
-        "rib",
-        "entreprise",
-        "société",
-        "societe",
-        "identifiant",
-        "numéro",
-        "tél",
-        "téléphone",
-        "mail",
-        "courriel",
-        "adresse",
-        "rendez-vous",
-        "cdi",
-        "cdd",
-        "rsa",
-        "caces",
-        "bac",
-        "brevet",
-        "certificat",
-        "diplôme",
-        "licence",
-        "master",
-        "stage",
-        "formation",
-        "titre",
-        "professionnel",
-        "nationale",
-        "contact",
-        "date",
-    ]
-}
+_NOT_PERSON_EXTRA = (
+    "siret siren nir iban rib entreprise société societe identifiant numéro tél téléphone mail "
+    "courriel adresse rendez-vous cdi cdd rsa caces bac brevet certificat diplôme licence "
+    "master stage formation titre professionnel nationale contact date"
+)
+NOT_PERSON_WORDS = NOT_NAMES | {fold(w) for w in _NOT_PERSON_EXTRA.split()}
+
 CIVILITY_BEFORE = re.compile(rf"(?<!\w){CIVILITY}\s+$")
 
 

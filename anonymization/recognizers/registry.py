@@ -15,6 +15,7 @@ from anonymization.recognizers.fr_address_recognizer import FrAddressRecognizer
 from anonymization.recognizers.fr_birth_date_recognizer import FrBirthDateRecognizer
 from anonymization.recognizers.fr_civility_person_recognizer import FrCivilityPersonRecognizer
 from anonymization.recognizers.fr_email_recognizer import FrEmailRecognizer
+from anonymization.recognizers.fr_first_name_recognizer import FrFirstNameRecognizer
 from anonymization.recognizers.fr_ft_id_recognizer import FrFranceTravailIdRecognizer
 from anonymization.recognizers.fr_iban_recognizer import FrIbanRecognizer
 from anonymization.recognizers.fr_nir_recognizer import FrNirRecognizer
@@ -58,6 +59,7 @@ def build_french_registry(data_dir: Path | None = None, with_ner: bool = True) -
         FrBirthDateRecognizer(),
         FrPersonRecognizer(first_names),
         FrCivilityPersonRecognizer(),
+        FrFirstNameRecognizer(first_names),
     ):
         registry.add_recognizer(recognizer)
     if with_ner:

@@ -55,12 +55,15 @@ def main() -> None:
     assert naive()[0] == pseudonymizer.linkage("nir", values[0]).rsplit(".", 1)[1]
     study = pseudonymizer.for_study("bench")
     linkage = pseudonymizer.linkage_many("nir", values)
-    seconds = best_interleaved(args.repeats, {
-        "naive": naive,
-        "ours": lambda: pseudonymizer.linkage_many("nir", values),
-        "study": lambda: study.from_linkage_many(linkage),
-        "column": lambda: pseudonymizer.pseudonymize_column("nir", raw),
-    })
+    seconds = best_interleaved(
+        args.repeats,
+        {
+            "naive": naive,
+            "ours": lambda: pseudonymizer.linkage_many("nir", values),
+            "study": lambda: study.from_linkage_many(linkage),
+            "column": lambda: pseudonymizer.pseudonymize_column("nir", raw),
+        },
+    )
     naive_s, ours_s, study_s, column_s = (seconds[k] for k in ("naive", "ours", "study", "column"))
     result = {
         "identifiers": args.n,

@@ -41,19 +41,31 @@ def train_alone(x: np.ndarray, y: np.ndarray, epsilon: float, args: argparse.Nam
     spec = get_task("adult_income")
     model = mlp(x.shape[1], spec.hidden, seed=args.seed)
     plan = plan_study(
-        n_train=len(y), batch_size=args.batch_size, local_epochs=args.local_epochs, rounds=args.rounds,
-        target_epsilon=epsilon, delta=site_delta(args.delta, len(y)), max_grad_norm=args.max_grad_norm,
+        n_train=len(y),
+        batch_size=args.batch_size,
+        local_epochs=args.local_epochs,
+        rounds=args.rounds,
+        target_epsilon=epsilon,
+        delta=site_delta(args.delta, len(y)),
+        max_grad_norm=args.max_grad_norm,
     )
     for r in range(args.rounds):
         train_round(model, x, y, plan, learning_rate=args.learning_rate, seed=args.seed * 1000 + r)
     return model
 
 
-def time_per_epoch(x: np.ndarray, y: np.ndarray, epsilon: float, args: argparse.Namespace, repeats: int = 3) -> float:
+def time_per_epoch(
+    x: np.ndarray, y: np.ndarray, epsilon: float, args: argparse.Namespace, repeats: int = 3
+) -> float:
     spec = get_task("adult_income")
     plan = plan_study(
-        n_train=len(y), batch_size=args.batch_size, local_epochs=1, rounds=args.rounds,
-        target_epsilon=epsilon, delta=site_delta(args.delta, len(y)), max_grad_norm=args.max_grad_norm,
+        n_train=len(y),
+        batch_size=args.batch_size,
+        local_epochs=1,
+        rounds=args.rounds,
+        target_epsilon=epsilon,
+        delta=site_delta(args.delta, len(y)),
+        max_grad_norm=args.max_grad_norm,
     )
     model = mlp(x.shape[1], spec.hidden, seed=args.seed)
     train_round(model, x, y, plan, learning_rate=args.learning_rate, seed=0)  # warm-up
@@ -72,7 +84,9 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=0.01)
     parser.add_argument("--max-grad-norm", type=float, default=1.0)
     parser.add_argument("--delta", type=float, default=1e-5)
-    parser.add_argument("--alpha", type=float, default=0.5, help="Dirichlet concentration of the non-IID split")
+    parser.add_argument(
+        "--alpha", type=float, default=0.5, help="Dirichlet concentration of the non-IID split"
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--epsilons", default="1,3,inf")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -91,14 +105,25 @@ def main() -> None:
 
     rows: list[dict[str, object]] = []
     central = train_alone(x_all, y_all, math.inf, args)
-    rows.append({"setting": "centralized, non-private", "epsilon": "inf", **evaluate(central, x_test, y_test)})
+    rows.append(
+        {"setting": "centralized, non-private", "epsilon": "inf", **evaluate(central, x_test, y_test)}
+    )
     for eps_text in args.epsilons.split(","):
         epsilon = float(eps_text)
         config = StudyConfig(
-            study_id=f"adult-eps-{eps_text}", task="adult_income", sites=tuple(paths),
-            num_server_rounds=args.rounds, min_sites=args.sites, target_epsilon=epsilon, delta=args.delta,
-            local_epochs=args.local_epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-            max_grad_norm=args.max_grad_norm, seed=args.seed, study_dir=work / f"study-{eps_text}",
+            study_id=f"adult-eps-{eps_text}",
+            task="adult_income",
+            sites=tuple(paths),
+            num_server_rounds=args.rounds,
+            min_sites=args.sites,
+            target_epsilon=epsilon,
+            delta=args.delta,
+            local_epochs=args.local_epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            max_grad_norm=args.max_grad_norm,
+            seed=args.seed,
+            study_dir=work / f"study-{eps_text}",
         )
         started = time.perf_counter()
         report = run_simulated_study(config, site_nodes(work / "data", list(paths)))
@@ -107,15 +132,24 @@ def main() -> None:
         model.load_state_dict(torch.load(config.study_dir / "model.pt")["state_dict"])
         sites = report["sites"]
         assert isinstance(sites, dict)
-        rows.append({
-            "setting": "federated", "epsilon": eps_text, **evaluate(model, x_test, y_test),
-            "wall_seconds": round(wall, 1),
-            "site_epsilon": {s: v["epsilon"] for s, v in sites.items()},
-        })
+        rows.append(
+            {
+                "setting": "federated",
+                "epsilon": eps_text,
+                **evaluate(model, x_test, y_test),
+                "wall_seconds": round(wall, 1),
+                "site_epsilon": {s: v["epsilon"] for s, v in sites.items()},
+            }
+        )
         for site, (x, y) in site_xy.items():
             alone = train_alone(x, y, epsilon, args)
-            rows.append({"setting": f"{site} alone ({len(y)} records)", "epsilon": eps_text,
-                         **evaluate(alone, x_test, y_test)})
+            rows.append(
+                {
+                    "setting": f"{site} alone ({len(y)} records)",
+                    "epsilon": eps_text,
+                    **evaluate(alone, x_test, y_test),
+                }
+            )
 
     dp_time = time_per_epoch(x_all, y_all, 3.0, args)
     plain_time = time_per_epoch(x_all, y_all, math.inf, args)
@@ -133,7 +167,8 @@ def main() -> None:
         },
         "goals": {
             "federated_eps3_gap_points": 100 * (float(centralized_acc) - float(fed3["accuracy"])),  # type: ignore[arg-type]
-            "federated_eps3_within_1.5_points": 100 * (float(centralized_acc) - float(fed3["accuracy"])) <= 1.5,  # type: ignore[arg-type]
+            "federated_eps3_within_1.5_points": 100 * (float(centralized_acc) - float(fed3["accuracy"]))
+            <= 1.5,  # type: ignore[arg-type]
             "dp_time_ratio_at_most_1.5": dp_time / plain_time <= 1.5,
         },
     }
@@ -143,8 +178,11 @@ def main() -> None:
     for row in rows:
         print(f"{row['setting']:<34} {row['epsilon']:>5} {row['accuracy']:>9.4f} {row['auc']:>7.4f}")
     t = result["timing"]
-    print(f"DP / non-DP time per epoch: {t['dp_seconds_per_epoch']:.3f} s / {t['non_dp_seconds_per_epoch']:.3f} s"
-          f" = {t['dp_over_non_dp']:.2f}x")
+    print(
+        f"DP / non-DP time per epoch: {t['dp_seconds_per_epoch']:.3f} s"
+        f" / {t['non_dp_seconds_per_epoch']:.3f} s"
+        f" = {t['dp_over_non_dp']:.2f}x"
+    )
     print(f"saved {args.out}")
 
 

@@ -50,7 +50,7 @@ class SuperNodeSettings:
     site: str
     data_dir: Path
     keys_dir: Path
-    broker_url: str
+    broker_url: str | None  # None only for studies on public data (the node then refuses personal data)
     superlink: str
     runtime_port: int = DEFAULT_RUNTIME_PORT
     max_wait_time_s: float | None = None  # None: keep trying to reach the SuperLink forever
@@ -70,7 +70,8 @@ class SuperNodeSettings:
         if not self.site or not self.site.replace("_", "").isalnum() or self.site != self.site.lower():
             raise ValueError(f"--site {self.site!r}: site ids are lowercase letters, digits and underscores")
         _check_superlink_address(self.superlink)
-        _check_broker_url(self.broker_url)
+        if self.broker_url is not None:
+            _check_broker_url(self.broker_url)
         if not (self.data_dir / DATA_FILE).is_file():
             raise FileNotFoundError(f"{self.data_dir / DATA_FILE}: the site's data file is missing")
         if self.site_policy is not None:
@@ -94,7 +95,7 @@ class SuperNodeSettings:
             "site": self.site,
             "data-dir": str(self.data_dir.resolve()),
             "keys-dir": str(self.keys_dir.resolve()),
-            "broker-url": self.broker_url,
+            **({"broker-url": self.broker_url} if self.broker_url else {}),
             **({"site-policy": str(self.site_policy.resolve())} if self.site_policy else {}),
             **self.extra_node_config,
         }
@@ -129,8 +130,8 @@ class SuperNodeSettings:
             f"site         {self.site} (data {self.data_dir / DATA_FILE}, keys {self.keys_dir})",
             f"listens on   127.0.0.1:{self.runtime_port} only (its own ClientApp process; nothing inbound "
             "from the network)",
-            f"connects to  the SuperLink at https://{self.superlink} and the broker at {self.broker_url} "
-            "(outbound only)",
+            f"connects to  the SuperLink at https://{self.superlink} and the broker at "
+            f"{self.broker_url or '(none: public-data studies only)'} (outbound only)",
             f"trusts       a SuperLink certificate issued by {self.ca_certificate}; grants signed by the "
             "pinned broker key",
             f"local veto   {self.site_policy or 'the site policy shipped with the app'}",

@@ -102,3 +102,15 @@ def test_text_command_rejects_non_utf8_input_naming_the_line(monkeypatch, scrubb
     result = runner.invoke(app, ["text"], input=b"ok\n\xe9t\xe9 latin-1\n")
     assert result.exit_code == 2
     assert "line 2" in result.stderr and "UTF-8" in result.stderr
+
+
+def test_table_command_names_the_line_of_non_utf8_bytes(tmp_path: Path, key_file: Path) -> None:
+    source = tmp_path / "p.csv"
+    make_parcours(3).to_csv(source, index=False)
+    data = source.read_bytes().replace(b"Entretien", "Entr\xe9tien".encode("latin-1"), 2)
+    source.write_bytes(data)
+    result = runner.invoke(
+        app,
+        ["table", str(source), str(tmp_path / "o.csv"), "--config", str(CONFIG), "--key-file", str(key_file)],
+    )
+    assert result.exit_code == 2 and f"{source}: line 2 is not UTF-8" in result.output

@@ -11,6 +11,8 @@ import pandas as pd
 import pii_factory as f
 import pytest
 from conftest import make_parcours
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from anonymization.config import parse_config
 from anonymization.errors import ConfigError
@@ -199,9 +201,24 @@ def test_typed_frames_from_an_adapter_are_handled(linkage_key, scrubber) -> None
         ft_id=raw["ft_id"].replace("", None),
         counselor_note=[None, *raw["counselor_note"][1:]],
     )
-    out, report = anonymize_parcours(typed, source="t", linkage_key=linkage_key, study_id="s", scrubber=scrubber)
-    expected, _ = anonymize_parcours(raw, source="t", linkage_key=linkage_key, study_id="s", scrubber=scrubber)
+    out, report = anonymize_parcours(
+        typed, source="t", linkage_key=linkage_key, study_id="s", scrubber=scrubber
+    )
+    expected, _ = anonymize_parcours(
+        raw, source="t", linkage_key=linkage_key, study_id="s", scrubber=scrubber
+    )
     assert list(out["zone_emploi"]) == list(expected["zone_emploi"])
     assert list(out["age_band"]) == list(expected["age_band"])
     assert pd.isna(out["counselor_note"].iloc[0]) and report.scrubbed["counselor_note"].texts == 5
     assert report.identifiers["ft_id"].empty == (raw["ft_id"] == "").sum()
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10**9))
+def test_no_generated_identifier_ever_reaches_the_output(seed: int, linkage_key, scrubber) -> None:
+    raw = make_parcours(6, seed=seed)
+    out, report = anonymize_parcours(
+        raw, source="p.csv", linkage_key=linkage_key, study_id="s", scrubber=scrubber
+    )
+    dumped = out.to_csv(index=False) + json.dumps(report.to_dict())
+    assert [v for v in identifying_strings(raw) if v in dumped] == []

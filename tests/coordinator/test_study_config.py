@@ -8,8 +8,13 @@ from coordinator.study_config import StudyConfig, StudyConfigError
 
 
 def test_run_config_round_trip():
-    config = StudyConfig(study_id="s", task="adult_income", sites=("a", "b"), fields=("age", "income"),
-                         study_dir=Path("runs/x"))
+    config = StudyConfig(
+        study_id="s",
+        task="adult_income",
+        sites=("a", "b"),
+        fields=("age", "income"),
+        study_dir=Path("runs/x"),
+    )
     assert StudyConfig.from_run_config(config.to_run_config()) == config
 
 
@@ -20,7 +25,9 @@ def test_missing_study_id_is_named():
 
 def test_wrong_type_is_named():
     with pytest.raises(StudyConfigError, match="num-server-rounds"):
-        StudyConfig.from_run_config({"study-id": "s", "task": "t", "sites": "a,b", "num-server-rounds": "many"})
+        StudyConfig.from_run_config(
+            {"study-id": "s", "task": "t", "sites": "a,b", "num-server-rounds": "many"}
+        )
 
 
 def test_min_sites_cannot_exceed_the_sites_listed():

@@ -9,8 +9,15 @@ from node_agent.dp_plan import PrivacyPlanError, epsilon_spent, plan_study, site
 
 
 def _plan(**overrides):
-    values = dict(n_train=5000, batch_size=250, local_epochs=2, rounds=4, target_epsilon=2.0,
-                  delta=1e-6, max_grad_norm=1.0)
+    values = dict(
+        n_train=5000,
+        batch_size=250,
+        local_epochs=2,
+        rounds=4,
+        target_epsilon=2.0,
+        delta=1e-6,
+        max_grad_norm=1.0,
+    )
     values.update(overrides)
     return plan_study(**values)
 

@@ -20,9 +20,18 @@ def _ray_processes() -> int:
 
 
 def _config(tmp_path, sites, **overrides) -> StudyConfig:
-    values = dict(study_id="test-study", task="adult_income", sites=tuple(sites), num_server_rounds=2,
-                  min_sites=2, target_epsilon=3.0, local_epochs=1, batch_size=512, learning_rate=0.01,
-                  study_dir=tmp_path / "study")
+    values = dict(
+        study_id="test-study",
+        task="adult_income",
+        sites=tuple(sites),
+        num_server_rounds=2,
+        min_sites=2,
+        target_epsilon=3.0,
+        local_epochs=1,
+        batch_size=512,
+        learning_rate=0.01,
+        study_dir=tmp_path / "study",
+    )
     values.update(overrides)
     return StudyConfig(**values)
 
@@ -45,7 +54,9 @@ def test_study_beats_chance_keeps_each_site_within_epsilon_and_goes_on_without_a
     assert "data.schema" in missing["declined"][0] and "file not found" in missing["declined"][0]
     on_disk = json.loads((config.study_dir / "report.json").read_text())
     assert on_disk["sites"]["site_4"]["status"] == "declined"
-    assert (config.study_dir / "model.pt").exists() and "site_4" in (config.study_dir / "report.md").read_text()
+    assert (config.study_dir / "model.pt").exists() and "site_4" in (
+        config.study_dir / "report.md"
+    ).read_text()
     assert _ray_processes() == 0
 
 

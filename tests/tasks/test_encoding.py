@@ -17,7 +17,9 @@ def _encoder() -> TabularEncoder:
 
 
 def test_unknown_category_goes_to_the_other_slot_not_to_a_new_column():
-    encoded = _encoder().encode(pd.DataFrame({"colour": ["red", "green", None], "size": [10, 20, 0], "y": [1, 0, 1]}))
+    encoded = _encoder().encode(
+        pd.DataFrame({"colour": ["red", "green", None], "size": [10, 20, 0], "y": [1, 0, 1]})
+    )
     assert encoded.shape == (3, 4)
     assert encoded[:, :3].tolist() == [[1, 0, 0], [0, 0, 1], [0, 0, 1]]
     assert encoded[:, 3].tolist() == pytest.approx([1.0, 2.0, 0.0])

@@ -7,9 +7,20 @@ from tasks.instructions import InstructionError, StudyInstructions
 
 
 def _instructions(**overrides):
-    values = dict(study_id="s1", task="adult_income", num_rounds=3, local_epochs=1, batch_size=64,
-                  learning_rate=0.01, max_grad_norm=1.0, target_epsilon=3.0, delta=1e-6, seed=7,
-                  fields="age,income", grant="a.b.c")
+    values = dict(
+        study_id="s1",
+        task="adult_income",
+        num_rounds=3,
+        local_epochs=1,
+        batch_size=64,
+        learning_rate=0.01,
+        max_grad_norm=1.0,
+        target_epsilon=3.0,
+        delta=1e-6,
+        seed=7,
+        fields="age,income",
+        grant="a.b.c",
+    )
     values.update(overrides)
     return StudyInstructions(**values)
 

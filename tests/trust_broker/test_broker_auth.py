@@ -134,3 +134,16 @@ def test_site_in_the_body_is_ignored_the_registered_site_wins(broker: Broker) ->
     ok = broker.http.post("/v1/budget/reserve", json=body, auth=signer(broker.folder, Role.NODE, "apec"))
     assert ok.status_code == 200
     assert ok.json()["site"] == "apec"
+
+
+def test_signed_requests_and_replays_behave_the_same_on_both_databases(make_broker, db_url: str) -> None:  # noqa: ANN001
+    broker = make_broker(db_url)
+    request = broker.http.build_request("GET", "/v1/optouts")
+    signer(broker.folder, Role.NODE, "apec").sign(request)
+    assert broker.http.send(request).status_code == 200
+    assert broker.http.send(request).json()["rule"] == "auth.replay"
+    study = broker.grant()
+    reservation = broker.client(Role.NODE, "apec").reserve(
+        request_id="r", study_id=study, dataset="parcours", mechanism=dpsgd(), examples=10
+    )
+    assert reservation.status == "reserved"

@@ -17,6 +17,7 @@ matplotlib.use("Agg")  # files only: an auditor's machine needs no display
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 
+from trust_broker.audit.recompute import ABSOLUTE_TOLERANCE, RELATIVE_TOLERANCE  # noqa: E402
 from trust_broker.audit.verify import AccountCheck, VerificationReport  # noqa: E402
 from trust_broker.ledger.account import AccountKey  # noqa: E402
 
@@ -55,6 +56,20 @@ def plot_site(site: str, accounts: dict[AccountKey, AccountCheck], path: Path) -
             linewidth=1,
             label=f"{key.dataset} {key.period} : plafond",
         )
+        over = [
+            point
+            for point in account.points
+            if max(point.epsilon_recorded, point.epsilon_recomputed) > point.cap
+        ]
+        if over:
+            ax.plot(
+                [_when(point.at) for point in over],
+                [max(point.epsilon_recorded, point.epsilon_recomputed) for point in over],
+                "x",
+                color="red",
+                markersize=9,
+                label=f"{key.dataset} {key.period} : dépassement",
+            )
     ax.set_title(f"Budget de confidentialité — {site}")
     ax.set_ylabel("ε composé")
     top = max((point.cap for account in accounts.values() for point in account.points), default=1.0)
@@ -83,6 +98,8 @@ def render_markdown(report: VerificationReport, figures: dict[str, str]) -> str:
         f"- Export : `{Path(report.path).name}`",
         f"- Événements : {report.events} ; têtes signées : {report.heads}",
         f"- Vérification : {status}",
+        f"- ε recalculé indépendamment avec dp-accounting (RDP) ; tolérance {100 * RELATIVE_TOLERANCE:g} % "
+        f"+ {ABSOLUTE_TOLERANCE:g}",
         "",
         "## Comptes de budget (site, jeu de données, période)",
         "",

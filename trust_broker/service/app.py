@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from fastapi import FastAPI
 
-from trust_broker.service.context import BrokerContext
+from trust_broker.service.context import BrokerContext, BrokerSettings
 from trust_broker.service.errors import install_error_handlers
 from trust_broker.service.limits import BodySizeLimit
 from trust_broker.service.routers import ROUTERS
@@ -31,3 +34,23 @@ def create_app(context: BrokerContext) -> FastAPI:
         app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=context.settings.max_body_bytes)
     return app
+
+
+ENV_DB = "R2DDE_BROKER_DB"
+ENV_KEYS = "R2DDE_BROKER_KEYS"
+ENV_POLICIES = "R2DDE_BROKER_POLICIES"
+ENV_SIGN_HEADS_EVERY = "R2DDE_BROKER_SIGN_HEADS_EVERY"
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for uvicorn worker processes (``serve --workers N``): configuration comes from the
+    environment the parent set, and the parent already migrated the database."""
+    policies = os.environ.get(ENV_POLICIES)
+    context = BrokerContext.from_config(
+        os.environ[ENV_DB],
+        Path(os.environ[ENV_KEYS]),
+        Path(policies) if policies else None,
+        settings=BrokerSettings(sign_heads_every=int(os.environ.get(ENV_SIGN_HEADS_EVERY, "1"))),
+        prepare=False,
+    )
+    return create_app(context)

@@ -77,23 +77,31 @@ class BrokerContext:
         policies_dir: Path | None = None,
         *,
         settings: BrokerSettings | None = None,
+        prepare: bool = True,
     ) -> BrokerContext:
-        """Open (and migrate) the database, load the broker key, policies and participants."""
+        """Open the database, load the broker key, policies and participants.
+
+        ``prepare`` migrates the schema and registers the participants of ``keys_dir``; worker
+        processes of a multi-worker server skip it (their parent did it once).
+        """
         settings = settings or BrokerSettings()
         folder = ProvisionedFolder.open(Path(keys_dir))
         broker_key = folder.broker_private_key()
         purposes = load_purposes(Path(policies_dir) / "purposes" if policies_dir else None)
         sites = load_site_policies(Path(policies_dir) / "sites" if policies_dir else None)
+        accountant = LedgerAccountant()
+        accountant.warm_up()  # import the accountant's numeric stack now, not on the first reserve
         engine = make_engine(db_url)
-        migrate(engine)
+        if prepare:
+            migrate(engine)
         store = SqlBrokerStore(
             engine,
-            LedgerAccountant(),
+            accountant,
             head_signer=lambda event: sign_head(broker_key, event, BROKER_KID),
             sign_heads_every=settings.sign_heads_every,
             broker_kid=BROKER_KID,
         )
-        for record in folder.participants():
+        for record in folder.participants() if prepare else ():
             store.register_participant(
                 Participant(
                     kid=record.kid,

@@ -81,6 +81,7 @@ class ReservationRow(Base):
     examples: Mapped[int] = mapped_column(Integer)
     epsilon_after: Mapped[float] = mapped_column(Float)
     cap: Mapped[float] = mapped_column(Float)
+    delta: Mapped[float] = mapped_column(Float)
     refusal_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

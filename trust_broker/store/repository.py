@@ -70,16 +70,16 @@ class BrokerStore(ABC):
         """Atomic and idempotent on (requester, request_id); a refusal is stored and answered again."""
 
     @abstractmethod
-    def commit(
-        self, reservation_id: str, mechanism: dict[str, Any], *, site: str, actor: str, delta: float
-    ) -> ReservationRecord: ...
+    def commit(self, reservation_id: str, mechanism: dict[str, Any], *, site: str, actor: str) -> ReservationRecord:
+        """Record the parameters actually used; refused when they cost more than the reservation."""
 
     @abstractmethod
     def reservation_study(self, reservation_id: str) -> str:
         """The study a reservation belongs to (``NotFound`` when there is none)."""
 
     @abstractmethod
-    def release(self, reservation_id: str, *, site: str, actor: str, delta: float) -> ReservationRecord: ...
+    def release(self, reservation_id: str, *, site: str, actor: str) -> ReservationRecord:
+        """Give a live reservation back; an expired one stays charged."""
 
     @abstractmethod
     def balance(self, site: str, dataset: str, period: str, delta: float) -> AccountBalance: ...

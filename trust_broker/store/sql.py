@@ -10,17 +10,19 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from trust_broker.accounting import Accountant
 from trust_broker.audit.chain import EVENT_KINDS
+from trust_broker.ledger.analysis import REPEAT_FIELD
 from trust_broker.roles import Role
 from trust_broker.store import chain_io
 from trust_broker.store.models import (
@@ -48,6 +50,7 @@ from trust_broker.store.repository import BrokerStore
 
 ALL_PURPOSES = "*"
 NONCE_SWEEP_EVERY = 500
+PARTICIPANT_CACHE_SECONDS = 5.0
 
 
 def _now() -> dt.datetime:
@@ -92,7 +95,10 @@ class SqlBrokerStore(BrokerStore):
         self.head_signer = head_signer
         self.sign_heads_every = max(1, sign_heads_every)
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        # Reads need no write lock: on SQLite they begin DEFERRED and run beside the writer (WAL).
+        self._read_engine = engine.execution_options(r2dde_read_only=True)
         self._nonce_inserts = 0
+        self._participant_cache: dict[str, tuple[float, Participant | None]] = {}
         self._dialect = engine.dialect.name
 
     # -- helpers -------------------------------------------------------------------------------
@@ -143,19 +149,30 @@ class SqlBrokerStore(BrokerStore):
         return Participant(kid=row.kid, role=Role(row.role), site=row.site, public_key=row.public_key)
 
     def participant(self, kid: str) -> Participant | None:
-        with Session(self.engine) as session:
+        """Looked up on every request: served from a cache refreshed every few seconds (keys rarely change)."""
+        now = time.monotonic()
+        cached = self._participant_cache.get(kid)
+        if cached is not None and now - cached[0] < PARTICIPANT_CACHE_SECONDS:
+            return cached[1]
+        with Session(self._read_engine) as session:
             row = session.get(ParticipantRow, kid)
-            return None if row is None else self._participant(row)
+            participant = None if row is None else self._participant(row)
+        self._participant_cache[kid] = (now, participant)
+        return participant
 
     def participants(self) -> list[Participant]:
-        with Session(self.engine) as session:
+        with Session(self._read_engine) as session:
             rows = session.scalars(select(ParticipantRow).order_by(ParticipantRow.kid)).all()
             return [self._participant(r) for r in rows]
 
     def remember_nonce(self, kid: str, nonce: str, expires_at: dt.datetime) -> bool:
         with self._sessions.begin() as session:
+            if self._dialect == "postgresql":
+                # A nonce lost in a crash only reopens replay of requests that are idempotent anyway
+                # (request ids, study ids); the ledger's own transactions keep synchronous commits.
+                session.execute(text("SET LOCAL synchronous_commit TO OFF"))
             stmt = self._insert_ignore(NonceRow, {"kid": kid, "nonce": nonce, "expires_at": expires_at})
-            inserted = session.execute(stmt).rowcount == 1
+            inserted = session.execute(stmt.returning(NonceRow.nonce)).scalar() is not None
             self._nonce_inserts += 1
             if self._nonce_inserts % NONCE_SWEEP_EVERY == 0:
                 session.execute(delete(NonceRow).where(NonceRow.expires_at < _now()))
@@ -219,7 +236,7 @@ class SqlBrokerStore(BrokerStore):
                 )
 
     def study(self, study_id: str) -> StudyRecord | None:
-        with Session(self.engine) as session:
+        with Session(self._read_engine) as session:
             row = session.get(StudyRow, study_id)
             return None if row is None else self._study(row)
 
@@ -273,7 +290,7 @@ class SqlBrokerStore(BrokerStore):
             return int(row.seq)
 
     def opt_outs(self, since: int, limit: int) -> ListPage:
-        with Session(self.engine) as session:
+        with Session(self._read_engine) as session:
             rows = session.scalars(
                 select(OptOutRow).where(OptOutRow.seq > since).order_by(OptOutRow.seq).limit(limit)
             ).all()
@@ -313,7 +330,7 @@ class SqlBrokerStore(BrokerStore):
             return int(row.seq)
 
     def consents(self, since: int, limit: int, purpose: str | None = None) -> ListPage:
-        with Session(self.engine) as session:
+        with Session(self._read_engine) as session:
             stmt = select(ConsentRow).where(ConsentRow.seq > since)
             if purpose is not None:
                 stmt = stmt.where(ConsentRow.purpose == purpose)
@@ -350,16 +367,31 @@ class SqlBrokerStore(BrokerStore):
         return account
 
     @staticmethod
-    def _spent_history(
-        session: Session, account_id: int, study_id: str | None = None
-    ) -> list[dict[str, Any]]:
-        """Mechanisms counted as spent: committed (actual parameters), live and expired reservations."""
-        stmt = select(ReservationRow.mechanism_json, ReservationRow.committed_mechanism_json).where(
-            ReservationRow.account_id == account_id, ReservationRow.status.in_(("reserved", "committed"))
+    def _spent_history(session: Session, account_id: int, study_id: str | None = None) -> list[dict[str, Any]]:
+        """Mechanisms counted as spent: committed (actual parameters), live and expired reservations.
+
+        Identical mechanisms are grouped in SQL and merged by multiplying their repeat field
+        (steps, count): exact under RDP composition, and a long history costs one row per
+        distinct parameter set instead of one per round.
+        """
+        charged = func.coalesce(ReservationRow.committed_mechanism_json, ReservationRow.mechanism_json)
+        stmt = (
+            select(charged, func.count())
+            .where(ReservationRow.account_id == account_id, ReservationRow.status.in_(("reserved", "committed")))
+            .group_by(charged)
         )
         if study_id is not None:
             stmt = stmt.where(ReservationRow.study_id == study_id)
-        return [json.loads(committed or reserved) for reserved, committed in session.execute(stmt)]
+        merged: list[dict[str, Any]] = []
+        for raw, count in session.execute(stmt):
+            mechanism = json.loads(raw)
+            repeat = REPEAT_FIELD.get(str(mechanism.get("kind")))
+            if repeat is None:
+                merged.extend([mechanism] * int(count))
+                continue
+            mechanism[repeat] = int(mechanism.get(repeat, 1)) * int(count)
+            merged.append(mechanism)
+        return merged
 
     @staticmethod
     def _reservation(row: ReservationRow, account: BudgetAccountRow) -> ReservationRecord:
@@ -453,6 +485,7 @@ class SqlBrokerStore(BrokerStore):
                 examples=request.examples,
                 epsilon_after=epsilon,
                 cap=request.cap,
+                delta=request.delta,
                 refusal_json=_dumps(refusal) if refusal else None,
                 created_at=now,
                 expires_at=now + request.ttl,
@@ -480,7 +513,7 @@ class SqlBrokerStore(BrokerStore):
             return self._reservation(row, account)
 
     def reservation_study(self, reservation_id: str) -> str:
-        with Session(self.engine) as session:
+        with Session(self._read_engine) as session:
             study_id = session.scalar(
                 select(ReservationRow.study_id).where(ReservationRow.id == reservation_id)
             )
@@ -505,9 +538,7 @@ class SqlBrokerStore(BrokerStore):
         assert row is not None
         return row, account
 
-    def commit(
-        self, reservation_id: str, mechanism: dict[str, Any], *, site: str, actor: str, delta: float
-    ) -> ReservationRecord:
+    def commit(self, reservation_id: str, mechanism: dict[str, Any], *, site: str, actor: str) -> ReservationRecord:
         mechanism_json = _dumps(mechanism)
         with self._sessions.begin() as session:
             row, account = self._locked_reservation(session, reservation_id, site)
@@ -517,6 +548,7 @@ class SqlBrokerStore(BrokerStore):
                 raise StoreError("budget.not_reserved", f"reservation {reservation_id} is {row.status}")
             # A late commit (after expiry) is accepted: it can only lower the charge, never raise it.
             reserved = json.loads(row.mechanism_json)
+            delta = row.delta  # the grant's δ, kept with the reservation
             if not self.accountant.within(mechanism, reserved, delta):
                 raise StoreError(
                     "budget.commit_exceeds_reservation",
@@ -546,7 +578,7 @@ class SqlBrokerStore(BrokerStore):
             )
             return self._reservation(row, account)
 
-    def release(self, reservation_id: str, *, site: str, actor: str, delta: float) -> ReservationRecord:
+    def release(self, reservation_id: str, *, site: str, actor: str) -> ReservationRecord:
         with self._sessions.begin() as session:
             row, account = self._locked_reservation(session, reservation_id, site)
             if row.status == "released":
@@ -561,7 +593,7 @@ class SqlBrokerStore(BrokerStore):
             row.status, row.settled_at = "released", _now()
             session.flush()
             history = self._spent_history(session, account.id)
-            delta = self.accountant.account_delta(history, delta)
+            delta = self.accountant.account_delta(history, row.delta)
             row.epsilon_after = self.accountant.epsilon(history, delta) if history else 0.0
             self._append(
                 session,
@@ -580,7 +612,7 @@ class SqlBrokerStore(BrokerStore):
             return self._reservation(row, account)
 
     def balance(self, site: str, dataset: str, period: str, delta: float) -> AccountBalance:
-        with Session(self.engine) as session:
+        with Session(self._read_engine) as session:
             account_id = session.scalar(
                 select(BudgetAccountRow.id).where(
                     BudgetAccountRow.site == site,
@@ -596,12 +628,12 @@ class SqlBrokerStore(BrokerStore):
 
     # -- audit ---------------------------------------------------------------------------------
     def audit_events(self) -> Iterator[Any]:
-        with Session(self.engine) as session:
+        with Session(self._read_engine) as session:
             for row in session.scalars(select(AuditEventRow).order_by(AuditEventRow.seq)).yield_per(1000):
                 yield chain_io.row_to_event(row)
 
     def audit_heads(self) -> list[str]:
-        with Session(self.engine) as session:
+        with Session(self._read_engine) as session:
             rows = session.scalars(select(AuditHeadRow).order_by(AuditHeadRow.seq)).all()
             return [r.jws for r in rows]
 
@@ -622,5 +654,5 @@ class SqlBrokerStore(BrokerStore):
             return jws
 
     def count_events(self) -> int:
-        with Session(self.engine) as session:
+        with Session(self._read_engine) as session:
             return int(session.scalar(select(func.count()).select_from(AuditEventRow)) or 0)

@@ -152,13 +152,6 @@ def reserve(
     return _out(record)
 
 
-def _grant_delta(ctx: BrokerContext, study_id: str) -> float:
-    study = ctx.store.study(study_id)
-    if study is None or study.grant is None:  # pragma: no cover - a reservation implies a grant
-        raise NotFound("study.unknown", f"no grant for study {study_id}")
-    return float(study.grant["delta"])
-
-
 @router.post(
     "/v1/budget/commit",
     response_model=ReservationOut,
@@ -170,10 +163,7 @@ def commit(
 ) -> ReservationOut:
     site = node_site(caller)
     mechanism = body.mechanism.model_dump(mode="json")
-    study_id = ctx.store.reservation_study(body.reservation_id)
-    record = ctx.store.commit(
-        body.reservation_id, mechanism, site=site, actor=caller.kid, delta=_grant_delta(ctx, study_id)
-    )
+    record = ctx.store.commit(body.reservation_id, mechanism, site=site, actor=caller.kid)
     return _out(record)
 
 
@@ -187,10 +177,7 @@ def release(
     body: ReleaseIn, ctx: Context, caller: Annotated[Caller, Depends(require(Role.NODE))]
 ) -> ReservationOut:
     site = node_site(caller)
-    study_id = ctx.store.reservation_study(body.reservation_id)
-    record = ctx.store.release(
-        body.reservation_id, site=site, actor=caller.kid, delta=_grant_delta(ctx, study_id)
-    )
+    record = ctx.store.release(body.reservation_id, site=site, actor=caller.kid)
     return _out(record)
 
 

@@ -2,13 +2,14 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 16:46:54.733605
+Create Date: 2026-11-25 17:09:49.141690
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -130,6 +131,7 @@ def upgrade() -> None:
         sa.Column("examples", sa.Integer(), nullable=False),
         sa.Column("epsilon_after", sa.Float(), nullable=False),
         sa.Column("cap", sa.Float(), nullable=False),
+        sa.Column("delta", sa.Float(), nullable=False),
         sa.Column("refusal_json", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),

@@ -1,0 +1,221 @@
+"""Broker throughput: reserve+commit pairs per second and pair latency with 20 concurrent nodes.
+
+A real broker process (`trust_broker.cli serve`) listens on 127.0.0.1; 20 client threads, each a
+signed ``BrokerClient`` with a keep-alive connection, loop reserve → commit for a fixed time.
+Runs on SQLite and, when a URL is given (``--postgres-url`` or $R2DDE_TEST_POSTGRES_URL), on
+PostgreSQL in a throw-away schema. Prints a table and saves JSON in benchmarks/results/.
+
+    .venv/bin/python benchmarks/broker/bench_reserve_commit.py --seconds 15
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from policies import StudyRequest  # noqa: E402
+from trust_broker.client import BrokerClient, BrokerError  # noqa: E402
+from trust_broker.provision import provision  # noqa: E402
+from trust_broker.roles import Role  # noqa: E402
+
+SITES = ("france_travail", "apec", "missions_locales")
+DELTA = 1e-8
+# A cheap mechanism so that tens of thousands of rounds stay far below the caps: the benchmark
+# measures the broker, not the refusal path.
+MECHANISM = {"kind": "subsampled_gaussian", "noise_multiplier": 5.0, "sample_rate": 0.001, "steps": 1, "delta": DELTA}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def broker_process(db_url: str, keys: Path, sign_heads_every: int, workers: int = 1):  # noqa: ANN201
+    port = _free_port()
+    code = "from trust_broker.cli import app; app()"
+    command = [sys.executable, "-c", code, "serve", "--keys", str(keys), "--db", db_url, "--port", str(port)]
+    command += ["--log-level", "warning", "--sign-heads-every", str(sign_heads_every), "--workers", str(workers)]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"broker exited: {process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("broker did not start in 60 s") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def postgres_schema(base_url: str):  # noqa: ANN201
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    schema = f"r2dde_bench_{uuid.uuid4().hex[:10]}"
+    url = make_url(base_url)
+    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run_load(url: str, keys: Path, clients: int, seconds: float) -> dict[str, Any]:
+    region = BrokerClient.from_folder(keys, Role.REGION, base_url=url)
+    study_id = f"bench-{uuid.uuid4().hex[:8]}"
+    region.request_study(
+        StudyRequest(
+            study_id=study_id,
+            purpose_id="autodiagnostic_mobilite",
+            task="employment_outcome",
+            dataset="parcours",
+            fields=("age_band", "sex"),
+            sites=SITES,
+            rounds=1000,
+            target_epsilon=2.0,
+            delta=DELTA,
+            coordinator="coordinator",
+            requested_by="coordinator",
+        )
+    )
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    errors: list[str] = []
+    start_barrier = threading.Barrier(clients + 1)
+    stop_at = [0.0]
+
+    def worker(index: int) -> None:
+        site = SITES[index % len(SITES)]
+        with BrokerClient.from_folder(keys, Role.NODE, site, base_url=url, timeout=30) as node:
+            for warm in range(3):  # open the connection, warm the server's caches
+                r = node.reserve(request_id=f"w{index}-{warm}", study_id=study_id, dataset="parcours",
+                                 mechanism=MECHANISM, examples=1000)
+                node.commit(r.reservation_id, MECHANISM)
+            start_barrier.wait()
+            n = 0
+            while time.perf_counter() < stop_at[0]:
+                t0 = time.perf_counter()
+                try:
+                    r = node.reserve(request_id=f"c{index}-{n}", study_id=study_id, dataset="parcours",
+                                     mechanism=MECHANISM, examples=1000)
+                    node.commit(r.reservation_id, MECHANISM)
+                except BrokerError as exc:
+                    errors.append(f"{exc.rule}: {exc.detail}"[:200])
+                    continue
+                finally:
+                    n += 1
+                latencies[index].append(time.perf_counter() - t0)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    stop_at[0] = time.perf_counter() + seconds + 1e9  # set properly once everyone is ready
+    start_barrier.wait()
+    began = time.perf_counter()
+    stop_at[0] = began + seconds
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    flat = [x for per in latencies for x in per]
+    return {
+        "pairs": len(flat),
+        "seconds": round(elapsed, 2),
+        "pairs_per_second": round(len(flat) / elapsed, 1),
+        "p50_ms": round(1000 * statistics.median(flat), 1) if flat else None,
+        "p95_ms": round(1000 * _percentile(flat, 0.95), 1) if flat else None,
+        "p99_ms": round(1000 * _percentile(flat, 0.99), 1) if flat else None,
+        "errors": len(errors),
+        "first_errors": errors[:3],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--postgres-url", default=os.environ.get("R2DDE_TEST_POSTGRES_URL"))
+    parser.add_argument("--sign-heads-every", type=int, nargs="+", default=[1])
+    parser.add_argument("--workers", type=int, nargs="+", default=[1], help="server processes (PostgreSQL)")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "broker_reserve_commit.json")
+    args = parser.parse_args()
+
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="r2dde-bench-") as tmp:
+        keys = provision(Path(tmp) / "keys", SITES).root
+        backends: list[tuple[str, Any]] = [("sqlite", None)]
+        if args.postgres_url:
+            backends.append(("postgresql", args.postgres_url))
+        else:
+            print("PostgreSQL skipped: no --postgres-url nor R2DDE_TEST_POSTGRES_URL")
+        for name, base in backends:
+            runs = [(every, w) for every in args.sign_heads_every for w in args.workers if name != "sqlite" or w == 1]
+            for every, workers in runs:
+                if name == "sqlite":
+                    db_url = f"sqlite:///{Path(tmp) / f'bench-{every}.db'}"
+                    context = contextmanager(lambda u=db_url: iter([u]))()
+                else:
+                    context = postgres_schema(base)
+                with context as db_url, broker_process(db_url, keys, every, workers) as url:
+                    row = {"database": name, "sign_heads_every": every, "workers": workers, "clients": args.clients}
+                    row.update(run_load(url, keys, args.clients, args.seconds))
+                    results.append(row)
+                    print(json.dumps(row))
+    header = f"{'database':<11} {'heads':>5} {'procs':>5} {'pairs/s':>8} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'errors':>6}"
+    print(header)
+    for row in results:
+        print(
+            f"{row['database']:<11} {row['sign_heads_every']:>5} {row['workers']:>5} {row['pairs_per_second']:>8} {row['p50_ms']:>7} "
+            f"{row['p95_ms']:>7} {row['p99_ms']:>7} {row['errors']:>6}"
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "benchmark": "broker reserve+commit pairs",
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "seconds_per_run": args.seconds,
+        "results": results,
+    }
+    args.out.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"saved {args.out}")
+
+
+if __name__ == "__main__":
+    main()

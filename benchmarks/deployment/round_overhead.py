@@ -1,0 +1,232 @@
+"""Round overhead of Flower's deployment engine against its simulation engine, same study.
+
+Run by hand (not a test):
+    .venv/bin/python benchmarks/deployment/round_overhead.py                 # Adult, 3 and 10 nodes
+    .venv/bin/python benchmarks/deployment/round_overhead.py --usecase1      # + use case 1, 3 nodes
+
+The study is the same on both engines: the ServerApp's `run_study` (FedAvg, DP-SGD at every
+site, train + evaluate each round) over the same files. Deployment = one SuperLink and one
+SuperNode per site as separate processes on loopback, TLS and SuperNode authentication on,
+started and stopped by `LoopbackFederation`. Simulation = `run_simulated_study` (Ray, one CPU
+per virtual node). "Seconds per round" is the ServerApp's own strategy time divided by the
+rounds (the same clock on both engines); startup (processes, Ray) is reported apart.
+Adult (public data, no broker) isolates the engine; use case 1 adds the governed path (broker,
+grant, anonymization, ε reservations). Writes benchmarks/results/deployment_round_overhead.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
+
+from coordinator.deployment.loopback import LoopbackFederation  # noqa: E402
+from coordinator.deployment.study import request_grant  # noqa: E402
+from coordinator.study_config import StudyConfig  # noqa: E402
+from node_agent.deployment.supernode import SuperNodeSettings  # noqa: E402
+from node_agent.settings import NodeSettings  # noqa: E402
+from simulations.adult import site_id, write_adult_sites  # noqa: E402
+from simulations.engine import run_simulated_study  # noqa: E402
+from simulations.partners import generate_partners  # noqa: E402
+from trust_broker.provision import provision  # noqa: E402
+from trust_broker.provision.tls import write_tls_material  # noqa: E402
+
+RESULTS = REPO / "benchmarks" / "results" / "deployment_round_overhead.json"
+USE_CASE_1_SITES = ("france_travail", "apec", "missions_locales")
+
+
+def _keys(root: Path, sites: tuple[str, ...]) -> Path:
+    folder = provision(root / "keys", sites)
+    write_tls_material(root / "keys", sites)
+    for site in sites:
+        if not (folder.node_dir(site) / "broker.pub").exists():
+            shutil.copy(folder.broker_public_key_path, folder.node_dir(site) / "broker.pub")
+    return root / "keys"
+
+
+def _simulate(config: StudyConfig, nodes: list[NodeSettings]) -> dict[str, float]:
+    start = time.perf_counter()
+    report = run_simulated_study(config, nodes)
+    total = time.perf_counter() - start
+    return _timing(report, total, config.num_server_rounds)
+
+
+def _timing(report: dict[str, object], total: float, rounds: int) -> dict[str, float]:
+    strategy = float(report["wall_seconds"])  # type: ignore[arg-type]
+    trained = sum(1 for s in report["sites"].values() if s["status"] == "trained")  # type: ignore[union-attr]
+    return {
+        "seconds_per_round": round(strategy / rounds, 2),
+        "strategy_seconds": round(strategy, 2),
+        "total_seconds": round(total, 2),
+        "sites_trained": trained,
+        "status": str(report["status"]),  # type: ignore[dict-item]
+    }
+
+
+def _deploy(
+    root: Path, config: StudyConfig, data: Path, *, governed: bool, purpose: str = ""
+) -> dict[str, float]:
+    keys = _keys(root, config.sites)
+    start = time.perf_counter()
+    with LoopbackFederation(root / "work", keys, data, repo=REPO) as federation:
+        if governed:
+            federation.start_broker()
+            config = request_grant(config, purpose=purpose, broker_url=federation.broker_url, keys=keys)
+        federation.start_superlink()
+        for site in config.sites:
+            if governed:
+                federation.start_node(site)
+            else:  # public data: no broker, so straight to flower-supernode with the same settings
+                settings = SuperNodeSettings(
+                    site=site,
+                    data_dir=data / site,
+                    keys_dir=keys / "nodes" / site,
+                    broker_url=None,
+                    superlink=federation.superlink,
+                    runtime_port=_free_port(),
+                )
+                federation.supervisor.start(
+                    f"node-{site}", settings.argv(), env={"FLWR_HOME": str(root / "work" / f"flwr-{site}")}
+                )
+        with federation.control() as control:
+            control.wait_online(config.sites, timeout_s=120)
+            ready = time.perf_counter() - start
+            run_id = control.start_run(REPO, config.to_run_config())
+            outcome = control.wait(run_id, timeout_s=1800)
+        total = time.perf_counter() - start
+    if not outcome.completed:
+        raise RuntimeError(f"deployment run did not complete: {outcome}")
+    report = json.loads((config.study_dir / "report.json").read_text(encoding="utf-8"))
+    timing = _timing(report, total, config.num_server_rounds)
+    timing["startup_seconds"] = round(ready, 2)
+    return timing
+
+
+def _free_port() -> int:
+    from coordinator.deployment.processes import free_port
+
+    return free_port()
+
+
+def adult(root: Path, nodes: int, rounds: int) -> dict[str, object]:
+    sites = tuple(site_id(i) for i in range(1, nodes + 1))
+    write_adult_sites(root / "data", nodes, seed=42)
+    base = StudyConfig(
+        study_id=f"bench-adult-{nodes}",
+        task="adult_income",
+        sites=sites,
+        num_server_rounds=rounds,
+        min_sites=nodes,
+        target_epsilon=3.0,
+        local_epochs=1,
+        batch_size=256,
+        seed=42,
+    )
+    simulation = _simulate(
+        replace(base, study_dir=root / "sim"),
+        [NodeSettings(site=s, data_dir=root / "data" / s) for s in sites],
+    )
+    deployment = _deploy(
+        root / "dep", replace(base, study_dir=root / "dep" / "study"), root / "data", governed=False
+    )
+    return {
+        "study": "adult_income",
+        "nodes": nodes,
+        "rounds": rounds,
+        "simulation": simulation,
+        "deployment": deployment,
+    }
+
+
+def usecase1(root: Path, rounds: int, people: int) -> dict[str, object]:
+    """Use case 1 on 3 partners: the simulation path of `r2dde simulate`, the deployment path of the e2e."""
+    from simulations.scenarios import SCENARIOS, run_scenario
+
+    base = StudyConfig(
+        study_id="bench-uc1",
+        task="employment_outcome",
+        sites=USE_CASE_1_SITES,
+        num_server_rounds=rounds,
+        min_sites=3,
+        target_epsilon=3.0,
+        local_epochs=1,
+        batch_size=64,
+        seed=42,
+        study_dir=root / "sim",
+    )
+    start = time.perf_counter()
+    report = run_scenario(SCENARIOS["usecase1"], base, people=people, narrate=lambda _m: None)
+    simulation = _timing(report, time.perf_counter() - start, rounds)
+    generate_partners(root / "data", seed=42, people=people, sites=USE_CASE_1_SITES)
+    deployment = _deploy(
+        root / "dep",
+        replace(base, study_dir=root / "dep" / "study"),
+        root / "data",
+        governed=True,
+        purpose="autodiagnostic_mobilite",
+    )
+    return {
+        "study": "employment_outcome (use case 1)",
+        "nodes": 3,
+        "rounds": rounds,
+        "people": people,
+        "simulation": simulation,
+        "deployment": deployment,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, nargs="+", default=[3, 10])
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--usecase1", action="store_true", help="also time use case 1 on 3 partners")
+    parser.add_argument("--people", type=int, default=1500)
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="r2dde-bench-deploy-") as tmp:
+        for nodes in args.nodes:
+            row = adult(Path(tmp) / f"adult-{nodes}", nodes, args.rounds)
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+        if args.usecase1:
+            row = usecase1(Path(tmp) / "uc1", args.rounds, args.people)
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    for row in rows:
+        sim, dep = row["simulation"], row["deployment"]
+        overhead = dep["seconds_per_round"] - sim["seconds_per_round"]  # type: ignore[index,operator]
+        row["overhead_seconds_per_round"] = round(overhead, 2)
+        print(
+            f"{row['study']:<34} {row['nodes']:>3} nodes: "
+            f"simulation {sim['seconds_per_round']:>7.1f} s/round,"  # type: ignore[index]
+            f" deployment {dep['seconds_per_round']:>7.1f} s/round (+{overhead:.1f}),"  # type: ignore[index]
+            f" deployment startup {dep['startup_seconds']:.1f} s"
+        )  # type: ignore[index]
+    result = {
+        "benchmark": "deployment_round_overhead",
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "method": "strategy time / rounds; same run_study on both engines; train + evaluate per round",
+        "rows": rows,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""`r2dde simulate` on use case 1: granted, budgeted, audited — and no identifier in any output."""
+
+import json
+import re
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from anonymization.identifiers.registry import get_identifier_type
+from r2dde.cli import app
+from simulations.objections import choose_objectors
+
+pytestmark = pytest.mark.timeout(420)
+
+IDENTIFIERS = ("nir", "ft_id", "email", "phone", "last_name")
+OBJECTORS = 100
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "run"
+    result = CliRunner().invoke(
+        app,
+        [
+            "simulate",
+            "--scenario",
+            "usecase1",
+            "--sites",
+            "3",
+            "--rounds",
+            "2",
+            "--epsilon",
+            "3",
+            "--people",
+            "1500",
+            "--opt-outs",
+            str(OBJECTORS),
+            "--seed",
+            "42",
+            "--out",
+            str(out),
+        ],
+    )
+    return out, result
+
+
+def test_the_governed_study_completes_within_every_sites_budget_and_verifies(demo):
+    out, result = demo
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["status"] == "completed"
+    assert report["audit"]["verified"] is True and report["audit"]["problems"] == []
+    assert set(report["sites"]) == {"france_travail", "apec", "missions_locales"}
+    for site in report["sites"].values():
+        assert site["status"] == "trained"
+        assert 0 < site["epsilon"] <= site["target_epsilon"] <= 3.0
+    assert report["metrics"]["auc"] > 0.55
+    assert "mobility_km" not in report["grant"]["fields"]  # APEC does not expose it
+    assert "verified" in result.output and "report.md" in result.output
+
+
+def test_no_direct_identifier_reaches_any_output(demo):
+    out, result = demo
+    values: set[str] = set()
+    for site_file in (out / "data").glob("*/parcours.csv"):
+        frame = pd.read_csv(site_file, dtype=str, keep_default_na=False)
+        for column in IDENTIFIERS:
+            values |= {v for v in frame[column] if len(v) >= 6}
+    outputs = [out / "report.json", out / "report.md", out / "audit.jsonl", out / "simulation-nodes.json"]
+    texts = [p.read_text(encoding="utf-8") for p in outputs] + [result.output]
+    squeezed = "\n".join(re.sub(r"\s", "", t) for t in texts)  # "06 12 34…" written without spaces too
+    joined = "\n".join(texts)
+    leaked = [v for v in values if v in joined or re.sub(r"\s", "", v) in squeezed]
+    assert values and leaked == []
+
+
+def test_an_objection_at_one_partner_removes_the_person_at_every_partner(demo):
+    out, result = demo
+    report = json.loads((out / "report.json").read_text())
+    nir = get_identifier_type("nir")
+    chosen = choose_objectors(
+        out / "data" / "france_travail" / "parcours.csv", "france_travail", OBJECTORS, 42
+    )
+    objectors = {nir.normalize(v) for v in chosen}
+    for site, record in report["sites"].items():
+        frame = pd.read_csv(out / "data" / site / "parcours.csv", dtype=str, keep_default_na=False)
+        expected = sum(nir.normalize(v) in objectors for v in frame["nir"])
+        assert record["counts"]["opt_outs_applied"] == expected, site
+    assert report["sites"]["france_travail"]["counts"]["opt_outs_applied"] == OBJECTORS
+    shared = sum(report["sites"][s]["counts"]["opt_outs_applied"] for s in ("apec", "missions_locales"))
+    assert shared >= 1  # people registered at two partners are dropped at both
