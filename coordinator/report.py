@@ -24,6 +24,7 @@ def build_report(
     round_metrics: dict[int, dict[str, float]],
     wall_seconds: float,
     feature_names: list[str],
+    explanations: dict[str, object] | None = None,
     min_cell: int = 11,
 ) -> dict[str, object]:
     final = round_metrics[max(round_metrics)] if round_metrics else {}
@@ -55,6 +56,7 @@ def build_report(
         "metrics_by_round": {str(r): m for r, m in sorted(round_metrics.items())},
         "sites": sites,
         "fairness": {a: fairness_gaps(g, min_cell) for a, g in journal.pooled_fairness().items()},
+        "explanations": explanations or {},
         "rounds_detail": {str(r): d for r, d in sorted(journal.rounds.items())},
         "features": feature_names,
         "privacy": {
@@ -154,6 +156,22 @@ def render_markdown(report: dict[str, object]) -> str:
                     f"  | {group} | {int(r['n'])} | {_fmt(r['selection_rate'])} | "
                     f"{_fmt(r['true_positive_rate'])} | {_fmt(r['observed_rate'])} |"
                 )
+    explanations = report.get("explanations")
+    if isinstance(explanations, dict) and explanations:
+        profile = ", ".join(f"{k}={v}" for k, v in explanations["reference_profile"].items())
+        lines += [
+            "",
+            "## What changes the predicted chance (model only, no record used)",
+            "",
+            f"Reference profile: {profile} → predicted chance"
+            f" **{_fmt(explanations['reference_probability'])}**.",
+            "",
+            "| factor | predicted chance by value |",
+            "|---|---|",
+        ]
+        for factor in explanations["factors_by_influence"]:
+            values = ", ".join(f"{v}: {_fmt(p)}" for v, p in explanations["factors"][factor].items())
+            lines.append(f"| {factor} | {values} |")
     grant = report.get("grant")
     if isinstance(grant, dict):
         lines += [

@@ -12,6 +12,7 @@ from flwr.serverapp import Grid, ServerApp
 from tasks.models import mlp
 from tasks.registry import get_task
 
+from .explanations import what_if
 from .journal import RoundListener, StudyJournal
 from .report import build_report, write_study_folder
 from .strategies import JournaledStrategy, StudyAborted, build_strategy
@@ -61,8 +62,11 @@ def run_study(grid: Grid, config: StudyConfig, on_round: RoundListener | None = 
     except StudyAborted as exc:
         status, reason, round_metrics = "aborted", str(exc), {}
         log.error("study %s stopped: %s", config.study_id, exc)
+    explanations: dict[str, object] = {}
     if final is not None:
         model.load_state_dict(final.to_torch_state_dict())
+        if spec.what_if is not None:
+            explanations = what_if(model, encoder, spec.what_if)
     report = build_report(
         config,
         journal,
@@ -72,6 +76,7 @@ def run_study(grid: Grid, config: StudyConfig, on_round: RoundListener | None = 
         round_metrics={int(r): {k: float(v) for k, v in m.items()} for r, m in round_metrics.items()},
         wall_seconds=time.monotonic() - started,
         feature_names=encoder.feature_names,
+        explanations=explanations,
     )
     write_study_folder(config.study_dir, report, model if final is not None else None)
     return report

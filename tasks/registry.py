@@ -19,6 +19,14 @@ ROME_DOMAINS = tuple("ABCDEFGHIJKLMN")
 
 
 @dataclass(frozen=True)
+class WhatIf:
+    """A reference profile and the values each factor is moved to, for model-only explanations."""
+
+    profile: dict[str, object]
+    variations: dict[str, tuple[object, ...]]
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """A learning task: its dataset (ledger account and file), loader, encoder and model size."""
 
@@ -30,6 +38,7 @@ class TaskSpec:
     #: Whether records carry direct identifiers and free text that the node must anonymize first.
     personal_identifiers: bool
     hidden: tuple[int, ...] = (64, 32)
+    what_if: WhatIf | None = None
 
     def default_fields(self) -> tuple[str, ...]:
         """Every column the task can use: what a study asks for unless told otherwise."""
@@ -99,13 +108,78 @@ def adult_encoder() -> TabularEncoder:
     )
 
 
+#: The autodiagnostic question: a 30-year-old woman with the baccalauréat, six months out of work,
+#: aiming at her former occupation in the Marseille employment zone — and what changes her chances.
+PARCOURS_WHAT_IF = WhatIf(
+    profile={
+        "age_band": "26-35",
+        "sex": "F",
+        "education_level": "bac",
+        "zone_emploi": "9312",
+        "rome_target": "M1607",
+        "rome_previous": "M1607",
+        "months_unemployed": 6,
+        "mobility_km": 20,
+        "driving_licence": 1,
+        "training_followed": 0,
+    },
+    variations={
+        "rome_target": ("M1607", "D1507", "G1603", "J1501", "N4101"),
+        "zone_emploi": ("9312", "9315", "9318", "0053", "9310"),
+        "age_band": AGE_BANDS,
+        "sex": ("F", "M"),
+        "education_level": EDUCATION_LEVELS,
+        "months_unemployed": (0, 6, 12, 24),
+        "mobility_km": (0, 10, 30, 60),
+        "driving_licence": (0, 1),
+        "training_followed": (0, 1),
+    },
+)
+
+ADULT_WHAT_IF = WhatIf(
+    profile={
+        "age": 40,
+        "workclass": "Private",
+        "education_num": 10,
+        "marital_status": "Never-married",
+        "occupation": "Adm-clerical",
+        "relationship": "Not-in-family",
+        "race": "White",
+        "sex": "Female",
+        "capital_gain": 0,
+        "capital_loss": 0,
+        "hours_per_week": 40,
+    },
+    variations={
+        "sex": schema.ADULT_SEXES,
+        "race": schema.ADULT_RACES,
+        "education_num": (9, 10, 13, 16),
+        "hours_per_week": (20, 40, 50),
+        "age": (25, 40, 55),
+    },
+)
+
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in (
         TaskSpec(
-            "employment_outcome", "parcours", "parcours.csv", schema.load_parcours, parcours_encoder, True
+            "employment_outcome",
+            "parcours",
+            "parcours.csv",
+            schema.load_parcours,
+            parcours_encoder,
+            personal_identifiers=True,
+            what_if=PARCOURS_WHAT_IF,
         ),
-        TaskSpec("adult_income", "adult", "adult.csv", schema.load_adult_site, adult_encoder, False),
+        TaskSpec(
+            "adult_income",
+            "adult",
+            "adult.csv",
+            schema.load_adult_site,
+            adult_encoder,
+            personal_identifiers=False,
+            what_if=ADULT_WHAT_IF,
+        ),
     )
 }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import unicodedata
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 
 import regex as re
@@ -22,8 +23,9 @@ PARTICLE = r"(?:(?i:de|du|des|le|la|van|von|ben|el|d['’])\s*)"
 PARTICLE_WORDS = frozenset({"de", "du", "des", "le", "la", "les", "van", "von", "ben", "el"})
 
 
+@lru_cache(maxsize=1 << 16)
 def fold(word: str) -> str:
-    """Case- and accent-insensitive form used for dictionary look-ups."""
+    """Case- and accent-insensitive form used for dictionary look-ups (cached: words repeat)."""
     decomposed = unicodedata.normalize("NFKD", word.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 

@@ -112,6 +112,11 @@ def build_eval_set(n: int, seed: int = 2026) -> list[Example]:
         elif kind == 4:
             b.text(rng.choice(["IBAN : ", "RIB transmis, IBAN ", "Coordonnées bancaires : "]))
             b.entity(f.write_iban(f.iban_fr(rng), rng), "IBAN_CODE").text(".")
+        elif kind == 5 and rng.random() < 0.25:
+            siren = f.siren(rng)
+            written = siren if rng.random() < 0.5 else f"{siren[:3]} {siren[3:6]} {siren[6:]}"
+            b.text(rng.choice(["Entreprise SIREN ", "Employeur (SIREN ", "Société immatriculée "]))
+            b.entity(written, "FR_SIREN").text(rng.choice([").", "."]))
         elif kind == 5:
             b.text(rng.choice(["Employeur SIRET ", "Stage chez l'entreprise (SIRET ", "Établissement n° "]))
             b.entity(f.write_siret(f.siret(rng), rng), "FR_SIRET").text(rng.choice([").", "."]))

@@ -179,3 +179,25 @@ def test_supervisor_does_not_touch_processes_of_another_launch(tmp_path: Path) -
     finally:
         outsider.close()
     assert not other.alive()
+
+
+def test_run_study_without_a_reachable_broker_exits_with_a_message(keys: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        coordinator_cli,
+        ["run-study", "--superlink", "127.0.0.1:1", "--ca", str(keys / "public" / "superlink-ca.pem"),
+         "--sites", "apec,france_travail", "--broker-url", "http://127.0.0.1:1", "--keys", str(keys),
+         "--study-dir", str(tmp_path)],
+    )
+    assert result.exit_code == 2, result.output
+    assert "asking the broker at http://127.0.0.1:1" in result.output and "Traceback" not in result.output
+
+
+def test_run_study_with_a_bad_config_value_names_the_key(keys: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        coordinator_cli,
+        ["run-study", "--superlink", "127.0.0.1:1", "--ca", str(keys / "public" / "superlink-ca.pem"),
+         "--sites", "apec", "--min-sites", "2", "--broker-url", "http://127.0.0.1:1", "--keys", str(keys),
+         "--study-dir", str(tmp_path)],
+    )
+    assert result.exit_code == 2
+    assert "min-sites" in result.output

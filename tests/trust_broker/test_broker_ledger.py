@@ -24,7 +24,7 @@ def test_same_request_id_gets_the_same_answer_and_is_counted_once(broker: Broker
     first = _reserve(node, study, "round-1")
     again = _reserve(node, study, "round-1")
     assert again.reservation_id == first.reservation_id
-    assert node.balance("parcours").mechanisms == 1
+    assert node.balance("parcours").reservations == 1
     assert node.balance("parcours").epsilon == pytest.approx(first.epsilon_after)
 
 
@@ -47,7 +47,7 @@ def test_reserve_passing_the_study_cap_is_refused_and_the_refusal_is_repeated(br
     with pytest.raises(BudgetRefused) as again:
         _reserve(node, study, "big", steps=200)
     assert again.value.reservation_id == refused.value.reservation_id
-    assert node.balance("parcours").mechanisms == 0
+    assert node.balance("parcours").reservations == 0
 
 
 def test_reserve_passing_the_account_cap_is_refused_across_studies(broker: Broker) -> None:

@@ -154,7 +154,7 @@ class BalanceOut(_Body):
     period: str
     epsilon: float
     cap: float
-    mechanisms: int
+    reservations: int = Field(description="reservations counted as spent (committed, pending and expired)")
 
 
 class ParticipantOut(_Body):

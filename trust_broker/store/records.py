@@ -89,7 +89,8 @@ class AccountBalance:
     dataset: str
     period: str
     epsilon: float
-    mechanisms: list[dict[str, Any]] = field(default_factory=list)
+    charged: int = 0  # reservations counted as spent (committed, pending, expired)
+    mechanisms: list[dict[str, Any]] = field(default_factory=list)  # merged: one per distinct parameter set
 
 
 class StoreError(Exception):

@@ -621,9 +621,20 @@ class SqlBrokerStore(BrokerStore):
                 )
             )
             history = [] if account_id is None else self._spent_history(session, account_id)
+            charged = 0
+            if account_id is not None:
+                charged = int(
+                    session.scalar(
+                        select(func.count()).where(
+                            ReservationRow.account_id == account_id,
+                            ReservationRow.status.in_(("reserved", "committed")),
+                        )
+                    )
+                    or 0
+                )
             epsilon = self.accountant.epsilon(history, delta) if history else 0.0
             return AccountBalance(
-                site=site, dataset=dataset, period=period, epsilon=epsilon, mechanisms=history
+                site=site, dataset=dataset, period=period, epsilon=epsilon, charged=charged, mechanisms=history
             )
 
     # -- audit ---------------------------------------------------------------------------------

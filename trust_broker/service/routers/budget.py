@@ -216,5 +216,5 @@ def balance(
         period=period,
         epsilon=account.epsilon,
         cap=cap,
-        mechanisms=len(account.mechanisms),
+        reservations=account.charged,
     )
