@@ -13,7 +13,7 @@ k_anonymity: {quasi_identifiers: [age_band, sex], k: 5, action: report | enforce
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -74,6 +74,20 @@ class TableConfig:
                 f"{where}: column(s) {', '.join(uncovered)} not covered by {self.origin} "
                 "(say keep, drop, scrub, identifier or generalize for each)"
             )
+
+    def minimized(self, needed: set[str]) -> TableConfig:
+        """Data minimization: a column whose outputs the study does not need is dropped unread —
+        in particular free text that would otherwise cost a scrub and risk a leak."""
+
+        def unneeded(spec: ColumnSpec) -> bool:
+            if spec.action in ("keep", "scrub"):
+                return spec.name not in needed
+            if spec.action == "generalize" and spec.generalizer is not None:
+                return not set(spec.generalizer.outputs()) & needed
+            return False
+
+        columns = {n: ColumnSpec(n, "drop") if unneeded(c) else c for n, c in self.columns.items()}
+        return replace(self, columns=columns)
 
     def output_columns(self) -> list[str]:
         """Names of the columns the anonymized table will have, in order."""

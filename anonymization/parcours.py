@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 
 import pandas as pd
@@ -26,6 +27,7 @@ def anonymize_parcours(
     linkage_key: LinkageKey,
     study_id: str,
     scrubber: FrenchScrubber | None = None,
+    fields: Sequence[str] | None = None,
 ) -> tuple[pd.DataFrame, AnonymizationReport]:
     """Pseudonymize, generalize and scrub raw parcours records into the analysis view.
 
@@ -34,8 +36,26 @@ def anonymize_parcours(
     training_followed, registration_month, employed_6m, months_to_employment, counselor_note (scrubbed).
     Records whose NIR is missing or invalid are dropped and counted with their row numbers: without a
     linkage pseudonym the person's opt-out could not be honoured. Pass one `scrubber` built per
-    process; without it a process-wide default is built on first use.
+    process; without it a process-wide default is built on first use. With `fields` (a study's grant),
+    columns whose outputs are not among them are dropped unread (data minimization).
     """
-    return anonymize_table(
-        raw, parcours_config(), source=source, linkage_key=linkage_key, study_id=study_id, scrubber=scrubber
+    if fields is None:
+        return anonymize_table(
+            raw,
+            parcours_config(),
+            source=source,
+            linkage_key=linkage_key,
+            study_id=study_id,
+            scrubber=scrubber,
+        )
+    needed = {*fields, "study_pseudonym"}
+    frame, report = anonymize_table(
+        raw,
+        parcours_config().minimized(needed),
+        source=source,
+        linkage_key=linkage_key,
+        study_id=study_id,
+        scrubber=scrubber,
     )
+    # A generalization may yield more than was granted (commune -> zone *and* département).
+    return frame[[c for c in frame.columns if c in needed]], report

@@ -1,1 +1,1 @@
-"""The node agent: what a partner runs at home (Flower ClientApp, local policy veto, anonymization, DP training)."""
+"""The node agent: what a partner runs at home (ClientApp, policy veto, anonymization, DP-SGD)."""

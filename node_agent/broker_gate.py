@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from policies.decide import decide
-from policies.loader import load_purposes, load_site_policies
-from policies.models import LegalBasis, StudyRequest
+from policies.loader import PolicyLoadError, load_document, load_purposes, load_site_policies
+from policies.models import LegalBasis, SitePolicy, StudyRequest
 from tasks.instructions import StudyInstructions
 from tasks.registry import TaskSpec
 from trust_broker.client import BrokerClient, BrokerError, BudgetRefused
@@ -77,10 +77,21 @@ class BrokerGate(StudyGate):
             fields=grant.fields,
         )
 
+    def _site_policies(self) -> dict[str, SitePolicy]:
+        """The site's own document when the node names one: in deployment the shipped copy comes
+        from the app bundle the coordinator submitted, so it cannot be the site's last word."""
+        if self.settings.site_policy is None:
+            return load_site_policies()
+        try:
+            policy = load_document(self.settings.site_policy, SitePolicy)
+        except PolicyLoadError as exc:
+            raise NodeDeclined("site.policy_invalid", str(exc)) from None
+        return {policy.site: policy}
+
     def _local_veto(self, grant: Grant):  # type: ignore[no-untyped-def]
         """The site's own policy, evaluated here with the same pure rules the broker used."""
         site = self.settings.site
-        policies = load_site_policies()
+        policies = self._site_policies()
         purposes = load_purposes()
         if site not in policies:
             raise NodeDeclined("site.policy_missing", f"no policy document for site {site}")

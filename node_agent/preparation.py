@@ -7,7 +7,6 @@ No feature is computed before this has run; the raw identifiers never leave this
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 
 import pandas as pd
 
@@ -35,12 +34,14 @@ def analysis_view(
         return raw, counts
     from anonymization import anonymize_parcours  # spaCy/Presidio load only where personal data is
 
+    # Only granted fields are produced; free text the study does not use is dropped unread, and
+    # the French scrubber (spaCy) is loaded by the anonymization layer only when text is granted.
     frame, report = anonymize_parcours(
         raw,
         source=f"{settings.site}/{spec.file_name}",
         linkage_key=_linkage_key(settings),
         study_id=study_id,
-        scrubber=_scrubber(),
+        fields=[*terms.fields, LINKAGE] if terms.fields else None,
     )
     detail = report.to_dict()
     _write_local_report(settings, study_id, detail)
@@ -87,11 +88,3 @@ def _linkage_key(settings: NodeSettings):  # type: ignore[no-untyped-def]
             "node.keys", "no keys folder configured: the linkage key is needed to pseudonymize"
         )
     return load_linkage_key(settings.keys_dir / "linkage.key")
-
-
-@lru_cache(maxsize=1)
-def _scrubber():  # type: ignore[no-untyped-def]
-    """One French scrubber per process: loading spaCy's model costs seconds."""
-    from anonymization import FrenchScrubber
-
-    return FrenchScrubber()

@@ -28,6 +28,7 @@ class NodeSettings:
     data_dir: Path
     keys_dir: Path | None = None
     broker_url: str | None = None
+    site_policy: Path | None = None  # the site's own policy document (deployment: `--site-policy`)
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, object], origin: str) -> NodeSettings:
@@ -36,11 +37,13 @@ class NodeSettings:
             raise NodeSettingsError(f"{origin}: missing {', '.join(missing)} in the node configuration")
         keys = config.get("keys-dir")
         broker = config.get("broker-url")
+        policy = config.get("site-policy")
         return cls(
             site=str(config["site"]),
             data_dir=Path(str(config["data-dir"])),
             keys_dir=Path(str(keys)) if keys else None,
             broker_url=str(broker) if broker else None,
+            site_policy=Path(str(policy)) if policy else None,
         )
 
     def to_mapping(self) -> dict[str, str]:

@@ -59,9 +59,7 @@ def serve(
     except SQLAlchemyError as exc:
         raise _fail(f"database {db!r}: {type(exc).__name__}: {exc.__class__.__doc__ or ''}".strip()) from exc
     out = Console(soft_wrap=True)
-    out.print(
-        f"[bold]R2DDE trust broker[/bold] on http://{host}:{port} (database: {context.database_name})"
-    )
+    out.print(f"[bold]R2DDE trust broker[/bold] on http://{host}:{port} (database: {context.database_name})")
     out.print("policies loaded:")
     for name, digest in context.policy_digests().items():
         out.print(f"  {name:<40} {digest}")

@@ -10,15 +10,8 @@ from __future__ import annotations
 import regex as re
 from presidio_analyzer import Pattern, PatternRecognizer
 
-from anonymization.recognizers.fr_person_recognizer import NOT_NAMES, fold
+from anonymization.recognizers.fr_person_recognizer import AMBIGUOUS, NOT_NAMES, fold
 
-_AMBIGUOUS_WORDS = (
-    "Marine Conception France Avril Rose Olive Ange Aimé Désiré Victoire Constance Prudence "
-    "Espérance Blanche Céleste Fleur Violette Capucine Lune Océane Aurore Soleil Gloire "
-    "Juste Salut Fidèle Parfait Innocent Mai "
-    "Juin Vendredi Dimanche Noël"
-)
-AMBIGUOUS = frozenset(fold(w) for w in _AMBIGUOUS_WORDS.split())
 TITLE_WORD = r"[A-ZÀ-Ý][a-zà-ÿ]+(?:-[A-ZÀ-Ý][a-zà-ÿ]+)*"
 
 

@@ -40,6 +40,14 @@ _NOT_NAME_WORDS = (
     "Antibes Gap Digne Arles Fréjus Hyères Grasse Martigues Aubagne"
 )
 NOT_NAMES = frozenset(fold(w) for w in _NOT_NAME_WORDS.split())
+# First names that are also everyday capitalized words (Marine nationale, Rose, Avril, …).
+_AMBIGUOUS_WORDS = (
+    "Marine Conception France Avril Rose Olive Ange Aimé Désiré Victoire Constance Prudence "
+    "Espérance Blanche Céleste Fleur Violette Capucine Lune Océane Aurore Soleil Gloire "
+    "Juste Salut Fidèle Parfait Innocent Mai "
+    "Juin Vendredi Dimanche Noël"
+)
+AMBIGUOUS = frozenset(fold(w) for w in _AMBIGUOUS_WORDS.split())
 
 
 def load_first_names(path: Path, min_births: int = 500) -> frozenset[str]:
@@ -84,11 +92,26 @@ class FrPersonRecognizer(PatternRecognizer):
         )
 
     def validate_result(self, pattern_text: str) -> bool:
-        """A known first name at one end, no institution or calendar word anywhere."""
+        """A known first name at one end (an ambiguous one only beside an upper-case surname), and no
+        institution or calendar word anywhere — unless a clear first name precedes an upper-case surname."""
         words = [w for w in pattern_text.split() if fold(w) not in PARTICLE_WORDS]
-        if not words or any(fold(w) in NOT_NAMES for w in words):
+        if not words:
             return False
-        return fold(words[0]) in self.first_names or fold(words[-1]) in self.first_names
+        first = fold(words[0])
+        if (
+            first in self.first_names
+            and first not in AMBIGUOUS
+            and len(words[-1]) > 1
+            and words[-1].isupper()
+        ):
+            return True  # "Brigitte FRANCE": an upper-case surname may also be a place or an institution word
+        if any(fold(w) in NOT_NAMES for w in words):
+            return False
+        for name, other in ((words[0], words[-1]), (words[-1], words[0])):
+            folded = fold(name)
+            if folded in self.first_names and (folded not in AMBIGUOUS or other.isupper()):
+                return True
+        return False
 
 
 def first_names_from_reference_data(data_dir: Path, min_births: int = 500) -> frozenset[str]:

@@ -38,7 +38,13 @@ SITES = ("france_travail", "apec", "missions_locales")
 DELTA = 1e-8
 # A cheap mechanism so that tens of thousands of rounds stay far below the caps: the benchmark
 # measures the broker, not the refusal path.
-MECHANISM = {"kind": "subsampled_gaussian", "noise_multiplier": 5.0, "sample_rate": 0.001, "steps": 1, "delta": DELTA}
+MECHANISM = {
+    "kind": "subsampled_gaussian",
+    "noise_multiplier": 5.0,
+    "sample_rate": 0.001,
+    "steps": 1,
+    "delta": DELTA,
+}
 
 
 def _free_port() -> int:
@@ -52,7 +58,14 @@ def broker_process(db_url: str, keys: Path, sign_heads_every: int, workers: int 
     port = _free_port()
     code = "from trust_broker.cli import app; app()"
     command = [sys.executable, "-c", code, "serve", "--keys", str(keys), "--db", db_url, "--port", str(port)]
-    command += ["--log-level", "warning", "--sign-heads-every", str(sign_heads_every), "--workers", str(workers)]
+    command += [
+        "--log-level",
+        "warning",
+        "--sign-heads-every",
+        str(sign_heads_every),
+        "--workers",
+        str(workers),
+    ]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
@@ -68,7 +81,7 @@ def broker_process(db_url: str, keys: Path, sign_heads_every: int, workers: int 
                 if time.monotonic() > deadline:
                     raise RuntimeError("broker did not start in 60 s") from None
                 time.sleep(0.1)
-        yield url
+        yield url, process.pid
     finally:
         process.terminate()
         try:
@@ -89,7 +102,9 @@ def postgres_schema(base_url: str):  # noqa: ANN201
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     try:
-        yield url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+        yield url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+            hide_password=False
+        )
     finally:
         with psycopg.connect(conninfo, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
@@ -100,7 +115,23 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def run_load(url: str, keys: Path, clients: int, seconds: float) -> dict[str, Any]:
+def _cpu_seconds(pid: int) -> float:
+    """User+system CPU of a process and its children so far (Linux /proc), to show who is saturated."""
+    total = 0.0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    for one in pids:
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def run_load(url: str, keys: Path, clients: int, seconds: float, server_pid: int) -> dict[str, Any]:
     region = BrokerClient.from_folder(keys, Role.REGION, base_url=url)
     study_id = f"bench-{uuid.uuid4().hex[:8]}"
     region.request_study(
@@ -127,16 +158,26 @@ def run_load(url: str, keys: Path, clients: int, seconds: float) -> dict[str, An
         site = SITES[index % len(SITES)]
         with BrokerClient.from_folder(keys, Role.NODE, site, base_url=url, timeout=30) as node:
             for warm in range(3):  # open the connection, warm the server's caches
-                r = node.reserve(request_id=f"w{index}-{warm}", study_id=study_id, dataset="parcours",
-                                 mechanism=MECHANISM, examples=1000)
+                r = node.reserve(
+                    request_id=f"w{index}-{warm}",
+                    study_id=study_id,
+                    dataset="parcours",
+                    mechanism=MECHANISM,
+                    examples=1000,
+                )
                 node.commit(r.reservation_id, MECHANISM)
             start_barrier.wait()
             n = 0
             while time.perf_counter() < stop_at[0]:
                 t0 = time.perf_counter()
                 try:
-                    r = node.reserve(request_id=f"c{index}-{n}", study_id=study_id, dataset="parcours",
-                                     mechanism=MECHANISM, examples=1000)
+                    r = node.reserve(
+                        request_id=f"c{index}-{n}",
+                        study_id=study_id,
+                        dataset="parcours",
+                        mechanism=MECHANISM,
+                        examples=1000,
+                    )
                     node.commit(r.reservation_id, MECHANISM)
                 except BrokerError as exc:
                     errors.append(f"{exc.rule}: {exc.detail}"[:200])
@@ -151,10 +192,12 @@ def run_load(url: str, keys: Path, clients: int, seconds: float) -> dict[str, An
     stop_at[0] = time.perf_counter() + seconds + 1e9  # set properly once everyone is ready
     start_barrier.wait()
     began = time.perf_counter()
+    server_cpu, client_cpu = _cpu_seconds(server_pid), time.process_time()
     stop_at[0] = began + seconds
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - began
+    server_cpu, client_cpu = _cpu_seconds(server_pid) - server_cpu, time.process_time() - client_cpu
     flat = [x for per in latencies for x in per]
     return {
         "pairs": len(flat),
@@ -163,19 +206,26 @@ def run_load(url: str, keys: Path, clients: int, seconds: float) -> dict[str, An
         "p50_ms": round(1000 * statistics.median(flat), 1) if flat else None,
         "p95_ms": round(1000 * _percentile(flat, 0.95), 1) if flat else None,
         "p99_ms": round(1000 * _percentile(flat, 0.99), 1) if flat else None,
+        "server_cpu_share": round(server_cpu / elapsed, 2),  # 1.0 = one core busy
+        "client_cpu_share": round(client_cpu / elapsed, 2),
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "errors": len(errors),
         "first_errors": errors[:3],
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--postgres-url", default=os.environ.get("R2DDE_TEST_POSTGRES_URL"))
     parser.add_argument("--sign-heads-every", type=int, nargs="+", default=[1])
     parser.add_argument("--workers", type=int, nargs="+", default=[1], help="server processes (PostgreSQL)")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "broker_reserve_commit.json")
+    parser.add_argument(
+        "--out", type=Path, default=REPO / "benchmarks" / "results" / "broker_reserve_commit.json"
+    )
     args = parser.parse_args()
 
     results: list[dict[str, Any]] = []
@@ -187,25 +237,41 @@ def main() -> None:
         else:
             print("PostgreSQL skipped: no --postgres-url nor R2DDE_TEST_POSTGRES_URL")
         for name, base in backends:
-            runs = [(every, w) for every in args.sign_heads_every for w in args.workers if name != "sqlite" or w == 1]
+            runs = [
+                (every, w)
+                for every in args.sign_heads_every
+                for w in args.workers
+                if name != "sqlite" or w == 1
+            ]
             for every, workers in runs:
                 if name == "sqlite":
                     db_url = f"sqlite:///{Path(tmp) / f'bench-{every}.db'}"
                     context = contextmanager(lambda u=db_url: iter([u]))()
                 else:
                     context = postgres_schema(base)
-                with context as db_url, broker_process(db_url, keys, every, workers) as url:
-                    row = {"database": name, "sign_heads_every": every, "workers": workers, "clients": args.clients}
-                    row.update(run_load(url, keys, args.clients, args.seconds))
+                with context as db_url, broker_process(db_url, keys, every, workers) as (url, pid):
+                    row = {
+                        "database": name,
+                        "sign_heads_every": every,
+                        "workers": workers,
+                        "clients": args.clients,
+                    }
+                    row.update(run_load(url, keys, args.clients, args.seconds, pid))
                     results.append(row)
                     print(json.dumps(row))
-    header = f"{'database':<11} {'heads':>5} {'procs':>5} {'pairs/s':>8} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'errors':>6}"
-    print(header)
+    columns = (
+        "database",
+        "sign_heads_every",
+        "workers",
+        "pairs_per_second",
+        "p50_ms",
+        "p95_ms",
+        "p99_ms",
+        "errors",
+    )
+    print(" ".join(f"{name:>16}" for name in columns))
     for row in results:
-        print(
-            f"{row['database']:<11} {row['sign_heads_every']:>5} {row['workers']:>5} {row['pairs_per_second']:>8} {row['p50_ms']:>7} "
-            f"{row['p95_ms']:>7} {row['p99_ms']:>7} {row['errors']:>6}"
-        )
+        print(" ".join(f"{row[name]!s:>16}" for name in columns))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "benchmark": "broker reserve+commit pairs",

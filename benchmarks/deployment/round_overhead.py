@@ -188,7 +188,7 @@ def usecase1(root: Path, rounds: int, people: int) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nodes", type=int, nargs="+", default=[3, 10])
+    parser.add_argument("--nodes", type=int, nargs="*", default=[3, 10], help="Adult runs (none: skip)")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--usecase1", action="store_true", help="also time use case 1 on 3 partners")
     parser.add_argument("--people", type=int, default=1500)
@@ -213,6 +213,15 @@ def main() -> None:
             f" deployment {dep['seconds_per_round']:>7.1f} s/round (+{overhead:.1f}),"  # type: ignore[index]
             f" deployment startup {dep['startup_seconds']:.1f} s"
         )  # type: ignore[index]
+    kept = []  # rows of earlier runs for other (study, nodes) pairs are kept
+    if RESULTS.is_file():
+        fresh = {(r["study"], r["nodes"]) for r in rows}
+        kept = [
+            r
+            for r in json.loads(RESULTS.read_text(encoding="utf-8"))["rows"]
+            if (r["study"], r["nodes"]) not in fresh
+        ]
+    rows = kept + rows
     result = {
         "benchmark": "deployment_round_overhead",
         "machine": {

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -30,11 +32,31 @@ def postgres_url_or_skip() -> str:
     return url
 
 
+@contextmanager
+def postgres_schema(base_url: str) -> Iterator[str]:
+    """A fresh schema on the configured server for one test (or module), dropped afterwards."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    schema = f"r2dde_test_{uuid.uuid4().hex[:12]}"
+    sa_url = make_url(base_url)
+    conninfo = sa_url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield sa_url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'broker.db'}"
 
 
-def make_context(url: str, folder: ProvisionedFolder, settings: BrokerSettings | None = None) -> BrokerContext:
+def make_context(
+    url: str, folder: ProvisionedFolder, settings: BrokerSettings | None = None
+) -> BrokerContext:
     return BrokerContext.from_config(url, folder.root, settings=settings)
 
 
@@ -85,14 +107,21 @@ def study_request(study_id: str, **overrides: object) -> StudyRequest:
 
 
 def dpsgd(steps: int = 10, sigma: float = 1.0, rate: float = 0.01) -> dict[str, object]:
-    return {"kind": "subsampled_gaussian", "noise_multiplier": sigma, "sample_rate": rate, "steps": steps, "delta": DELTA}
+    return {
+        "kind": "subsampled_gaussian",
+        "noise_multiplier": sigma,
+        "sample_rate": rate,
+        "steps": steps,
+        "delta": DELTA,
+    }
 
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-
 def signer(folder: ProvisionedFolder, role: Role | str, site: str | None = None) -> SignedRequestAuth:
     """The httpx auth a participant signs with (for hand-made, tampered or replayed requests)."""
-    return SignedRequestAuth(folder.kid_for(role, site), load_private_key(folder.private_key_path(role, site)))
+    return SignedRequestAuth(
+        folder.kid_for(role, site), load_private_key(folder.private_key_path(role, site))
+    )

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from broker_support import SITES, Broker, make_context, postgres_url_or_skip, sqlite_url
+from broker_support import SITES, Broker, make_context, postgres_schema, postgres_url_or_skip, sqlite_url
 
 from trust_broker.provision import ProvisionedFolder, provision
 from trust_broker.service import BrokerSettings
@@ -21,20 +20,8 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> ProvisionedFolder:
 @pytest.fixture
 def postgres_schema_url() -> Iterator[str]:
     """A fresh schema per test on the configured server, dropped afterwards (runs never collide)."""
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    base = postgres_url_or_skip()
-    schema = f"r2dde_test_{uuid.uuid4().hex[:12]}"
-    sa_url = make_url(base)
-    conninfo = sa_url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield sa_url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    with postgres_schema(postgres_url_or_skip()) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -70,5 +57,3 @@ def shared_broker(folder: ProvisionedFolder, tmp_path_factory: pytest.TempPathFa
     broker = Broker(make_context(sqlite_url(tmp_path_factory.mktemp("shared")), folder), folder)
     yield broker
     broker.close()
-
-

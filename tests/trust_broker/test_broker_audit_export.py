@@ -19,7 +19,9 @@ def exported(shared_broker: Broker, tmp_path_factory: pytest.TempPathFactory) ->
     node = broker.client(Role.NODE, "apec")
     kept = node.reserve(request_id="e1", study_id=study, dataset="parcours", mechanism=dpsgd(), examples=50)
     node.commit(kept.reservation_id, dpsgd(steps=9))
-    dropped = node.reserve(request_id="e2", study_id=study, dataset="parcours", mechanism=dpsgd(), examples=50)
+    dropped = node.reserve(
+        request_id="e2", study_id=study, dataset="parcours", mechanism=dpsgd(), examples=50
+    )
     node.release(dropped.reservation_id)
     node.add_opt_out("o" * 32)
     node.post_node_report(study, round=1, records_used=50, opt_outs_applied=1, opt_out_cursor=1)

@@ -40,7 +40,10 @@ def test_body_changed_after_signing_is_refused(shared_broker: Broker) -> None:
     signed = http.build_request("POST", "/v1/optouts", json={"linkage_pseudonym": "a" * 32})
     signer(shared_broker.folder, Role.NODE, "apec").sign(signed)
     tampered = http.build_request(
-        "POST", "/v1/optouts", content=b'{"linkage_pseudonym": "' + b"b" * 32 + b'"}', headers=dict(signed.headers)
+        "POST",
+        "/v1/optouts",
+        content=b'{"linkage_pseudonym": "' + b"b" * 32 + b'"}',
+        headers=dict(signed.headers),
     )
     tampered.headers["content-length"] = str(len(tampered.content))
     response = http.send(tampered)
@@ -98,7 +101,9 @@ def test_role_asking_for_another_roles_endpoint_is_forbidden(
 def test_node_cannot_commit_or_release_another_sites_reservation(broker: Broker) -> None:
     study = broker.grant()
     apec = broker.client(Role.NODE, "apec")
-    reservation = apec.reserve(request_id="r-1", study_id=study, dataset="parcours", mechanism=dpsgd(), examples=100)
+    reservation = apec.reserve(
+        request_id="r-1", study_id=study, dataset="parcours", mechanism=dpsgd(), examples=100
+    )
     intruder = broker.client(Role.NODE, "france_travail")
     with pytest.raises(AuthRefused) as commit:
         intruder.commit(reservation.reservation_id, dpsgd())
@@ -128,7 +133,9 @@ def test_site_in_the_body_is_ignored_the_registered_site_wins(broker: Broker) ->
         "examples": 10,
         "site": "france_travail",
     }
-    response = broker.http.post("/v1/budget/reserve", json=body, auth=signer(broker.folder, Role.NODE, "apec"))
+    response = broker.http.post(
+        "/v1/budget/reserve", json=body, auth=signer(broker.folder, Role.NODE, "apec")
+    )
     assert response.status_code == 422  # unknown field: a node cannot even name a site
     del body["site"]
     ok = broker.http.post("/v1/budget/reserve", json=body, auth=signer(broker.folder, Role.NODE, "apec"))

@@ -9,9 +9,14 @@ from broker_support import Broker, signer
 from trust_broker.roles import Role
 
 
-def _post(broker: Broker, path: str, content: bytes, role: Role = Role.NODE, site: str | None = "apec") -> httpx.Response:
+def _post(
+    broker: Broker, path: str, content: bytes, role: Role = Role.NODE, site: str | None = "apec"
+) -> httpx.Response:
     return broker.http.post(
-        path, content=content, headers={"content-type": "application/json"}, auth=signer(broker.folder, role, site)
+        path,
+        content=content,
+        headers={"content-type": "application/json"},
+        auth=signer(broker.folder, role, site),
     )
 
 
@@ -31,7 +36,8 @@ def test_malformed_json_is_a_422_with_a_rule(shared_broker: Broker, content: byt
     [
         b'{"linkage_pseudonym": "' + b"a" * 20 + b'\\u0000aaaaaa"}',
         b'{"reservation_id": "x", "mechanism": {"kind": "gaussian", "noise_multiplier": NaN, "delta": 1e-9}}',
-        b'{"request_id": "r", "study_id": "s", "dataset": "d", "examples": 99999999999999999999999, "mechanism": {}}',
+        b'{"request_id": "r", "study_id": "s", "dataset": "d", "mechanism": {}, '
+        b'"examples": 99999999999999999999999}',
     ],
 )
 def test_values_the_chain_cannot_hold_are_refused(shared_broker: Broker, content: bytes) -> None:
@@ -57,7 +63,9 @@ def test_study_request_with_unstorable_ids_is_a_422(shared_broker: Broker) -> No
 
     body = study_request("s-ok").model_dump(mode="json")
     body["study_id"] = "x" * 500
-    response = shared_broker.http.post("/v1/studies", json=body, auth=signer(shared_broker.folder, Role.REGION))
+    response = shared_broker.http.post(
+        "/v1/studies", json=body, auth=signer(shared_broker.folder, Role.REGION)
+    )
     assert response.status_code == 422
     assert "study_id" in response.json()["detail"]
 

@@ -19,7 +19,9 @@ from trust_broker.service import BrokerSettings
 
 
 def test_serve_reports_a_missing_key_folder_without_a_traceback(tmp_path: Path) -> None:
-    result = CliRunner().invoke(broker_app, ["serve", "--keys", str(tmp_path / "none"), "--db", str(tmp_path / "b.db")])
+    result = CliRunner().invoke(
+        broker_app, ["serve", "--keys", str(tmp_path / "none"), "--db", str(tmp_path / "b.db")]
+    )
     assert result.exit_code == 2
     assert "participants" in result.output
     assert "Traceback" not in result.output
@@ -31,7 +33,15 @@ def test_serve_reports_a_broken_policy_document(folder: ProvisionedFolder, tmp_p
     (tmp_path / "pol" / "purposes" / "bad.yaml").write_text("id: bad\nlabel_fr: [unclosed\n")
     result = CliRunner().invoke(
         broker_app,
-        ["serve", "--keys", str(folder.root), "--db", str(tmp_path / "b.db"), "--policies", str(tmp_path / "pol")],
+        [
+            "serve",
+            "--keys",
+            str(folder.root),
+            "--db",
+            str(tmp_path / "b.db"),
+            "--policies",
+            str(tmp_path / "pol"),
+        ],
     )
     assert result.exit_code == 2
     assert "bad.yaml" in result.output

@@ -33,7 +33,9 @@ def _request(i: int, cap: float) -> ReserveRequest:
     )
 
 
-def test_fifty_concurrent_reserves_for_the_last_slot_grant_exactly_one(db_url: str, folder: ProvisionedFolder) -> None:
+def test_fifty_concurrent_reserves_for_the_last_slot_grant_exactly_one(
+    db_url: str, folder: ProvisionedFolder
+) -> None:
     accountant = LedgerAccountant()
     eps = [accountant.epsilon([dpsgd()] * k, DELTA) for k in (3, 4)]
     cap = (eps[0] + eps[1]) / 2  # room for exactly three reservations
@@ -82,4 +84,3 @@ def test_concurrent_retries_of_one_request_id_count_once(db_url: str, folder: Pr
         assert context.store.balance("apec", "parcours", "2026", DELTA).charged == 1
     finally:
         context.close()
-

@@ -37,7 +37,13 @@ def test_embedded_broker_serves_a_study_over_loopback_and_stops_cleanly(
             with BrokerClient.from_folder(folder.root, Role.NODE, "apec", base_url=url) as node:
                 barrier.wait(timeout=30)
                 try:
-                    node.reserve(request_id=f"r{i}", study_id="s-live", dataset="parcours", mechanism=dpsgd(), examples=9)
+                    node.reserve(
+                        request_id=f"r{i}",
+                        study_id="s-live",
+                        dataset="parcours",
+                        mechanism=dpsgd(),
+                        examples=9,
+                    )
                 except BudgetRefused:
                     return False
                 return True

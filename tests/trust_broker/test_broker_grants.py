@@ -76,7 +76,12 @@ def test_grant_with_edited_claims_is_refused(broker_key: Ed25519PrivateKey) -> N
 def test_grant_with_symmetric_or_no_algorithm_is_refused(broker_key: Ed25519PrivateKey) -> None:
     claims = _grant().to_claims()
     for token in (
-        jwt.encode(claims, "secret-secret-secret-secret-secret", algorithm="HS256", headers={"typ": "r2dde-grant+jwt"}),
+        jwt.encode(
+            claims,
+            "secret-secret-secret-secret-secret",
+            algorithm="HS256",
+            headers={"typ": "r2dde-grant+jwt"},
+        ),
         jwt.encode(claims, None, algorithm="none"),
     ):
         with pytest.raises(GrantInvalid):

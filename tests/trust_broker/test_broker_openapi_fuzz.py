@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 import requests
 import schemathesis
-from broker_support import Broker, make_context
+from broker_support import Broker, make_context, postgres_schema, postgres_url_or_skip
 from hypothesis import HealthCheck, given, settings
 from requests.auth import AuthBase
 
-from trust_broker.auth.messages import COVERED_COMPONENTS, SIGNATURE_LABEL, SIGNATURE_TAG, MessageView, url_for_signature
+from trust_broker.auth.messages import (
+    COVERED_COMPONENTS,
+    SIGNATURE_LABEL,
+    SIGNATURE_TAG,
+    MessageView,
+    url_for_signature,
+)
 from trust_broker.provision import ProvisionedFolder
 from trust_broker.provision.keys import load_private_key
 from trust_broker.roles import Role
@@ -41,7 +48,9 @@ class RequestsSigner(AuthBase):
         parts = urlsplit(prepared.url)
         body = prepared.body.encode() if isinstance(prepared.body, str) else prepared.body
         view = MessageView(
-            method=str(prepared.method).upper(), url=url_for_signature(parts.path, parts.query), headers=prepared.headers
+            method=str(prepared.method).upper(),
+            url=url_for_signature(parts.path, parts.query),
+            headers=prepared.headers,
         )
         self.signer.sign(
             view,
@@ -55,13 +64,20 @@ class RequestsSigner(AuthBase):
         return prepared
 
 
-@pytest.fixture(scope="module")
-def fuzzed(folder: ProvisionedFolder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    url = f"sqlite:///{Path(tmp_path_factory.mktemp('fuzz')) / 'broker.db'}"
-    broker = Broker(make_context(url, folder), folder)
-    broker.grant("s-fuzz")
-    yield broker
-    broker.close()
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def fuzzed(
+    request: pytest.FixtureRequest, folder: ProvisionedFolder, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Broker]:
+    """A broker with one granted study, on each database (PostgreSQL rejects what SQLite lets pass)."""
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{Path(tmp_path_factory.mktemp('fuzz')) / 'broker.db'}"
+        else:
+            url = stack.enter_context(postgres_schema(postgres_url_or_skip()))
+        broker = Broker(make_context(url, folder), folder)
+        stack.callback(broker.close)
+        broker.grant("s-fuzz")
+        yield broker
 
 
 def _role_for(method: str, path: str) -> tuple[Role, str | None]:
@@ -83,7 +99,11 @@ def test_no_signed_request_makes_the_broker_fail(fuzzed: Broker) -> None:
 
         @given(case=operation.as_strategy())
         @settings(
-            max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None
+            max_examples=12,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
         )
         def fuzz(case) -> None:  # noqa: ANN001
             session = requests.Session()

@@ -7,13 +7,12 @@ import stat
 from pathlib import Path
 
 import pytest
+from broker_support import SITES
 from typer.testing import CliRunner
 
 from trust_broker.provision import ProvisionedFolder, load_private_key, load_public_key, provision
 from trust_broker.provision.cli import app as provision_app
 from trust_broker.roles import Role
-
-from broker_support import SITES
 
 
 def _mode(path: Path) -> int:
@@ -26,7 +25,9 @@ def test_every_file_is_private_and_every_folder_is_owner_only(folder: Provisione
     assert _mode(folder.root) == 0o700
 
 
-def test_linkage_key_is_shared_by_nodes_and_absent_from_broker_and_coordinator(folder: ProvisionedFolder) -> None:
+def test_linkage_key_is_shared_by_nodes_and_absent_from_broker_and_coordinator(
+    folder: ProvisionedFolder,
+) -> None:
     keys = {site: folder.linkage_key_path(site).read_text().strip() for site in SITES}
     assert len(set(keys.values())) == 1
     assert len(bytes.fromhex(keys[SITES[0]])) == 32

@@ -38,7 +38,9 @@ def test_opt_out_listing_pages_through_large_registries(broker: Broker) -> None:
     for i in range(7):
         node.add_opt_out(f"{i:032d}")
     page = broker.http.get(
-        "/v1/optouts", params={"since": 0, "limit": 3}, auth=__import__("broker_support").signer(broker.folder, Role.NODE, "apec")
+        "/v1/optouts",
+        params={"since": 0, "limit": 3},
+        auth=__import__("broker_support").signer(broker.folder, Role.NODE, "apec"),
     ).json()
     assert len(page["items"]) == 3
     everything, _ = node.opt_outs()
@@ -46,7 +48,8 @@ def test_opt_out_listing_pages_through_large_registries(broker: Broker) -> None:
 
 
 @pytest.mark.skipif(
-    "consent.given" not in EVENT_KINDS, reason="the audit chain has no consent event kinds yet (see CONTRACTS.md)"
+    "consent.given" not in EVENT_KINDS,
+    reason="the audit chain has no consent event kinds yet (see CONTRACTS.md)",
 )
 def test_consents_given_and_withdrawn_are_listed_in_order(broker: Broker) -> None:
     node = broker.client(Role.NODE, "missions_locales")

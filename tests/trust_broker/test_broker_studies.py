@@ -65,7 +65,9 @@ def test_revoked_grant_is_reported_and_blocks_reserves(broker: Broker) -> None:
 def test_spent_budget_is_taken_into_account_by_the_next_decision(broker: Broker) -> None:
     first = broker.grant(target_epsilon=3.9, sites=("apec",))
     node = broker.client(Role.NODE, "apec")
-    reservation = node.reserve(request_id="r", study_id=first, dataset="parcours", mechanism=dpsgd(sigma=0.8), examples=9)
+    reservation = node.reserve(
+        request_id="r", study_id=first, dataset="parcours", mechanism=dpsgd(sigma=0.8), examples=9
+    )
     assert 3.0 < reservation.epsilon_after < 3.9  # of APEC's cap of 4
     region = broker.client(Role.REGION)
     with pytest.raises(StudyRefused) as refused:

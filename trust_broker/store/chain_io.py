@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from trust_broker.audit.chain import GENESIS, AuditEvent, next_event
@@ -19,13 +19,19 @@ from trust_broker.store.models import AuditEventRow, AuditHeadRow, AuditTipRow
 TIP_ID = 1
 
 
-def lock_tip(session: Session) -> AuditTipRow:
-    tip = session.scalars(select(AuditTipRow).where(AuditTipRow.id == TIP_ID).with_for_update()).one_or_none()
-    if tip is None:
-        session.add(AuditTipRow(id=TIP_ID, seq=0, hash=GENESIS))
-        session.flush()
-        tip = session.scalars(select(AuditTipRow).where(AuditTipRow.id == TIP_ID).with_for_update()).one()
-    return tip
+class Tip(NamedTuple):
+    seq: int
+    hash: str
+
+
+def lock_tip(session: Session) -> Tip:
+    """The chain's last (seq, hash), locked until the transaction ends (the row exists from the start)."""
+    row = session.execute(
+        select(AuditTipRow.seq, AuditTipRow.hash).where(AuditTipRow.id == TIP_ID).with_for_update()
+    ).one_or_none()
+    if row is None:
+        raise RuntimeError("the audit tip row is missing: the store was not initialised")
+    return Tip(int(row[0]), str(row[1]))
 
 
 def row_to_event(row: AuditEventRow) -> AuditEvent:
@@ -41,14 +47,17 @@ def row_to_event(row: AuditEventRow) -> AuditEvent:
 
 
 def append(session: Session, *, kind: str, actor: str, payload: dict[str, Any]) -> AuditEvent:
-    """Extend the chain by one event under the tip lock; the caller's transaction commits it."""
+    """Extend the chain by one event under the tip lock; the caller's transaction commits it.
+
+    Plain Core statements: this runs in every state change, so it avoids ORM bookkeeping.
+    """
     tip = lock_tip(session)
     # ``next_event`` links to the previous event by its seq and hash only: the locked tip row holds
     # both, so the previous event is not re-read (one query and one validation less per change).
     previous = None if tip.seq == 0 else AuditEvent.model_construct(seq=tip.seq, hash=tip.hash)
     event = next_event(previous, kind=kind, actor=actor, payload=payload, at=dt.datetime.now(dt.UTC))
-    session.add(
-        AuditEventRow(
+    session.execute(
+        insert(AuditEventRow).values(
             seq=event.seq,
             at=event.at,
             kind=event.kind,
@@ -58,12 +67,10 @@ def append(session: Session, *, kind: str, actor: str, payload: dict[str, Any]) 
             hash=event.hash,
         )
     )
-    tip.seq, tip.hash = event.seq, event.hash
-    session.flush()
+    session.execute(update(AuditTipRow).where(AuditTipRow.id == TIP_ID).values(seq=event.seq, hash=event.hash))
     return event
 
 
 def store_head(session: Session, seq: int, jws: str) -> None:
-    if session.get(AuditHeadRow, seq) is None:
-        session.add(AuditHeadRow(seq=seq, jws=jws))
-        session.flush()
+    """Keep a signed head; ``seq`` is a new event's, so there is no earlier head to replace."""
+    session.execute(insert(AuditHeadRow).values(seq=seq, jws=jws))

@@ -35,7 +35,7 @@ class NonceRow(Base):
 class StudyRow(Base):
     __tablename__ = "studies"
 
-    study_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    study_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     status: Mapped[str] = mapped_column(String(16))  # granted | refused | revoked
     purpose: Mapped[str] = mapped_column(String(128))
     dataset: Mapped[str] = mapped_column(String(128))
@@ -74,7 +74,7 @@ class ReservationRow(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("budget_accounts.id"))
     requester: Mapped[str] = mapped_column(String(128))
     request_id: Mapped[str] = mapped_column(String(128))
-    study_id: Mapped[str] = mapped_column(String(64), index=True)
+    study_id: Mapped[str] = mapped_column(String(128), index=True)
     status: Mapped[str] = mapped_column(String(16))  # reserved | committed | released | refused
     mechanism_json: Mapped[str] = mapped_column(Text)
     committed_mechanism_json: Mapped[str | None] = mapped_column(Text, nullable=True)

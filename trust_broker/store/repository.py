@@ -70,7 +70,9 @@ class BrokerStore(ABC):
         """Atomic and idempotent on (requester, request_id); a refusal is stored and answered again."""
 
     @abstractmethod
-    def commit(self, reservation_id: str, mechanism: dict[str, Any], *, site: str, actor: str) -> ReservationRecord:
+    def commit(
+        self, reservation_id: str, mechanism: dict[str, Any], *, site: str, actor: str
+    ) -> ReservationRecord:
         """Record the parameters actually used; refused when they cost more than the reservation."""
 
     @abstractmethod

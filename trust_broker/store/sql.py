@@ -21,13 +21,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from trust_broker.accounting import Accountant
-from trust_broker.audit.chain import EVENT_KINDS
+from trust_broker.audit.chain import EVENT_KINDS, GENESIS
 from trust_broker.ledger.analysis import REPEAT_FIELD
 from trust_broker.roles import Role
 from trust_broker.store import chain_io
 from trust_broker.store.models import (
     AuditEventRow,
     AuditHeadRow,
+    AuditTipRow,
     BudgetAccountRow,
     ConsentRow,
     NonceRow,
@@ -100,6 +101,8 @@ class SqlBrokerStore(BrokerStore):
         self._nonce_inserts = 0
         self._participant_cache: dict[str, tuple[float, Participant | None]] = {}
         self._dialect = engine.dialect.name
+        with self._sessions.begin() as session:  # the chain's tip row exists before any append
+            session.execute(self._insert_ignore(AuditTipRow, {"id": chain_io.TIP_ID, "seq": 0, "hash": GENESIS}))
 
     # -- helpers -------------------------------------------------------------------------------
     def _append(self, session: Session, kind: str, actor: str, payload: dict[str, Any]) -> int:
@@ -149,7 +152,7 @@ class SqlBrokerStore(BrokerStore):
         return Participant(kid=row.kid, role=Role(row.role), site=row.site, public_key=row.public_key)
 
     def participant(self, kid: str) -> Participant | None:
-        """Looked up on every request: served from a cache refreshed every few seconds (keys rarely change)."""
+        """Looked up on every request, so served from a cache refreshed every few seconds."""
         now = time.monotonic()
         cached = self._participant_cache.get(kid)
         if cached is not None and now - cached[0] < PARTICIPANT_CACHE_SECONDS:
@@ -367,7 +370,9 @@ class SqlBrokerStore(BrokerStore):
         return account
 
     @staticmethod
-    def _spent_history(session: Session, account_id: int, study_id: str | None = None) -> list[dict[str, Any]]:
+    def _spent_history(
+        session: Session, account_id: int, study_id: str | None = None
+    ) -> list[dict[str, Any]]:
         """Mechanisms counted as spent: committed (actual parameters), live and expired reservations.
 
         Identical mechanisms are grouped in SQL and merged by multiplying their repeat field
@@ -377,7 +382,9 @@ class SqlBrokerStore(BrokerStore):
         charged = func.coalesce(ReservationRow.committed_mechanism_json, ReservationRow.mechanism_json)
         stmt = (
             select(charged, func.count())
-            .where(ReservationRow.account_id == account_id, ReservationRow.status.in_(("reserved", "committed")))
+            .where(
+                ReservationRow.account_id == account_id, ReservationRow.status.in_(("reserved", "committed"))
+            )
             .group_by(charged)
         )
         if study_id is not None:
@@ -458,7 +465,9 @@ class SqlBrokerStore(BrokerStore):
                     "limit": request.cap,
                     "value": epsilon,
                 }
-            else:
+            elif epsilon > request.study_cap:
+                # The study's mechanisms are a subset of the account's, and RDP composition is monotone:
+                # only when the whole account passes the study's cap can the study's own share pass it.
                 study_history = self._spent_history(session, account.id, request.study_id)
                 study_exceeds, study_eps = self.accountant.would_exceed(
                     study_history, request.mechanism, request.study_cap, delta
@@ -491,7 +500,13 @@ class SqlBrokerStore(BrokerStore):
                 expires_at=now + request.ttl,
             )
             session.add(row)
-            session.flush()
+            try:
+                session.flush()
+            except IntegrityError as exc:  # the same request id raced in for another account
+                raise StoreError(
+                    "budget.request_id_reused",
+                    f"request id {request.request_id} was already used for a different reservation",
+                ) from exc
             payload = {
                 "reservation_id": row.id,
                 "request_id": request.request_id,
@@ -538,7 +553,9 @@ class SqlBrokerStore(BrokerStore):
         assert row is not None
         return row, account
 
-    def commit(self, reservation_id: str, mechanism: dict[str, Any], *, site: str, actor: str) -> ReservationRecord:
+    def commit(
+        self, reservation_id: str, mechanism: dict[str, Any], *, site: str, actor: str
+    ) -> ReservationRecord:
         mechanism_json = _dumps(mechanism)
         with self._sessions.begin() as session:
             row, account = self._locked_reservation(session, reservation_id, site)
@@ -549,7 +566,7 @@ class SqlBrokerStore(BrokerStore):
             # A late commit (after expiry) is accepted: it can only lower the charge, never raise it.
             reserved = json.loads(row.mechanism_json)
             delta = row.delta  # the grant's δ, kept with the reservation
-            if not self.accountant.within(mechanism, reserved, delta):
+            if mechanism != reserved and not self.accountant.within(mechanism, reserved, delta):
                 raise StoreError(
                     "budget.commit_exceeds_reservation",
                     f"committed mechanism of {reservation_id} costs more than was reserved",
@@ -634,7 +651,12 @@ class SqlBrokerStore(BrokerStore):
                 )
             epsilon = self.accountant.epsilon(history, delta) if history else 0.0
             return AccountBalance(
-                site=site, dataset=dataset, period=period, epsilon=epsilon, charged=charged, mechanisms=history
+                site=site,
+                dataset=dataset,
+                period=period,
+                epsilon=epsilon,
+                charged=charged,
+                mechanisms=history,
             )
 
     # -- audit ---------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 17:09:49.141690
+Create Date: 2026-11-25 17:20:10.159717
 """
 
 from collections.abc import Sequence
@@ -103,7 +103,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "studies",
-        sa.Column("study_id", sa.String(length=64), nullable=False),
+        sa.Column("study_id", sa.String(length=128), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("purpose", sa.String(length=128), nullable=False),
         sa.Column("dataset", sa.String(length=128), nullable=False),
@@ -124,7 +124,7 @@ def upgrade() -> None:
         sa.Column("account_id", sa.Integer(), nullable=False),
         sa.Column("requester", sa.String(length=128), nullable=False),
         sa.Column("request_id", sa.String(length=128), nullable=False),
-        sa.Column("study_id", sa.String(length=64), nullable=False),
+        sa.Column("study_id", sa.String(length=128), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("mechanism_json", sa.Text(), nullable=False),
         sa.Column("committed_mechanism_json", sa.Text(), nullable=True),
