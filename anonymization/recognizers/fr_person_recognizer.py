@@ -71,10 +71,14 @@ class FrPersonRecognizer(PatternRecognizer):
         first_names: Iterable[str] = (),
         supported_language: str = "fr",
         supported_entity: str = "PERSON",
+        rare_first_names: Iterable[str] = (),
     ) -> None:
         self.first_names = (
             first_names if isinstance(first_names, frozenset) else frozenset(fold(n) for n in first_names)
         )
+        # Rarer first names count only before an upper-case surname ("Karam VICARD"), where the
+        # shape of the pair itself makes a false positive unlikely.
+        self.rare_first_names = self.first_names | frozenset(fold(n) for n in rare_first_names)
         patterns = [
             Pattern(
                 "first name + surname",
@@ -99,7 +103,7 @@ class FrPersonRecognizer(PatternRecognizer):
             return False
         first = fold(words[0])
         if (
-            first in self.first_names
+            first in self.rare_first_names
             and first not in AMBIGUOUS
             and len(words[-1]) > 1
             and words[-1].isupper()

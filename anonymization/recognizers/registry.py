@@ -46,7 +46,9 @@ ENTITY_TAGS: dict[str, str] = {
 def build_french_registry(data_dir: Path | None = None, with_ner: bool = True) -> RecognizerRegistry:
     """The registry used by FrenchScrubber (set `with_ner=False` for a regex-only scrubber)."""
     registry = RecognizerRegistry(supported_languages=[LANGUAGE])
-    first_names = first_names_from_reference_data(data_dir or reference_data_dir())
+    data_dir = data_dir or reference_data_dir()
+    first_names = first_names_from_reference_data(data_dir)
+    rare_first_names = first_names_from_reference_data(data_dir, min_births=100)
     for recognizer in (
         FrNirRecognizer(),
         FrPhoneRecognizer(),
@@ -57,7 +59,7 @@ def build_french_registry(data_dir: Path | None = None, with_ner: bool = True) -
         FrFranceTravailIdRecognizer(),
         FrAddressRecognizer(),
         FrBirthDateRecognizer(),
-        FrPersonRecognizer(first_names),
+        FrPersonRecognizer(first_names, rare_first_names=rare_first_names),
         FrCivilityPersonRecognizer(),
         FrFirstNameRecognizer(first_names),
     ):

@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import sys
 import tempfile
 import time
@@ -47,11 +46,8 @@ USE_CASE_1_SITES = ("france_travail", "apec", "missions_locales")
 
 
 def _keys(root: Path, sites: tuple[str, ...]) -> Path:
-    folder = provision(root / "keys", sites)
+    provision(root / "keys", sites)
     write_tls_material(root / "keys", sites)
-    for site in sites:
-        if not (folder.node_dir(site) / "broker.pub").exists():
-            shutil.copy(folder.broker_public_key_path, folder.node_dir(site) / "broker.pub")
     return root / "keys"
 
 

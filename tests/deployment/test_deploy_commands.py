@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import sys
 import time
 import zipfile
@@ -24,6 +23,7 @@ from coordinator.deployment.superlink import SuperLinkSettings, SuperLinkTls
 from node_agent.cli import app as node_cli
 from node_agent.deployment.supernode import SuperNodeSettings
 from trust_broker.provision import provision
+from trust_broker.provision.cli import app as provision_cli
 from trust_broker.provision.tls import write_tls_material
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,10 +33,8 @@ SITES = ("apec", "france_travail")
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("provisioned with space")
-    folder = provision(root, SITES)
+    provision(root, SITES)
     write_tls_material(root, SITES)
-    for site in SITES:  # the node's keys folder is self-contained (docs/CONTRACTS.md, deployment)
-        shutil.copy(folder.broker_public_key_path, folder.node_dir(site) / "broker.pub")
     return root
 
 
@@ -53,6 +51,20 @@ def node(keys: Path, tmp_path: Path) -> SuperNodeSettings:
         superlink="127.0.0.1:9093",
         runtime_port=19094,
     )
+
+
+def test_provision_writes_a_self_contained_keys_folder_per_node(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        provision_cli, ["--out", str(tmp_path / "keys"), "--sites", "apec", "--superlink-host", "superlink"]
+    )
+    assert result.exit_code == 0, result.output
+    node = tmp_path / "keys" / "nodes" / "apec"
+    assert {p.name for p in node.iterdir()} == {
+        "node.key", "linkage.key", "broker.pub", "supernode.key", "superlink-ca.pem"
+    }
+    assert (node / "broker.pub").read_bytes() == (tmp_path / "keys" / "public" / "broker.pub").read_bytes()
+    assert (tmp_path / "keys" / "public" / "supernodes" / "apec.pub").is_file()
+    assert "superlink" in result.output
 
 
 def test_superlink_command_is_accepted_by_flower_with_tls_auth_and_no_runtime_installs(keys: Path) -> None:

@@ -91,11 +91,8 @@ def _rogue_keys(keys: Path, site: str, folder: Path) -> Path:
 @pytest.fixture(scope="module")
 def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackFederation]:
     root = tmp_path_factory.mktemp("federation")
-    folder = provision(root / "keys", SITES)
-    write_tls_material(root / "keys", SITES)
-    for site in SITES:  # until `r2dde provision` copies it (docs/CONTRACTS.md)
-        if not (folder.node_dir(site) / "broker.pub").exists():
-            shutil.copy(folder.broker_public_key_path, folder.node_dir(site) / "broker.pub")
+    provision(root / "keys", SITES)
+    write_tls_material(root / "keys", SITES)  # what `r2dde provision` does after the Ed25519 keys
     generate_partners(root / "data", seed=11, people=1100, sites=SITES)  # apec: ≥ 100 training rows
     local_policy = _local_policy_without_purpose(root, DECLINES)
     fed = LoopbackFederation(root / "work", root / "keys", root / "data", repo=REPO)
@@ -171,12 +168,14 @@ def test_a_node_killed_mid_round_is_left_out_and_its_reservation_stays_charged(
 ) -> None:
     assert study.crashed, "apec never reserved its round's ε: the crash was not injected"
     assert study.report["sites"][CRASHES]["status"] != "trained"
+    failures = [f for record in study.report["sites"].values() for f in record["failures"]]
+    assert any("Node Unavailable" in f for f in failures), failures  # the report says a node went missing
     reservations = _reservations(_audit_events(federation, study.root / "after.jsonl"), CRASHES)
     assert reservations and all("budget.reserved" in kinds for kinds in reservations.values())
     assert not any("budget.released" in kinds for kinds in reservations.values())
     with BrokerClient.from_folder(federation.keys, Role.AUDITOR, base_url=federation.broker_url) as auditor:
         balance = auditor.balance("parcours", CRASHES)
-    assert balance.mechanisms >= 1 and balance.epsilon > 0
+    assert balance.reservations >= 1 and balance.epsilon > 0  # counted as spent, never refunded
 
 
 def test_a_node_whose_site_policy_refuses_the_purpose_declines_and_the_report_says_so(

@@ -10,8 +10,10 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import click
 import jsonschema
 import pytest
+import typer
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -137,3 +139,45 @@ def test_images_copy_no_keys_data_or_state() -> None:
     ignored = (DOCKER / "Dockerfile.dockerignore").read_text(encoding="utf-8").splitlines()
     for pattern in ("**/*.key", "**/*.pem", "**/*.csv", "**/*.db", "runs"):
         assert pattern in ignored
+
+
+def _entrypoints() -> dict[str, list[str]]:
+    """ENTRYPOINT of each build target of docker/Dockerfile."""
+    text = (DOCKER / "Dockerfile").read_text(encoding="utf-8")
+    targets = re.findall(r"^FROM \S+ AS (\w+)$(.*?)(?=^FROM |\Z)", text, flags=re.MULTILINE | re.DOTALL)
+    return {
+        name: json.loads(match.group(1))
+        for name, body in targets
+        if (match := re.search(r"^ENTRYPOINT (\[.*\])$", body, flags=re.MULTILINE))
+    }
+
+
+def _parse_r2dde(argv: list[str]) -> click.Command:
+    """Parse ``argv`` (without ``r2dde``) as the real CLI would, without running anything."""
+    from r2dde.cli import app as r2dde_app
+
+    command: click.Command = typer.main.get_command(r2dde_app)
+    args = list(argv)
+    while True:
+        ctx = command.make_context("r2dde", list(args))  # raises on unknown or missing options
+        if not isinstance(command, click.Group):
+            return command
+        name, sub, args = command.resolve_command(ctx, ctx._protected_args + ctx.args)  # noqa: SLF001
+        assert sub is not None, name
+        command = sub
+
+
+def test_every_service_command_is_accepted_by_the_r2dde_cli(compose: dict[str, Any]) -> None:
+    entrypoints = _entrypoints()
+    checked = []
+    for name, service in compose["services"].items():
+        entrypoint = service.get("entrypoint") or entrypoints[service["build"]["target"]]
+        if entrypoint[0] != "r2dde":
+            continue
+        argv = [*entrypoint[1:], *service.get("command", [])]
+        try:
+            _parse_r2dde(argv)
+        except click.UsageError as exc:
+            pytest.fail(f"{name}: `r2dde {' '.join(argv)}` is refused: {exc.format_message()}")
+        checked.append(name)
+    assert {"broker", "superlink", "provision", "study", *LONG_RUNNING} <= set(checked)

@@ -1,14 +1,16 @@
 """`r2dde simulate` on use case 1: granted, budgeted, audited — and no identifier in any output."""
 
 import json
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
 from anonymization.identifiers.registry import get_identifier_type
-from r2dde.cli import app
 from simulations.objections import choose_objectors
 
 pytestmark = pytest.mark.timeout(420)
@@ -19,10 +21,11 @@ OBJECTORS = 100
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
+    """The real command in its own process, as a user runs it (Ray and the broker start and stop there)."""
     out = tmp_path_factory.mktemp("demo") / "run"
-    result = CliRunner().invoke(
-        app,
+    result = subprocess.run(
         [
+            str(Path(sys.executable).with_name("r2dde")),
             "simulate",
             "--scenario",
             "usecase1",
@@ -41,13 +44,16 @@ def demo(tmp_path_factory):
             "--out",
             str(out),
         ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
     )
-    return out, result
+    return out, result.returncode, result.stdout + result.stderr
 
 
 def test_the_governed_study_completes_within_every_sites_budget_and_verifies(demo):
-    out, result = demo
-    assert result.exit_code == 0, result.output
+    out, returncode, output = demo
+    assert returncode == 0, output
     report = json.loads((out / "report.json").read_text())
     assert report["status"] == "completed"
     assert report["audit"]["verified"] is True and report["audit"]["problems"] == []
@@ -57,18 +63,18 @@ def test_the_governed_study_completes_within_every_sites_budget_and_verifies(dem
         assert 0 < site["epsilon"] <= site["target_epsilon"] <= 3.0
     assert report["metrics"]["auc"] > 0.55
     assert "mobility_km" not in report["grant"]["fields"]  # APEC does not expose it
-    assert "verified" in result.output and "report.md" in result.output
+    assert "verified" in output and "report.md" in output
 
 
 def test_no_direct_identifier_reaches_any_output(demo):
-    out, result = demo
+    out, _, output = demo
     values: set[str] = set()
     for site_file in (out / "data").glob("*/parcours.csv"):
         frame = pd.read_csv(site_file, dtype=str, keep_default_na=False)
         for column in IDENTIFIERS:
             values |= {v for v in frame[column] if len(v) >= 6}
     outputs = [out / "report.json", out / "report.md", out / "audit.jsonl", out / "simulation-nodes.json"]
-    texts = [p.read_text(encoding="utf-8") for p in outputs] + [result.output]
+    texts = [p.read_text(encoding="utf-8") for p in outputs] + [output]
     squeezed = "\n".join(re.sub(r"\s", "", t) for t in texts)  # "06 12 34…" written without spaces too
     joined = "\n".join(texts)
     leaked = [v for v in values if v in joined or re.sub(r"\s", "", v) in squeezed]
@@ -76,7 +82,7 @@ def test_no_direct_identifier_reaches_any_output(demo):
 
 
 def test_an_objection_at_one_partner_removes_the_person_at_every_partner(demo):
-    out, result = demo
+    out, _, output = demo
     report = json.loads((out / "report.json").read_text())
     nir = get_identifier_type("nir")
     chosen = choose_objectors(

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from trust_broker.audit.chain import GENESIS, AuditEvent, next_event
+from trust_broker.audit.chain import AuditEvent, next_event
 from trust_broker.store.models import AuditEventRow, AuditHeadRow, AuditTipRow
 
 TIP_ID = 1
@@ -67,7 +67,9 @@ def append(session: Session, *, kind: str, actor: str, payload: dict[str, Any]) 
             hash=event.hash,
         )
     )
-    session.execute(update(AuditTipRow).where(AuditTipRow.id == TIP_ID).values(seq=event.seq, hash=event.hash))
+    session.execute(
+        update(AuditTipRow).where(AuditTipRow.id == TIP_ID).values(seq=event.seq, hash=event.hash)
+    )
     return event
 
 

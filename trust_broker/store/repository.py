@@ -45,6 +45,10 @@ class BrokerStore(ABC):
     def study(self, study_id: str) -> StudyRecord | None: ...
 
     @abstractmethod
+    def grant_state(self, study_id: str) -> tuple[str, str | None] | None:
+        """(status, grant claims JSON) of a study, or None when unknown."""
+
+    @abstractmethod
     def revoke_study(self, study_id: str, *, actor: str, reason: str) -> StudyRecord: ...
 
     @abstractmethod
@@ -74,10 +78,6 @@ class BrokerStore(ABC):
         self, reservation_id: str, mechanism: dict[str, Any], *, site: str, actor: str
     ) -> ReservationRecord:
         """Record the parameters actually used; refused when they cost more than the reservation."""
-
-    @abstractmethod
-    def reservation_study(self, reservation_id: str) -> str:
-        """The study a reservation belongs to (``NotFound`` when there is none)."""
 
     @abstractmethod
     def release(self, reservation_id: str, *, site: str, actor: str) -> ReservationRecord:

@@ -13,9 +13,10 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select, text
+from sqlalchemy import Engine, delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -102,7 +103,9 @@ class SqlBrokerStore(BrokerStore):
         self._participant_cache: dict[str, tuple[float, Participant | None]] = {}
         self._dialect = engine.dialect.name
         with self._sessions.begin() as session:  # the chain's tip row exists before any append
-            session.execute(self._insert_ignore(AuditTipRow, {"id": chain_io.TIP_ID, "seq": 0, "hash": GENESIS}))
+            session.execute(
+                self._insert_ignore(AuditTipRow, {"id": chain_io.TIP_ID, "seq": 0, "hash": GENESIS})
+            )
 
     # -- helpers -------------------------------------------------------------------------------
     def _append(self, session: Session, kind: str, actor: str, payload: dict[str, Any]) -> int:
@@ -258,6 +261,14 @@ class SqlBrokerStore(BrokerStore):
                 self._append(session, "grant.revoked", actor, {"study_id": study_id, "reason": reason})
             return self._study(row)
 
+    def grant_state(self, study_id: str) -> tuple[str, str | None] | None:
+        """(status, grant claims as JSON text) of a study: what every reserve checks, and nothing more."""
+        with Session(self._read_engine) as session:
+            row = session.execute(
+                select(StudyRow.status, StudyRow.grant_json).where(StudyRow.study_id == study_id)
+            ).one_or_none()
+            return None if row is None else (str(row[0]), row[1])
+
     def record_node_report(self, study_id: str, site: str, report: dict[str, Any], *, actor: str) -> int:
         with self._sessions.begin() as session:
             if session.get(StudyRow, study_id) is None:
@@ -352,21 +363,26 @@ class SqlBrokerStore(BrokerStore):
             return ListPage(items=items, cursor=rows[-1].seq if rows else since)
 
     # -- ledger --------------------------------------------------------------------------------
-    def _lock_account(self, session: Session, site: str, dataset: str, period: str) -> BudgetAccountRow:
-        session.execute(
-            self._insert_ignore(
-                BudgetAccountRow, {"site": site, "dataset": dataset, "period": period, "created_at": _now()}
-            )
-        )
-        account = session.scalars(
-            select(BudgetAccountRow)
-            .where(
-                BudgetAccountRow.site == site,
-                BudgetAccountRow.dataset == dataset,
-                BudgetAccountRow.period == period,
-            )
+    def _lock_account(self, session: Session, site: str, dataset: str, period: str) -> Any:
+        """Lock the account row (creating it on first use); every reserve of the account queues here.
+
+        The ledger's hot path uses Core statements and plain rows: no ORM bookkeeping per request.
+        """
+        accounts = BudgetAccountRow.__table__
+        locate = (
+            select(accounts)
+            .where(accounts.c.site == site, accounts.c.dataset == dataset, accounts.c.period == period)
             .with_for_update()
-        ).one()
+        )
+        account = session.execute(locate).one_or_none()
+        if account is None:
+            session.execute(
+                self._insert_ignore(
+                    BudgetAccountRow,
+                    {"site": site, "dataset": dataset, "period": period, "created_at": _now()},
+                )
+            )
+            account = session.execute(locate).one()
         return account
 
     @staticmethod
@@ -401,7 +417,8 @@ class SqlBrokerStore(BrokerStore):
         return merged
 
     @staticmethod
-    def _reservation(row: ReservationRow, account: BudgetAccountRow) -> ReservationRecord:
+    def _reservation(row: Any, account: Any) -> ReservationRecord:
+        """A record from a reservation and its account (ORM objects, Core rows or namespaces alike)."""
         return ReservationRecord(
             reservation_id=row.id,
             request_id=row.request_id,
@@ -426,10 +443,11 @@ class SqlBrokerStore(BrokerStore):
         mechanism_json = _dumps(request.mechanism)
         with self._sessions.begin() as session:
             account = self._lock_account(session, request.site, request.dataset, request.period)
-            previous = session.scalars(
-                select(ReservationRow).where(
-                    ReservationRow.requester == request.requester,
-                    ReservationRow.request_id == request.request_id,
+            reservations = ReservationRow.__table__
+            previous = session.execute(
+                select(reservations).where(
+                    reservations.c.requester == request.requester,
+                    reservations.c.request_id == request.request_id,
                 )
             ).one_or_none()
             if previous is not None:
@@ -483,7 +501,7 @@ class SqlBrokerStore(BrokerStore):
                         "value": study_eps,
                     }
             now = _now()
-            row = ReservationRow(
+            row = SimpleNamespace(
                 id=uuid.uuid4().hex,
                 account_id=account.id,
                 requester=request.requester,
@@ -498,10 +516,11 @@ class SqlBrokerStore(BrokerStore):
                 refusal_json=_dumps(refusal) if refusal else None,
                 created_at=now,
                 expires_at=now + request.ttl,
+                committed_mechanism_json=None,
+                settled_at=None,
             )
-            session.add(row)
             try:
-                session.flush()
+                session.execute(insert(reservations).values(**vars(row)))
             except IntegrityError as exc:  # the same request id raced in for another account
                 raise StoreError(
                     "budget.request_id_reused",
@@ -527,31 +546,28 @@ class SqlBrokerStore(BrokerStore):
             )
             return self._reservation(row, account)
 
-    def reservation_study(self, reservation_id: str) -> str:
-        with Session(self._read_engine) as session:
-            study_id = session.scalar(
-                select(ReservationRow.study_id).where(ReservationRow.id == reservation_id)
-            )
-            if study_id is None:
-                raise NotFound("budget.unknown_reservation", f"no reservation {reservation_id}")
-            return str(study_id)
-
-    def _locked_reservation(
-        self, session: Session, reservation_id: str, site: str
-    ) -> tuple[ReservationRow, BudgetAccountRow]:
-        found = session.execute(
-            select(ReservationRow.account_id).where(ReservationRow.id == reservation_id)
-        ).scalar_one_or_none()
-        if found is None:
+    def _locked_reservation(self, session: Session, reservation_id: str, site: str) -> tuple[Any, Any]:
+        accounts, reservations = BudgetAccountRow.__table__, ReservationRow.__table__
+        account = session.execute(
+            select(accounts)
+            .join(reservations, reservations.c.account_id == accounts.c.id)
+            .where(reservations.c.id == reservation_id)
+            .with_for_update(of=accounts)
+        ).one_or_none()
+        if account is None:
             raise NotFound("budget.unknown_reservation", f"no reservation {reservation_id}")
-        account = session.scalars(
-            select(BudgetAccountRow).where(BudgetAccountRow.id == found).with_for_update()
-        ).one()
         if account.site != site:
             raise StoreError("auth.site", f"reservation {reservation_id} belongs to another site", status=403)
-        row = session.get(ReservationRow, reservation_id, populate_existing=True)
-        assert row is not None
+        # Read the reservation after the account lock is held: a concurrent commit or release of the
+        # same reservation has finished by now and its result is what this statement sees.
+        row = session.execute(select(reservations).where(reservations.c.id == reservation_id)).one()
         return row, account
+
+    @staticmethod
+    def _update_reservation(session: Session, row: Any, **changes: Any) -> SimpleNamespace:
+        session.execute(update(ReservationRow.__table__).where(ReservationRow.id == row.id).values(**changes))
+        current = vars(row) if isinstance(row, SimpleNamespace) else dict(row._mapping)
+        return SimpleNamespace(**{**current, **changes})
 
     def commit(
         self, reservation_id: str, mechanism: dict[str, Any], *, site: str, actor: str
@@ -571,11 +587,14 @@ class SqlBrokerStore(BrokerStore):
                     "budget.commit_exceeds_reservation",
                     f"committed mechanism of {reservation_id} costs more than was reserved",
                 )
-            row.status, row.committed_mechanism_json, row.settled_at = "committed", mechanism_json, _now()
+            row = self._update_reservation(
+                session, row, status="committed", committed_mechanism_json=mechanism_json, settled_at=_now()
+            )
             history = self._spent_history(session, account.id)
             delta = self.accountant.account_delta(history, delta)
-            row.epsilon_after = self.accountant.epsilon(history, delta)
-            session.flush()
+            row = self._update_reservation(
+                session, row, epsilon_after=self.accountant.epsilon(history, delta)
+            )
             self._append(
                 session,
                 "budget.committed",
@@ -607,11 +626,11 @@ class SqlBrokerStore(BrokerStore):
                     "budget.reservation_expired",
                     f"reservation {reservation_id} expired; an expired reservation counts as spent",
                 )
-            row.status, row.settled_at = "released", _now()
-            session.flush()
+            row = self._update_reservation(session, row, status="released", settled_at=_now())
             history = self._spent_history(session, account.id)
             delta = self.accountant.account_delta(history, row.delta)
-            row.epsilon_after = self.accountant.epsilon(history, delta) if history else 0.0
+            epsilon = self.accountant.epsilon(history, delta) if history else 0.0
+            row = self._update_reservation(session, row, epsilon_after=epsilon)
             self._append(
                 session,
                 "budget.released",

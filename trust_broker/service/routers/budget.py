@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+from functools import lru_cache
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -46,16 +48,23 @@ def _out(record: ReservationRecord) -> ReservationOut:
     )
 
 
+@lru_cache(maxsize=256)
+def _parsed_grant(claims_json: str, kid: str) -> Grant:
+    """Grants never change once issued (only their status does), so their parsing is cached."""
+    return Grant.from_claims(json.loads(claims_json), kid=kid)
+
+
 def _standing_grant(ctx: BrokerContext, study_id: str, site: str, now: dt.datetime) -> Grant:
     """The study's grant, if it still stands for ``site``; the refusal names the rule otherwise."""
-    study = ctx.store.study(study_id)
-    if study is None:
+    state = ctx.store.grant_state(study_id)
+    if state is None:
         raise NotFound("study.unknown", f"no study {study_id}")
-    if study.status == "revoked":
+    status, claims = state
+    if status == "revoked":
         raise StoreError("grant.revoked", f"the grant of study {study_id} was revoked", status=403)
-    if study.status != "granted" or study.grant is None:
+    if status != "granted" or claims is None:
         raise StoreError("grant.refused", f"study {study_id} has no grant", status=403)
-    grant = Grant.from_claims(study.grant, kid=ctx.broker_kid)
+    grant = _parsed_grant(claims, ctx.broker_kid)
     if now > grant.expires_at:
         raise StoreError("grant.expired", f"the grant of study {study_id} expired", status=403)
     if site not in grant.sites:

@@ -20,7 +20,9 @@ from trust_broker.service.schemas import (
 )
 
 router = APIRouter(tags=["registries"])
-Since = Annotated[int, Query(ge=0, le=2**31 - 1, description="cursor from the previous page; 0 for the start")]
+Since = Annotated[
+    int, Query(ge=0, le=2**31 - 1, description="cursor from the previous page; 0 for the start")
+]
 Limit = Annotated[int, Query(ge=1, le=5000)]
 READERS = (Role.NODE, Role.ADMIN, Role.AUDITOR)
 
