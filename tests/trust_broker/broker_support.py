@@ -44,7 +44,8 @@ def postgres_schema(base_url: str) -> Iterator[str]:
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     try:
-        yield sa_url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+        scoped = sa_url.update_query_dict({"options": f"-csearch_path={schema}"})
+        yield scoped.render_as_string(hide_password=False)
     finally:
         with psycopg.connect(conninfo, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

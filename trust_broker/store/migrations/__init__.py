@@ -1,0 +1,1 @@
+"""Alembic migrations of the broker store, run programmatically by ``store.db.migrate``."""
