@@ -17,8 +17,9 @@ from flwr.common.config import parse_config_args
 
 from coordinator.deployment.control import DeploymentError, SuperLinkControl
 from coordinator.deployment.processes import ProcessSupervisor, wait_for_tls_port
-from coordinator.deployment.study import USE_CASE_1, request_grant, run_deployed_study
+from coordinator.deployment.study import USE_CASE_1, run_deployed_study
 from coordinator.deployment.superlink import DEFAULT_SUPERLINK_PORT, SuperLinkSettings, SuperLinkTls
+from coordinator.grant import GrantRequestError, request_grant
 from coordinator.study_config import StudyConfig, StudyConfigError
 from tasks.reference import ENV_VAR as REFERENCE_ENV
 from tasks.reference import ReferenceDataError, reference_data_dir
@@ -183,7 +184,7 @@ def run_study(
         typer.echo("  crosses the network: app bundle + run config (grant) out; model updates and metrics in")
         with SuperLinkControl(superlink, ca) as control:
             deployed = run_deployed_study(control, app_dir, study, timeout_s=timeout)
-    except DeploymentError as exc:
+    except (DeploymentError, GrantRequestError) as exc:
         raise _fail(str(exc)) from None
     outcome = deployed.outcome
     verdict = "completed" if outcome.completed else f"did NOT complete ({outcome.sub_status})"

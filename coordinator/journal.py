@@ -39,6 +39,7 @@ class StudyJournal:
         self.on_round = on_round
         self.sites: dict[str, SiteRecord] = {s: SiteRecord() for s in expected_sites}
         self.node_sites: dict[int, str] = {}
+        self._sent: list[Message] = []
         self.rounds: dict[int, dict[str, object]] = defaultdict(dict)
 
     def _site_of(self, msg: Message) -> str:
@@ -46,10 +47,22 @@ class StudyJournal:
             match = _DECLINED.match(msg.error.reason or "")
             if match:
                 return match["site"]
-            return self.node_sites.get(msg.metadata.src_node_id, f"node-{msg.metadata.src_node_id}")
+            # An unreachable node's error reply is written by the SuperLink, not by the node:
+            # name the site through the instruction it answers.
+            node = self.addressees.get(msg.metadata.reply_to_message_id, msg.metadata.src_node_id)
+            return self.node_sites.get(node, f"node-{node}")
         site = str(msg.content["site"]["site"])
         self.node_sites[msg.metadata.src_node_id] = site
         return site
+
+    def sent(self, messages: list[Message]) -> list[Message]:
+        """Remember the instructions sent; Flower gives them their ids when it pushes them."""
+        self._sent = messages
+        return messages
+
+    @property
+    def addressees(self) -> dict[str, int]:
+        return {m.metadata.message_id: m.metadata.dst_node_id for m in self._sent if m.metadata.message_id}
 
     def _failure(self, server_round: int, msg: Message, phase: str) -> None:
         site = self._site_of(msg)

@@ -56,7 +56,7 @@ class JournaledStrategy(Strategy):
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
-        return self.inner.configure_train(server_round, arrays, config, grid)
+        return self.journal.sent(list(self.inner.configure_train(server_round, arrays, config, grid)))
 
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
@@ -72,7 +72,7 @@ class JournaledStrategy(Strategy):
     def configure_evaluate(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
-        return self.inner.configure_evaluate(server_round, arrays, config, grid)
+        return self.journal.sent(list(self.inner.configure_evaluate(server_round, arrays, config, grid)))
 
     def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> MetricRecord | None:
         replies = list(replies)

@@ -37,8 +37,9 @@ def run_simulated_study(
     cpus = cpus or max(1, min(len(nodes), os.cpu_count() or 1))
     flwr_logger = logging.getLogger("flwr")
     level = flwr_logger.level
-    if quiet:
-        flwr_logger.setLevel(logging.WARNING)
+    if quiet:  # keep the person's screen for the progress display and the verdicts
+        flwr_logger.setLevel(logging.ERROR)
+    os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")  # no GPU here; silences Ray's notice
     try:
         run_simulation(
             server_app=server_app_for(config, on_round),

@@ -10,14 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from coordinator.journal import RoundListener
 from coordinator.study_config import StudyConfig
 from node_agent.settings import NodeSettings
-from policies.loader import load_purposes, load_site_policies
-from policies.models import StudyRequest
 from tasks.registry import get_task
 
 from .adult import write_adult_sites
@@ -73,23 +71,6 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
-def granted_fields(task: str, purpose: str, sites: Sequence[str], dataset: str) -> tuple[str, ...]:
-    """The task's fields that the purpose allows and every site exposes: what the Region asks for."""
-    allowed = set(load_purposes()[purpose].allowed_fields)
-    policies = load_site_policies()
-    for site in sites:
-        allowed &= set(policies[site].datasets[dataset].exposed_fields)
-    return tuple(f for f in get_task(task).default_fields() if f in allowed)
-
-
-def study_delta(purpose: str, sites: Sequence[str], dataset: str) -> float:
-    """The largest δ the purpose's rule admits for every site's declared dataset size (δ ≤ 1/(10·n))."""
-    rule = load_purposes()[purpose].delta_rule
-    policies = load_site_policies()
-    largest = max(policies[s].datasets[dataset].records for s in sites)
-    return min(rule.max_delta, 1.0 / (rule.inverse_size_factor * largest))
-
-
 def run_scenario(
     scenario: Scenario,
     base: StudyConfig,
@@ -120,44 +101,27 @@ def _governed(
     on_round: RoundListener | None,
     objections: int,
 ) -> dict[str, object]:
+    from coordinator.grant import request_grant
     from trust_broker.audit.verify import verify_export
     from trust_broker.client import BrokerClient
     from trust_broker.embedded import EmbeddedBroker
+    from trust_broker.grants import verify_grant
     from trust_broker.provision import ProvisionedFolder, provision
     from trust_broker.roles import Role
 
     out = base.study_dir
     narrate("provisioning keys (broker, coordinator, auditor, one per node, the nodes' linkage key)")
     keys: ProvisionedFolder = provision(out / "keys", base.sites)
-    for site in base.sites:
-        shutil.copy(keys.broker_public_key_path, keys.node_dir(site) / "broker.pub")
     spec = get_task(scenario.task)
-    fields = granted_fields(scenario.task, scenario.purpose, base.sites, spec.dataset)
-    delta = study_delta(scenario.purpose, base.sites, spec.dataset)
     with EmbeddedBroker(f"sqlite:///{(out / 'broker.db').resolve()}", keys.root) as broker:
         narrate(f"trust broker listening on {broker.url}; asking for a grant for purpose {scenario.purpose}")
-        with BrokerClient.from_folder(keys.root, Role.REGION, base_url=broker.url) as region:
-            granted = region.request_study(
-                StudyRequest(
-                    study_id=base.study_id,
-                    purpose_id=scenario.purpose,
-                    task=scenario.task,
-                    dataset=spec.dataset,
-                    fields=fields,
-                    sites=base.sites,
-                    rounds=base.num_server_rounds,
-                    target_epsilon=base.target_epsilon,
-                    delta=delta,
-                    coordinator="coordinator",
-                    requested_by="coordinator",
-                )
-            )
+        config = request_grant(base, purpose=scenario.purpose, broker_url=broker.url, keys=keys.root)
+        grant = verify_grant(config.grant, keys.broker_public_key(), site=base.sites[0])
         if objections:
             site = base.sites[0]
             narrate(f"{objections} people object at {site}: its node posts their linkage pseudonyms")
             nirs = choose_objectors(out / "data" / site / spec.file_name, site, objections, base.seed)
             register_objections(keys.root, broker.url, site, nirs, keys.linkage_key_path(site))
-        config = replace(base, grant=granted.grant, fields=fields, delta=delta)
         nodes = [
             NodeSettings(site=s, data_dir=out / "data" / s, keys_dir=keys.node_dir(s), broker_url=broker.url)
             for s in base.sites
@@ -169,9 +133,9 @@ def _governed(
     narrate("verifying the audit export as an auditor would (chain, signatures, ε recomputed)")
     verification = verify_export(out / "audit.jsonl")
     report["grant"] = {
-        "purpose": scenario.purpose,
-        "fields": list(fields),
-        "policy_digest": granted.claims.policy_digest,
+        "purpose": grant.purpose,
+        "fields": list(grant.fields),
+        "policy_digest": grant.policy_digest,
     }
     report["audit"] = {
         "export": "audit.jsonl",

@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
 
 from coordinator.deployment.loopback import LoopbackFederation  # noqa: E402
-from coordinator.deployment.study import request_grant  # noqa: E402
+from coordinator.grant import request_grant  # noqa: E402
 from coordinator.study_config import StudyConfig  # noqa: E402
 from node_agent.deployment.supernode import SuperNodeSettings  # noqa: E402
 from node_agent.settings import NodeSettings  # noqa: E402

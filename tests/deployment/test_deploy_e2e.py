@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from coordinator.deployment.control import DeploymentError, RunOutcome, SuperLinkControl
 from coordinator.deployment.loopback import LoopbackFederation
 from coordinator.deployment.processes import ManagedProcess, marked_processes
-from coordinator.deployment.study import request_grant
+from coordinator.grant import request_grant
 from coordinator.study_config import StudyConfig
 from policies.loader import DOCUMENTS_DIR
 from simulations.partners import generate_partners

@@ -37,17 +37,9 @@ def _console() -> Console:
 ExportArg = Annotated[Path, typer.Argument(help="JSON Lines export of the broker (r2dde-audit/1)")]
 
 
-def _quiet_accountant_logs() -> None:
-    # dp-accounting logs (absl) each RDP order it drops; the verdict already accounts for them.
-    from absl import logging as absl_logging
-
-    absl_logging.set_verbosity(absl_logging.ERROR)
-
-
 def _load(export: Path, console: Console) -> VerificationReport:
     from trust_broker.audit.verify import verify_export  # imports the accountants: only when used
 
-    _quiet_accountant_logs()
     try:
         return verify_export(export)
     except ExportError as exc:

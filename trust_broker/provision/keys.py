@@ -8,6 +8,7 @@ Layout (``provision(out, sites)``)::
     out/admin/admin.key
     out/nodes/<site>/node.key             node role, one per site
     out/nodes/<site>/linkage.key          shared by every node, never under broker/ or coordinator/
+    out/nodes/<site>/broker.pub           the broker key this node pins (a copy of public/broker.pub)
     out/public/<kid>.pub                  every public key (PEM)
     out/public/broker.pub                 the key nodes pin to verify grants
     out/public/participants.json          [{kid, role, site, public_key}] the broker registers
@@ -255,6 +256,8 @@ def provision(out: Path, sites: Sequence[str], *, overwrite: bool = False) -> Pr
     linkage_hex = secrets.token_bytes(LINKAGE_KEY_BYTES).hex() + "\n"
     for site in sites:
         _write_private(folder.linkage_key_path(site), linkage_hex.encode("ascii"))
+        # A node's folder is self-contained: the broker key it pins travels with its own keys.
+        write_public_key(folder.node_dir(site) / "broker.pub", broker_key.public_key())
 
     payload = json.dumps([r.to_json() for r in records], indent=2) + "\n"
     _write_private(folder.participants_path, payload.encode("utf-8"))

@@ -7,7 +7,6 @@ Written beside the Ed25519 keys of ``provision`` (same root folder)::
     out/superlink/superlink.key           its private key (0600, stays with the Region)
     out/nodes/<site>/superlink-ca.pem     copy of the CA certificate the node pins
     out/nodes/<site>/supernode.key        the node's SuperNode authentication key (0600, OpenSSH, P-384)
-    out/nodes/<site>/broker.pub           copy of public/broker.pub (when present): the key the node pins
     out/public/superlink-ca.pem           the CA certificate, for anyone
     out/public/supernodes/<site>.pub      the node's public key (OpenSSH) that the Region registers
 
@@ -242,14 +241,11 @@ def write_tls_material(
     )
     _write(folder / "public" / "superlink-ca.pem", ca_pem, private=False)
 
-    broker_pub = folder / "public" / "broker.pub"  # written by `provision`; nodes pin it
     supernodes: dict[str, SuperNodeKey] = {}
     for site in sites:
         paths = _supernode_paths(folder, site)
         write_supernode_key(paths.private_key, paths.public_key)
         _write(paths.ca_certificate, ca_pem, private=False)
-        if broker_pub.is_file():  # the node's keys folder is self-contained (BrokerGate reads it there)
-            _write(folder / "nodes" / site / "broker.pub", broker_pub.read_bytes(), private=False)
         supernodes[site] = paths
     return TlsMaterial(
         root=folder,
