@@ -16,7 +16,7 @@ from .explanations import what_if
 from .journal import RoundListener, StudyJournal
 from .report import build_report, write_study_folder
 from .strategies import JournaledStrategy, StudyAborted, build_strategy
-from .study_config import StudyConfig
+from .study_config import StudyConfig, StudyConfigError
 
 os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
 log = logging.getLogger(__name__)
@@ -32,6 +32,11 @@ def main(grid: Grid, context: Context) -> None:
 def run_study(grid: Grid, config: StudyConfig, on_round: RoundListener | None = None) -> dict[str, object]:
     """Run every round, then write the study folder — also when the study stops early."""
     spec = get_task(config.task)
+    if spec.personal_identifiers and not config.grant:
+        raise StudyConfigError(
+            f"task {config.task} uses personal data: the study needs a grant from the trust broker "
+            "(r2dde coordinator run-study asks for one)"
+        )
     encoder = spec.encoder_for(config.fields)
     model = mlp(encoder.width, spec.hidden, seed=config.seed)
     journal = StudyJournal(config.sites, on_round)

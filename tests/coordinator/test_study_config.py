@@ -33,3 +33,12 @@ def test_wrong_type_is_named():
 def test_min_sites_cannot_exceed_the_sites_listed():
     with pytest.raises(StudyConfigError, match="min-sites"):
         StudyConfig.from_run_config({"study-id": "s", "task": "t", "sites": "a,b", "min-sites": 3})
+
+
+def test_the_coordinator_does_not_start_a_personal_data_study_without_a_grant(tmp_path):
+    from coordinator.server_app import run_study
+
+    config = StudyConfig(study_id="s", task="employment_outcome", sites=("a", "b"), study_dir=tmp_path)
+    with pytest.raises(StudyConfigError, match="grant"):
+        run_study(grid=None, config=config)  # refused before any message could be sent
+    assert not (tmp_path / "report.json").exists()
