@@ -26,8 +26,10 @@ test: venv
 lint: venv
 	$(BIN)/ruff check .
 
+# Benchmarks are run by hand (minutes each); results land in benchmarks/results/.
 bench: venv
-	$(BIN)/python -m simulations.benchmarks.adult_federated
+	$(BIN)/python benchmarks/federated/adult_federated.py
+	$(BIN)/python benchmarks/federated/usecase1_anchor.py
 
 clean:
 	rm -rf runs .pytest_cache
