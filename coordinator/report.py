@@ -126,15 +126,18 @@ def render_markdown(report: dict[str, object]) -> str:
         "",
         "## Sites and privacy spent (this study, all rounds composed)",
         "",
-        "| site | status | examples | ε spent | ε target | δ | σ | notes |",
-        "|---|---|---|---|---|---|---|---|",
+        "| site | status | records read | opt-outs applied | examples | ε spent | ε target | δ | σ | notes |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     sites = report["sites"]
     assert isinstance(sites, dict)
     for site, s in sites.items():
         notes = "; ".join([*s["declined"], *s["failures"]]) or ""
+        counts = s["counts"] or {}
         lines.append(
-            f"| {site} | {s['status']} | {s['examples']} | {_fmt(s['epsilon'])} | {_fmt(s['target_epsilon'])}"
+            f"| {site} | {s['status']} | {counts.get('records_loaded', '—')}"
+            f" | {counts.get('opt_outs_applied', '—')} | {s['examples']}"
+            f" | {_fmt(s['epsilon'])} | {_fmt(s['target_epsilon'])}"
             f" | {s['delta'] or 0:.2e} | {_fmt(s['noise_multiplier'])} | {notes} |"
         )
     fairness = report["fairness"]
