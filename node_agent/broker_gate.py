@@ -3,6 +3,7 @@ and consents from the registries, and every round's ε reserved before use and c
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 
 from policies.decide import decide
@@ -87,6 +88,12 @@ class BrokerGate(StudyGate):
         except PolicyLoadError as exc:
             raise NodeDeclined("site.policy_invalid", str(exc)) from None
         return {policy.site: policy}
+
+    def still_granted(self) -> None:
+        assert self.grant is not None, "still_granted before admit"
+        if dt.datetime.now(dt.UTC) >= self.grant.expires_at:
+            raise NodeDeclined("grant.expired", f"the grant of study {self.grant.study_id} has expired")
+        self._call(lambda: self.client.ensure_not_revoked(self.grant.study_id))  # type: ignore[union-attr]
 
     def _local_veto(self, grant: Grant):  # type: ignore[no-untyped-def]
         """The site's own policy, evaluated here with the same pure rules the broker used."""

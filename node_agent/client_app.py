@@ -49,7 +49,7 @@ def _answer(msg: Message, context: Context, handler) -> Message:  # type: ignore
         site = settings.site
         instructions = StudyInstructions.from_config(msg.content["config"])
         torch.set_num_threads(1)  # one core per node: simulated nodes share the machine
-        study = open_site_study(settings, instructions, _gate(settings))
+        study = open_site_study(settings, instructions, _gate)
         return Message(handler(study, msg, context), reply_to=msg)
     except NodeDeclined as declined:
         return Message(Error(code=DECLINED, reason=declined.reason(site)), reply_to=msg)
@@ -75,6 +75,7 @@ def _model(study: SiteStudy, msg: Message) -> torch.nn.Module:
 
 def _train(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
     server_round = int(msg.content["config"]["server-round"])
+    study.gate.still_granted()  # a grant revoked or expired since admission stops this site now
     model = _model(study, msg)
     x, y, newly_opted_out = study.training_set()
     mechanism = study.plan.round_mechanism()

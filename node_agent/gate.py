@@ -37,6 +37,10 @@ class StudyGate(ABC):
         """Verify the study may run here; raise NodeDeclined naming the rule otherwise."""
 
     @abstractmethod
+    def still_granted(self) -> None:
+        """Before every round: raise NodeDeclined if the grant was revoked or has expired since."""
+
+    @abstractmethod
     def excluded(self, terms: StudyTerms) -> frozenset[str] | None:
         """Linkage pseudonyms to drop (opt-outs), or None when the study needs no such filter."""
 
@@ -74,6 +78,9 @@ class StandaloneGate(StudyGate):
             "public_data",
             instructions.field_list,
         )
+
+    def still_granted(self) -> None:
+        return None
 
     def excluded(self, terms: StudyTerms) -> frozenset[str] | None:
         return None

@@ -6,6 +6,7 @@ each round may run in a fresh process and the session is simply rebuilt, determi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,10 +45,13 @@ class SiteStudy:
 _SESSIONS: dict[tuple[str, str], SiteStudy] = {}
 
 
-def open_site_study(settings: NodeSettings, instructions: StudyInstructions, gate: StudyGate) -> SiteStudy:
+def open_site_study(
+    settings: NodeSettings, instructions: StudyInstructions, gate: Callable[[NodeSettings], StudyGate]
+) -> SiteStudy:
+    """The site's session for this study: opened (admitted, prepared) once per process."""
     key = (settings.site, instructions.study_id)
     if key not in _SESSIONS:
-        _SESSIONS[key] = _open(settings, instructions, gate)
+        _SESSIONS[key] = _open(settings, instructions, gate(settings))
     return _SESSIONS[key]
 
 
