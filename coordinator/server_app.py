@@ -21,6 +21,9 @@ from .study_config import StudyConfig, StudyConfigError
 os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
 log = logging.getLogger(__name__)
 
+#: How long round 1 waits for every listed site to connect before going on with those present.
+ASSEMBLY_GRACE_S = 30.0
+
 app = ServerApp()
 
 
@@ -52,6 +55,7 @@ def run_study(grid: Grid, config: StudyConfig, on_round: RoundListener | None = 
     )
     instructions = ConfigRecord(config.instructions().to_config())
     started = time.monotonic()
+    _await_sites(grid, len(config.sites))
     status, reason, final = "completed", "", None
     try:
         result = strategy.start(
@@ -85,6 +89,14 @@ def run_study(grid: Grid, config: StudyConfig, on_round: RoundListener | None = 
     )
     write_study_folder(config.study_dir, report, model if final is not None else None)
     return report
+
+
+def _await_sites(grid: Grid, expected: int, grace_s: float = ASSEMBLY_GRACE_S) -> None:
+    """Let every listed site connect before round 1 samples (Flower samples whoever is there: on
+    the simulation engine the ServerApp can start before all virtual nodes are registered)."""
+    deadline = time.monotonic() + grace_s
+    while len(list(grid.get_node_ids())) < expected and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def server_app_for(config: StudyConfig, on_round: RoundListener | None = None) -> ServerApp:

@@ -10,13 +10,23 @@ import datetime as dt
 import json
 from typing import Any, NamedTuple
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from trust_broker.audit.chain import AuditEvent, next_event
 from trust_broker.store.models import AuditEventRow, AuditHeadRow, AuditTipRow
 
 TIP_ID = 1
+
+# Built once on the tables (not the ORM classes): every state change runs these, and a prepared
+# Core statement skips the ORM's bulk-persistence layer and SQLAlchemy's per-call statement building.
+_TIP, _EVENTS, _HEADS = AuditTipRow.__table__, AuditEventRow.__table__, AuditHeadRow.__table__
+_LOCK_TIP = select(_TIP.c.seq, _TIP.c.hash).where(_TIP.c.id == TIP_ID).with_for_update()
+_INSERT_EVENT = insert(_EVENTS)
+_MOVE_TIP = (
+    update(_TIP).where(_TIP.c.id == TIP_ID).values(seq=bindparam("tip_seq"), hash=bindparam("tip_hash"))
+)
+_INSERT_HEAD = insert(_HEADS)
 
 
 class Tip(NamedTuple):
@@ -26,9 +36,7 @@ class Tip(NamedTuple):
 
 def lock_tip(session: Session) -> Tip:
     """The chain's last (seq, hash), locked until the transaction ends (the row exists from the start)."""
-    row = session.execute(
-        select(AuditTipRow.seq, AuditTipRow.hash).where(AuditTipRow.id == TIP_ID).with_for_update()
-    ).one_or_none()
+    row = session.connection().execute(_LOCK_TIP).one_or_none()
     if row is None:
         raise RuntimeError("the audit tip row is missing: the store was not initialised")
     return Tip(int(row[0]), str(row[1]))
@@ -56,23 +64,23 @@ def append(session: Session, *, kind: str, actor: str, payload: dict[str, Any]) 
     # both, so the previous event is not re-read (one query and one validation less per change).
     previous = None if tip.seq == 0 else AuditEvent.model_construct(seq=tip.seq, hash=tip.hash)
     event = next_event(previous, kind=kind, actor=actor, payload=payload, at=dt.datetime.now(dt.UTC))
-    session.execute(
-        insert(AuditEventRow).values(
-            seq=event.seq,
-            at=event.at,
-            kind=event.kind,
-            actor=event.actor,
-            payload_json=json.dumps(event.payload, sort_keys=True),
-            prev_hash=event.prev_hash,
-            hash=event.hash,
-        )
+    connection = session.connection()
+    connection.execute(
+        _INSERT_EVENT,
+        {
+            "seq": event.seq,
+            "at": event.at,
+            "kind": event.kind,
+            "actor": event.actor,
+            "payload_json": json.dumps(event.payload, sort_keys=True),
+            "prev_hash": event.prev_hash,
+            "hash": event.hash,
+        },
     )
-    session.execute(
-        update(AuditTipRow).where(AuditTipRow.id == TIP_ID).values(seq=event.seq, hash=event.hash)
-    )
+    connection.execute(_MOVE_TIP, {"tip_seq": event.seq, "tip_hash": event.hash})
     return event
 
 
 def store_head(session: Session, seq: int, jws: str) -> None:
     """Keep a signed head; ``seq`` is a new event's, so there is no earlier head to replace."""
-    session.execute(insert(AuditHeadRow).values(seq=seq, jws=jws))
+    session.connection().execute(_INSERT_HEAD, {"seq": seq, "jws": jws})

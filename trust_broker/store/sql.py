@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, select, text, update
+from sqlalchemy import Engine, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -53,6 +53,43 @@ from trust_broker.store.repository import BrokerStore
 ALL_PURPOSES = "*"
 NONCE_SWEEP_EVERY = 500
 PARTICIPANT_CACHE_SECONDS = 5.0
+
+# The ledger's hot path, built once on the tables: no ORM bookkeeping and no per-call statement
+# building (SQLAlchemy then reuses the compiled form; the values travel as bound parameters).
+_ACCOUNTS, _RESERVATIONS = BudgetAccountRow.__table__, ReservationRow.__table__
+_LOCK_ACCOUNT = (
+    select(_ACCOUNTS)
+    .where(
+        _ACCOUNTS.c.site == bindparam("site"),
+        _ACCOUNTS.c.dataset == bindparam("dataset"),
+        _ACCOUNTS.c.period == bindparam("period"),
+    )
+    .with_for_update()
+)
+_PREVIOUS_RESERVATION = select(_RESERVATIONS).where(
+    _RESERVATIONS.c.requester == bindparam("requester"),
+    _RESERVATIONS.c.request_id == bindparam("request_id"),
+)
+_CHARGED = func.coalesce(_RESERVATIONS.c.committed_mechanism_json, _RESERVATIONS.c.mechanism_json)
+_SPENT = (
+    select(_CHARGED, func.count())
+    .where(
+        _RESERVATIONS.c.account_id == bindparam("account_id"),
+        _RESERVATIONS.c.status.in_(("reserved", "committed")),
+    )
+    .group_by(_CHARGED)
+)
+_STUDY_SPENT = _SPENT.where(_RESERVATIONS.c.study_id == bindparam("study_id"))
+_INSERT_RESERVATION = insert(_RESERVATIONS)
+_RESERVATION_ACCOUNT = (
+    select(_ACCOUNTS)
+    .join(_RESERVATIONS, _RESERVATIONS.c.account_id == _ACCOUNTS.c.id)
+    .where(_RESERVATIONS.c.id == bindparam("reservation_id"))
+    .with_for_update(of=_ACCOUNTS)
+)
+_RESERVATION = select(_RESERVATIONS).where(_RESERVATIONS.c.id == bindparam("reservation_id"))
+# The SET clause comes from the parameters given with each call (any columns but ``id``).
+_UPDATE_RESERVATION = update(_RESERVATIONS).where(_RESERVATIONS.c.id == bindparam("reservation_id"))
 
 
 def _now() -> dt.datetime:
@@ -368,21 +405,12 @@ class SqlBrokerStore(BrokerStore):
 
         The ledger's hot path uses Core statements and plain rows: no ORM bookkeeping per request.
         """
-        accounts = BudgetAccountRow.__table__
-        locate = (
-            select(accounts)
-            .where(accounts.c.site == site, accounts.c.dataset == dataset, accounts.c.period == period)
-            .with_for_update()
-        )
-        account = session.execute(locate).one_or_none()
+        connection = session.connection()
+        where = {"site": site, "dataset": dataset, "period": period}
+        account = connection.execute(_LOCK_ACCOUNT, where).one_or_none()
         if account is None:
-            session.execute(
-                self._insert_ignore(
-                    BudgetAccountRow,
-                    {"site": site, "dataset": dataset, "period": period, "created_at": _now()},
-                )
-            )
-            account = session.execute(locate).one()
+            connection.execute(self._insert_ignore(BudgetAccountRow, {**where, "created_at": _now()}))
+            account = connection.execute(_LOCK_ACCOUNT, where).one()
         return account
 
     @staticmethod
@@ -395,18 +423,13 @@ class SqlBrokerStore(BrokerStore):
         (steps, count): exact under RDP composition, and a long history costs one row per
         distinct parameter set instead of one per round.
         """
-        charged = func.coalesce(ReservationRow.committed_mechanism_json, ReservationRow.mechanism_json)
-        stmt = (
-            select(charged, func.count())
-            .where(
-                ReservationRow.account_id == account_id, ReservationRow.status.in_(("reserved", "committed"))
-            )
-            .group_by(charged)
-        )
-        if study_id is not None:
-            stmt = stmt.where(ReservationRow.study_id == study_id)
+        if study_id is None:
+            rows = session.connection().execute(_SPENT, {"account_id": account_id})
+        else:
+            where = {"account_id": account_id, "study_id": study_id}
+            rows = session.connection().execute(_STUDY_SPENT, where)
         merged: list[dict[str, Any]] = []
-        for raw, count in session.execute(stmt):
+        for raw, count in rows:
             mechanism = json.loads(raw)
             repeat = REPEAT_FIELD.get(str(mechanism.get("kind")))
             if repeat is None:
@@ -443,13 +466,14 @@ class SqlBrokerStore(BrokerStore):
         mechanism_json = _dumps(request.mechanism)
         with self._sessions.begin() as session:
             account = self._lock_account(session, request.site, request.dataset, request.period)
-            reservations = ReservationRow.__table__
-            previous = session.execute(
-                select(reservations).where(
-                    reservations.c.requester == request.requester,
-                    reservations.c.request_id == request.request_id,
+            previous = (
+                session.connection()
+                .execute(
+                    _PREVIOUS_RESERVATION,
+                    {"requester": request.requester, "request_id": request.request_id},
                 )
-            ).one_or_none()
+                .one_or_none()
+            )
             if previous is not None:
                 same = (
                     previous.study_id,
@@ -520,7 +544,7 @@ class SqlBrokerStore(BrokerStore):
                 settled_at=None,
             )
             try:
-                session.execute(insert(reservations).values(**vars(row)))
+                session.connection().execute(_INSERT_RESERVATION, vars(row))
             except IntegrityError as exc:  # the same request id raced in for another account
                 raise StoreError(
                     "budget.request_id_reused",
@@ -547,25 +571,20 @@ class SqlBrokerStore(BrokerStore):
             return self._reservation(row, account)
 
     def _locked_reservation(self, session: Session, reservation_id: str, site: str) -> tuple[Any, Any]:
-        accounts, reservations = BudgetAccountRow.__table__, ReservationRow.__table__
-        account = session.execute(
-            select(accounts)
-            .join(reservations, reservations.c.account_id == accounts.c.id)
-            .where(reservations.c.id == reservation_id)
-            .with_for_update(of=accounts)
-        ).one_or_none()
+        connection = session.connection()
+        account = connection.execute(_RESERVATION_ACCOUNT, {"reservation_id": reservation_id}).one_or_none()
         if account is None:
             raise NotFound("budget.unknown_reservation", f"no reservation {reservation_id}")
         if account.site != site:
             raise StoreError("auth.site", f"reservation {reservation_id} belongs to another site", status=403)
         # Read the reservation after the account lock is held: a concurrent commit or release of the
         # same reservation has finished by now and its result is what this statement sees.
-        row = session.execute(select(reservations).where(reservations.c.id == reservation_id)).one()
+        row = connection.execute(_RESERVATION, {"reservation_id": reservation_id}).one()
         return row, account
 
     @staticmethod
     def _update_reservation(session: Session, row: Any, **changes: Any) -> SimpleNamespace:
-        session.execute(update(ReservationRow.__table__).where(ReservationRow.id == row.id).values(**changes))
+        session.connection().execute(_UPDATE_RESERVATION, {"reservation_id": row.id, **changes})
         current = vars(row) if isinstance(row, SimpleNamespace) else dict(row._mapping)
         return SimpleNamespace(**{**current, **changes})
 
