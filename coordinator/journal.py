@@ -8,7 +8,10 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 from flwr.app import Message
+
+from tasks.metrics import auc_from_histograms
 
 _DECLINED = re.compile(r"site (?P<site>\S+) declined — (?P<why>.*)", re.DOTALL)
 
@@ -41,6 +44,7 @@ class StudyJournal:
         self.node_sites: dict[int, str] = {}
         self._sent: list[Message] = []
         self.rounds: dict[int, dict[str, object]] = defaultdict(dict)
+        self.roc: dict[int, dict[str, tuple[np.ndarray, np.ndarray]]] = defaultdict(dict)
 
     def _site_of(self, msg: Message) -> str:
         if msg.has_error():
@@ -106,11 +110,20 @@ class StudyJournal:
             record = self.sites.setdefault(site, SiteRecord())
             record.evaluation = {k: float(v) for k, v in msg.content["metrics"].items()}
             record.fairness = json.loads(str(msg.content["site"]["fairness"]))
+            roc = json.loads(str(msg.content["site"]["roc"]))
+            self.roc[server_round][site] = (np.asarray(roc["positive"]), np.asarray(roc["negative"]))
         self.rounds[server_round]["evaluated"] = sorted(
             self._site_of(m) for m in replies if not m.has_error()
         )
         if self.on_round is not None:
             self.on_round(server_round, list(self.rounds[server_round].get("trained", [])))
+
+    def pooled_auc(self, server_round: int) -> float:
+        """The AUC of all sites' holdout scores together, from their released histograms."""
+        histograms = list(self.roc.get(server_round, {}).values())
+        if not histograms:
+            return float("nan")
+        return auc_from_histograms(sum(h[0] for h in histograms), sum(h[1] for h in histograms))
 
     def pooled_fairness(self) -> dict[str, dict[str, dict[str, float]]]:
         """Per-group counts summed over sites (the last evaluation of each)."""

@@ -67,7 +67,9 @@ def run_study(grid: Grid, config: StudyConfig, on_round: RoundListener | None = 
             evaluate_config=instructions,
         )
         final = result.arrays
-        round_metrics = {r: dict(m) for r, m in result.evaluate_metrics_clientapp.items()}
+        round_metrics = {
+            r: {**dict(m), "auc": journal.pooled_auc(r)} for r, m in result.evaluate_metrics_clientapp.items()
+        }
     except StudyAborted as exc:
         status, reason, round_metrics = "aborted", str(exc), {}
         log.error("study %s stopped: %s", config.study_id, exc)

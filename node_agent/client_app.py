@@ -15,7 +15,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricR
 from flwr.clientapp import ClientApp
 
 from tasks.instructions import InstructionError, StudyInstructions
-from tasks.metrics import binary_metrics, group_rates
+from tasks.metrics import binary_metrics, group_rates, score_histograms
 from tasks.models import mlp
 
 from .declined import NodeDeclined
@@ -138,6 +138,7 @@ def _evaluate(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
     model = _model(study, msg)
     scores = predict(model, study.data.x_test)
     metrics = binary_metrics(study.data.y_test, scores)
+    del metrics["auc"]  # undefined on a one-class holdout; the coordinator pools the histograms instead
     fairness = {
         attribute: group_rates(study.data.y_test, scores, groups)
         for attribute, groups in study.data.groups_test.items()
@@ -145,6 +146,12 @@ def _evaluate(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
     return RecordDict(
         {
             "metrics": MetricRecord({"num-examples": len(study.data.y_test), **metrics}),
-            "site": ConfigRecord({"site": study.settings.site, "fairness": json.dumps(fairness)}),
+            "site": ConfigRecord(
+                {
+                    "site": study.settings.site,
+                    "fairness": json.dumps(fairness),
+                    "roc": json.dumps(score_histograms(study.data.y_test, scores)),
+                }
+            ),
         }
     )

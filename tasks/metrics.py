@@ -22,6 +22,32 @@ def binary_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float = 0.
     }
 
 
+#: Score bins of the holdout histograms nodes release, from which the coordinator pools an AUC.
+ROC_BINS = 50
+
+
+def score_histograms(y_true: np.ndarray, scores: np.ndarray, bins: int = ROC_BINS) -> dict[str, list[int]]:
+    """Counts of positives and negatives per score bin: enough to pool an AUC across sites
+    (a mean of per-site AUCs is not an AUC, and is undefined where a holdout has one class)."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    y_true = np.asarray(y_true).astype(int)
+    scores = np.clip(np.asarray(scores, dtype=float), 0.0, 1.0)
+    return {
+        "positive": np.histogram(scores[y_true == 1], edges)[0].astype(int).tolist(),
+        "negative": np.histogram(scores[y_true == 0], edges)[0].astype(int).tolist(),
+    }
+
+
+def auc_from_histograms(positive: np.ndarray, negative: np.ndarray) -> float:
+    """P(score of a positive > score of a negative), ties within a bin counted half."""
+    positive, negative = np.asarray(positive, dtype=float), np.asarray(negative, dtype=float)
+    if positive.sum() == 0 or negative.sum() == 0:
+        return float("nan")
+    negatives_below = np.concatenate(([0.0], np.cumsum(negative)[:-1]))
+    wins = (positive * (negatives_below + 0.5 * negative)).sum()
+    return float(wins / (positive.sum() * negative.sum()))
+
+
 def group_rates(
     y_true: np.ndarray, scores: np.ndarray, groups: np.ndarray, threshold: float = 0.5
 ) -> dict[str, dict[str, float]]:
