@@ -62,7 +62,10 @@ def build_report(
         "privacy": {
             "unit": "one person's record in one partner's dataset",
             "accountant": "RDP (Opacus), composed over all rounds of the study",
-            "evaluation_metrics": "each site's holdout; released as aggregates, without DP noise",
+            "evaluation_metrics": (
+                "each site's holdout: accuracy, log-loss, per-group counts and a 50-bin score histogram"
+                " (pooled AUC), released as aggregates without DP noise"
+            ),
         },
     }
 
