@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 
 from tasks.registry import TaskSpec
@@ -69,15 +70,21 @@ def _write_local_report(settings: NodeSettings, study_id: str, detail: dict[str,
 def apply_legal_basis(
     frame: pd.DataFrame, gate: StudyGate, terms: StudyTerms
 ) -> tuple[pd.DataFrame, dict[str, object]]:
-    """Opt-out (art. 21) for public-interest purposes, opt-in (art. 6-1-a) for consent-based ones."""
-    keys = frame[LINKAGE].astype("string")
+    """Keep the records the purpose's legal basis allows (see `usable`)."""
+    keep, counts = usable(frame[LINKAGE].astype(str).to_numpy(), gate, terms)
+    return frame[keep], counts
+
+
+def usable(keys: np.ndarray, gate: StudyGate, terms: StudyTerms) -> tuple[np.ndarray, dict[str, object]]:
+    """Opt-out (art. 21) for public-interest purposes, opt-in (art. 6-1-a) for consent-based ones,
+    from the broker's registries as they stand now: re-read every round, so a withdrawal or an
+    objection applies from the next round on."""
     allowed = gate.consented(terms)
     if allowed is not None:
-        keep = keys.isin(list(allowed)).to_numpy()
-        return frame[keep], {"without_consent_excluded": int((~keep).sum())}
-    excluded = gate.excluded(terms) or frozenset()
-    drop = keys.isin(list(excluded)).to_numpy()
-    return frame[~drop], {"opt_outs_applied": int(drop.sum())}
+        keep = np.isin(keys, list(allowed))
+        return keep, {"without_consent_excluded": int((~keep).sum())}
+    keep = ~np.isin(keys, list(gate.excluded(terms) or ()))
+    return keep, {"opt_outs_applied": int((~keep).sum())}
 
 
 def _linkage_key(settings: NodeSettings):  # type: ignore[no-untyped-def]

@@ -18,7 +18,7 @@ from .declined import NodeDeclined
 from .dp_plan import DpPlan, PrivacyPlanError, plan_study, site_delta
 from .gate import StudyGate, StudyTerms
 from .local_data import SiteData, load_site_table, split_and_encode
-from .preparation import analysis_view
+from .preparation import analysis_view, usable
 from .settings import NodeSettings
 
 
@@ -33,12 +33,11 @@ class SiteStudy:
     plan: DpPlan
 
     def training_set(self) -> tuple[np.ndarray, np.ndarray, int]:
-        """Training records minus those whose person objected since (re-read every round)."""
-        excluded = self.gate.excluded(self.terms)
+        """Training records this round may use, and how many left since the study opened."""
         keys = self.data.train_keys
-        if not excluded or keys is None:
+        if keys is None:  # public benchmark data: no person to object
             return self.data.x_train, self.data.y_train, 0
-        keep = ~np.isin(keys, list(excluded))
+        keep, _ = usable(keys, self.gate, self.terms)
         return self.data.x_train[keep], self.data.y_train[keep], int((~keep).sum())
 
 
