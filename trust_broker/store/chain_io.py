@@ -10,8 +10,7 @@ import datetime as dt
 import json
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from trust_broker.audit.chain import AuditEvent, next_event
 from trust_broker.store.models import AuditEventRow, AuditHeadRow, AuditTipRow
@@ -34,9 +33,9 @@ class Tip(NamedTuple):
     hash: str
 
 
-def lock_tip(session: Session) -> Tip:
+def lock_tip(connection: Connection) -> Tip:
     """The chain's last (seq, hash), locked until the transaction ends (the row exists from the start)."""
-    row = session.connection().execute(_LOCK_TIP).one_or_none()
+    row = connection.execute(_LOCK_TIP).one_or_none()
     if row is None:
         raise RuntimeError("the audit tip row is missing: the store was not initialised")
     return Tip(int(row[0]), str(row[1]))
@@ -54,17 +53,16 @@ def row_to_event(row: AuditEventRow) -> AuditEvent:
     )
 
 
-def append(session: Session, *, kind: str, actor: str, payload: dict[str, Any]) -> AuditEvent:
+def append(connection: Connection, *, kind: str, actor: str, payload: dict[str, Any]) -> AuditEvent:
     """Extend the chain by one event under the tip lock; the caller's transaction commits it.
 
     Plain Core statements: this runs in every state change, so it avoids ORM bookkeeping.
     """
-    tip = lock_tip(session)
+    tip = lock_tip(connection)
     # ``next_event`` links to the previous event by its seq and hash only: the locked tip row holds
     # both, so the previous event is not re-read (one query and one validation less per change).
     previous = None if tip.seq == 0 else AuditEvent.model_construct(seq=tip.seq, hash=tip.hash)
     event = next_event(previous, kind=kind, actor=actor, payload=payload, at=dt.datetime.now(dt.UTC))
-    connection = session.connection()
     connection.execute(
         _INSERT_EVENT,
         {
@@ -81,6 +79,6 @@ def append(session: Session, *, kind: str, actor: str, payload: dict[str, Any]) 
     return event
 
 
-def store_head(session: Session, seq: int, jws: str) -> None:
+def store_head(connection: Connection, seq: int, jws: str) -> None:
     """Keep a signed head; ``seq`` is a new event's, so there is no earlier head to replace."""
-    session.connection().execute(_INSERT_HEAD, {"seq": seq, "jws": jws})
+    connection.execute(_INSERT_HEAD, {"seq": seq, "jws": jws})

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -80,14 +80,23 @@ _SPENT = (
     .group_by(_CHARGED)
 )
 _STUDY_SPENT = _SPENT.where(_RESERVATIONS.c.study_id == bindparam("study_id"))
-_INSERT_RESERVATION = insert(_RESERVATIONS)
-_RESERVATION_ACCOUNT = (
-    select(_ACCOUNTS)
-    .join(_RESERVATIONS, _RESERVATIONS.c.account_id == _ACCOUNTS.c.id)
+# A reservation with its account's key, both rows locked in one round trip: commit and release of
+# a reservation queue here. A waiting statement is re-checked on PostgreSQL against the newest
+# versions of both rows, so it sees the result of the commit or release that went before it. No
+# deadlock: a transaction locks one reservation row at most, and reserves lock only the account.
+_LOCK_RESERVATION = (
+    select(_RESERVATIONS, _ACCOUNTS.c.site, _ACCOUNTS.c.dataset, _ACCOUNTS.c.period)
+    .select_from(_ACCOUNTS.join(_RESERVATIONS, _RESERVATIONS.c.account_id == _ACCOUNTS.c.id))
     .where(_RESERVATIONS.c.id == bindparam("reservation_id"))
-    .with_for_update(of=_ACCOUNTS)
+    .with_for_update(of=(_ACCOUNTS, _RESERVATIONS))
 )
-_RESERVATION = select(_RESERVATIONS).where(_RESERVATIONS.c.id == bindparam("reservation_id"))
+_STUDIES = StudyRow.__table__
+_GRANT_STATE = select(_STUDIES.c.status, _STUDIES.c.grant_json).where(
+    _STUDIES.c.study_id == bindparam("study_id")
+)
+_NONCES = NonceRow.__table__
+_SWEEP_NONCES = delete(_NONCES).where(_NONCES.c.expires_at < bindparam("now"))
+_ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
 # The SET clause comes from the parameters given with each call (any columns but ``id``).
 _UPDATE_RESERVATION = update(_RESERVATIONS).where(_RESERVATIONS.c.id == bindparam("reservation_id"))
 
@@ -136,19 +145,34 @@ class SqlBrokerStore(BrokerStore):
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         # Reads need no write lock: on SQLite they begin DEFERRED and run beside the writer (WAL).
         self._read_engine = engine.execution_options(r2dde_read_only=True)
+        # A read of one statement is consistent by itself: on PostgreSQL it runs in autocommit, which
+        # spares the BEGIN and ROLLBACK round trips (SQLite keeps its DEFERRED read transaction).
+        self._statement_engine = (
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+            if engine.dialect.name == "postgresql"
+            else self._read_engine
+        )
         self._nonce_inserts = 0
         self._participant_cache: dict[str, tuple[float, Participant | None]] = {}
         self._dialect = engine.dialect.name
+        dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        # Built once: every signed request runs it (values bound per call).
+        self._remember_nonce = dialect_insert(_NONCES).on_conflict_do_nothing().returning(_NONCES.c.nonce)
+        self._insert_reservation = (
+            dialect_insert(_RESERVATIONS)
+            .on_conflict_do_nothing(index_elements=["requester", "request_id"])
+            .returning(_RESERVATIONS.c.id)
+        )
         with self._sessions.begin() as session:  # the chain's tip row exists before any append
             session.execute(
                 self._insert_ignore(AuditTipRow, {"id": chain_io.TIP_ID, "seq": 0, "hash": GENESIS})
             )
 
     # -- helpers -------------------------------------------------------------------------------
-    def _append(self, session: Session, kind: str, actor: str, payload: dict[str, Any]) -> int:
-        event = chain_io.append(session, kind=kind, actor=actor, payload=payload)
+    def _append(self, connection: Connection, kind: str, actor: str, payload: dict[str, Any]) -> int:
+        event = chain_io.append(connection, kind=kind, actor=actor, payload=payload)
         if self.head_signer is not None and event.seq % self.sign_heads_every == 0:
-            chain_io.store_head(session, event.seq, self.head_signer(event))
+            chain_io.store_head(connection, event.seq, self.head_signer(event))
         return int(event.seq)
 
     def _insert_ignore(self, model: type, values: dict[str, Any]):  # noqa: ANN202 - dialect statement
@@ -175,7 +199,7 @@ class SqlBrokerStore(BrokerStore):
             )
             session.flush()
             self._append(
-                session,
+                session.connection(),
                 "participant.registered",
                 actor,
                 {
@@ -209,16 +233,17 @@ class SqlBrokerStore(BrokerStore):
             return [self._participant(r) for r in rows]
 
     def remember_nonce(self, kid: str, nonce: str, expires_at: dt.datetime) -> bool:
-        with self._sessions.begin() as session:
+        # A plain Core transaction (no ORM session): every signed request comes through here.
+        with self.engine.begin() as connection:
             if self._dialect == "postgresql":
                 # A nonce lost in a crash only reopens replay of requests that are idempotent anyway
                 # (request ids, study ids); the ledger's own transactions keep synchronous commits.
-                session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-            stmt = self._insert_ignore(NonceRow, {"kid": kid, "nonce": nonce, "expires_at": expires_at})
-            inserted = session.execute(stmt.returning(NonceRow.nonce)).scalar() is not None
+                connection.execute(_ASYNC_COMMIT)
+            values = {"kid": kid, "nonce": nonce, "expires_at": expires_at}
+            inserted = connection.execute(self._remember_nonce, values).scalar() is not None
             self._nonce_inserts += 1
             if self._nonce_inserts % NONCE_SWEEP_EVERY == 0:
-                session.execute(delete(NonceRow).where(NonceRow.expires_at < _now()))
+                connection.execute(_SWEEP_NONCES, {"now": _now()})
             return inserted
 
     # -- studies -------------------------------------------------------------------------------
@@ -263,11 +288,13 @@ class SqlBrokerStore(BrokerStore):
                 session.flush()
             except IntegrityError as exc:
                 raise StoreError("study.exists", f"study {study.study_id} already exists") from exc
-            self._append(session, "study.requested", actor, dict(study.request))
-            self._append(session, "study.decided", actor, {"study_id": study.study_id, **study.decision})
+            self._append(session.connection(), "study.requested", actor, dict(study.request))
+            self._append(
+                session.connection(), "study.decided", actor, {"study_id": study.study_id, **study.decision}
+            )
             if study.grant_jws is not None:
                 self._append(
-                    session,
+                    session.connection(),
                     "grant.issued",
                     actor,
                     {
@@ -295,22 +322,24 @@ class SqlBrokerStore(BrokerStore):
             if row.status != "revoked":
                 row.status, row.revoked_at, row.revoke_reason = "revoked", _now(), reason
                 session.flush()
-                self._append(session, "grant.revoked", actor, {"study_id": study_id, "reason": reason})
+                self._append(
+                    session.connection(), "grant.revoked", actor, {"study_id": study_id, "reason": reason}
+                )
             return self._study(row)
 
     def grant_state(self, study_id: str) -> tuple[str, str | None] | None:
         """(status, grant claims as JSON text) of a study: what every reserve checks, and nothing more."""
-        with Session(self._read_engine) as session:
-            row = session.execute(
-                select(StudyRow.status, StudyRow.grant_json).where(StudyRow.study_id == study_id)
-            ).one_or_none()
+        with self._statement_engine.connect() as connection:
+            row = connection.execute(_GRANT_STATE, {"study_id": study_id}).one_or_none()
             return None if row is None else (str(row[0]), row[1])
 
     def record_node_report(self, study_id: str, site: str, report: dict[str, Any], *, actor: str) -> int:
         with self._sessions.begin() as session:
             if session.get(StudyRow, study_id) is None:
                 raise NotFound("study.unknown", f"no study {study_id}")
-            return self._append(session, "node.report", actor, {"study_id": study_id, "site": site, **report})
+            return self._append(
+                session.connection(), "node.report", actor, {"study_id": study_id, "site": site, **report}
+            )
 
     # -- registries ----------------------------------------------------------------------------
     def add_opt_out(self, pseudonym: str, purpose: str | None, *, site: str, actor: str) -> int:
@@ -327,7 +356,7 @@ class SqlBrokerStore(BrokerStore):
             session.add(row)
             session.flush()
             self._append(
-                session,
+                session.connection(),
                 "optout.added",
                 actor,
                 {
@@ -373,7 +402,7 @@ class SqlBrokerStore(BrokerStore):
             session.add(row)
             session.flush()
             self._append(
-                session,
+                session.connection(),
                 f"consent.{action}",
                 actor,
                 {"seq": row.seq, "count": 1, "digest": _digest(pseudonym), "purpose": purpose, "site": site},
@@ -400,12 +429,11 @@ class SqlBrokerStore(BrokerStore):
             return ListPage(items=items, cursor=rows[-1].seq if rows else since)
 
     # -- ledger --------------------------------------------------------------------------------
-    def _lock_account(self, session: Session, site: str, dataset: str, period: str) -> Any:
+    def _lock_account(self, connection: Connection, site: str, dataset: str, period: str) -> Any:
         """Lock the account row (creating it on first use); every reserve of the account queues here.
 
         The ledger's hot path uses Core statements and plain rows: no ORM bookkeeping per request.
         """
-        connection = session.connection()
         where = {"site": site, "dataset": dataset, "period": period}
         account = connection.execute(_LOCK_ACCOUNT, where).one_or_none()
         if account is None:
@@ -415,7 +443,7 @@ class SqlBrokerStore(BrokerStore):
 
     @staticmethod
     def _spent_history(
-        session: Session, account_id: int, study_id: str | None = None
+        connection: Connection, account_id: int, study_id: str | None = None
     ) -> list[dict[str, Any]]:
         """Mechanisms counted as spent: committed (actual parameters), live and expired reservations.
 
@@ -424,10 +452,10 @@ class SqlBrokerStore(BrokerStore):
         distinct parameter set instead of one per round.
         """
         if study_id is None:
-            rows = session.connection().execute(_SPENT, {"account_id": account_id})
+            rows = connection.execute(_SPENT, {"account_id": account_id})
         else:
             where = {"account_id": account_id, "study_id": study_id}
-            rows = session.connection().execute(_STUDY_SPENT, where)
+            rows = connection.execute(_STUDY_SPENT, where)
         merged: list[dict[str, Any]] = []
         for raw, count in rows:
             mechanism = json.loads(raw)
@@ -464,36 +492,9 @@ class SqlBrokerStore(BrokerStore):
 
     def reserve(self, request: ReserveRequest) -> ReservationRecord:
         mechanism_json = _dumps(request.mechanism)
-        with self._sessions.begin() as session:
-            account = self._lock_account(session, request.site, request.dataset, request.period)
-            previous = (
-                session.connection()
-                .execute(
-                    _PREVIOUS_RESERVATION,
-                    {"requester": request.requester, "request_id": request.request_id},
-                )
-                .one_or_none()
-            )
-            if previous is not None:
-                same = (
-                    previous.study_id,
-                    previous.account_id,
-                    previous.mechanism_json,
-                    previous.examples,
-                ) == (
-                    request.study_id,
-                    account.id,
-                    mechanism_json,
-                    request.examples,
-                )
-                if not same:
-                    raise StoreError(
-                        "budget.request_id_reused",
-                        f"request id {request.request_id} was already used for a different reservation",
-                    )
-                return self._reservation(previous, account)
-
-            history = self._spent_history(session, account.id)
+        with self.engine.begin() as connection:
+            account = self._lock_account(connection, request.site, request.dataset, request.period)
+            history = self._spent_history(connection, account.id)
             delta = self.accountant.account_delta([*history, request.mechanism], request.delta)
             exceeds, epsilon = self.accountant.would_exceed(history, request.mechanism, request.cap, delta)
             refusal: dict[str, Any] | None = None
@@ -510,7 +511,7 @@ class SqlBrokerStore(BrokerStore):
             elif epsilon > request.study_cap:
                 # The study's mechanisms are a subset of the account's, and RDP composition is monotone:
                 # only when the whole account passes the study's cap can the study's own share pass it.
-                study_history = self._spent_history(session, account.id, request.study_id)
+                study_history = self._spent_history(connection, account.id, request.study_id)
                 study_exceeds, study_eps = self.accountant.would_exceed(
                     study_history, request.mechanism, request.study_cap, delta
                 )
@@ -543,13 +544,11 @@ class SqlBrokerStore(BrokerStore):
                 committed_mechanism_json=None,
                 settled_at=None,
             )
-            try:
-                session.connection().execute(_INSERT_RESERVATION, vars(row))
-            except IntegrityError as exc:  # the same request id raced in for another account
-                raise StoreError(
-                    "budget.request_id_reused",
-                    f"request id {request.request_id} was already used for a different reservation",
-                ) from exc
+            # The request id is claimed by the insert itself (no look-up first): a request id seen
+            # before inserts nothing and the earlier reservation answers, or the reuse is refused.
+            claimed = connection.execute(self._insert_reservation, vars(row)).scalar()
+            if claimed is None:
+                return self._replayed(connection, request, account, mechanism_json)
             payload = {
                 "reservation_id": row.id,
                 "request_id": request.request_id,
@@ -566,25 +565,42 @@ class SqlBrokerStore(BrokerStore):
             if refusal:
                 payload["refusal"] = refusal
             self._append(
-                session, "budget.refused" if refusal else "budget.reserved", request.requester, payload
+                connection, "budget.refused" if refusal else "budget.reserved", request.requester, payload
             )
             return self._reservation(row, account)
 
-    def _locked_reservation(self, session: Session, reservation_id: str, site: str) -> tuple[Any, Any]:
-        connection = session.connection()
-        account = connection.execute(_RESERVATION_ACCOUNT, {"reservation_id": reservation_id}).one_or_none()
-        if account is None:
+    def _replayed(
+        self, connection: Connection, request: ReserveRequest, account: Any, mechanism_json: str
+    ) -> ReservationRecord:
+        """The earlier reservation of a request id, if this request is the same one sent again."""
+        where = {"requester": request.requester, "request_id": request.request_id}
+        previous = connection.execute(_PREVIOUS_RESERVATION, where).one()
+        same = (previous.study_id, previous.account_id, previous.mechanism_json, previous.examples) == (
+            request.study_id,
+            account.id,
+            mechanism_json,
+            request.examples,
+        )
+        if not same:
+            raise StoreError(
+                "budget.request_id_reused",
+                f"request id {request.request_id} was already used for a different reservation",
+            )
+        return self._reservation(previous, account)
+
+    def _locked_reservation(self, connection: Connection, reservation_id: str, site: str) -> tuple[Any, Any]:
+        where = {"reservation_id": reservation_id}
+        row = connection.execute(_LOCK_RESERVATION, where).one_or_none()
+        if row is None:
             raise NotFound("budget.unknown_reservation", f"no reservation {reservation_id}")
-        if account.site != site:
+        if row.site != site:
             raise StoreError("auth.site", f"reservation {reservation_id} belongs to another site", status=403)
-        # Read the reservation after the account lock is held: a concurrent commit or release of the
-        # same reservation has finished by now and its result is what this statement sees.
-        row = connection.execute(_RESERVATION, {"reservation_id": reservation_id}).one()
+        account = SimpleNamespace(id=row.account_id, site=row.site, dataset=row.dataset, period=row.period)
         return row, account
 
     @staticmethod
-    def _update_reservation(session: Session, row: Any, **changes: Any) -> SimpleNamespace:
-        session.connection().execute(_UPDATE_RESERVATION, {"reservation_id": row.id, **changes})
+    def _update_reservation(connection: Connection, row: Any, **changes: Any) -> SimpleNamespace:
+        connection.execute(_UPDATE_RESERVATION, {"reservation_id": row.id, **changes})
         current = vars(row) if isinstance(row, SimpleNamespace) else dict(row._mapping)
         return SimpleNamespace(**{**current, **changes})
 
@@ -592,8 +608,8 @@ class SqlBrokerStore(BrokerStore):
         self, reservation_id: str, mechanism: dict[str, Any], *, site: str, actor: str
     ) -> ReservationRecord:
         mechanism_json = _dumps(mechanism)
-        with self._sessions.begin() as session:
-            row, account = self._locked_reservation(session, reservation_id, site)
+        with self.engine.begin() as connection:
+            row, account = self._locked_reservation(connection, reservation_id, site)
             if row.status == "committed" and row.committed_mechanism_json == mechanism_json:
                 return self._reservation(row, account)
             if row.status != "reserved":
@@ -606,16 +622,24 @@ class SqlBrokerStore(BrokerStore):
                     "budget.commit_exceeds_reservation",
                     f"committed mechanism of {reservation_id} costs more than was reserved",
                 )
-            row = self._update_reservation(
-                session, row, status="committed", committed_mechanism_json=mechanism_json, settled_at=_now()
-            )
-            history = self._spent_history(session, account.id)
+            settled = {
+                "status": "committed",
+                "committed_mechanism_json": mechanism_json,
+                "settled_at": _now(),
+            }
+            if mechanism_json == row.mechanism_json:
+                # Committing exactly what was reserved leaves the account's spent mechanisms as they
+                # are: the history read now is the one after the commit, and one UPDATE does it all.
+                history = self._spent_history(connection, account.id)
+            else:
+                row = self._update_reservation(connection, row, **settled)
+                history = self._spent_history(connection, account.id)
             delta = self.accountant.account_delta(history, delta)
             row = self._update_reservation(
-                session, row, epsilon_after=self.accountant.epsilon(history, delta)
+                connection, row, **settled, epsilon_after=self.accountant.epsilon(history, delta)
             )
             self._append(
-                session,
+                connection,
                 "budget.committed",
                 actor,
                 {
@@ -634,8 +658,8 @@ class SqlBrokerStore(BrokerStore):
             return self._reservation(row, account)
 
     def release(self, reservation_id: str, *, site: str, actor: str) -> ReservationRecord:
-        with self._sessions.begin() as session:
-            row, account = self._locked_reservation(session, reservation_id, site)
+        with self.engine.begin() as connection:
+            row, account = self._locked_reservation(connection, reservation_id, site)
             if row.status == "released":
                 return self._reservation(row, account)
             if row.status != "reserved":
@@ -645,13 +669,13 @@ class SqlBrokerStore(BrokerStore):
                     "budget.reservation_expired",
                     f"reservation {reservation_id} expired; an expired reservation counts as spent",
                 )
-            row = self._update_reservation(session, row, status="released", settled_at=_now())
-            history = self._spent_history(session, account.id)
+            row = self._update_reservation(connection, row, status="released", settled_at=_now())
+            history = self._spent_history(connection, account.id)
             delta = self.accountant.account_delta(history, row.delta)
             epsilon = self.accountant.epsilon(history, delta) if history else 0.0
-            row = self._update_reservation(session, row, epsilon_after=epsilon)
+            row = self._update_reservation(connection, row, epsilon_after=epsilon)
             self._append(
-                session,
+                connection,
                 "budget.released",
                 actor,
                 {
@@ -675,7 +699,7 @@ class SqlBrokerStore(BrokerStore):
                     BudgetAccountRow.period == period,
                 )
             )
-            history = [] if account_id is None else self._spent_history(session, account_id)
+            history = [] if account_id is None else self._spent_history(session.connection(), account_id)
             charged = 0
             if account_id is not None:
                 charged = int(
@@ -712,7 +736,7 @@ class SqlBrokerStore(BrokerStore):
         if self.head_signer is None:
             return None
         with self._sessions.begin() as session:
-            tip = chain_io.lock_tip(session)
+            tip = chain_io.lock_tip(session.connection())
             if tip.seq == 0:
                 return None
             stored = session.get(AuditHeadRow, tip.seq)
@@ -721,7 +745,7 @@ class SqlBrokerStore(BrokerStore):
             event_row = session.get(AuditEventRow, tip.seq)
             assert event_row is not None
             jws = self.head_signer(chain_io.row_to_event(event_row))
-            chain_io.store_head(session, tip.seq, jws)
+            chain_io.store_head(session.connection(), tip.seq, jws)
             return jws
 
     def count_events(self) -> int:
