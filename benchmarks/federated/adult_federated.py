@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from alone import train_alone
 
 from coordinator.study_config import StudyConfig
 from node_agent.dp_plan import plan_study, site_delta
@@ -34,24 +35,6 @@ RESULTS = Path(__file__).resolve().parents[1] / "results" / "adult_federated.jso
 def evaluate(model: torch.nn.Module, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
     m = binary_metrics(y, predict(model, x))
     return {"accuracy": m["accuracy"], "auc": m["auc"]}
-
-
-def train_alone(x: np.ndarray, y: np.ndarray, epsilon: float, args: argparse.Namespace) -> torch.nn.Module:
-    """A site (or the pooled data) trained alone for as many epochs as the federation runs."""
-    spec = get_task("adult_income")
-    model = mlp(x.shape[1], spec.hidden, seed=args.seed)
-    plan = plan_study(
-        n_train=len(y),
-        batch_size=args.batch_size,
-        local_epochs=args.local_epochs,
-        rounds=args.rounds,
-        target_epsilon=epsilon,
-        delta=site_delta(args.delta, len(y)),
-        max_grad_norm=args.max_grad_norm,
-    )
-    for r in range(args.rounds):
-        train_round(model, x, y, plan, learning_rate=args.learning_rate, seed=args.seed * 1000 + r)
-    return model
 
 
 def time_per_epoch(
@@ -104,7 +87,7 @@ def main() -> None:
     y_all = np.concatenate([xy[1] for xy in site_xy.values()])
 
     rows: list[dict[str, object]] = []
-    central = train_alone(x_all, y_all, math.inf, args)
+    central = train_alone("adult_income", x_all, y_all, math.inf, args)
     rows.append(
         {"setting": "centralized, non-private", "epsilon": "inf", **evaluate(central, x_test, y_test)}
     )
@@ -142,7 +125,7 @@ def main() -> None:
             }
         )
         for site, (x, y) in site_xy.items():
-            alone = train_alone(x, y, epsilon, args)
+            alone = train_alone("adult_income", x, y, epsilon, args)
             rows.append(
                 {
                     "setting": f"{site} alone ({len(y)} records)",

@@ -20,13 +20,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from alone import train_alone
 
 from anonymization import anonymize_parcours
 from anonymization.keys import load_linkage_key
 from coordinator.study_config import StudyConfig
-from node_agent.dp_plan import plan_study, site_delta
 from node_agent.local_data import split_and_encode
-from node_agent.training import predict, train_round
+from node_agent.training import predict
 from simulations.ground_truth import GROUND_TRUTH
 from simulations.scenarios import SCENARIOS, run_scenario
 from tasks import reference
@@ -56,22 +56,6 @@ def oracle_auc(raw: pd.DataFrame) -> float:
     return binary_metrics(raw["employed_6m"].to_numpy(), probability)["auc"]
 
 
-def train_alone(x, y, epsilon: float, args: argparse.Namespace) -> torch.nn.Module:
-    model = mlp(x.shape[1], get_task("employment_outcome").hidden, seed=args.seed)
-    plan = plan_study(
-        n_train=len(y),
-        batch_size=args.batch_size,
-        local_epochs=args.local_epochs,
-        rounds=args.rounds,
-        target_epsilon=epsilon,
-        delta=site_delta(args.delta, len(y)),
-        max_grad_norm=1.0,
-    )
-    for r in range(args.rounds):
-        train_round(model, x, y, plan, learning_rate=args.learning_rate, seed=args.seed * 1000 + r)
-    return model
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--people", type=int, default=6000)
@@ -81,6 +65,7 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=0.01)
     parser.add_argument("--epsilon", type=float, default=3.0)
     parser.add_argument("--delta", type=float, default=2.2e-7)
+    parser.add_argument("--max-grad-norm", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -151,16 +136,16 @@ def main() -> None:
         {
             "setting": "centralized, non-private (pooled)",
             "epsilon": "inf",
-            **auc(train_alone(x_train, y_train, math.inf, args)),
+            **auc(train_alone("employment_outcome", x_train, y_train, math.inf, args)),
         },
         {
             "setting": "centralized, DP (pooled)",
             "epsilon": str(args.epsilon),
-            **auc(train_alone(x_train, y_train, args.epsilon, args)),
+            **auc(train_alone("employment_outcome", x_train, y_train, args.epsilon, args)),
         },
     ]
     for site, part in parts.items():
-        model = train_alone(part.x_train, part.y_train, args.epsilon, args)
+        model = train_alone("employment_outcome", part.x_train, part.y_train, args.epsilon, args)
         setting = f"{site} alone ({len(part.y_train)} records)"
         rows.append({"setting": setting, "epsilon": str(args.epsilon), **auc(model)})
     result = {

@@ -9,6 +9,19 @@ from tasks.metrics import binary_metrics
 from tasks.models import mlp
 
 
+def _plan(local_epochs: int = 1):
+    """A one-round plan for 2 000 records at ε = 3."""
+    return plan_study(
+        n_train=2000,
+        batch_size=200,
+        local_epochs=local_epochs,
+        rounds=1,
+        target_epsilon=3.0,
+        delta=1e-5,
+        max_grad_norm=1.0,
+    )
+
+
 @pytest.fixture(scope="module")
 def separable():
     rng = np.random.default_rng(3)
@@ -19,15 +32,7 @@ def separable():
 
 def test_dp_training_learns_a_clear_signal(separable):
     x, y = separable
-    plan = plan_study(
-        n_train=2000,
-        batch_size=200,
-        local_epochs=2,
-        rounds=1,
-        target_epsilon=3.0,
-        delta=1e-5,
-        max_grad_norm=1.0,
-    )
+    plan = _plan(local_epochs=2)
     model = mlp(8, (16,))
     before = binary_metrics(y[2000:], predict(model, x[2000:]))["auc"]
     outcome = train_round(model, x[:2000], y[:2000], plan, learning_rate=0.02, seed=1)
@@ -38,15 +43,7 @@ def test_dp_training_learns_a_clear_signal(separable):
 
 def test_training_returns_a_plain_module_with_the_same_keys(separable):
     x, y = separable
-    plan = plan_study(
-        n_train=2000,
-        batch_size=200,
-        local_epochs=1,
-        rounds=1,
-        target_epsilon=3.0,
-        delta=1e-5,
-        max_grad_norm=1.0,
-    )
+    plan = _plan(local_epochs=1)
     model = mlp(8, (16,))
     keys = list(model.state_dict())
     train_round(model, x[:2000], y[:2000], plan, learning_rate=0.02, seed=1)
@@ -56,14 +53,6 @@ def test_training_returns_a_plain_module_with_the_same_keys(separable):
 
 def test_fewer_records_after_opt_outs_keep_the_recorded_sample_rate(separable):
     x, y = separable
-    plan = plan_study(
-        n_train=2000,
-        batch_size=200,
-        local_epochs=1,
-        rounds=1,
-        target_epsilon=3.0,
-        delta=1e-5,
-        max_grad_norm=1.0,
-    )
+    plan = _plan(local_epochs=1)
     outcome = train_round(mlp(8, (16,)), x[:1950], y[:1950], plan, learning_rate=0.02, seed=1)
     assert outcome.steps == plan.steps_per_round
