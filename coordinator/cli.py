@@ -130,7 +130,13 @@ def register_cmd(
 
 
 def _study_config(
-    study_id: str, task: str, sites: str, rounds: int, epsilon: float, min_sites: int, study_dir: Path,
+    study_id: str,
+    task: str,
+    sites: str,
+    rounds: int,
+    epsilon: float,
+    min_sites: int,
+    study_dir: Path,
     overrides: list[str] | None,
 ) -> StudyConfig:
     run_config: dict[str, Any] = {

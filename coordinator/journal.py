@@ -38,10 +38,15 @@ RoundListener = Callable[[int, list[str]], None]
 
 
 class StudyJournal:
-    def __init__(self, expected_sites: tuple[str, ...], on_round: RoundListener | None = None) -> None:
+    def __init__(
+        self,
+        expected_sites: tuple[str, ...],
+        on_round: RoundListener | None = None,
+        node_sites: dict[int, str] | None = None,
+    ) -> None:
         self.on_round = on_round
         self.sites: dict[str, SiteRecord] = {s: SiteRecord() for s in expected_sites}
-        self.node_sites: dict[int, str] = {}
+        self.node_sites: dict[int, str] = dict(node_sites or {})
         self._sent: list[Message] = []
         self.rounds: dict[int, dict[str, object]] = defaultdict(dict)
         self.roc: dict[int, dict[str, tuple[np.ndarray, np.ndarray]]] = defaultdict(dict)

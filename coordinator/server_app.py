@@ -42,7 +42,7 @@ def run_study(grid: Grid, config: StudyConfig, on_round: RoundListener | None = 
         )
     encoder = spec.encoder_for(config.fields)
     model = mlp(encoder.width, spec.hidden, seed=config.seed)
-    journal = StudyJournal(config.sites, on_round)
+    journal = StudyJournal(config.sites, on_round, config.node_site_map)
     strategy = JournaledStrategy(
         build_strategy(
             config.strategy,

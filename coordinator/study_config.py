@@ -44,6 +44,14 @@ class StudyConfig:
     fields: tuple[str, ...] = ()
     grant: str = ""
     round_timeout: float = 600.0
+    #: Deployment only: "node_id=site,…" as registered at the SuperLink, so that a node that dies
+    #: before its first reply is still named in the report (simulation: empty).
+    node_sites: str = ""
+
+    @property
+    def node_site_map(self) -> dict[int, str]:
+        pairs = (item.split("=", 1) for item in self.node_sites.split(",") if "=" in item)
+        return {int(node): site for node, site in pairs}
 
     @classmethod
     def from_run_config(cls, run_config: Mapping[str, object]) -> StudyConfig:

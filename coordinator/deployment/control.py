@@ -40,8 +40,24 @@ from flwr.supercore.primitives.asymmetric import public_key_to_bytes, uses_nist_
 
 # Folders never part of the app bundle: pruned before walking (Flower would walk then drop them).
 _PRUNED_DIRS = frozenset(
-    {".venv", "venv", ".git", "runs", "build", "dist", "node_modules", "__pycache__", ".pytest_cache",
-     ".ruff_cache", ".hypothesis", ".mypy_cache", "benchmarks", "tests", "docker", "docs"}
+    {
+        ".venv",
+        "venv",
+        ".git",
+        "runs",
+        "build",
+        "dist",
+        "node_modules",
+        "__pycache__",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".hypothesis",
+        ".mypy_cache",
+        "benchmarks",
+        "tests",
+        "docker",
+        "docs",
+    }
 )
 _FINISHED = "finished"
 
@@ -184,6 +200,12 @@ class SuperLinkControl:
             response = self._client.ListNodes(ListNodesRequest())
         nodes = response.nodes_info
         return {(n.name if n.HasField("name") else str(n.node_id)): n.status for n in nodes}
+
+    def node_sites(self) -> dict[int, str]:
+        """Node id -> the name it was registered under (the site), for naming nodes that go silent."""
+        with _operator_errors("listing SuperNodes"):
+            response = self._client.ListNodes(ListNodesRequest())
+        return {int(n.node_id): n.name for n in response.nodes_info if n.HasField("name")}
 
     def wait_online(self, names: Sequence[str], *, timeout_s: float, poll_s: float = 0.3) -> None:
         """Block until every named SuperNode is online (connected and authenticated)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +34,17 @@ class DeployedStudy:
         return lines
 
 
+def with_node_sites(control: SuperLinkControl, config: StudyConfig) -> StudyConfig:
+    """The study's config with the SuperLink's node id -> site registrations of its sites."""
+    names = {node: site for node, site in control.node_sites().items() if site in config.sites}
+    return replace(config, node_sites=",".join(f"{node}={site}" for node, site in sorted(names.items())))
+
+
 def run_deployed_study(
     control: SuperLinkControl, app_dir: Path, config: StudyConfig, *, timeout_s: float
 ) -> DeployedStudy:
     """Submit ``config`` as a Flower run, wait for it, read the report the ServerApp wrote (same host)."""
+    config = with_node_sites(control, config)
     run_id = control.start_run(app_dir, config.to_run_config())
     outcome = control.wait(run_id, timeout_s=timeout_s)
     report_path = Path(config.study_dir) / "report.json"
