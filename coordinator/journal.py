@@ -101,7 +101,7 @@ class StudyJournal:
             record.counts = json.loads(str(info["counts"]))
             record.rounds_trained.append(server_round)
             answered.append(site)
-        silent = sorted(set(self.node_sites.values()) - set(answered) - {self._site_of(m) for m in replies})
+        silent = sorted(set(self.node_sites.values()) - {self._site_of(m) for m in replies})
         self.rounds[server_round]["trained"] = sorted(answered)
         self.rounds[server_round]["no_reply"] = silent
         return len(answered)

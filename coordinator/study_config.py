@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
+from tasks.flower_config import read_dashed, write_dashed
 from tasks.instructions import StudyInstructions
 
 
@@ -55,37 +56,15 @@ class StudyConfig:
 
     @classmethod
     def from_run_config(cls, run_config: Mapping[str, object]) -> StudyConfig:
-        values: dict[str, object] = {}
-        for f in fields(cls):
-            key = f.name.replace("_", "-")
-            if key not in run_config:
-                if f.default is MISSING:
-                    raise StudyConfigError(f"run config lacks '{key}'")
-                continue
-            raw = run_config[key]
-            try:
-                values[f.name] = _PARSERS.get(f.name, type(f.default) if f.default is not MISSING else str)(
-                    raw
-                )
-            except (TypeError, ValueError):
-                raise StudyConfigError(f"run config '{key}' = {raw!r} has the wrong type") from None
-        config = cls(**values)  # type: ignore[arg-type]
+        config = cls(
+            **read_dashed(cls, run_config, what="run config", error=StudyConfigError, parsers=_PARSERS)
+        )
         if config.min_sites < 1 or config.min_sites > len(config.sites):
             raise StudyConfigError(f"min-sites = {config.min_sites} but {len(config.sites)} site(s) listed")
         return config
 
     def to_run_config(self) -> dict[str, str | int | float]:
-        out: dict[str, str | int | float] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            out[f.name.replace("_", "-")] = (
-                ",".join(value)
-                if isinstance(value, tuple)
-                else str(value)
-                if isinstance(value, Path)
-                else value
-            )
-        return out
+        return write_dashed(self)
 
     def instructions(self) -> StudyInstructions:
         return StudyInstructions(

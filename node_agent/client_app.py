@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
@@ -42,7 +43,10 @@ def evaluate(msg: Message, context: Context) -> Message:
     return _answer(msg, context, _evaluate)
 
 
-def _answer(msg: Message, context: Context, handler) -> Message:  # type: ignore[no-untyped-def]
+Handler = Callable[[SiteStudy, Message, Context], RecordDict]
+
+
+def _answer(msg: Message, context: Context, handler: Handler) -> Message:
     site = str(context.node_config.get("site", f"partition {context.node_config.get('partition-id', '?')}"))
     try:
         settings = resolve(context.node_config)

@@ -65,7 +65,7 @@ def simulate(
         task=chosen.task,
         sites=chosen.default_sites[:sites],
         num_server_rounds=rounds,
-        min_sites=max(1, sites - 1) if sites > 1 else 1,
+        min_sites=max(1, sites - 1),  # the study goes on if one site drops out
         strategy=strategy,
         target_epsilon=epsilon,
         local_epochs=local_epochs,

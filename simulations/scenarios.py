@@ -19,7 +19,7 @@ from node_agent.settings import NodeSettings
 from tasks.registry import get_task
 
 from .adult import write_adult_sites
-from .engine import run_simulated_study
+from .engine import run_simulated_study, site_nodes
 from .objections import choose_objectors, register_objections
 from .partners import DEFAULT_SITES, generate_partners
 
@@ -88,8 +88,7 @@ def run_scenario(
     narrate(f"synthesizing partner data for {', '.join(base.sites)}")
     scenario.write_data(out / "data", base.sites, base.seed, people)
     if not scenario.governed:
-        nodes = [NodeSettings(site=s, data_dir=out / "data" / s) for s in base.sites]
-        return run_simulated_study(base, nodes, on_round=on_round)
+        return run_simulated_study(base, site_nodes(out / "data", base.sites), on_round=on_round)
     return _governed(scenario, base, narrate=narrate, on_round=on_round, objections=objections)
 
 

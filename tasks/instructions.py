@@ -7,7 +7,9 @@ which the node verifies itself, and where its data lives comes from the node's o
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
+
+from .flower_config import read_dashed, write_dashed
 
 
 class InstructionError(ValueError):
@@ -33,23 +35,11 @@ class StudyInstructions:
     grant: str = ""
 
     def to_config(self) -> dict[str, str | int | float]:
-        return {k.replace("_", "-"): v for k, v in asdict(self).items()}
+        return write_dashed(self)
 
     @classmethod
     def from_config(cls, config: Mapping[str, object]) -> StudyInstructions:
-        values: dict[str, object] = {}
-        for f in fields(cls):
-            key = f.name.replace("_", "-")
-            if key not in config:
-                if f.name in ("grant", "fields"):
-                    continue
-                raise InstructionError(f"round instructions lack '{key}'")
-            caster = {"str": str, "int": int, "float": float}[str(f.type)]
-            try:
-                values[f.name] = caster(config[key])
-            except (TypeError, ValueError):
-                raise InstructionError(f"round instruction '{key}' is not a {f.type}") from None
-        return cls(**values)  # type: ignore[arg-type]
+        return cls(**read_dashed(cls, config, what="round instructions", error=InstructionError))
 
     @property
     def field_list(self) -> tuple[str, ...]:

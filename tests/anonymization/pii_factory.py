@@ -12,6 +12,7 @@ from functools import lru_cache
 
 from anonymization.checksums import luhn_valid, nir_key
 from anonymization.reference import reference_data_dir
+from simulations.notes import MONTHS_FR
 
 STREET_TYPES = [
     "rue",
@@ -44,20 +45,6 @@ STREET_NAMES = [
     "de Provence",
     "Pasteur",
     "du Général de Gaulle",
-]
-MONTHS = [
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
 ]
 
 
@@ -243,7 +230,7 @@ def birth_date(rng: random.Random) -> str:
     if style == 0:
         return f"{day:02d}/{month:02d}/{year}"
     if style == 1:
-        return f"{'1er' if day == 1 else day} {MONTHS[month - 1]} {year}"
+        return f"{'1er' if day == 1 else day} {MONTHS_FR[month - 1]} {year}"
     if style == 2:
         return f"{day:02d}.{month:02d}.{year}"
     return f"{year}-{month:02d}-{day:02d}"
