@@ -44,7 +44,10 @@ def serve(
     port: Annotated[int, typer.Option(help="port to listen on")] = 8443,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
     sign_heads_every: Annotated[
-        int, typer.Option(help="sign the audit chain's head every N events (1: after every change)")
+        int,
+        typer.Option(
+            help="sign the audit chain's head after a transaction passing a multiple of N events (1: each)"
+        ),
     ] = 1,
     workers: Annotated[int, typer.Option(help="server processes (PostgreSQL only; SQLite keeps one)")] = 1,
 ) -> None:

@@ -1,9 +1,19 @@
 """Broker throughput: reserve+commit pairs per second and pair latency with 20 concurrent nodes.
 
-A real broker process (`trust_broker.cli serve`) listens on 127.0.0.1; 20 client threads, each a
-signed ``BrokerClient`` with a keep-alive connection, loop reserve → commit for a fixed time.
-Runs on SQLite and, when a URL is given (``--postgres-url`` or $R2DDE_TEST_POSTGRES_URL), on
-PostgreSQL in a throw-away schema. Prints a table and saves JSON in benchmarks/results/.
+A real broker process (`trust_broker.cli serve`) listens on 127.0.0.1 and 20 nodes, each on a
+keep-alive connection, loop signed reserve → commit for a fixed time. Two load generators
+(``--client``), each against its own fresh broker process and database:
+
+* ``lean`` (first): ``loadgen.py`` in a separate process, 20 coroutines in one event loop, with
+  raw HTTP/1.1 and a hand-built RFC 9421 signature. It costs a fraction of the server's CPU, so
+  its row is the broker's capacity (as wrk or k6 would measure it).
+* ``broker-client``: 20 threads in this process, each the project's ``BrokerClient`` (httpx and
+  ``http_message_signatures``). At ~6 ms of CPU per pair it competes with the server for the same
+  cores, so its row is what the project's own client achieves, load generator included.
+
+Each row has the server's CPU share (1.0 = one core) and the load generator's. Runs on SQLite and,
+when a URL is given (``--postgres-url`` or $R2DDE_TEST_POSTGRES_URL), on PostgreSQL in a
+throw-away schema. Prints a table and saves JSON in benchmarks/results/.
 
     .venv/bin/python benchmarks/broker/bench_reserve_commit.py --seconds 15
 """
@@ -34,7 +44,13 @@ from trust_broker.client import BrokerClient, BrokerError  # noqa: E402
 from trust_broker.provision import provision  # noqa: E402
 from trust_broker.roles import Role  # noqa: E402
 
+LOADGEN = Path(__file__).resolve().with_name("loadgen.py")
+sys.path.insert(0, str(LOADGEN.parent))
+from loadgen import MEASURE_STARTED, MEASURE_STOPPED  # noqa: E402
+
 SITES = ("france_travail", "apec", "missions_locales")
+CLIENT_MODES = ("lean", "broker-client")
+WARMUP_PAIRS = 3
 DELTA = 1e-8
 # A cheap mechanism so that tens of thousands of rounds stay far below the caps: the benchmark
 # measures the broker, not the refusal path.
@@ -131,24 +147,65 @@ def _cpu_seconds(pid: int) -> float:
     return total
 
 
-def run_load(url: str, keys: Path, clients: int, seconds: float, server_pid: int) -> dict[str, Any]:
-    region = BrokerClient.from_folder(keys, Role.REGION, base_url=url)
+def request_study(url: str, keys: Path) -> str:
+    """A granted study over every site (the coordinator's request); returns its id."""
     study_id = f"bench-{uuid.uuid4().hex[:8]}"
-    region.request_study(
-        StudyRequest(
-            study_id=study_id,
-            purpose_id="autodiagnostic_mobilite",
-            task="employment_outcome",
-            dataset="parcours",
-            fields=("age_band", "sex"),
-            sites=SITES,
-            rounds=1000,
-            target_epsilon=2.0,
-            delta=DELTA,
-            coordinator="coordinator",
-            requested_by="coordinator",
+    with BrokerClient.from_folder(keys, Role.REGION, base_url=url) as region:
+        region.request_study(
+            StudyRequest(
+                study_id=study_id,
+                purpose_id="autodiagnostic_mobilite",
+                task="employment_outcome",
+                dataset="parcours",
+                fields=("age_band", "sex"),
+                sites=SITES,
+                rounds=1000,
+                target_epsilon=2.0,
+                delta=DELTA,
+                coordinator="coordinator",
+                requested_by="coordinator",
+            )
         )
-    )
+    return study_id
+
+
+def run_lean(
+    url: str, keys: Path, study_id: str, clients: int, seconds: float, server_pid: int, out: Path
+) -> dict[str, Any]:
+    """``loadgen.py`` in its own process; the server's CPU is sampled when it starts and stops measuring."""
+    command = [sys.executable, str(LOADGEN), "--url", url, "--keys", str(keys), "--study-id", study_id]
+    command += ["--sites", *SITES, "--clients", str(clients), "--seconds", str(seconds)]
+    command += ["--warmup-pairs", str(WARMUP_PAIRS), "--mechanism", json.dumps(MECHANISM), "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    marks: dict[str, tuple[float, float]] = {}
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            for line in process.stdout:  # type: ignore[union-attr]
+                if line.strip() in (MEASURE_STARTED, MEASURE_STOPPED):
+                    marks[line.strip()] = (time.perf_counter(), _cpu_seconds(server_pid))
+                else:
+                    print(line, end="")
+            if process.wait(timeout=60) != 0 or len(marks) != 2:
+                raise RuntimeError(f"loadgen failed (exit {process.returncode}); see its stderr above")
+        finally:
+            if process.poll() is None:
+                process.kill()
+    lean: dict[str, Any] = json.loads(out.read_text())
+    (began, server_cpu), (ended, server_cpu_end) = marks[MEASURE_STARTED], marks[MEASURE_STOPPED]
+    row = {
+        name: lean[name] for name in ("pairs", "seconds", "pairs_per_second", "p50_ms", "p95_ms", "p99_ms")
+    }
+    row["server_cpu_share"] = round((server_cpu_end - server_cpu) / (ended - began), 2)
+    row["client_cpu_share"] = lean["client_cpu_share"]  # the loadgen process alone
+    row["load_average_1m"] = round(os.getloadavg()[0], 2)
+    row.update({name: lean[name] for name in ("errors", "first_errors", "warmup_errors", "event_loop")})
+    return row
+
+
+def run_broker_client(
+    url: str, keys: Path, study_id: str, clients: int, seconds: float, server_pid: int
+) -> dict[str, Any]:
+    """``clients`` threads in this process, each a ``BrokerClient`` (httpx + http_message_signatures)."""
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors: list[str] = []
     start_barrier = threading.Barrier(clients + 1)
@@ -157,7 +214,7 @@ def run_load(url: str, keys: Path, clients: int, seconds: float, server_pid: int
     def worker(index: int) -> None:
         site = SITES[index % len(SITES)]
         with BrokerClient.from_folder(keys, Role.NODE, site, base_url=url, timeout=30) as node:
-            for warm in range(3):  # open the connection, warm the server's caches
+            for warm in range(WARMUP_PAIRS):  # open the connection, warm the server's caches
                 r = node.reserve(
                     request_id=f"w{index}-{warm}",
                     study_id=study_id,
@@ -224,6 +281,13 @@ def main() -> None:
     parser.add_argument("--sign-heads-every", type=int, nargs="+", default=[1])
     parser.add_argument("--workers", type=int, nargs="+", default=[1], help="server processes (PostgreSQL)")
     parser.add_argument(
+        "--client",
+        nargs="+",
+        choices=CLIENT_MODES,
+        default=list(CLIENT_MODES),
+        help="load generators, one row each: lean (loadgen.py, the broker's capacity), broker-client",
+    )
+    parser.add_argument(
         "--out", type=Path, default=REPO / "benchmarks" / "results" / "broker_reserve_commit.json"
     )
     args = parser.parse_args()
@@ -238,14 +302,16 @@ def main() -> None:
             print("PostgreSQL skipped: no --postgres-url nor R2DDE_TEST_POSTGRES_URL")
         for name, base in backends:
             runs = [
-                (every, w)
+                (every, w, client)
                 for every in args.sign_heads_every
                 for w in args.workers
                 if name != "sqlite" or w == 1
+                for client in dict.fromkeys(args.client)
             ]
-            for every, workers in runs:
+            # Every row starts from an empty ledger: a reserve composes its account's whole history.
+            for every, workers, client in runs:
                 if name == "sqlite":
-                    db_url = f"sqlite:///{Path(tmp) / f'bench-{every}.db'}"
+                    db_url = f"sqlite:///{Path(tmp) / f'bench-{every}-{client}.db'}"
                     context = contextmanager(lambda u=db_url: iter([u]))()
                 else:
                     context = postgres_schema(base)
@@ -254,24 +320,34 @@ def main() -> None:
                         "database": name,
                         "sign_heads_every": every,
                         "workers": workers,
+                        "client": client,
                         "clients": args.clients,
                     }
-                    row.update(run_load(url, keys, args.clients, args.seconds, pid))
+                    study_id = request_study(url, keys)
+                    if client == "lean":
+                        out = Path(tmp) / f"lean-{len(results)}.json"
+                        row.update(run_lean(url, keys, study_id, args.clients, args.seconds, pid, out))
+                    else:
+                        row.update(run_broker_client(url, keys, study_id, args.clients, args.seconds, pid))
                     results.append(row)
                     print(json.dumps(row))
     columns = (
         "database",
         "sign_heads_every",
         "workers",
+        "client",
         "pairs_per_second",
         "p50_ms",
         "p95_ms",
         "p99_ms",
+        "server_cpu_share",
+        "client_cpu_share",
         "errors",
     )
-    print(" ".join(f"{name:>16}" for name in columns))
+    widths = [max([len(name)] + [len(str(row[name])) for row in results]) for name in columns]
+    print(" ".join(f"{name:>{width}}" for name, width in zip(columns, widths, strict=True)))
     for row in results:
-        print(" ".join(f"{row[name]!s:>16}" for name in columns))
+        print(" ".join(f"{row[name]!s:>{width}}" for name, width in zip(columns, widths, strict=True)))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "benchmark": "broker reserve+commit pairs",

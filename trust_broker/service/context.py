@@ -54,7 +54,9 @@ class BrokerContext:
         self.verifier = RequestVerifier(self.store.participant, self.store.remember_nonce)
 
     def close(self) -> None:
-        """Release database connections (the embedded broker and tests stop cleanly)."""
+        """Stop the ledger's writer and release database connections (the embedded broker and tests
+        stop cleanly)."""
+        self.store.close()
         engine = getattr(self.store, "engine", None)
         if engine is not None:
             engine.dispose()

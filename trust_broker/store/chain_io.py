@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, insert, select, update
@@ -16,6 +17,8 @@ from trust_broker.audit.chain import AuditEvent, next_event
 from trust_broker.store.models import AuditEventRow, AuditHeadRow, AuditTipRow
 
 TIP_ID = 1
+
+HeadSigner = Callable[[AuditEvent], str]
 
 # Built once on the tables (not the ORM classes): every state change runs these, and a prepared
 # Core statement skips the ORM's bulk-persistence layer and SQLAlchemy's per-call statement building.
@@ -31,6 +34,21 @@ _INSERT_HEAD = insert(_HEADS)
 class Tip(NamedTuple):
     seq: int
     hash: str
+
+
+class PendingEvent(NamedTuple):
+    """A change's event before it is linked: its place in the chain is fixed when its transaction ends."""
+
+    kind: str
+    actor: str
+    payload: dict[str, Any]
+
+
+class HeadSigning(NamedTuple):
+    """Who signs the chain's head, and how often: after a transaction that passes a multiple of ``every``."""
+
+    sign: HeadSigner | None
+    every: int = 1
 
 
 def lock_tip(connection: Connection) -> Tip:
@@ -53,30 +71,47 @@ def row_to_event(row: AuditEventRow) -> AuditEvent:
     )
 
 
-def append(connection: Connection, *, kind: str, actor: str, payload: dict[str, Any]) -> AuditEvent:
-    """Extend the chain by one event under the tip lock; the caller's transaction commits it.
+def extend(
+    connection: Connection, tip: Tip, pending: Sequence[PendingEvent], heads: HeadSigning
+) -> AuditEvent | None:
+    """Link ``pending`` after ``tip`` (locked by this transaction), write them and move the tip.
 
-    Plain Core statements: this runs in every state change, so it avoids ORM bookkeeping.
+    One multi-row insert and one tip update however many events: a group of changes pays the
+    chain's writes, and the head's signature, once. Returns the new last event (None if nothing).
     """
-    tip = lock_tip(connection)
+    if not pending:
+        return None
+    at = dt.datetime.now(dt.UTC)
     # ``next_event`` links to the previous event by its seq and hash only: the locked tip row holds
-    # both, so the previous event is not re-read (one query and one validation less per change).
+    # both, so the previous event is not re-read.
     previous = None if tip.seq == 0 else AuditEvent.model_construct(seq=tip.seq, hash=tip.hash)
-    event = next_event(previous, kind=kind, actor=actor, payload=payload, at=dt.datetime.now(dt.UTC))
-    connection.execute(
-        _INSERT_EVENT,
-        {
-            "seq": event.seq,
-            "at": event.at,
-            "kind": event.kind,
-            "actor": event.actor,
-            "payload_json": json.dumps(event.payload, sort_keys=True),
-            "prev_hash": event.prev_hash,
-            "hash": event.hash,
-        },
-    )
-    connection.execute(_MOVE_TIP, {"tip_seq": event.seq, "tip_hash": event.hash})
-    return event
+    rows = []
+    for item in pending:
+        previous = next_event(previous, kind=item.kind, actor=item.actor, payload=item.payload, at=at)
+        rows.append(
+            {
+                "seq": previous.seq,
+                "at": previous.at,
+                "kind": previous.kind,
+                "actor": previous.actor,
+                "payload_json": json.dumps(previous.payload, sort_keys=True),
+                "prev_hash": previous.prev_hash,
+                "hash": previous.hash,
+            }
+        )
+    assert previous is not None
+    connection.execute(_INSERT_EVENT, rows)
+    connection.execute(_MOVE_TIP, {"tip_seq": previous.seq, "tip_hash": previous.hash})
+    if heads.sign is not None and previous.seq // heads.every > tip.seq // heads.every:
+        store_head(connection, previous.seq, heads.sign(previous))
+    return previous
+
+
+def append(connection: Connection, event: PendingEvent, heads: HeadSigning) -> AuditEvent:
+    """Extend the chain by one event under the tip lock; the caller's transaction commits it."""
+    linked = extend(connection, lock_tip(connection), [event], heads)
+    assert linked is not None
+    return linked
 
 
 def store_head(connection: Connection, seq: int, jws: str) -> None:

@@ -22,6 +22,9 @@ from trust_broker.store.records import (
 
 
 class BrokerStore(ABC):
+    def close(self) -> None:  # noqa: B027 - a store without background work has nothing to stop
+        """Stop background work (the ledger's writer thread); a later call starts it again."""
+
     # participants and replay protection
     @abstractmethod
     def register_participant(self, participant: Participant, *, actor: str) -> bool:

@@ -1,8 +1,10 @@
-"""``BrokerStore`` on SQLAlchemy 2: one short transaction per change, with its audit event.
+"""``BrokerStore`` on SQLAlchemy 2: every change commits together with its audit event.
 
-Locking discipline (the same order everywhere, so no deadlock): the budget account row
-first (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already holds
-the database write lock), then the audit tip row, read under lock so the chain never forks.
+The ledger's hot path (signature nonces, reserve, commit, release) runs on the store's
+``GroupCommitWriter``: the chain's tip first, then the accounts and reservations, in transactions
+shared by whatever requests are waiting. Rarer changes (participants, studies, opt-outs, consents,
+node reports) keep one short transaction each: their own rows first, then the tip. No row is
+locked in both orders, so there is no deadlock; SQLite's ``BEGIN IMMEDIATE`` serializes all writers.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, func, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,6 +28,8 @@ from trust_broker.audit.chain import EVENT_KINDS, GENESIS
 from trust_broker.ledger.analysis import REPEAT_FIELD
 from trust_broker.roles import Role
 from trust_broker.store import chain_io
+from trust_broker.store.chain_io import HeadSigning, PendingEvent
+from trust_broker.store.group_commit import GroupCommitWriter
 from trust_broker.store.models import (
     AuditEventRow,
     AuditHeadRow,
@@ -96,7 +100,6 @@ _GRANT_STATE = select(_STUDIES.c.status, _STUDIES.c.grant_json).where(
 )
 _NONCES = NonceRow.__table__
 _SWEEP_NONCES = delete(_NONCES).where(_NONCES.c.expires_at < bindparam("now"))
-_ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
 # The SET clause comes from the parameters given with each call (any columns but ``id``).
 _UPDATE_RESERVATION = update(_RESERVATIONS).where(_RESERVATIONS.c.id == bindparam("reservation_id"))
 
@@ -124,8 +127,9 @@ def _dumps(data: Any) -> str:
 class SqlBrokerStore(BrokerStore):
     """The broker's state in SQLite or PostgreSQL.
 
-    ``head_signer`` signs the chain's last event after every change (cost measured in
-    ``benchmarks/broker``); pass ``sign_heads_every=N`` to sign only every N-th event.
+    ``head_signer`` signs the chain's last event at the end of every transaction that changed
+    something (cost measured in ``benchmarks/broker``); with ``sign_heads_every=N``, only of those
+    that pass a multiple of N events.
     """
 
     def __init__(
@@ -140,8 +144,8 @@ class SqlBrokerStore(BrokerStore):
         self.broker_kid = broker_kid
         self.engine = engine
         self.accountant = accountant
-        self.head_signer = head_signer
-        self.sign_heads_every = max(1, sign_heads_every)
+        self.heads = HeadSigning(head_signer, max(1, sign_heads_every))
+        self._writer = GroupCommitWriter(engine, self.heads)
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         # Reads need no write lock: on SQLite they begin DEFERRED and run beside the writer (WAL).
         self._read_engine = engine.execution_options(r2dde_read_only=True)
@@ -170,10 +174,10 @@ class SqlBrokerStore(BrokerStore):
 
     # -- helpers -------------------------------------------------------------------------------
     def _append(self, connection: Connection, kind: str, actor: str, payload: dict[str, Any]) -> int:
-        event = chain_io.append(connection, kind=kind, actor=actor, payload=payload)
-        if self.head_signer is not None and event.seq % self.sign_heads_every == 0:
-            chain_io.store_head(connection, event.seq, self.head_signer(event))
-        return int(event.seq)
+        return int(chain_io.append(connection, PendingEvent(kind, actor, payload), self.heads).seq)
+
+    def close(self) -> None:
+        self._writer.close()
 
     def _insert_ignore(self, model: type, values: dict[str, Any]):  # noqa: ANN202 - dialect statement
         dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
@@ -233,18 +237,17 @@ class SqlBrokerStore(BrokerStore):
             return [self._participant(r) for r in rows]
 
     def remember_nonce(self, kid: str, nonce: str, expires_at: dt.datetime) -> bool:
-        # A plain Core transaction (no ORM session): every signed request comes through here.
-        with self.engine.begin() as connection:
-            if self._dialect == "postgresql":
-                # A nonce lost in a crash only reopens replay of requests that are idempotent anyway
-                # (request ids, study ids); the ledger's own transactions keep synchronous commits.
-                connection.execute(_ASYNC_COMMIT)
-            values = {"kid": kid, "nonce": nonce, "expires_at": expires_at}
+        # Every signed request comes through here: it rides in the writer's next group.
+        values = {"kid": kid, "nonce": nonce, "expires_at": expires_at}
+
+        def insert_nonce(connection: Connection, _events: list[PendingEvent]) -> bool:
             inserted = connection.execute(self._remember_nonce, values).scalar() is not None
             self._nonce_inserts += 1
             if self._nonce_inserts % NONCE_SWEEP_EVERY == 0:
                 connection.execute(_SWEEP_NONCES, {"now": _now()})
             return inserted
+
+        return self._writer.run(insert_nonce)
 
     # -- studies -------------------------------------------------------------------------------
     @staticmethod
@@ -491,83 +494,86 @@ class SqlBrokerStore(BrokerStore):
         )
 
     def reserve(self, request: ReserveRequest) -> ReservationRecord:
+        return self._writer.run(lambda connection, events: self._reserve(connection, events, request))
+
+    def _reserve(
+        self, connection: Connection, events: list[PendingEvent], request: ReserveRequest
+    ) -> ReservationRecord:
         mechanism_json = _dumps(request.mechanism)
-        with self.engine.begin() as connection:
-            account = self._lock_account(connection, request.site, request.dataset, request.period)
-            history = self._spent_history(connection, account.id)
-            delta = self.accountant.account_delta([*history, request.mechanism], request.delta)
-            exceeds, epsilon = self.accountant.would_exceed(history, request.mechanism, request.cap, delta)
-            refusal: dict[str, Any] | None = None
-            if exceeds:
-                refusal = {
-                    "rule": "budget.cap",
-                    "detail": (
-                        f"composed ε {epsilon:.4f} of {request.site}/{request.dataset}/{request.period} "
-                        f"would pass the cap {request.cap:.4f}"
-                    ),
-                    "limit": request.cap,
-                    "value": epsilon,
-                }
-            elif epsilon > request.study_cap:
-                # The study's mechanisms are a subset of the account's, and RDP composition is monotone:
-                # only when the whole account passes the study's cap can the study's own share pass it.
-                study_history = self._spent_history(connection, account.id, request.study_id)
-                study_exceeds, study_eps = self.accountant.would_exceed(
-                    study_history, request.mechanism, request.study_cap, delta
-                )
-                if study_exceeds:
-                    refusal = {
-                        "rule": "budget.study_cap",
-                        "detail": (
-                            f"study {request.study_id} would spend ε {study_eps:.4f} at {request.site}, "
-                            f"above its grant's cap {request.study_cap:.4f}"
-                        ),
-                        "limit": request.study_cap,
-                        "value": study_eps,
-                    }
-            now = _now()
-            row = SimpleNamespace(
-                id=uuid.uuid4().hex,
-                account_id=account.id,
-                requester=request.requester,
-                request_id=request.request_id,
-                study_id=request.study_id,
-                status="refused" if refusal else "reserved",
-                mechanism_json=mechanism_json,
-                examples=request.examples,
-                epsilon_after=epsilon,
-                cap=request.cap,
-                delta=request.delta,
-                refusal_json=_dumps(refusal) if refusal else None,
-                created_at=now,
-                expires_at=now + request.ttl,
-                committed_mechanism_json=None,
-                settled_at=None,
-            )
-            # The request id is claimed by the insert itself (no look-up first): a request id seen
-            # before inserts nothing and the earlier reservation answers, or the reuse is refused.
-            claimed = connection.execute(self._insert_reservation, vars(row)).scalar()
-            if claimed is None:
-                return self._replayed(connection, request, account, mechanism_json)
-            payload = {
-                "reservation_id": row.id,
-                "request_id": request.request_id,
-                "epsilon": epsilon,
-                "study_id": request.study_id,
-                "account": {"site": request.site, "dataset": request.dataset, "period": request.period},
-                "mechanism": request.mechanism,
-                "examples": request.examples,
-                "cap": request.cap,
-                "study_cap": request.study_cap,
-                "delta": delta,
-                "expires_at": row.expires_at.isoformat(),
+        account = self._lock_account(connection, request.site, request.dataset, request.period)
+        history = self._spent_history(connection, account.id)
+        delta = self.accountant.account_delta([*history, request.mechanism], request.delta)
+        exceeds, epsilon = self.accountant.would_exceed(history, request.mechanism, request.cap, delta)
+        refusal: dict[str, Any] | None = None
+        if exceeds:
+            refusal = {
+                "rule": "budget.cap",
+                "detail": (
+                    f"composed ε {epsilon:.4f} of {request.site}/{request.dataset}/{request.period} "
+                    f"would pass the cap {request.cap:.4f}"
+                ),
+                "limit": request.cap,
+                "value": epsilon,
             }
-            if refusal:
-                payload["refusal"] = refusal
-            self._append(
-                connection, "budget.refused" if refusal else "budget.reserved", request.requester, payload
+        elif epsilon > request.study_cap:
+            # The study's mechanisms are a subset of the account's, and RDP composition is monotone:
+            # only when the whole account passes the study's cap can the study's own share pass it.
+            study_history = self._spent_history(connection, account.id, request.study_id)
+            study_exceeds, study_eps = self.accountant.would_exceed(
+                study_history, request.mechanism, request.study_cap, delta
             )
-            return self._reservation(row, account)
+            if study_exceeds:
+                refusal = {
+                    "rule": "budget.study_cap",
+                    "detail": (
+                        f"study {request.study_id} would spend ε {study_eps:.4f} at {request.site}, "
+                        f"above its grant's cap {request.study_cap:.4f}"
+                    ),
+                    "limit": request.study_cap,
+                    "value": study_eps,
+                }
+        now = _now()
+        row = SimpleNamespace(
+            id=uuid.uuid4().hex,
+            account_id=account.id,
+            requester=request.requester,
+            request_id=request.request_id,
+            study_id=request.study_id,
+            status="refused" if refusal else "reserved",
+            mechanism_json=mechanism_json,
+            examples=request.examples,
+            epsilon_after=epsilon,
+            cap=request.cap,
+            delta=request.delta,
+            refusal_json=_dumps(refusal) if refusal else None,
+            created_at=now,
+            expires_at=now + request.ttl,
+            committed_mechanism_json=None,
+            settled_at=None,
+        )
+        # The request id is claimed by the insert itself (no look-up first): a request id seen
+        # before inserts nothing and the earlier reservation answers, or the reuse is refused.
+        claimed = connection.execute(self._insert_reservation, vars(row)).scalar()
+        if claimed is None:
+            return self._replayed(connection, request, account, mechanism_json)
+        payload = {
+            "reservation_id": row.id,
+            "request_id": request.request_id,
+            "epsilon": epsilon,
+            "study_id": request.study_id,
+            "account": {"site": request.site, "dataset": request.dataset, "period": request.period},
+            "mechanism": request.mechanism,
+            "examples": request.examples,
+            "cap": request.cap,
+            "study_cap": request.study_cap,
+            "delta": delta,
+            "expires_at": row.expires_at.isoformat(),
+        }
+        if refusal:
+            payload["refusal"] = refusal
+        kind = "budget.refused" if refusal else "budget.reserved"
+        events.append(PendingEvent(kind, request.requester, payload))
+        return self._reservation(row, account)
 
     def _replayed(
         self, connection: Connection, request: ReserveRequest, account: Any, mechanism_json: str
@@ -607,39 +613,53 @@ class SqlBrokerStore(BrokerStore):
     def commit(
         self, reservation_id: str, mechanism: dict[str, Any], *, site: str, actor: str
     ) -> ReservationRecord:
-        mechanism_json = _dumps(mechanism)
-        with self.engine.begin() as connection:
-            row, account = self._locked_reservation(connection, reservation_id, site)
-            if row.status == "committed" and row.committed_mechanism_json == mechanism_json:
-                return self._reservation(row, account)
-            if row.status != "reserved":
-                raise StoreError("budget.not_reserved", f"reservation {reservation_id} is {row.status}")
-            # A late commit (after expiry) is accepted: it can only lower the charge, never raise it.
-            reserved = json.loads(row.mechanism_json)
-            delta = row.delta  # the grant's δ, kept with the reservation
-            if mechanism != reserved and not self.accountant.within(mechanism, reserved, delta):
-                raise StoreError(
-                    "budget.commit_exceeds_reservation",
-                    f"committed mechanism of {reservation_id} costs more than was reserved",
-                )
-            settled = {
-                "status": "committed",
-                "committed_mechanism_json": mechanism_json,
-                "settled_at": _now(),
-            }
-            if mechanism_json == row.mechanism_json:
-                # Committing exactly what was reserved leaves the account's spent mechanisms as they
-                # are: the history read now is the one after the commit, and one UPDATE does it all.
-                history = self._spent_history(connection, account.id)
-            else:
-                row = self._update_reservation(connection, row, **settled)
-                history = self._spent_history(connection, account.id)
-            delta = self.accountant.account_delta(history, delta)
-            row = self._update_reservation(
-                connection, row, **settled, epsilon_after=self.accountant.epsilon(history, delta)
+        return self._writer.run(
+            lambda connection, events: self._commit(
+                connection, events, reservation_id, mechanism, site, actor
             )
-            self._append(
-                connection,
+        )
+
+    def _commit(
+        self,
+        connection: Connection,
+        events: list[PendingEvent],
+        reservation_id: str,
+        mechanism: dict[str, Any],
+        site: str,
+        actor: str,
+    ) -> ReservationRecord:
+        mechanism_json = _dumps(mechanism)
+        row, account = self._locked_reservation(connection, reservation_id, site)
+        if row.status == "committed" and row.committed_mechanism_json == mechanism_json:
+            return self._reservation(row, account)
+        if row.status != "reserved":
+            raise StoreError("budget.not_reserved", f"reservation {reservation_id} is {row.status}")
+        # A late commit (after expiry) is accepted: it can only lower the charge, never raise it.
+        reserved = json.loads(row.mechanism_json)
+        delta = row.delta  # the grant's δ, kept with the reservation
+        if mechanism != reserved and not self.accountant.within(mechanism, reserved, delta):
+            raise StoreError(
+                "budget.commit_exceeds_reservation",
+                f"committed mechanism of {reservation_id} costs more than was reserved",
+            )
+        settled = {
+            "status": "committed",
+            "committed_mechanism_json": mechanism_json,
+            "settled_at": _now(),
+        }
+        if mechanism_json == row.mechanism_json:
+            # Committing exactly what was reserved leaves the account's spent mechanisms as they
+            # are: the history read now is the one after the commit, and one UPDATE does it all.
+            history = self._spent_history(connection, account.id)
+        else:
+            row = self._update_reservation(connection, row, **settled)
+            history = self._spent_history(connection, account.id)
+        delta = self.accountant.account_delta(history, delta)
+        row = self._update_reservation(
+            connection, row, **settled, epsilon_after=self.accountant.epsilon(history, delta)
+        )
+        events.append(
+            PendingEvent(
                 "budget.committed",
                 actor,
                 {
@@ -655,27 +675,34 @@ class SqlBrokerStore(BrokerStore):
                     "delta": delta,
                 },
             )
-            return self._reservation(row, account)
+        )
+        return self._reservation(row, account)
 
     def release(self, reservation_id: str, *, site: str, actor: str) -> ReservationRecord:
-        with self.engine.begin() as connection:
-            row, account = self._locked_reservation(connection, reservation_id, site)
-            if row.status == "released":
-                return self._reservation(row, account)
-            if row.status != "reserved":
-                raise StoreError("budget.not_reserved", f"reservation {reservation_id} is {row.status}")
-            if _aware(row.expires_at) < _now():  # type: ignore[operator]
-                raise StoreError(
-                    "budget.reservation_expired",
-                    f"reservation {reservation_id} expired; an expired reservation counts as spent",
-                )
-            row = self._update_reservation(connection, row, status="released", settled_at=_now())
-            history = self._spent_history(connection, account.id)
-            delta = self.accountant.account_delta(history, row.delta)
-            epsilon = self.accountant.epsilon(history, delta) if history else 0.0
-            row = self._update_reservation(connection, row, epsilon_after=epsilon)
-            self._append(
-                connection,
+        return self._writer.run(
+            lambda connection, events: self._release(connection, events, reservation_id, site, actor)
+        )
+
+    def _release(
+        self, connection: Connection, events: list[PendingEvent], reservation_id: str, site: str, actor: str
+    ) -> ReservationRecord:
+        row, account = self._locked_reservation(connection, reservation_id, site)
+        if row.status == "released":
+            return self._reservation(row, account)
+        if row.status != "reserved":
+            raise StoreError("budget.not_reserved", f"reservation {reservation_id} is {row.status}")
+        if _aware(row.expires_at) < _now():  # type: ignore[operator]
+            raise StoreError(
+                "budget.reservation_expired",
+                f"reservation {reservation_id} expired; an expired reservation counts as spent",
+            )
+        row = self._update_reservation(connection, row, status="released", settled_at=_now())
+        history = self._spent_history(connection, account.id)
+        delta = self.accountant.account_delta(history, row.delta)
+        epsilon = self.accountant.epsilon(history, delta) if history else 0.0
+        row = self._update_reservation(connection, row, epsilon_after=epsilon)
+        events.append(
+            PendingEvent(
                 "budget.released",
                 actor,
                 {
@@ -688,7 +715,8 @@ class SqlBrokerStore(BrokerStore):
                     "epsilon": row.epsilon_after,
                 },
             )
-            return self._reservation(row, account)
+        )
+        return self._reservation(row, account)
 
     def balance(self, site: str, dataset: str, period: str, delta: float) -> AccountBalance:
         with Session(self._read_engine) as session:
@@ -733,7 +761,7 @@ class SqlBrokerStore(BrokerStore):
             return [r.jws for r in rows]
 
     def sign_current_head(self) -> str | None:
-        if self.head_signer is None:
+        if self.heads.sign is None:
             return None
         with self._sessions.begin() as session:
             tip = chain_io.lock_tip(session.connection())
@@ -744,7 +772,7 @@ class SqlBrokerStore(BrokerStore):
                 return stored.jws
             event_row = session.get(AuditEventRow, tip.seq)
             assert event_row is not None
-            jws = self.head_signer(chain_io.row_to_event(event_row))
+            jws = self.heads.sign(chain_io.row_to_event(event_row))
             chain_io.store_head(session.connection(), tip.seq, jws)
             return jws
 
