@@ -1,12 +1,17 @@
-"""No overspend under concurrency: 50 reserves race for the last of a budget, on SQLite and PostgreSQL."""
+"""No overspend under concurrency: 50 reserves race for the last of a budget, on SQLite and PostgreSQL.
+
+The racers are shared between two broker contexts on one database, as two broker processes would be:
+each has its own writer, so the database's locks, not one writer's order, decide who gets the slot.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from broker_support import DELTA, dpsgd, make_context
+from broker_support import DELTA, Broker, dpsgd, make_context
 
 from trust_broker.accounting import LedgerAccountant
 from trust_broker.audit.chain import GENESIS
@@ -39,16 +44,17 @@ def test_fifty_concurrent_reserves_for_the_last_slot_grant_exactly_one(
     accountant = LedgerAccountant()
     eps = [accountant.epsilon([dpsgd()] * k, DELTA) for k in (3, 4)]
     cap = (eps[0] + eps[1]) / 2  # room for exactly three reservations
-    context = make_context(db_url, folder)
+    context, other = make_context(db_url, folder), make_context(db_url, folder)
     store = context.store
     try:
+        Broker(context, folder).grant("s-race", sites=("apec",))
         for i in range(2):
-            assert store.reserve(_request(1000 + i, cap)).accepted
+            assert asyncio.run(store.reserve(_request(1000 + i, cap))).accepted
         barrier = threading.Barrier(RACERS)
 
         def race(i: int) -> bool:
             barrier.wait(timeout=30)
-            return store.reserve(_request(i, cap)).accepted
+            return asyncio.run((store if i % 2 else other.store).reserve(_request(i, cap))).accepted
 
         with ThreadPoolExecutor(max_workers=RACERS) as pool:
             outcomes = list(pool.map(race, range(RACERS)))
@@ -67,16 +73,18 @@ def test_fifty_concurrent_reserves_for_the_last_slot_grant_exactly_one(
         assert kinds.count("budget.refused") == RACERS - 1
     finally:
         context.close()
+        other.close()
 
 
 def test_concurrent_retries_of_one_request_id_count_once(db_url: str, folder: ProvisionedFolder) -> None:
     context = make_context(db_url, folder)
     try:
+        Broker(context, folder).grant("s-race", sites=("apec",))
         barrier = threading.Barrier(10)
 
         def retry(_: int) -> str:
             barrier.wait(timeout=30)
-            return context.store.reserve(_request(7, cap=100.0)).reservation_id
+            return asyncio.run(context.store.reserve(_request(7, cap=100.0))).reservation_id
 
         with ThreadPoolExecutor(max_workers=10) as pool:
             ids = set(pool.map(retry, range(10)))

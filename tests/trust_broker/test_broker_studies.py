@@ -62,6 +62,16 @@ def test_revoked_grant_is_reported_and_blocks_reserves(broker: Broker) -> None:
     assert refused.value.rule == "grant.revoked"
 
 
+def test_a_grant_revoked_between_two_reserves_blocks_the_second(broker: Broker) -> None:
+    study = broker.grant()
+    node = broker.client(Role.NODE, "apec")
+    node.reserve(request_id="r1", study_id=study, dataset="parcours", mechanism=dpsgd(), examples=10)
+    broker.client(Role.REGION).revoke(study, "purpose withdrawn")
+    with pytest.raises(GrantNotUsable) as refused:
+        node.reserve(request_id="r2", study_id=study, dataset="parcours", mechanism=dpsgd(), examples=10)
+    assert refused.value.rule == "grant.revoked"
+
+
 def test_spent_budget_is_taken_into_account_by_the_next_decision(broker: Broker) -> None:
     first = broker.grant(target_epsilon=3.9, sites=("apec",))
     node = broker.client(Role.NODE, "apec")

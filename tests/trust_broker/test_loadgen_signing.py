@@ -6,6 +6,7 @@ measurement; these tests pin it to ``http_message_signatures`` and to the broker
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import importlib.util
 import re
@@ -125,7 +126,7 @@ def test_broker_verifier_accepts_lean_requests_and_refuses_tampering(
     )
     seen: list[tuple[str, str]] = []
 
-    def remember_nonce(kid: str, nonce: str, _until: dt.datetime) -> bool:
+    async def remember_nonce(kid: str, nonce: str, _until: dt.datetime) -> bool:
         if (kid, nonce) in seen:
             return False
         seen.append((kid, nonce))
@@ -137,7 +138,9 @@ def test_broker_verifier_accepts_lean_requests_and_refuses_tampering(
     headers = [("host", "127.0.0.1:8443"), ("content-type", "application/json"), *signed.items()]
 
     def verify(sent: bytes, path: str = "/v1/budget/reserve") -> Caller:
-        return verifier.verify(method="POST", raw_path=path, query="", headers=headers, body=sent)
+        return asyncio.run(
+            verifier.verify(method="POST", raw_path=path, query="", headers=headers, body=sent)
+        )
 
     tampered = body.replace(b'"examples":1000', b'"examples":1')
     assert tampered != body

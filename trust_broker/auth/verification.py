@@ -7,7 +7,7 @@ request body: a node acts for the site it was registered with.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -71,18 +71,21 @@ class _Verifier(HTTPMessageVerifier):
 
 
 class RequestVerifier:
-    """Checks one request: signature over the covered components and body, freshness, nonce."""
+    """Checks one request: signature over the covered components and body, freshness, nonce.
+
+    The checks are CPU work done on the caller's event loop; only the nonce is awaited (the store's).
+    """
 
     def __init__(
         self,
         lookup: Callable[[str], Participant | None],
-        remember_nonce: Callable[[str, str, dt.datetime], bool],
+        remember_nonce: Callable[[str, str, dt.datetime], Awaitable[bool]],
     ) -> None:
         self._lookup = lookup
         self._remember_nonce = remember_nonce
         self._verifier = _Verifier(signature_algorithm=algorithms.ED25519, key_resolver=_RegistryKeys(lookup))
 
-    def verify(
+    async def verify(
         self, *, method: str, raw_path: str, query: str, headers: list[tuple[str, str]], body: bytes
     ) -> Caller:
         names = {name.lower() for name, _ in headers}
@@ -113,6 +116,6 @@ class RequestVerifier:
             raise AuthError("auth.nonce", "signature must carry a nonce of 16 to 128 characters")
         created = dt.datetime.fromtimestamp(int(result.parameters["created"]), tz=dt.UTC)
         keep_until = created + dt.timedelta(seconds=MAX_AGE_SECONDS + 2 * MAX_CLOCK_SKEW_SECONDS)
-        if not self._remember_nonce(kid, nonce, keep_until):
+        if not await self._remember_nonce(kid, nonce, keep_until):
             raise AuthError("auth.replay", "this signature nonce was already used (replayed request)")
         return Caller(kid=participant.kid, role=participant.role, site=participant.site)

@@ -13,7 +13,7 @@ from policies.digest import policy_digest
 from trust_broker.accounting import LedgerAccountant
 from trust_broker.audit.chain import sign_head
 from trust_broker.auth.verification import RequestVerifier
-from trust_broker.grants import DPBounds
+from trust_broker.grants import DPBounds, Grant
 from trust_broker.provision.keys import BROKER_KID, ProvisionedFolder, encode_public_key
 from trust_broker.store.db import make_engine, migrate
 from trust_broker.store.records import Participant
@@ -49,6 +49,9 @@ class BrokerContext:
     settings: BrokerSettings = field(default_factory=BrokerSettings)
     database_name: str = "unknown"
     verifier: RequestVerifier = field(init=False)
+    # Issued grants by study id: their claims never change (a revocation changes the study's status,
+    # which the store checks in every reservation's transaction).
+    issued_grants: dict[str, Grant] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self.verifier = RequestVerifier(self.store.participant, self.store.remember_nonce)

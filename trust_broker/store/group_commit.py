@@ -20,6 +20,7 @@ group back and each of its operations is run again alone, so only the faulty one
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 from collections.abc import Callable
@@ -47,9 +48,12 @@ class _Job:
 
 
 class GroupCommitWriter:
-    """``writer.run(operation)`` from any thread: ``operation(connection, events)`` runs on the writer."""
+    """``await writer.run(operation)`` from any event loop: ``operation(connection, events)`` runs on the
+    writer thread, so no request thread waits on the database."""
 
-    def __init__(self, engine: Engine, heads: HeadSigning, *, max_group: int = MAX_GROUP) -> None:
+    def __init__(self, engine: Engine, heads: HeadSigning | None, *, max_group: int = MAX_GROUP) -> None:
+        """``heads=None``: a writer whose operations record no event (nonces), so it never takes the
+        chain's lock and never waits for the ledger's groups."""
         self._engine = engine
         self._heads = heads
         self._max_group = max_group
@@ -57,12 +61,17 @@ class GroupCommitWriter:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
-    def run(self, operation: Operation[T]) -> T:
-        """Run ``operation`` in the next group; its result, or its exception, once the group committed."""
+    def submit(self, operation: Operation[T]) -> Future[T]:
+        """Queue ``operation`` for the next group; the future holds its result, or its exception, once
+        the group committed."""
         job = _Job(operation)
         self._ensure_started()
         self._queue.put(job)
-        return job.future.result()  # type: ignore[no-any-return]
+        return job.future
+
+    async def run(self, operation: Operation[T]) -> T:
+        """Await ``operation``'s outcome without holding a thread: the event loop is woken when it is in."""
+        return await asyncio.wrap_future(self.submit(operation))
 
     def close(self) -> None:
         """Finish the waiting operations and stop the thread (a later ``run`` starts it again)."""
@@ -119,7 +128,7 @@ class GroupCommitWriter:
     def _transaction(self, group: list[_Job]) -> list[tuple[bool, Any]]:
         outcomes: list[tuple[bool, Any]] = []
         with self._engine.begin() as connection:
-            tip = chain_io.lock_tip(connection)
+            tip = chain_io.lock_tip(connection) if self._heads is not None else None
             events: list[PendingEvent] = []
             for job in group:
                 mark = len(events)
@@ -128,5 +137,8 @@ class GroupCommitWriter:
                 except StoreError as refusal:
                     del events[mark:]
                     outcomes.append((False, refusal))
-            chain_io.extend(connection, tip, events, self._heads)
+            if tip is not None and self._heads is not None:
+                chain_io.extend(connection, tip, events, self._heads)
+            elif events:
+                raise RuntimeError("an operation of a writer without a chain recorded events")
         return outcomes

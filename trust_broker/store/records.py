@@ -108,3 +108,15 @@ class StoreError(Exception):
 
 class NotFound(StoreError):
     status = 404
+
+
+def granted_claims(study_id: str, state: tuple[str, str | None] | None) -> str:
+    """The grant's claims (JSON) if the study's grant stands; the refusal names the rule otherwise."""
+    if state is None:
+        raise NotFound("study.unknown", f"no study {study_id}")
+    status, claims = state
+    if status == "revoked":
+        raise StoreError("grant.revoked", f"the grant of study {study_id} was revoked", status=403)
+    if status != "granted" or claims is None:
+        raise StoreError("grant.refused", f"study {study_id} has no grant", status=403)
+    return claims

@@ -22,6 +22,9 @@ from trust_broker.store.records import (
 
 
 class BrokerStore(ABC):
+    """The broker's state. The request hot path (nonces, grant checks, reserve, commit, release) is
+    ``async``: the service awaits it on its event loop instead of parking a thread per request."""
+
     def close(self) -> None:  # noqa: B027 - a store without background work has nothing to stop
         """Stop background work (the ledger's writer thread); a later call starts it again."""
 
@@ -37,7 +40,7 @@ class BrokerStore(ABC):
     def participants(self) -> list[Participant]: ...
 
     @abstractmethod
-    def remember_nonce(self, kid: str, nonce: str, expires_at: dt.datetime) -> bool:
+    async def remember_nonce(self, kid: str, nonce: str, expires_at: dt.datetime) -> bool:
         """Record a signature nonce; False when it was already seen (a replay)."""
 
     # studies and grants
@@ -48,7 +51,7 @@ class BrokerStore(ABC):
     def study(self, study_id: str) -> StudyRecord | None: ...
 
     @abstractmethod
-    def grant_state(self, study_id: str) -> tuple[str, str | None] | None:
+    async def grant_state(self, study_id: str) -> tuple[str, str | None] | None:
         """(status, grant claims JSON) of a study, or None when unknown."""
 
     @abstractmethod
@@ -73,17 +76,17 @@ class BrokerStore(ABC):
 
     # ledger
     @abstractmethod
-    def reserve(self, request: ReserveRequest) -> ReservationRecord:
+    async def reserve(self, request: ReserveRequest) -> ReservationRecord:
         """Atomic and idempotent on (requester, request_id); a refusal is stored and answered again."""
 
     @abstractmethod
-    def commit(
+    async def commit(
         self, reservation_id: str, mechanism: dict[str, Any], *, site: str, actor: str
     ) -> ReservationRecord:
         """Record the parameters actually used; refused when they cost more than the reservation."""
 
     @abstractmethod
-    def release(self, reservation_id: str, *, site: str, actor: str) -> ReservationRecord:
+    async def release(self, reservation_id: str, *, site: str, actor: str) -> ReservationRecord:
         """Give a live reservation back; an expired one stays charged."""
 
     @abstractmethod

@@ -51,6 +51,7 @@ from trust_broker.store.records import (
     ReserveRequest,
     StoreError,
     StudyRecord,
+    granted_claims,
 )
 from trust_broker.store.repository import BrokerStore
 
@@ -146,16 +147,14 @@ class SqlBrokerStore(BrokerStore):
         self.accountant = accountant
         self.heads = HeadSigning(head_signer, max(1, sign_heads_every))
         self._writer = GroupCommitWriter(engine, self.heads)
+        # Nonces touch no ledger row and no chain: on PostgreSQL their own writer keeps them out of the
+        # ledger's groups; SQLite has a single write lock, so they share the ledger's writer there.
+        self._nonce_writer = (
+            GroupCommitWriter(engine, None) if engine.dialect.name == "postgresql" else self._writer
+        )
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         # Reads need no write lock: on SQLite they begin DEFERRED and run beside the writer (WAL).
         self._read_engine = engine.execution_options(r2dde_read_only=True)
-        # A read of one statement is consistent by itself: on PostgreSQL it runs in autocommit, which
-        # spares the BEGIN and ROLLBACK round trips (SQLite keeps its DEFERRED read transaction).
-        self._statement_engine = (
-            engine.execution_options(isolation_level="AUTOCOMMIT")
-            if engine.dialect.name == "postgresql"
-            else self._read_engine
-        )
         self._nonce_inserts = 0
         self._participant_cache: dict[str, tuple[float, Participant | None]] = {}
         self._dialect = engine.dialect.name
@@ -178,6 +177,7 @@ class SqlBrokerStore(BrokerStore):
 
     def close(self) -> None:
         self._writer.close()
+        self._nonce_writer.close()
 
     def _insert_ignore(self, model: type, values: dict[str, Any]):  # noqa: ANN202 - dialect statement
         dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
@@ -236,8 +236,8 @@ class SqlBrokerStore(BrokerStore):
             rows = session.scalars(select(ParticipantRow).order_by(ParticipantRow.kid)).all()
             return [self._participant(r) for r in rows]
 
-    def remember_nonce(self, kid: str, nonce: str, expires_at: dt.datetime) -> bool:
-        # Every signed request comes through here: it rides in the writer's next group.
+    async def remember_nonce(self, kid: str, nonce: str, expires_at: dt.datetime) -> bool:
+        """Every signed request comes through here, so it rides in the nonce writer's next group."""
         values = {"kid": kid, "nonce": nonce, "expires_at": expires_at}
 
         def insert_nonce(connection: Connection, _events: list[PendingEvent]) -> bool:
@@ -247,7 +247,7 @@ class SqlBrokerStore(BrokerStore):
                 connection.execute(_SWEEP_NONCES, {"now": _now()})
             return inserted
 
-        return self._writer.run(insert_nonce)
+        return await self._nonce_writer.run(insert_nonce)
 
     # -- studies -------------------------------------------------------------------------------
     @staticmethod
@@ -330,11 +330,17 @@ class SqlBrokerStore(BrokerStore):
                 )
             return self._study(row)
 
-    def grant_state(self, study_id: str) -> tuple[str, str | None] | None:
-        """(status, grant claims as JSON text) of a study: what every reserve checks, and nothing more."""
-        with self._statement_engine.connect() as connection:
+    async def grant_state(self, study_id: str) -> tuple[str, str | None] | None:
+        """(status, grant claims as JSON text) of a study: what every reserve checks, and nothing more.
+
+        Read by the writer, in its group's transaction: a revocation committed before is always seen.
+        """
+
+        def read(connection: Connection, _events: list[PendingEvent]) -> tuple[str, str | None] | None:
             row = connection.execute(_GRANT_STATE, {"study_id": study_id}).one_or_none()
             return None if row is None else (str(row[0]), row[1])
+
+        return await self._writer.run(read)
 
     def record_node_report(self, study_id: str, site: str, report: dict[str, Any], *, actor: str) -> int:
         with self._sessions.begin() as session:
@@ -493,12 +499,17 @@ class SqlBrokerStore(BrokerStore):
             refusal=json.loads(row.refusal_json) if row.refusal_json else None,
         )
 
-    def reserve(self, request: ReserveRequest) -> ReservationRecord:
-        return self._writer.run(lambda connection, events: self._reserve(connection, events, request))
+    async def reserve(self, request: ReserveRequest) -> ReservationRecord:
+        return await self._writer.run(lambda connection, events: self._reserve(connection, events, request))
 
     def _reserve(
         self, connection: Connection, events: list[PendingEvent], request: ReserveRequest
     ) -> ReservationRecord:
+        # The grant's status is read in the reservation's own transaction: a revocation committed before
+        # is always seen (the service checked the grant's immutable claims already).
+        granted_claims(
+            request.study_id, connection.execute(_GRANT_STATE, {"study_id": request.study_id}).one_or_none()
+        )
         mechanism_json = _dumps(request.mechanism)
         account = self._lock_account(connection, request.site, request.dataset, request.period)
         history = self._spent_history(connection, account.id)
@@ -610,10 +621,10 @@ class SqlBrokerStore(BrokerStore):
         current = vars(row) if isinstance(row, SimpleNamespace) else dict(row._mapping)
         return SimpleNamespace(**{**current, **changes})
 
-    def commit(
+    async def commit(
         self, reservation_id: str, mechanism: dict[str, Any], *, site: str, actor: str
     ) -> ReservationRecord:
-        return self._writer.run(
+        return await self._writer.run(
             lambda connection, events: self._commit(
                 connection, events, reservation_id, mechanism, site, actor
             )
@@ -678,8 +689,8 @@ class SqlBrokerStore(BrokerStore):
         )
         return self._reservation(row, account)
 
-    def release(self, reservation_id: str, *, site: str, actor: str) -> ReservationRecord:
-        return self._writer.run(
+    async def release(self, reservation_id: str, *, site: str, actor: str) -> ReservationRecord:
+        return await self._writer.run(
             lambda connection, events: self._release(connection, events, reservation_id, site, actor)
         )
 

@@ -1,10 +1,13 @@
-"""The ledger's endpoints: reserve, commit, release (nodes, for their own site), balances."""
+"""The ledger's endpoints: reserve, commit, release (nodes, for their own site), balances.
+
+Reserve, commit and release are `async`: they await the store's writer on the event loop, so a burst of
+nodes costs queued operations, not parked threads (see `store.group_commit`).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from functools import lru_cache
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -25,7 +28,7 @@ from trust_broker.service.schemas import (
     ReservationOut,
     ReserveIn,
 )
-from trust_broker.store.records import NotFound, ReservationRecord, ReserveRequest, StoreError
+from trust_broker.store.records import ReservationRecord, ReserveRequest, StoreError, granted_claims
 
 router = APIRouter(tags=["budget"])
 
@@ -48,23 +51,16 @@ def _out(record: ReservationRecord) -> ReservationOut:
     )
 
 
-@lru_cache(maxsize=256)
-def _parsed_grant(claims_json: str, kid: str) -> Grant:
-    """Grants never change once issued (only their status does), so their parsing is cached."""
-    return Grant.from_claims(json.loads(claims_json), kid=kid)
+async def _standing_grant(ctx: BrokerContext, study_id: str, site: str, now: dt.datetime) -> Grant:
+    """The study's grant, if it stands for ``site`` now; the refusal names the rule otherwise.
 
-
-def _standing_grant(ctx: BrokerContext, study_id: str, site: str, now: dt.datetime) -> Grant:
-    """The study's grant, if it still stands for ``site``; the refusal names the rule otherwise."""
-    state = ctx.store.grant_state(study_id)
-    if state is None:
-        raise NotFound("study.unknown", f"no study {study_id}")
-    status, claims = state
-    if status == "revoked":
-        raise StoreError("grant.revoked", f"the grant of study {study_id} was revoked", status=403)
-    if status != "granted" or claims is None:
-        raise StoreError("grant.refused", f"study {study_id} has no grant", status=403)
-    grant = _parsed_grant(claims, ctx.broker_kid)
+    A grant's claims never change once issued, only its status: the claims are kept once read, and the
+    status is checked again by the store in the reservation's own transaction.
+    """
+    grant = ctx.issued_grants.get(study_id)
+    if grant is None:
+        claims = granted_claims(study_id, await ctx.store.grant_state(study_id))
+        grant = ctx.issued_grants[study_id] = Grant.from_claims(json.loads(claims), kid=ctx.broker_kid)
     if now > grant.expires_at:
         raise StoreError("grant.expired", f"the grant of study {study_id} expired", status=403)
     if site not in grant.sites:
@@ -119,18 +115,18 @@ def _account_terms(ctx: BrokerContext, grant: Grant, site: str, now: dt.datetime
     ),
     responses=errors(403, 404, 409),
 )
-def reserve(
+async def reserve(
     body: ReserveIn, ctx: Context, caller: Annotated[Caller, Depends(require(Role.NODE))]
 ) -> ReservationOut | JSONResponse:
     site = node_site(caller)
     now = dt.datetime.now(dt.UTC)
-    grant = _standing_grant(ctx, body.study_id, site, now)
+    grant = await _standing_grant(ctx, body.study_id, site, now)
     if body.dataset != grant.dataset:
         raise StoreError("grant.dataset", f"study {body.study_id} covers dataset {grant.dataset}", status=403)
     mechanism = body.mechanism.model_dump(mode="json")
     _check_bounds(grant, mechanism)
     period, cap = _account_terms(ctx, grant, site, now)
-    record = ctx.store.reserve(
+    record = await ctx.store.reserve(
         ReserveRequest(
             requester=caller.kid,
             request_id=body.request_id,
@@ -167,12 +163,12 @@ def reserve(
     summary="Record the parameters a reservation actually used (never more than reserved)",
     responses=errors(403, 404, 409),
 )
-def commit(
+async def commit(
     body: CommitIn, ctx: Context, caller: Annotated[Caller, Depends(require(Role.NODE))]
 ) -> ReservationOut:
     site = node_site(caller)
     mechanism = body.mechanism.model_dump(mode="json")
-    record = ctx.store.commit(body.reservation_id, mechanism, site=site, actor=caller.kid)
+    record = await ctx.store.commit(body.reservation_id, mechanism, site=site, actor=caller.kid)
     return _out(record)
 
 
@@ -182,11 +178,11 @@ def commit(
     summary="Give back a reservation that was not used (before it expires)",
     responses=errors(403, 404, 409),
 )
-def release(
+async def release(
     body: ReleaseIn, ctx: Context, caller: Annotated[Caller, Depends(require(Role.NODE))]
 ) -> ReservationOut:
     site = node_site(caller)
-    record = ctx.store.release(body.reservation_id, site=site, actor=caller.kid)
+    record = await ctx.store.release(body.reservation_id, site=site, actor=caller.kid)
     return _out(record)
 
 
