@@ -27,10 +27,6 @@ Errors are JSON `{rule, detail}` with a stable `rule` id.
 
 def create_app(context: BrokerContext) -> FastAPI:
     """An app bound to one broker context (store, policies, keys, settings)."""
-    import sys
-
-    if os.environ.get("SWI"):
-        sys.setswitchinterval(float(os.environ["SWI"]))
     app = FastAPI(title="R2DDE trust broker", version="1.0.0", description=DESCRIPTION)
     app.state.context = context
     install_error_handlers(app)
