@@ -15,6 +15,7 @@ from policies import PolicyLoadError
 from trust_broker.service import app as app_module
 from trust_broker.service.app import create_app
 from trust_broker.service.context import BrokerContext, BrokerSettings
+from trust_broker.service.workers import serve_workers
 from trust_broker.store.db import DEFAULT_DB_URL
 
 app = typer.Typer(
@@ -81,14 +82,8 @@ def serve(
         )
         if policies is not None:
             os.environ[app_module.ENV_POLICIES] = str(Path(policies).resolve())
-        uvicorn.run(
-            "trust_broker.service.app:app_from_environment",
-            factory=True,
-            workers=workers,
-            host=host,
-            port=port,
-            log_level=log_level,
-            ws="none",
-        )
+        code = serve_workers(workers, host, port, log_level)
+        if code:
+            raise _fail("a broker worker process stopped; the others were stopped too")
         return
     uvicorn.run(create_app(context), host=host, port=port, log_level=log_level, ws="none")

@@ -7,15 +7,19 @@ each has its own writer, so the database's locks, not one writer's order, decide
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from broker_support import DELTA, Broker, dpsgd, make_context
 
 from trust_broker.accounting import LedgerAccountant
 from trust_broker.audit.chain import GENESIS
+from trust_broker.audit.verify import verify_export
 from trust_broker.provision import ProvisionedFolder
+from trust_broker.roles import Role
 from trust_broker.store.records import ReserveRequest
 
 RACERS = 50
@@ -92,3 +96,42 @@ def test_concurrent_retries_of_one_request_id_count_once(db_url: str, folder: Pr
         assert context.store.balance("apec", "parcours", "2026", DELTA).charged == 1
     finally:
         context.close()
+
+
+def test_grouped_reserves_commits_and_releases_keep_books_the_auditor_recomputes(
+    db_url: str, folder: ProvisionedFolder, tmp_path: Path
+) -> None:
+    """Many nodes at once, so their operations share groups (and two writers share the database):
+    every ε the broker records must be the one the auditor recomputes from the events before it."""
+    context, other = make_context(db_url, folder), make_context(db_url, folder)
+    broker = Broker(context, folder)
+    try:
+        study = broker.grant("s-mixed", sites=("apec", "france_travail"))
+        barrier = threading.Barrier(24)
+
+        def node(i: int) -> None:
+            store = (context if i % 2 else other).store
+            site = ("apec", "france_travail")[i % 4 // 2]
+            request = dataclasses.replace(
+                _request(i, cap=100.0), study_id=study, site=site, requester=f"node.{site}", study_cap=100.0
+            )
+            barrier.wait(timeout=30)
+            reserved = asyncio.run(store.reserve(request))
+            actor = request.requester
+            if i % 3 == 0:
+                asyncio.run(store.release(reserved.reservation_id, site=site, actor=actor))
+            else:  # commit what was reserved, or fewer steps than reserved
+                used = dpsgd() if i % 3 == 1 else dpsgd(steps=4)
+                asyncio.run(store.commit(reserved.reservation_id, used, site=site, actor=actor))
+
+        with ThreadPoolExecutor(max_workers=24) as pool:
+            list(pool.map(node, range(24)))
+        export = broker.client(Role.AUDITOR).export_audit(tmp_path / "audit.jsonl")
+        report = verify_export(export)
+        assert report.ok, report.problems
+        kinds = [e.kind for e in context.store.audit_events() if e.kind.startswith("budget.")]
+        assert (kinds.count("budget.reserved"), kinds.count("budget.released")) == (24, 8)
+        assert kinds.count("budget.committed") == 16
+    finally:
+        broker.close()
+        other.close()

@@ -13,9 +13,10 @@ the tip, so they never hold an account another group waits for; the store's othe
 their own rows and then the tip, rows no group touches.
 
 An operation's contract: read and decide first, write last. A ``StoreError`` (a refusal the
-caller is told about) must be raised before the operation has written anything; its pending
-events are dropped and the rest of the group carries on. Any other exception rolls the whole
-group back and each of its operations is run again alone, so only the faulty one fails.
+caller is told about) must be raised before the operation has written anything, to the database
+or to its group's ``memo``; its pending events are dropped and the rest of the group carries on.
+Any other exception rolls the whole group back and each of its operations is run again alone, so
+only the faulty one fails.
 """
 
 from __future__ import annotations
@@ -34,7 +35,20 @@ from trust_broker.store.chain_io import HeadSigning, PendingEvent
 from trust_broker.store.records import StoreError
 
 T = TypeVar("T")
-Operation = Callable[[Connection, list[PendingEvent]], T]
+
+
+class Group:
+    """What the operations of one transaction share: the events they record, and a ``memo`` of rows
+    already read in it (an account, its spending), valid while the transaction holds the chain."""
+
+    __slots__ = ("events", "memo")
+
+    def __init__(self) -> None:
+        self.events: list[PendingEvent] = []
+        self.memo: dict[Any, Any] = {}
+
+
+Operation = Callable[[Connection, Group], T]
 
 MAX_GROUP = 64
 
@@ -48,7 +62,7 @@ class _Job:
 
 
 class GroupCommitWriter:
-    """``await writer.run(operation)`` from any event loop: ``operation(connection, events)`` runs on the
+    """``await writer.run(operation)`` from any event loop: ``operation(connection, group)`` runs on the
     writer thread, so no request thread waits on the database."""
 
     def __init__(self, engine: Engine, heads: HeadSigning | None, *, max_group: int = MAX_GROUP) -> None:
@@ -129,16 +143,16 @@ class GroupCommitWriter:
         outcomes: list[tuple[bool, Any]] = []
         with self._engine.begin() as connection:
             tip = chain_io.lock_tip(connection) if self._heads is not None else None
-            events: list[PendingEvent] = []
+            shared = Group()
             for job in group:
-                mark = len(events)
+                mark = len(shared.events)
                 try:
-                    outcomes.append((True, job.operation(connection, events)))
+                    outcomes.append((True, job.operation(connection, shared)))
                 except StoreError as refusal:
-                    del events[mark:]
+                    del shared.events[mark:]
                     outcomes.append((False, refusal))
             if tip is not None and self._heads is not None:
-                chain_io.extend(connection, tip, events, self._heads)
-            elif events:
+                chain_io.extend(connection, tip, shared.events, self._heads)
+            elif shared.events:
                 raise RuntimeError("an operation of a writer without a chain recorded events")
         return outcomes

@@ -14,6 +14,7 @@ import hashlib
 import json
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -29,7 +30,7 @@ from trust_broker.ledger.analysis import REPEAT_FIELD
 from trust_broker.roles import Role
 from trust_broker.store import chain_io
 from trust_broker.store.chain_io import HeadSigning, PendingEvent
-from trust_broker.store.group_commit import GroupCommitWriter
+from trust_broker.store.group_commit import Group, GroupCommitWriter
 from trust_broker.store.models import (
     AuditEventRow,
     AuditHeadRow,
@@ -240,7 +241,7 @@ class SqlBrokerStore(BrokerStore):
         """Every signed request comes through here, so it rides in the nonce writer's next group."""
         values = {"kid": kid, "nonce": nonce, "expires_at": expires_at}
 
-        def insert_nonce(connection: Connection, _events: list[PendingEvent]) -> bool:
+        def insert_nonce(connection: Connection, _group: Group) -> bool:
             inserted = connection.execute(self._remember_nonce, values).scalar() is not None
             self._nonce_inserts += 1
             if self._nonce_inserts % NONCE_SWEEP_EVERY == 0:
@@ -336,7 +337,7 @@ class SqlBrokerStore(BrokerStore):
         Read by the writer, in its group's transaction: a revocation committed before is always seen.
         """
 
-        def read(connection: Connection, _events: list[PendingEvent]) -> tuple[str, str | None] | None:
+        def read(connection: Connection, _group: Group) -> tuple[str, str | None] | None:
             row = connection.execute(_GRANT_STATE, {"study_id": study_id}).one_or_none()
             return None if row is None else (str(row[0]), row[1])
 
@@ -438,41 +439,57 @@ class SqlBrokerStore(BrokerStore):
             return ListPage(items=items, cursor=rows[-1].seq if rows else since)
 
     # -- ledger --------------------------------------------------------------------------------
-    def _lock_account(self, connection: Connection, site: str, dataset: str, period: str) -> Any:
-        """Lock the account row (creating it on first use); every reserve of the account queues here.
+    def _lock_account(
+        self, connection: Connection, group: Group, site: str, dataset: str, period: str
+    ) -> Any:
+        """Lock the account row (creating it on first use), once per group.
 
         The ledger's hot path uses Core statements and plain rows: no ORM bookkeeping per request.
         """
-        where = {"site": site, "dataset": dataset, "period": period}
-        account = connection.execute(_LOCK_ACCOUNT, where).one_or_none()
+        key = ("account", site, dataset, period)
+        account = group.memo.get(key)
         if account is None:
-            connection.execute(self._insert_ignore(BudgetAccountRow, {**where, "created_at": _now()}))
-            account = connection.execute(_LOCK_ACCOUNT, where).one()
+            where = {"site": site, "dataset": dataset, "period": period}
+            account = connection.execute(_LOCK_ACCOUNT, where).one_or_none()
+            if account is None:
+                connection.execute(self._insert_ignore(BudgetAccountRow, {**where, "created_at": _now()}))
+                account = connection.execute(_LOCK_ACCOUNT, where).one()
+            group.memo[key] = account
         return account
 
     @staticmethod
-    def _spent_history(
-        connection: Connection, account_id: int, study_id: str | None = None
-    ) -> list[dict[str, Any]]:
-        """Mechanisms counted as spent: committed (actual parameters), live and expired reservations.
-
-        Identical mechanisms are grouped in SQL and merged by multiplying their repeat field
-        (steps, count): exact under RDP composition, and a long history costs one row per
-        distinct parameter set instead of one per round.
-        """
+    def _spent_counts(connection: Connection, account_id: int, study_id: str | None = None) -> Counter[str]:
+        """Mechanisms counted as spent (committed with their actual parameters, live and expired
+        reservations), as {mechanism JSON: how many}: identical mechanisms are grouped in SQL."""
         if study_id is None:
             rows = connection.execute(_SPENT, {"account_id": account_id})
         else:
-            where = {"account_id": account_id, "study_id": study_id}
-            rows = connection.execute(_STUDY_SPENT, where)
+            rows = connection.execute(_STUDY_SPENT, {"account_id": account_id, "study_id": study_id})
+        return Counter({str(raw): int(count) for raw, count in rows})
+
+    def _spending(self, connection: Connection, group: Group, account_id: int) -> Counter[str]:
+        """The account's spent counts, read once per group; the group's operations keep them current."""
+        key = ("spent", account_id)
+        counts = group.memo.get(key)
+        if counts is None:
+            counts = group.memo[key] = self._spent_counts(connection, account_id)
+        return counts  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _history(counts: Counter[str]) -> list[dict[str, Any]]:
+        """The spent mechanisms, identical ones merged by multiplying their repeat field (steps,
+        count): exact under RDP composition, and a long history costs one entry per distinct
+        parameter set instead of one per round."""
         merged: list[dict[str, Any]] = []
-        for raw, count in rows:
+        for raw, count in counts.items():
+            if count <= 0:
+                continue
             mechanism = json.loads(raw)
             repeat = REPEAT_FIELD.get(str(mechanism.get("kind")))
             if repeat is None:
-                merged.extend([mechanism] * int(count))
+                merged.extend([mechanism] * count)
                 continue
-            mechanism[repeat] = int(mechanism.get(repeat, 1)) * int(count)
+            mechanism[repeat] = int(mechanism.get(repeat, 1)) * count
             merged.append(mechanism)
         return merged
 
@@ -500,19 +517,19 @@ class SqlBrokerStore(BrokerStore):
         )
 
     async def reserve(self, request: ReserveRequest) -> ReservationRecord:
-        return await self._writer.run(lambda connection, events: self._reserve(connection, events, request))
+        return await self._writer.run(lambda connection, group: self._reserve(connection, group, request))
 
-    def _reserve(
-        self, connection: Connection, events: list[PendingEvent], request: ReserveRequest
-    ) -> ReservationRecord:
+    def _reserve(self, connection: Connection, group: Group, request: ReserveRequest) -> ReservationRecord:
         # The grant's status is read in the reservation's own transaction: a revocation committed before
         # is always seen (the service checked the grant's immutable claims already).
-        granted_claims(
-            request.study_id, connection.execute(_GRANT_STATE, {"study_id": request.study_id}).one_or_none()
-        )
+        if ("granted", request.study_id) not in group.memo:
+            state = connection.execute(_GRANT_STATE, {"study_id": request.study_id}).one_or_none()
+            granted_claims(request.study_id, state)
+            group.memo["granted", request.study_id] = True
         mechanism_json = _dumps(request.mechanism)
-        account = self._lock_account(connection, request.site, request.dataset, request.period)
-        history = self._spent_history(connection, account.id)
+        account = self._lock_account(connection, group, request.site, request.dataset, request.period)
+        spent = self._spending(connection, group, account.id)
+        history = self._history(spent)
         delta = self.accountant.account_delta([*history, request.mechanism], request.delta)
         exceeds, epsilon = self.accountant.would_exceed(history, request.mechanism, request.cap, delta)
         refusal: dict[str, Any] | None = None
@@ -529,7 +546,7 @@ class SqlBrokerStore(BrokerStore):
         elif epsilon > request.study_cap:
             # The study's mechanisms are a subset of the account's, and RDP composition is monotone:
             # only when the whole account passes the study's cap can the study's own share pass it.
-            study_history = self._spent_history(connection, account.id, request.study_id)
+            study_history = self._history(self._spent_counts(connection, account.id, request.study_id))
             study_exceeds, study_eps = self.accountant.would_exceed(
                 study_history, request.mechanism, request.study_cap, delta
             )
@@ -583,7 +600,9 @@ class SqlBrokerStore(BrokerStore):
         if refusal:
             payload["refusal"] = refusal
         kind = "budget.refused" if refusal else "budget.reserved"
-        events.append(PendingEvent(kind, request.requester, payload))
+        group.events.append(PendingEvent(kind, request.requester, payload))
+        if not refusal:
+            spent[mechanism_json] += 1
         return self._reservation(row, account)
 
     def _replayed(
@@ -625,15 +644,13 @@ class SqlBrokerStore(BrokerStore):
         self, reservation_id: str, mechanism: dict[str, Any], *, site: str, actor: str
     ) -> ReservationRecord:
         return await self._writer.run(
-            lambda connection, events: self._commit(
-                connection, events, reservation_id, mechanism, site, actor
-            )
+            lambda connection, group: self._commit(connection, group, reservation_id, mechanism, site, actor)
         )
 
     def _commit(
         self,
         connection: Connection,
-        events: list[PendingEvent],
+        group: Group,
         reservation_id: str,
         mechanism: dict[str, Any],
         site: str,
@@ -658,18 +675,17 @@ class SqlBrokerStore(BrokerStore):
             "committed_mechanism_json": mechanism_json,
             "settled_at": _now(),
         }
-        if mechanism_json == row.mechanism_json:
-            # Committing exactly what was reserved leaves the account's spent mechanisms as they
-            # are: the history read now is the one after the commit, and one UPDATE does it all.
-            history = self._spent_history(connection, account.id)
-        else:
-            row = self._update_reservation(connection, row, **settled)
-            history = self._spent_history(connection, account.id)
+        # The account's spending once this commit is in: the actual parameters replace the reserved ones.
+        spent = self._spending(connection, group, account.id).copy()
+        spent[row.mechanism_json] -= 1
+        spent[mechanism_json] += 1
+        history = self._history(spent)
         delta = self.accountant.account_delta(history, delta)
         row = self._update_reservation(
             connection, row, **settled, epsilon_after=self.accountant.epsilon(history, delta)
         )
-        events.append(
+        group.memo["spent", account.id] = spent
+        group.events.append(
             PendingEvent(
                 "budget.committed",
                 actor,
@@ -691,11 +707,11 @@ class SqlBrokerStore(BrokerStore):
 
     async def release(self, reservation_id: str, *, site: str, actor: str) -> ReservationRecord:
         return await self._writer.run(
-            lambda connection, events: self._release(connection, events, reservation_id, site, actor)
+            lambda connection, group: self._release(connection, group, reservation_id, site, actor)
         )
 
     def _release(
-        self, connection: Connection, events: list[PendingEvent], reservation_id: str, site: str, actor: str
+        self, connection: Connection, group: Group, reservation_id: str, site: str, actor: str
     ) -> ReservationRecord:
         row, account = self._locked_reservation(connection, reservation_id, site)
         if row.status == "released":
@@ -707,12 +723,16 @@ class SqlBrokerStore(BrokerStore):
                 "budget.reservation_expired",
                 f"reservation {reservation_id} expired; an expired reservation counts as spent",
             )
-        row = self._update_reservation(connection, row, status="released", settled_at=_now())
-        history = self._spent_history(connection, account.id)
+        spent = self._spending(connection, group, account.id).copy()
+        spent[row.mechanism_json] -= 1
+        history = self._history(spent)
         delta = self.accountant.account_delta(history, row.delta)
         epsilon = self.accountant.epsilon(history, delta) if history else 0.0
-        row = self._update_reservation(connection, row, epsilon_after=epsilon)
-        events.append(
+        row = self._update_reservation(
+            connection, row, status="released", settled_at=_now(), epsilon_after=epsilon
+        )
+        group.memo["spent", account.id] = spent
+        group.events.append(
             PendingEvent(
                 "budget.released",
                 actor,
@@ -738,7 +758,11 @@ class SqlBrokerStore(BrokerStore):
                     BudgetAccountRow.period == period,
                 )
             )
-            history = [] if account_id is None else self._spent_history(session.connection(), account_id)
+            history = (
+                []
+                if account_id is None
+                else self._history(self._spent_counts(session.connection(), account_id))
+            )
             charged = 0
             if account_id is not None:
                 charged = int(
