@@ -170,12 +170,20 @@ def request_study(url: str, keys: Path) -> str:
 
 
 def run_lean(
-    url: str, keys: Path, study_id: str, clients: int, seconds: float, server_pid: int, out: Path
+    url: str,
+    keys: Path,
+    study_id: str,
+    clients: int,
+    seconds: float,
+    server_pid: int,
+    out: Path,
+    rate: float | None = None,
 ) -> dict[str, Any]:
     """``loadgen.py`` in its own process; the server's CPU is sampled when it starts and stops measuring."""
     command = [sys.executable, str(LOADGEN), "--url", url, "--keys", str(keys), "--study-id", study_id]
     command += ["--sites", *SITES, "--clients", str(clients), "--seconds", str(seconds)]
     command += ["--warmup-pairs", str(WARMUP_PAIRS), "--mechanism", json.dumps(MECHANISM), "--out", str(out)]
+    command += ["--rate", str(rate)] if rate else []
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     marks: dict[str, tuple[float, float]] = {}
     with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True) as process:
@@ -288,6 +296,14 @@ def main() -> None:
         help="load generators, one row each: lean (loadgen.py, the broker's capacity), broker-client",
     )
     parser.add_argument(
+        "--rate",
+        type=float,
+        nargs="*",
+        default=[],
+        help="also run the lean generator open loop at these offered pairs/s (latency counted from when "
+        "each pair was due)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=REPO / "benchmarks" / "results" / "broker_reserve_commit.json"
     )
     args = parser.parse_args()
@@ -302,14 +318,15 @@ def main() -> None:
             print("PostgreSQL skipped: no --postgres-url nor R2DDE_TEST_POSTGRES_URL")
         for name, base in backends:
             runs = [
-                (every, w, client)
+                (every, w, client, rate)
                 for every in args.sign_heads_every
                 for w in args.workers
                 if name != "sqlite" or w == 1
                 for client in dict.fromkeys(args.client)
+                for rate in ([None, *args.rate] if client == "lean" else [None])
             ]
             # Every row starts from an empty ledger: a reserve composes its account's whole history.
-            for every, workers, client in runs:
+            for every, workers, client, rate in runs:
                 if name == "sqlite":
                     db_url = f"sqlite:///{Path(tmp) / f'bench-{every}-{client}.db'}"
                     context = contextmanager(lambda u=db_url: iter([u]))()
@@ -322,11 +339,12 @@ def main() -> None:
                         "workers": workers,
                         "client": client,
                         "clients": args.clients,
+                        "offered": rate or "closed",
                     }
                     study_id = request_study(url, keys)
                     if client == "lean":
                         out = Path(tmp) / f"lean-{len(results)}.json"
-                        row.update(run_lean(url, keys, study_id, args.clients, args.seconds, pid, out))
+                        row.update(run_lean(url, keys, study_id, args.clients, args.seconds, pid, out, rate))
                     else:
                         row.update(run_broker_client(url, keys, study_id, args.clients, args.seconds, pid))
                     results.append(row)
@@ -336,6 +354,7 @@ def main() -> None:
         "sign_heads_every",
         "workers",
         "client",
+        "offered",
         "pairs_per_second",
         "p50_ms",
         "p95_ms",

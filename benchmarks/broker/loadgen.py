@@ -261,8 +261,15 @@ async def run(
     dataset: str = "parcours",
     mechanism: dict[str, Any] | None = None,
     timeout: float = 60.0,
+    rate: float | None = None,
 ) -> dict[str, Any]:
-    """Run the closed loop and return the result row (see the module docstring)."""
+    """Run the load and return the result row (see the module docstring).
+
+    Closed loop by default (each client sends its next pair when the last one is answered). With
+    ``rate`` (pairs/s in all), open loop: client i's pairs are due on a fixed schedule, staggered
+    between clients, and a pair's latency counts from when it was due, so a broker falling behind
+    shows as latency instead of silently lowering the offered load.
+    """
     parts = urlsplit(url)
     if parts.scheme != "http" or not parts.hostname:
         raise ValueError(f"{url}: only http://host:port is supported")
@@ -285,8 +292,17 @@ async def run(
 
     async def measure(index: int, node: VirtualNode, stop_at: float) -> None:
         n = 0
+        interval = clients / rate if rate else 0.0
+        due = loop.time() + index * interval / clients
         while loop.time() < stop_at:
-            t0 = time.perf_counter()
+            if rate:
+                if due > loop.time():
+                    await asyncio.sleep(due - loop.time())
+                if due >= stop_at:
+                    break
+                t0, due = due, due + interval
+            else:
+                t0 = loop.time()
             try:
                 await node.pair(f"{tag}.c{index}.{n}", study_id, dataset, mechanism)
             except BrokerRefused as exc:
@@ -294,7 +310,7 @@ async def run(
                 continue
             finally:
                 n += 1
-            tally.latencies.append(time.perf_counter() - t0)
+            tally.latencies.append(loop.time() - t0)
 
     try:
         async with asyncio.timeout(timeout + seconds):
@@ -309,6 +325,7 @@ async def run(
         await asyncio.gather(*(node.close() for node in nodes), return_exceptions=True)
     flat = tally.latencies
     return {
+        "offered_pairs_per_second": rate,  # None: closed loop
         "pairs": len(flat),
         "seconds": round(elapsed, 2),
         "pairs_per_second": round(len(flat) / elapsed, 1),
@@ -348,6 +365,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--dataset", default="parcours")
     parser.add_argument("--mechanism", type=json.loads, default=None, help="JSON; default: MECHANISM")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--rate", type=float, default=None, help="open loop: pairs/s offered in all")
     args = parser.parse_args(argv)
 
     row, loop_name = run_in_loop(
@@ -360,6 +378,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         warmup_pairs=args.warmup_pairs,
         dataset=args.dataset,
         mechanism=args.mechanism,
+        rate=args.rate,
     )
     row = {"clients": args.clients, "event_loop": loop_name, **row}
     args.out.parent.mkdir(parents=True, exist_ok=True)
