@@ -8,8 +8,10 @@ the broker. Here every virtual client is a coroutine with its own keep-alive HTT
 than the status line, Content-Length and the JSON body, and the RFC 9421 signature base is built
 by hand for the fixed shape the broker expects (``sign_request``), then signed with Ed25519.
 
-Each client is the node of ``sites[i % len(sites)]`` and loops reserve → commit with no think time
-for ``--seconds`` after ``--warmup-pairs`` warm-up pairs and a common start. The JSON written to
+Each client is the node of ``sites[i % len(sites)]`` and loops reserve → commit for ``--seconds``
+after ``--warmup-pairs`` warm-up pairs and a common start: with no think time (closed loop), or,
+with ``--rate``, on a fixed schedule of that many pairs/s in all (open loop; a pair's latency
+counts from when it was due). The JSON written to
 ``--out`` has the pair rate, latency percentiles, errors (every non-2xx answer) and the generator's
 own CPU share. The lines ``MEASURE_STARTED`` and ``MEASURE_STOPPED`` on stdout frame the measured
 window, so a parent can sample the server's CPU over the same interval.

@@ -65,10 +65,13 @@ class GroupCommitWriter:
     """``await writer.run(operation)`` from any event loop: ``operation(connection, group)`` runs on the
     writer thread, so no request thread waits on the database."""
 
-    def __init__(self, engine: Engine, heads: HeadSigning | None, *, max_group: int = MAX_GROUP) -> None:
+    def __init__(
+        self, engine: Engine, heads: HeadSigning | None, *, name: str = "ledger", max_group: int = MAX_GROUP
+    ) -> None:
         """``heads=None``: a writer whose operations record no event (nonces), so it never takes the
         chain's lock and never waits for the ledger's groups."""
         self._engine = engine
+        self._name = f"r2dde-{name}-writer"
         self._heads = heads
         self._max_group = max_group
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -100,7 +103,7 @@ class GroupCommitWriter:
             return
         with self._start_lock:
             if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="r2dde-ledger-writer", daemon=True)
+                self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
                 self._thread.start()
 
     def _loop(self) -> None:
@@ -108,9 +111,9 @@ class GroupCommitWriter:
             job = self._queue.get()
             if job is None:
                 return
-            group = [job]
+            jobs = [job]
             stop = False
-            while len(group) < self._max_group:
+            while len(jobs) < self._max_group:
                 try:
                     more = self._queue.get_nowait()
                 except queue.Empty:
@@ -118,33 +121,33 @@ class GroupCommitWriter:
                 if more is None:
                     stop = True
                     break
-                group.append(more)
-            self._run_group(group)
+                jobs.append(more)
+            self._run_group(jobs)
             if stop:
                 return
 
-    def _run_group(self, group: list[_Job]) -> None:
+    def _run_group(self, jobs: list[_Job]) -> None:
         try:
-            outcomes = self._transaction(group)
+            outcomes = self._transaction(jobs)
         except Exception as exc:  # noqa: BLE001 - reported to the callers, never lost
-            if len(group) == 1:
-                group[0].future.set_exception(exc)
+            if len(jobs) == 1:
+                jobs[0].future.set_exception(exc)
                 return
-            for job in group:  # only the faulty operation should fail: run each on its own
+            for job in jobs:  # only the faulty operation should fail: run each on its own
                 self._run_group([job])
             return
-        for job, (ok, value) in zip(group, outcomes, strict=True):
+        for job, (ok, value) in zip(jobs, outcomes, strict=True):
             if ok:
                 job.future.set_result(value)
             else:
                 job.future.set_exception(value)
 
-    def _transaction(self, group: list[_Job]) -> list[tuple[bool, Any]]:
+    def _transaction(self, jobs: list[_Job]) -> list[tuple[bool, Any]]:
         outcomes: list[tuple[bool, Any]] = []
         with self._engine.begin() as connection:
             tip = chain_io.lock_tip(connection) if self._heads is not None else None
             shared = Group()
-            for job in group:
+            for job in jobs:
                 mark = len(shared.events)
                 try:
                     outcomes.append((True, job.operation(connection, shared)))

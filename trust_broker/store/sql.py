@@ -151,7 +151,9 @@ class SqlBrokerStore(BrokerStore):
         # Nonces touch no ledger row and no chain: on PostgreSQL their own writer keeps them out of the
         # ledger's groups; SQLite has a single write lock, so they share the ledger's writer there.
         self._nonce_writer = (
-            GroupCommitWriter(engine, None) if engine.dialect.name == "postgresql" else self._writer
+            GroupCommitWriter(engine, None, name="nonce")
+            if engine.dialect.name == "postgresql"
+            else self._writer
         )
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         # Reads need no write lock: on SQLite they begin DEFERRED and run beside the writer (WAL).

@@ -1,0 +1,111 @@
+"""The group-commit writer: operations waiting together share a transaction, and fail alone."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Column, Connection, Engine, Integer, MetaData, Table, func, insert, select
+
+from trust_broker.store.chain_io import PendingEvent
+from trust_broker.store.db import make_engine
+from trust_broker.store.group_commit import Group, GroupCommitWriter
+from trust_broker.store.records import StoreError
+
+METADATA = MetaData()
+ROWS = Table("rows", METADATA, Column("value", Integer, primary_key=True))
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'writer.db'}")
+    METADATA.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+def _stored(engine: Engine) -> set[int]:
+    with engine.connect() as connection:
+        return set(connection.scalars(select(ROWS.c.value)))
+
+
+def _one_group(writer: GroupCommitWriter, operations: list) -> list:  # type: ignore[type-arg]
+    """Queue ``operations`` while the writer is held inside an earlier group, so they form the next one."""
+    inside, release = threading.Event(), threading.Event()
+
+    def gate(_connection: Connection, _group: Group) -> None:
+        inside.set()
+        release.wait(timeout=10)
+
+    first = writer.submit(gate)
+    inside.wait(timeout=10)
+    futures = [writer.submit(operation) for operation in operations]
+    release.set()
+    first.result(timeout=10)
+    return futures
+
+
+def _insert(value: int, *, then_fail: BaseException | None = None):  # noqa: ANN202 - an operation
+    def operation(connection: Connection, _group: Group) -> int:
+        if isinstance(then_fail, StoreError):
+            raise then_fail  # a refusal comes before any write (the writer's contract)
+        connection.execute(insert(ROWS).values(value=value))
+        if then_fail is not None:
+            raise then_fail
+        return int(connection.scalar(select(func.count()).select_from(ROWS)) or 0)
+
+    return operation
+
+
+def test_waiting_operations_share_one_transaction(engine: Engine) -> None:
+    writer = GroupCommitWriter(engine, None)
+    try:
+        futures = _one_group(writer, [_insert(v) for v in range(5)])
+        counts = [future.result(timeout=10) for future in futures]
+    finally:
+        writer.close()
+    # one transaction: each operation saw the rows of those before it in the same group
+    assert counts == [1, 2, 3, 4, 5]
+    assert _stored(engine) == set(range(5))
+
+
+def test_an_operation_that_fails_unexpectedly_fails_alone(engine: Engine) -> None:
+    writer = GroupCommitWriter(engine, None)
+    try:
+        operations = [_insert(1), _insert(2, then_fail=RuntimeError("disk on fire")), _insert(3)]
+        futures = _one_group(writer, operations)
+        assert futures[0].result(timeout=10) >= 1
+        with pytest.raises(RuntimeError, match="disk on fire"):
+            futures[1].result(timeout=10)
+        assert futures[2].result(timeout=10) >= 1
+    finally:
+        writer.close()
+    assert _stored(engine) == {1, 3}  # the failed operation's write was rolled back, the others kept
+
+
+def test_a_refusal_reaches_its_caller_and_the_group_commits(engine: Engine) -> None:
+    writer = GroupCommitWriter(engine, None)
+    try:
+        refusal = StoreError("budget.cap", "over the cap", status=409)
+        futures = _one_group(writer, [_insert(1), _insert(2, then_fail=refusal), _insert(3)])
+        assert [futures[0].result(timeout=10), futures[2].result(timeout=10)] == [1, 2]
+        with pytest.raises(StoreError) as refused:
+            futures[1].result(timeout=10)
+        assert refused.value.rule == "budget.cap"
+    finally:
+        writer.close()
+    assert _stored(engine) == {1, 3}
+
+
+def test_a_writer_without_a_chain_refuses_events(engine: Engine) -> None:
+    def records_an_event(_connection: Connection, group: Group) -> None:
+        group.events.append(PendingEvent("budget.reserved", "node.apec", {}))
+
+    writer = GroupCommitWriter(engine, None)
+    try:
+        with pytest.raises(RuntimeError, match="without a chain"):
+            writer.submit(records_an_event).result(timeout=10)
+    finally:
+        writer.close()
