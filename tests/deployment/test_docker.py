@@ -69,21 +69,9 @@ def test_the_schema_rejects_what_compose_would_reject(
 @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="Debian's docker-compose is not installed")
 def test_docker_compose_itself_accepts_the_file() -> None:
     result = subprocess.run(
-        [
-            "docker-compose",
-            "-f",
-            str(DOCKER / "compose.yaml"),
-            "--profile",
-            "setup",
-            "--profile",
-            "study",
-            "config",
-            "-q",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+        ["docker-compose", "-f", str(DOCKER / "compose.yaml"), "--profile", "setup", "--profile", "study",
+         "config", "-q"],
+        capture_output=True, text=True, timeout=60, check=False,
     )
     assert result.returncode == 0, result.stderr
 
@@ -146,11 +134,8 @@ def test_image_install_steps_are_the_makefile_recipe() -> None:
 def test_images_copy_no_keys_data_or_state() -> None:
     dockerfile = (DOCKER / "Dockerfile").read_text(encoding="utf-8")
     copied = re.findall(r"^COPY\s+(.+?)\s+\S+$", dockerfile, flags=re.MULTILINE)
-    assert copied and not any(
-        re.search(r"keys|data|runs|\.pem|\.key|\.db|\.", src.split()[0].lstrip("./"))
-        for src in copied
-        if src not in {"pyproject.toml README.md"}
-    )
+    assert copied and not any(re.search(r"keys|data|runs|\.pem|\.key|\.db|\.", src.split()[0].lstrip("./"))
+                              for src in copied if src not in {"pyproject.toml README.md"})
     ignored = (DOCKER / "Dockerfile.dockerignore").read_text(encoding="utf-8").splitlines()
     for pattern in ("**/*.key", "**/*.pem", "**/*.csv", "**/*.db", "runs"):
         assert pattern in ignored
