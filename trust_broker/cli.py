@@ -82,7 +82,10 @@ def serve(
         )
         if policies is not None:
             os.environ[app_module.ENV_POLICIES] = str(Path(policies).resolve())
-        code = serve_workers(workers, host, port, log_level)
+        try:
+            code = serve_workers(workers, host, port, log_level)
+        except OSError as exc:
+            raise _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
         if code:
             raise _fail("a broker worker process stopped; the others were stopped too")
         return

@@ -11,7 +11,7 @@ from sqlalchemy import Column, Connection, Engine, Integer, MetaData, Table, fun
 
 from trust_broker.store.chain_io import PendingEvent
 from trust_broker.store.db import make_engine
-from trust_broker.store.group_commit import Group, GroupCommitWriter
+from trust_broker.store.group_commit import Group, GroupCommitWriter, WriterClosed
 from trust_broker.store.records import StoreError
 
 METADATA = MetaData()
@@ -109,3 +109,34 @@ def test_a_writer_without_a_chain_refuses_events(engine: Engine) -> None:
             writer.submit(records_an_event).result(timeout=10)
     finally:
         writer.close()
+
+
+def test_a_caller_that_gives_up_does_not_stop_the_writer(engine: Engine) -> None:
+    writer = GroupCommitWriter(engine, None)
+    try:
+        inside, release = threading.Event(), threading.Event()
+
+        def gate(_connection: Connection, _group: Group) -> None:
+            inside.set()
+            release.wait(timeout=10)
+
+        first = writer.submit(gate)
+        inside.wait(timeout=10)
+        abandoned = writer.submit(_insert(1))
+        assert abandoned.cancel()  # e.g. the request's task was cancelled while it waited
+        kept = writer.submit(_insert(2))
+        release.set()
+        first.result(timeout=10)
+        assert kept.result(timeout=10) == 1
+        assert writer.submit(_insert(3)).result(timeout=10) == 2  # the writer is still serving
+    finally:
+        writer.close()
+    assert _stored(engine) == {2, 3}
+
+
+def test_a_closed_writer_refuses_new_operations(engine: Engine) -> None:
+    writer = GroupCommitWriter(engine, None)
+    assert writer.submit(_insert(1)).result(timeout=10) == 1
+    writer.close()
+    with pytest.raises(WriterClosed):
+        writer.submit(_insert(2))

@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from trust_broker.auth.verification import AuthError
 from trust_broker.grants import GrantError
+from trust_broker.store.group_commit import WriterClosed
 from trust_broker.store.records import StoreError
 
 log = logging.getLogger("trust_broker.service")
@@ -45,6 +46,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StoreError)
     async def _store(_request: Request, exc: StoreError) -> JSONResponse:
         return error_json(exc.status, exc.rule, exc.detail)
+
+    @app.exception_handler(WriterClosed)
+    async def _stopping(_request: Request, _exc: WriterClosed) -> JSONResponse:
+        return error_json(503, "broker.stopping", "the broker is stopping; retry in a moment")
 
     @app.exception_handler(GrantError)
     async def _grant(_request: Request, exc: GrantError) -> JSONResponse:

@@ -76,8 +76,9 @@ def extend(
 ) -> AuditEvent | None:
     """Link ``pending`` after ``tip`` (locked by this transaction), write them and move the tip.
 
-    One multi-row insert and one tip update however many events: a group of changes pays the
-    chain's writes, and the head's signature, once. Returns the new last event (None if nothing).
+    One batched insert (``executemany``) and one tip update however many events: a group of
+    changes pays the chain's writes, and the head's signature, once. Returns the new last event
+    (None if nothing).
     """
     if not pending:
         return None

@@ -13,8 +13,9 @@ the tip, so they never hold an account another group waits for; the store's othe
 their own rows and then the tip, rows no group touches.
 
 An operation's contract: read and decide first, write last. A ``StoreError`` (a refusal the
-caller is told about) must be raised before the operation has written anything, to the database
-or to its group's ``memo``; its pending events are dropped and the rest of the group carries on.
+caller is told about) must be raised before the operation has written anything that matters, to
+the database or to its group's ``memo`` (a reserve may have created its empty account row first);
+its pending events are dropped and the rest of the group carries on.
 Any other exception rolls the whole group back and each of its operations is run again alone, so
 only the faulty one fails.
 """
@@ -53,6 +54,10 @@ Operation = Callable[[Connection, Group], T]
 MAX_GROUP = 64
 
 
+class WriterClosed(RuntimeError):
+    """The store was closed (the broker is stopping): no new operation is taken."""
+
+
 class _Job:
     __slots__ = ("future", "operation")
 
@@ -76,14 +81,20 @@ class GroupCommitWriter:
         self._max_group = max_group
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self._start_lock = threading.Lock()
+        self._closed = False
+        self._lock = threading.Lock()
 
     def submit(self, operation: Operation[T]) -> Future[T]:
         """Queue ``operation`` for the next group; the future holds its result, or its exception, once
         the group committed."""
         job = _Job(operation)
-        self._ensure_started()
-        self._queue.put(job)
+        with self._lock:
+            if self._closed:
+                raise WriterClosed(f"the {self._name} is closed")
+            if self._thread is None or not self._thread.is_alive():  # first use, or after a fork
+                self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
+                self._thread.start()
+            self._queue.put(job)
         return job.future
 
     async def run(self, operation: Operation[T]) -> T:
@@ -91,28 +102,23 @@ class GroupCommitWriter:
         return await asyncio.wrap_future(self.submit(operation))
 
     def close(self) -> None:
-        """Finish the waiting operations and stop the thread (a later ``run`` starts it again)."""
-        with self._start_lock:
-            thread, self._thread = self._thread, None
-        if thread is not None:
+        """Run the operations already queued, then stop the thread; later ones are refused."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            thread = self._thread
             self._queue.put(None)
+        if thread is not None:
             thread.join()
 
-    def _ensure_started(self) -> None:
-        if self._thread is not None:
-            return
-        with self._start_lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
-                self._thread.start()
-
     def _loop(self) -> None:
-        while True:
+        stop = False
+        while not stop:
             job = self._queue.get()
             if job is None:
                 return
             jobs = [job]
-            stop = False
             while len(jobs) < self._max_group:
                 try:
                     more = self._queue.get_nowait()
@@ -122,11 +128,19 @@ class GroupCommitWriter:
                     stop = True
                     break
                 jobs.append(more)
-            self._run_group(jobs)
-            if stop:
-                return
+            # A caller that gave up (its task was cancelled) is skipped; the others can no longer be
+            # cancelled, so their answers are always delivered.
+            live = [job for job in jobs if job.future.set_running_or_notify_cancel()]
+            try:
+                self._run_group(live)
+            except Exception as exc:  # noqa: BLE001 - the thread must outlive any one group
+                for job in live:
+                    if not job.future.done():
+                        job.future.set_exception(exc)
 
     def _run_group(self, jobs: list[_Job]) -> None:
+        if not jobs:
+            return
         try:
             outcomes = self._transaction(jobs)
         except Exception as exc:  # noqa: BLE001 - reported to the callers, never lost
@@ -154,7 +168,7 @@ class GroupCommitWriter:
                 except StoreError as refusal:
                     del shared.events[mark:]
                     outcomes.append((False, refusal))
-            if tip is not None and self._heads is not None:
+            if tip is not None and self._heads is not None:  # both or neither; the test is for the types
                 chain_io.extend(connection, tip, shared.events, self._heads)
             elif shared.events:
                 raise RuntimeError("an operation of a writer without a chain recorded events")

@@ -26,7 +26,7 @@ class BrokerStore(ABC):
     ``async``: the service awaits it on its event loop instead of parking a thread per request."""
 
     def close(self) -> None:  # noqa: B027 - a store without background work has nothing to stop
-        """Stop background work (the ledger's writer thread); a later call starts it again."""
+        """Stop background work (the ledger's writer threads) once queued operations are done."""
 
     # participants and replay protection
     @abstractmethod

@@ -86,10 +86,8 @@ _SPENT = (
     .group_by(_CHARGED)
 )
 _STUDY_SPENT = _SPENT.where(_RESERVATIONS.c.study_id == bindparam("study_id"))
-# A reservation with its account's key, both rows locked in one round trip: commit and release of
-# a reservation queue here. A waiting statement is re-checked on PostgreSQL against the newest
-# versions of both rows, so it sees the result of the commit or release that went before it. No
-# deadlock: a transaction locks one reservation row at most, and reserves lock only the account.
+# A reservation with its account's key, in one round trip. The row locks are a second line of
+# defence: every ledger group already holds the chain's tip, so no other writer touches these rows.
 _LOCK_RESERVATION = (
     select(_RESERVATIONS, _ACCOUNTS.c.site, _ACCOUNTS.c.dataset, _ACCOUNTS.c.period)
     .select_from(_ACCOUNTS.join(_RESERVATIONS, _RESERVATIONS.c.account_id == _ACCOUNTS.c.id))
@@ -336,7 +334,7 @@ class SqlBrokerStore(BrokerStore):
     async def grant_state(self, study_id: str) -> tuple[str, str | None] | None:
         """(status, grant claims as JSON text) of a study: what every reserve checks, and nothing more.
 
-        Read by the writer, in its group's transaction: a revocation committed before is always seen.
+        A one-statement read, run by the writer so the event loop awaits it instead of blocking.
         """
 
         def read(connection: Connection, _group: Group) -> tuple[str, str | None] | None:
@@ -484,7 +482,9 @@ class SqlBrokerStore(BrokerStore):
         parameter set instead of one per round."""
         merged: list[dict[str, Any]] = []
         for raw, count in counts.items():
-            if count <= 0:
+            if count < 0:  # the group's bookkeeping drifted from the rows: stop rather than guess
+                raise RuntimeError(f"negative spent count {count} for {raw}")
+            if count == 0:
                 continue
             mechanism = json.loads(raw)
             repeat = REPEAT_FIELD.get(str(mechanism.get("kind")))
@@ -666,46 +666,25 @@ class SqlBrokerStore(BrokerStore):
             raise StoreError("budget.not_reserved", f"reservation {reservation_id} is {row.status}")
         # A late commit (after expiry) is accepted: it can only lower the charge, never raise it.
         reserved = json.loads(row.mechanism_json)
-        delta = row.delta  # the grant's δ, kept with the reservation
-        if mechanism != reserved and not self.accountant.within(mechanism, reserved, delta):
+        if mechanism != reserved and not self.accountant.within(mechanism, reserved, row.delta):
             raise StoreError(
                 "budget.commit_exceeds_reservation",
                 f"committed mechanism of {reservation_id} costs more than was reserved",
             )
-        settled = {
-            "status": "committed",
-            "committed_mechanism_json": mechanism_json,
-            "settled_at": _now(),
-        }
-        # The account's spending once this commit is in: the actual parameters replace the reserved ones.
-        spent = self._spending(connection, group, account.id).copy()
-        spent[row.mechanism_json] -= 1
-        spent[mechanism_json] += 1
-        history = self._history(spent)
-        delta = self.accountant.account_delta(history, delta)
-        row = self._update_reservation(
-            connection, row, **settled, epsilon_after=self.accountant.epsilon(history, delta)
-        )
-        group.memo["spent", account.id] = spent
-        group.events.append(
+        # The actual parameters replace the reserved ones in the account's spending.
+        return self._settle(
+            connection,
+            group,
+            row,
+            account,
             PendingEvent(
                 "budget.committed",
                 actor,
-                {
-                    "reservation_id": reservation_id,
-                    "request_id": row.request_id,
-                    "study_id": row.study_id,
-                    "account": {"site": account.site, "dataset": account.dataset, "period": account.period},
-                    "mechanism": mechanism,
-                    "reserved_mechanism": reserved,
-                    "examples": row.examples,
-                    "epsilon": row.epsilon_after,
-                    "cap": row.cap,
-                    "delta": delta,
-                },
-            )
+                {"mechanism": mechanism, "reserved_mechanism": reserved, "examples": row.examples},
+            ),
+            charged=mechanism_json,
+            changes={"status": "committed", "committed_mechanism_json": mechanism_json},
         )
-        return self._reservation(row, account)
 
     async def release(self, reservation_id: str, *, site: str, actor: str) -> ReservationRecord:
         return await self._writer.run(
@@ -725,30 +704,49 @@ class SqlBrokerStore(BrokerStore):
                 "budget.reservation_expired",
                 f"reservation {reservation_id} expired; an expired reservation counts as spent",
             )
+        return self._settle(
+            connection,
+            group,
+            row,
+            account,
+            PendingEvent("budget.released", actor, {}),
+            charged=None,
+            changes={"status": "released"},
+        )
+
+    def _settle(
+        self,
+        connection: Connection,
+        group: Group,
+        row: Any,
+        account: Any,
+        event: PendingEvent,
+        *,
+        charged: str | None,
+        changes: dict[str, Any],
+    ) -> ReservationRecord:
+        """End a live reservation: its charge becomes ``charged`` (a mechanism's JSON; None when it is
+        given back), the row gets ``changes`` and the account's new ε, and the event records both."""
         spent = self._spending(connection, group, account.id).copy()
         spent[row.mechanism_json] -= 1
+        if charged is not None:
+            spent[charged] += 1
         history = self._history(spent)
-        delta = self.accountant.account_delta(history, row.delta)
+        delta = self.accountant.account_delta(history, row.delta)  # the grant's δ, kept with the row
         epsilon = self.accountant.epsilon(history, delta) if history else 0.0
-        row = self._update_reservation(
-            connection, row, status="released", settled_at=_now(), epsilon_after=epsilon
-        )
+        row = self._update_reservation(connection, row, **changes, settled_at=_now(), epsilon_after=epsilon)
         group.memo["spent", account.id] = spent
-        group.events.append(
-            PendingEvent(
-                "budget.released",
-                actor,
-                {
-                    "reservation_id": reservation_id,
-                    "request_id": row.request_id,
-                    "study_id": row.study_id,
-                    "account": {"site": account.site, "dataset": account.dataset, "period": account.period},
-                    "cap": row.cap,
-                    "delta": delta,
-                    "epsilon": row.epsilon_after,
-                },
-            )
-        )
+        payload = {
+            "reservation_id": row.id,
+            "request_id": row.request_id,
+            "study_id": row.study_id,
+            "account": {"site": account.site, "dataset": account.dataset, "period": account.period},
+            **event.payload,
+            "cap": row.cap,
+            "delta": delta,
+            "epsilon": epsilon,
+        }
+        group.events.append(PendingEvent(event.kind, event.actor, payload))
         return self._reservation(row, account)
 
     def balance(self, site: str, dataset: str, period: str, delta: float) -> AccountBalance:
