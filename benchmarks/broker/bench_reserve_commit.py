@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,10 +42,11 @@ from policies import StudyRequest  # noqa: E402
 from trust_broker.client import BrokerClient, BrokerError  # noqa: E402
 from trust_broker.provision import provision  # noqa: E402
 from trust_broker.roles import Role  # noqa: E402
+from trust_broker.store.db import throwaway_schema  # noqa: E402
 
 LOADGEN = Path(__file__).resolve().with_name("loadgen.py")
 sys.path.insert(0, str(LOADGEN.parent))
-from loadgen import MEASURE_STARTED, MEASURE_STOPPED  # noqa: E402
+from loadgen import MEASURE_STARTED, MEASURE_STOPPED, latency_summary  # noqa: E402
 
 SITES = ("france_travail", "apec", "missions_locales")
 CLIENT_MODES = ("lean", "broker-client")
@@ -105,30 +105,6 @@ def broker_process(db_url: str, keys: Path, sign_heads_every: int, workers: int 
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-@contextmanager
-def postgres_schema(base_url: str):  # noqa: ANN201
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    schema = f"r2dde_bench_{uuid.uuid4().hex[:10]}"
-    url = make_url(base_url)
-    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-            hide_password=False
-        )
-    finally:
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -222,28 +198,25 @@ def run_broker_client(
     def worker(index: int) -> None:
         site = SITES[index % len(SITES)]
         with BrokerClient.from_folder(keys, Role.NODE, site, base_url=url, timeout=30) as node:
-            for warm in range(WARMUP_PAIRS):  # open the connection, warm the server's caches
-                r = node.reserve(
-                    request_id=f"w{index}-{warm}",
+
+            def pair(request_id: str) -> None:
+                reserved = node.reserve(
+                    request_id=request_id,
                     study_id=study_id,
                     dataset="parcours",
                     mechanism=MECHANISM,
                     examples=1000,
                 )
-                node.commit(r.reservation_id, MECHANISM)
+                node.commit(reserved.reservation_id, MECHANISM)
+
+            for warm in range(WARMUP_PAIRS):  # open the connection, warm the server's caches
+                pair(f"w{index}-{warm}")
             start_barrier.wait()
             n = 0
             while time.perf_counter() < stop_at[0]:
                 t0 = time.perf_counter()
                 try:
-                    r = node.reserve(
-                        request_id=f"c{index}-{n}",
-                        study_id=study_id,
-                        dataset="parcours",
-                        mechanism=MECHANISM,
-                        examples=1000,
-                    )
-                    node.commit(r.reservation_id, MECHANISM)
+                    pair(f"c{index}-{n}")
                 except BrokerError as exc:
                     errors.append(f"{exc.rule}: {exc.detail}"[:200])
                     continue
@@ -263,14 +236,8 @@ def run_broker_client(
         thread.join()
     elapsed = time.perf_counter() - began
     server_cpu, client_cpu = _cpu_seconds(server_pid) - server_cpu, time.process_time() - client_cpu
-    flat = [x for per in latencies for x in per]
     return {
-        "pairs": len(flat),
-        "seconds": round(elapsed, 2),
-        "pairs_per_second": round(len(flat) / elapsed, 1),
-        "p50_ms": round(1000 * statistics.median(flat), 1) if flat else None,
-        "p95_ms": round(1000 * _percentile(flat, 0.95), 1) if flat else None,
-        "p99_ms": round(1000 * _percentile(flat, 0.99), 1) if flat else None,
+        **latency_summary([x for per in latencies for x in per], elapsed),
         "server_cpu_share": round(server_cpu / elapsed, 2),  # 1.0 = one core busy
         "client_cpu_share": round(client_cpu / elapsed, 2),
         "load_average_1m": round(os.getloadavg()[0], 2),
@@ -331,7 +298,7 @@ def main() -> None:
                     db_url = f"sqlite:///{Path(tmp) / f'bench-{every}-{client}.db'}"
                     context = contextmanager(lambda u=db_url: iter([u]))()
                 else:
-                    context = postgres_schema(base)
+                    context = throwaway_schema(base, "r2dde_bench")
                 with context as db_url, broker_process(db_url, keys, every, workers) as (url, pid):
                     row = {
                         "database": name,

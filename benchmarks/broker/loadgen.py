@@ -251,6 +251,18 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def latency_summary(latencies: list[float], elapsed: float) -> dict[str, Any]:
+    """Pairs, rate and latency percentiles of one measured window (seconds in, ms out)."""
+    return {
+        "pairs": len(latencies),
+        "seconds": round(elapsed, 2),
+        "pairs_per_second": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(1000 * statistics.median(latencies), 1) if latencies else None,
+        "p95_ms": round(1000 * _percentile(latencies, 0.95), 1) if latencies else None,
+        "p99_ms": round(1000 * _percentile(latencies, 0.99), 1) if latencies else None,
+    }
+
+
 async def run(
     *,
     url: str,
@@ -325,15 +337,9 @@ async def run(
             print(MEASURE_STOPPED, flush=True)
     finally:
         await asyncio.gather(*(node.close() for node in nodes), return_exceptions=True)
-    flat = tally.latencies
     return {
         "offered_pairs_per_second": rate,  # None: closed loop
-        "pairs": len(flat),
-        "seconds": round(elapsed, 2),
-        "pairs_per_second": round(len(flat) / elapsed, 1),
-        "p50_ms": round(1000 * statistics.median(flat), 1) if flat else None,
-        "p95_ms": round(1000 * _percentile(flat, 0.95), 1) if flat else None,
-        "p99_ms": round(1000 * _percentile(flat, 0.99), 1) if flat else None,
+        **latency_summary(tally.latencies, elapsed),
         "client_cpu_share": round(cpu / elapsed, 2),  # this process only; 1.0 = one core busy
         "errors": tally.errors,
         "warmup_errors": tally.warmup_errors,

@@ -5,8 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from trust_broker.provision import ProvisionedFolder
 from trust_broker.provision.keys import load_private_key
 from trust_broker.roles import Role
 from trust_broker.service import BrokerContext, BrokerSettings, create_app
+from trust_broker.store.db import throwaway_schema
 
 SITES = ("france_travail", "apec", "missions_locales")
 POSTGRES_ENV = "R2DDE_TEST_POSTGRES_URL"
@@ -32,23 +32,9 @@ def postgres_url_or_skip() -> str:
     return url
 
 
-@contextmanager
-def postgres_schema(base_url: str) -> Iterator[str]:
+def postgres_schema(base_url: str) -> AbstractContextManager[str]:
     """A fresh schema on the configured server for one test (or module), dropped afterwards."""
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    schema = f"r2dde_test_{uuid.uuid4().hex[:12]}"
-    sa_url = make_url(base_url)
-    conninfo = sa_url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        scoped = sa_url.update_query_dict({"options": f"-csearch_path={schema}"})
-        yield scoped.render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    return throwaway_schema(base_url, "r2dde_test")
 
 
 def sqlite_url(tmp_path: Path) -> str:

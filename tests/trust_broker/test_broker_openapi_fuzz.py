@@ -9,19 +9,11 @@ from pathlib import Path
 import pytest
 import requests
 import schemathesis
-from broker_support import Broker, make_context, postgres_schema, postgres_url_or_skip
+from broker_support import Broker, make_context, postgres_schema, postgres_url_or_skip, signer
 from hypothesis import HealthCheck, given, settings
 from requests.auth import AuthBase
 
-from trust_broker.auth.messages import (
-    COVERED_COMPONENTS,
-    SIGNATURE_LABEL,
-    SIGNATURE_TAG,
-    MessageView,
-    url_for_signature,
-)
 from trust_broker.provision import ProvisionedFolder
-from trust_broker.provision.keys import load_private_key
 from trust_broker.roles import Role
 from trust_broker.service import create_app
 
@@ -29,38 +21,17 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 class RequestsSigner(AuthBase):
-    """The same RFC 9421 signature as ``SignedRequestAuth``, for schemathesis' requests-based client."""
+    """``SignedRequestAuth``'s signature, for schemathesis' requests-based client."""
 
     def __init__(self, folder: ProvisionedFolder, role: Role, site: str | None = None) -> None:
-        from http_message_signatures import HTTPMessageSigner, MappingKeyResolver, algorithms
-
-        self.kid = folder.kid_for(role, site)
-        key = load_private_key(folder.private_key_path(role, site))
-        self.signer = HTTPMessageSigner(
-            signature_algorithm=algorithms.ED25519,
-            key_resolver=MappingKeyResolver(public_keys={}, private_keys={self.kid: key}),
-        )
+        self.auth = signer(folder, role, site)
 
     def __call__(self, prepared: requests.PreparedRequest) -> requests.PreparedRequest:
-        import secrets
         from urllib.parse import urlsplit
 
         parts = urlsplit(prepared.url)
         body = prepared.body.encode() if isinstance(prepared.body, str) else prepared.body
-        view = MessageView(
-            method=str(prepared.method).upper(),
-            url=url_for_signature(parts.path, parts.query),
-            headers=prepared.headers,
-        )
-        self.signer.sign(
-            view,
-            key_id=self.kid,
-            nonce=secrets.token_urlsafe(18),
-            tag=SIGNATURE_TAG,
-            label=SIGNATURE_LABEL,
-            covered_component_ids=COVERED_COMPONENTS,
-            body=(body or b"") if view.method in {"POST", "PUT", "PATCH", "DELETE"} else None,
-        )
+        self.auth.sign_view(str(prepared.method), parts.path, parts.query, prepared.headers, body)
         return prepared
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import time
 
 import pytest
 
@@ -19,11 +18,9 @@ def _taken_port() -> socket.socket:
 
 
 def test_a_port_already_served_is_refused_before_any_worker_starts() -> None:
-    with _taken_port() as taken:
-        started = time.monotonic()
-        with pytest.raises(OSError):
-            serve_workers(2, "127.0.0.1", taken.getsockname()[1], "warning")
-        assert time.monotonic() - started < 5  # refused up front, no worker was spawned
+    with _taken_port() as taken, pytest.raises(OSError):
+        # without the up-front check, workers would start, fail to bind and make this return 1
+        serve_workers(2, "127.0.0.1", taken.getsockname()[1], "warning")
 
 
 def test_a_worker_that_cannot_start_stops_the_broker_with_a_failure(monkeypatch: pytest.MonkeyPatch) -> None:

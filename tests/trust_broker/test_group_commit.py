@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -31,8 +32,9 @@ def _stored(engine: Engine) -> set[int]:
         return set(connection.scalars(select(ROWS.c.value)))
 
 
-def _one_group(writer: GroupCommitWriter, operations: list) -> list:  # type: ignore[type-arg]
-    """Queue ``operations`` while the writer is held inside an earlier group, so they form the next one."""
+@contextmanager
+def _held(writer: GroupCommitWriter) -> Iterator[None]:
+    """Keep the writer busy inside a group: what is submitted meanwhile forms the next group."""
     inside, release = threading.Event(), threading.Event()
 
     def gate(_connection: Connection, _group: Group) -> None:
@@ -41,10 +43,17 @@ def _one_group(writer: GroupCommitWriter, operations: list) -> list:  # type: ig
 
     first = writer.submit(gate)
     inside.wait(timeout=10)
-    futures = [writer.submit(operation) for operation in operations]
-    release.set()
-    first.result(timeout=10)
-    return futures
+    try:
+        yield
+    finally:
+        release.set()
+        first.result(timeout=10)
+
+
+def _one_group(writer: GroupCommitWriter, operations: list) -> list:  # type: ignore[type-arg]
+    """Queue ``operations`` so that they form one group."""
+    with _held(writer):
+        return [writer.submit(operation) for operation in operations]
 
 
 def _insert(value: int, *, then_fail: BaseException | None = None):  # noqa: ANN202 - an operation
@@ -114,19 +123,10 @@ def test_a_writer_without_a_chain_refuses_events(engine: Engine) -> None:
 def test_a_caller_that_gives_up_does_not_stop_the_writer(engine: Engine) -> None:
     writer = GroupCommitWriter(engine, None)
     try:
-        inside, release = threading.Event(), threading.Event()
-
-        def gate(_connection: Connection, _group: Group) -> None:
-            inside.set()
-            release.wait(timeout=10)
-
-        first = writer.submit(gate)
-        inside.wait(timeout=10)
-        abandoned = writer.submit(_insert(1))
-        assert abandoned.cancel()  # e.g. the request's task was cancelled while it waited
-        kept = writer.submit(_insert(2))
-        release.set()
-        first.result(timeout=10)
+        with _held(writer):
+            abandoned = writer.submit(_insert(1))
+            assert abandoned.cancel()  # e.g. the request's task was cancelled while it waited
+            kept = writer.submit(_insert(2))
         assert kept.result(timeout=10) == 1
         assert writer.submit(_insert(3)).result(timeout=10) == 2  # the writer is still serving
     finally:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 from typing import Annotated
@@ -44,23 +43,14 @@ def export_command(
 
 
 def _export_from_database(db: str, keys: Path, out: Path) -> int:
-    from trust_broker.audit.export import write_export
     from trust_broker.service.context import BrokerContext
+    from trust_broker.service.routers.audit import render_export
 
     context = BrokerContext.from_config(db, keys)
     try:
-        context.store.sign_current_head()
-        buffer = io.StringIO()
-        write_export(
-            buffer,
-            broker_public_key=context.broker_public_key,
-            kid=context.broker_kid,
-            events=context.store.audit_events(),
-            heads=context.store.audit_heads(),
-        )
+        text = render_export(context)
     finally:
         context.close()
-    text = buffer.getvalue()
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fp:
         fp.write(text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Generator
+from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -36,13 +37,14 @@ class SignedRequestAuth(httpx.Auth):
         for name in ("Signature", "Signature-Input", "Content-Digest"):
             if name in request.headers:
                 del request.headers[name]
-        query = request.url.query.decode("ascii")
-        view = MessageView(
-            method=request.method.upper(),
-            url=url_for_signature(request.url.raw_path.split(b"?", 1)[0].decode("ascii"), query),
-            headers=request.headers,
+        path = request.url.raw_path.split(b"?", 1)[0].decode("ascii")
+        self.sign_view(
+            request.method, path, request.url.query.decode("ascii"), request.headers, request.content
         )
-        body = request.content if request.method.upper() in BODY_METHODS else None
+
+    def sign_view(self, method: str, path: str, query: str, headers: Any, body: bytes | None) -> None:
+        """Add the signature headers to ``headers`` (any mutable mapping: httpx's, requests'…)."""
+        view = MessageView(method=method.upper(), url=url_for_signature(path, query), headers=headers)
         self._signer.sign(
             view,
             key_id=self.kid,
@@ -50,7 +52,7 @@ class SignedRequestAuth(httpx.Auth):
             tag=SIGNATURE_TAG,
             label=SIGNATURE_LABEL,
             covered_component_ids=COVERED_COMPONENTS,
-            body=body,
+            body=(body or b"") if view.method in BODY_METHODS else None,
         )
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:

@@ -8,6 +8,9 @@ PostgreSQL keeps READ COMMITTED and locks the account row with ``SELECT ... FOR 
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +75,22 @@ def migrate(engine: Engine) -> None:
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "head")
         connection.commit()
+
+
+@contextmanager
+def throwaway_schema(base_url: str, prefix: str) -> Iterator[str]:
+    """A fresh schema on the PostgreSQL server at ``base_url``, dropped on exit; yields a URL whose
+    connections use it (tests and benchmarks each get an empty database without creating one)."""
+    import psycopg
+
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    url = make_url(normalize_url(base_url))
+    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        scoped = url.update_query_dict({"options": f"-csearch_path={schema}"})
+        yield scoped.render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

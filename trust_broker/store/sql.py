@@ -144,26 +144,26 @@ class SqlBrokerStore(BrokerStore):
         self.broker_kid = broker_kid
         self.engine = engine
         self.accountant = accountant
+        self._dialect = engine.dialect.name
+        self._dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
         self.heads = HeadSigning(head_signer, max(1, sign_heads_every))
         self._writer = GroupCommitWriter(engine, self.heads)
         # Nonces touch no ledger row and no chain: on PostgreSQL their own writer keeps them out of the
         # ledger's groups; SQLite has a single write lock, so they share the ledger's writer there.
         self._nonce_writer = (
-            GroupCommitWriter(engine, None, name="nonce")
-            if engine.dialect.name == "postgresql"
-            else self._writer
+            GroupCommitWriter(engine, None, name="nonce") if self._dialect == "postgresql" else self._writer
         )
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         # Reads need no write lock: on SQLite they begin DEFERRED and run beside the writer (WAL).
         self._read_engine = engine.execution_options(r2dde_read_only=True)
         self._nonce_inserts = 0
         self._participant_cache: dict[str, tuple[float, Participant | None]] = {}
-        self._dialect = engine.dialect.name
-        dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
         # Built once: every signed request runs it (values bound per call).
-        self._remember_nonce = dialect_insert(_NONCES).on_conflict_do_nothing().returning(_NONCES.c.nonce)
+        self._remember_nonce = (
+            self._dialect_insert(_NONCES).on_conflict_do_nothing().returning(_NONCES.c.nonce)
+        )
         self._insert_reservation = (
-            dialect_insert(_RESERVATIONS)
+            self._dialect_insert(_RESERVATIONS)
             .on_conflict_do_nothing(index_elements=["requester", "request_id"])
             .returning(_RESERVATIONS.c.id)
         )
@@ -181,8 +181,7 @@ class SqlBrokerStore(BrokerStore):
         self._nonce_writer.close()
 
     def _insert_ignore(self, model: type, values: dict[str, Any]):  # noqa: ANN202 - dialect statement
-        dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
-        return dialect_insert(model).values(**values).on_conflict_do_nothing()
+        return self._dialect_insert(model).values(**values).on_conflict_do_nothing()
 
     # -- participants --------------------------------------------------------------------------
     def register_participant(self, participant: Participant, *, actor: str) -> bool:
