@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from policies import PolicyLoadError
 from trust_broker.service import app as app_module
-from trust_broker.service.app import create_app
+from trust_broker.service.app import create_app, freeze_startup_heap
 from trust_broker.service.context import BrokerContext, BrokerSettings
 from trust_broker.service.workers import serve_workers
 from trust_broker.store.db import DEFAULT_DB_URL
@@ -89,4 +89,6 @@ def serve(
         if code:
             raise _fail("a broker worker process stopped; the others were stopped too")
         return
-    uvicorn.run(create_app(context), host=host, port=port, log_level=log_level, ws="none")
+    app = create_app(context)
+    freeze_startup_heap()
+    uvicorn.run(app, host=host, port=port, log_level=log_level, ws="none")

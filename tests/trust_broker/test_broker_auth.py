@@ -59,6 +59,23 @@ def test_path_changed_after_signing_is_refused(shared_broker: Broker) -> None:
     assert http.send(moved).status_code == 401
 
 
+def test_signature_not_covering_the_query_is_refused(
+    shared_broker: Broker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Otherwise a cursor or filter could be changed in flight without breaking the signature."""
+    auth = signer(shared_broker.folder, Role.NODE, "apec")
+    original = auth._signer.sign
+    monkeypatch.setattr(
+        auth._signer,
+        "sign",
+        lambda message, **kw: original(message, **{**kw, "covered_component_ids": ("@method", "@path")}),
+    )
+    response = shared_broker.http.get("/v1/optouts", params={"since": 0}, auth=auth)
+    assert response.status_code == 401
+    assert _rule(response) == "auth.signature"
+    assert '"@query"' in response.json()["detail"]
+
+
 def test_stale_signature_is_refused(shared_broker: Broker, monkeypatch: pytest.MonkeyPatch) -> None:
     auth = signer(shared_broker.folder, Role.NODE, "apec")
     old = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=20)

@@ -135,3 +135,46 @@ def test_grouped_reserves_commits_and_releases_keep_books_the_auditor_recomputes
     finally:
         broker.close()
         other.close()
+
+
+def test_a_reserve_sees_what_another_broker_process_spent_since(
+    db_url: str, folder: ProvisionedFolder
+) -> None:
+    """Each process keeps the account's spending between its groups; another process's spending in
+    between must make it read them again, or the two would overspend together."""
+    accountant = LedgerAccountant()
+    eps = [accountant.epsilon([dpsgd()] * k, DELTA) for k in (3, 4)]
+    cap = (eps[0] + eps[1]) / 2  # room for exactly three reservations
+    context, other = make_context(db_url, folder), make_context(db_url, folder)
+    try:
+        Broker(context, folder).grant("s-race", sites=("apec",))
+        for i in range(2):  # this process now knows the account holds two
+            assert asyncio.run(context.store.reserve(_request(i, cap))).accepted
+        assert asyncio.run(other.store.reserve(_request(2, cap))).accepted  # the third, elsewhere
+        refused = asyncio.run(context.store.reserve(_request(3, cap)))
+        assert not refused.accepted
+        assert refused.refusal is not None and refused.refusal["rule"] == "budget.cap"
+        assert context.store.balance("apec", "parcours", "2026", DELTA).charged == 3
+    finally:
+        context.close()
+        other.close()
+
+
+def test_a_nonce_sent_many_times_at_once_is_accepted_once(db_url: str, folder: ProvisionedFolder) -> None:
+    """Waiting nonces are inserted together, one statement per group: a replay inside one batch
+    must still be caught."""
+    context = make_context(db_url, folder)
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)
+
+    async def send(nonces: list[str]) -> list[bool]:
+        return list(
+            await asyncio.gather(*(context.store.remember_nonce("node.apec", n, expires) for n in nonces))
+        )
+
+    try:
+        outcomes = asyncio.run(send(["replayed-nonce-0001"] * 8 + [f"fresh-nonce-{i:04d}" for i in range(8)]))
+        assert sum(outcomes[:8]) == 1
+        assert all(outcomes[8:])
+        assert asyncio.run(send(["replayed-nonce-0001"])) == [False]
+    finally:
+        context.close()

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Column, Connection, Engine, Integer, MetaData, Table, func, insert, select
 
-from trust_broker.store.chain_io import PendingEvent
-from trust_broker.store.db import make_engine
+from trust_broker.accounting import LedgerAccountant
+from trust_broker.store.chain_io import HeadSigning, PendingEvent
+from trust_broker.store.db import make_engine, migrate
 from trust_broker.store.group_commit import Group, GroupCommitWriter, WriterClosed
 from trust_broker.store.records import StoreError
+from trust_broker.store.sql import SqlBrokerStore
 
 METADATA = MetaData()
 ROWS = Table("rows", METADATA, Column("value", Integer, primary_key=True))
@@ -140,3 +142,74 @@ def test_a_closed_writer_refuses_new_operations(engine: Engine) -> None:
     writer.close()
     with pytest.raises(WriterClosed):
         writer.submit(_insert(2))
+
+
+@pytest.fixture
+def ledger_engine(tmp_path: Path) -> Iterator[Engine]:
+    """The broker's own schema: a writer with a chain needs its tip row."""
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+    migrate(engine)
+    SqlBrokerStore(engine, LedgerAccountant()).close()  # creates the chain's tip
+    yield engine
+    engine.dispose()
+
+
+def _remember(key: str, value: object) -> Callable[[Connection, Group], object]:
+    """Record an event (a ledger change) and put ``value`` in the memo; return what was there before."""
+
+    def operation(_connection: Connection, group: Group) -> object:
+        previous = group.memo.get(key)
+        group.memo[key] = value
+        group.events.append(PendingEvent("node.report", "test", {"key": key}))
+        return previous
+
+    return operation
+
+
+def test_the_memo_outlives_a_group_until_another_writer_changes_the_ledger(ledger_engine: Engine) -> None:
+    ours, theirs = (GroupCommitWriter(ledger_engine, HeadSigning(None)) for _ in range(2))
+    try:
+        assert ours.submit(_remember("spent", 1)).result(timeout=10) is None
+        assert ours.submit(_remember("spent", 2)).result(timeout=10) == 1  # still current: kept
+        theirs.submit(_remember("other", 1)).result(timeout=10)  # another process moves the chain
+        assert ours.submit(_remember("spent", 3)).result(timeout=10) is None  # unproven: emptied
+    finally:
+        ours.close()
+        theirs.close()
+
+
+def test_a_failed_group_empties_the_memo(ledger_engine: Engine) -> None:
+    writer = GroupCommitWriter(ledger_engine, HeadSigning(None))
+
+    def remember_then_fail(connection: Connection, group: Group) -> None:
+        _remember("spent", 99)(connection, group)
+        raise RuntimeError("connection lost")
+
+    try:
+        writer.submit(_remember("spent", 1)).result(timeout=10)
+        with pytest.raises(RuntimeError, match="connection lost"):
+            writer.submit(remember_then_fail).result(timeout=10)
+        # 99 was never committed, and the chain did not move: only the failure can tell the memo is wrong
+        assert writer.submit(_remember("spent", 2)).result(timeout=10) is None
+    finally:
+        writer.close()
+
+
+def test_batched_items_waiting_together_run_in_one_call(engine: Engine) -> None:
+    calls: list[list[int]] = []
+
+    def double_all(_connection: Connection, items: list[int]) -> list[int]:
+        calls.append(list(items))
+        return [2 * item for item in items]
+
+    writer = GroupCommitWriter(engine, None)
+    try:
+        with _held(writer):
+            futures = [writer.submit_batched(double_all, item) for item in range(5)]
+            single = writer.submit(_insert(1))
+        assert [future.result(timeout=10) for future in futures] == [0, 2, 4, 6, 8]
+        assert single.result(timeout=10) == 1
+    finally:
+        writer.close()
+    assert calls == [[0, 1, 2, 3, 4]]

@@ -70,6 +70,11 @@ class _Verifier(HTTPMessageVerifier):
     max_clock_skew = dt.timedelta(seconds=MAX_CLOCK_SKEW_SECONDS)
 
 
+# As the signature base names them. Checked on the verified result rather than with the library's
+# ``require_components``, which parses both lists again as structured fields on every request.
+REQUIRED_COVERAGE = frozenset(f'"{component}"' for component in COVERED_COMPONENTS)
+
+
 class RequestVerifier:
     """Checks one request: signature over the covered components and body, freshness, nonce.
 
@@ -99,7 +104,6 @@ class RequestVerifier:
                 view,
                 max_age=dt.timedelta(seconds=MAX_AGE_SECONDS),
                 expect_tag=SIGNATURE_TAG,
-                require_components=COVERED_COMPONENTS,
                 body=body,
             )
         except HTTPMessageSignaturesException as exc:
@@ -107,6 +111,9 @@ class RequestVerifier:
         if len(results) != 1:
             raise AuthError("auth.signature", "exactly one broker signature is expected")
         result = results[0]
+        uncovered = REQUIRED_COVERAGE.difference(result.covered_components)
+        if uncovered:
+            raise AuthError("auth.signature", f"the signature must cover {', '.join(sorted(uncovered))}")
         kid = str(result.parameters.get("keyid"))
         participant = self._lookup(kid)
         if participant is None:  # pragma: no cover - the key resolver already refused

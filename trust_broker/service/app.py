@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -34,6 +35,17 @@ def create_app(context: BrokerContext) -> FastAPI:
         app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=context.settings.max_body_bytes)
     return app
+
+
+def freeze_startup_heap() -> None:
+    """Exempt what start-up allocated from the garbage collector's full passes.
+
+    The broker imports the numerical stack (Opacus, hence torch: ~400 000 objects); every full
+    collection walked all of them, a 130 ms pause for every request in flight (the broker
+    benchmark's p99). Objects created while serving are collected as usual.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 ENV_DB = "R2DDE_BROKER_DB"

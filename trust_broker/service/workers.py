@@ -19,7 +19,7 @@ from types import FrameType
 
 import uvicorn
 
-from trust_broker.service.app import app_from_environment
+from trust_broker.service.app import app_from_environment, freeze_startup_heap
 
 STOP_TIMEOUT_SECONDS = 15.0
 PR_SET_PDEATHSIG = 1
@@ -48,6 +48,7 @@ def _worker(host: str, port: int, log_level: str) -> None:
     _die_with_parent()
     sock = _listening_socket(host, port)
     config = uvicorn.Config(app_from_environment(), log_level=log_level, ws="none", lifespan="off")
+    freeze_startup_heap()
     uvicorn.Server(config).run(sockets=[sock])
 
 

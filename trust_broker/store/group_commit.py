@@ -14,10 +14,19 @@ their own rows and then the tip, rows no group touches.
 
 An operation's contract: read and decide first, write last. A ``StoreError`` (a refusal the
 caller is told about) must be raised before the operation has written anything that matters, to
-the database or to its group's ``memo`` (a reserve may have created its empty account row first);
-its pending events are dropped and the rest of the group carries on.
+the database or to the ``memo`` (a reserve may have created its empty account row first); its
+pending events are dropped and the rest of the group carries on.
 Any other exception rolls the whole group back and each of its operations is run again alone, so
 only the faulty one fails.
+
+The ``memo`` (rows the operations read or wrote: accounts, their spending, live reservations, grant
+states) outlives the group while it is provably current. Every change to the ledger's rows extends
+the chain, so if the tip this writer finds when its next group locks it is the one its last group
+left, no other transaction has changed anything since, and the memo is kept; otherwise it is
+emptied. It is emptied too when a group fails, since it may hold rows that were rolled back.
+
+Operations of one kind that need no order among themselves (signature nonces) can be ``batched``:
+a group runs all its waiting calls of that kind in one statement.
 """
 
 from __future__ import annotations
@@ -39,19 +48,22 @@ T = TypeVar("T")
 
 
 class Group:
-    """What the operations of one transaction share: the events they record, and a ``memo`` of rows
-    already read in it (an account, its spending), valid while the transaction holds the chain."""
+    """What the operations of one transaction share: the events they record, and the writer's ``memo``
+    of rows already read or written (current while the transaction holds the chain's tip)."""
 
     __slots__ = ("events", "memo")
 
-    def __init__(self) -> None:
+    def __init__(self, memo: dict[Any, Any]) -> None:
         self.events: list[PendingEvent] = []
-        self.memo: dict[Any, Any] = {}
+        self.memo = memo
 
 
 Operation = Callable[[Connection, Group], T]
+BatchOperation = Callable[[Connection, list[Any]], list[Any]]
+"""Runs the items of every waiting call at once; returns one result per item, in their order."""
 
 MAX_GROUP = 64
+MAX_MEMO = 50_000  # entries; past this the memo is emptied (abandoned reservations would pile up)
 
 
 class WriterClosed(RuntimeError):
@@ -59,10 +71,13 @@ class WriterClosed(RuntimeError):
 
 
 class _Job:
-    __slots__ = ("future", "operation")
+    __slots__ = ("batch", "future", "operation")
 
-    def __init__(self, operation: Operation[Any]) -> None:
+    def __init__(
+        self, operation: Operation[Any] | None, batch: tuple[BatchOperation, Any] | None = None
+    ) -> None:
         self.operation = operation
+        self.batch = batch  # (batch operation, this call's item)
         self.future: Future[Any] = Future()
 
 
@@ -83,11 +98,19 @@ class GroupCommitWriter:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._lock = threading.Lock()
+        self._memo: dict[Any, Any] = {}
+        self._memo_tip: chain_io.Tip | None = None  # the tip the last committed group left
 
     def submit(self, operation: Operation[T]) -> Future[T]:
         """Queue ``operation`` for the next group; the future holds its result, or its exception, once
         the group committed."""
-        job = _Job(operation)
+        return self._enqueue(_Job(operation))
+
+    def submit_batched(self, batch: BatchOperation, item: Any) -> Future[Any]:
+        """Queue ``item`` for ``batch``: the next group runs it with every other waiting item of ``batch``."""
+        return self._enqueue(_Job(None, (batch, item)))
+
+    def _enqueue(self, job: _Job) -> Future[Any]:
         with self._lock:
             if self._closed:
                 raise WriterClosed(f"the {self._name} is closed")
@@ -100,6 +123,10 @@ class GroupCommitWriter:
     async def run(self, operation: Operation[T]) -> T:
         """Await ``operation``'s outcome without holding a thread: the event loop is woken when it is in."""
         return await asyncio.wrap_future(self.submit(operation))
+
+    async def run_batched(self, batch: BatchOperation, item: Any) -> Any:
+        """Await ``item``'s result from the next group's single run of ``batch``."""
+        return await asyncio.wrap_future(self.submit_batched(batch, item))
 
     def close(self) -> None:
         """Run the operations already queued, then stop the thread; later ones are refused."""
@@ -157,19 +184,35 @@ class GroupCommitWriter:
                 job.future.set_exception(value)
 
     def _transaction(self, jobs: list[_Job]) -> list[tuple[bool, Any]]:
-        outcomes: list[tuple[bool, Any]] = []
+        outcomes: dict[int, tuple[bool, Any]] = {}
+        # Until this group commits, the memo is unproven: should it fail, the next group starts afresh.
+        memo_tip, self._memo_tip = self._memo_tip, None
         with self._engine.begin() as connection:
             tip = chain_io.lock_tip(connection) if self._heads is not None else None
-            shared = Group()
+            if tip is None or tip != memo_tip or len(self._memo) > MAX_MEMO:
+                self._memo.clear()
+            shared = Group(self._memo)
+            batches: dict[BatchOperation, list[_Job]] = {}
             for job in jobs:
+                if job.batch is not None:
+                    batches.setdefault(job.batch[0], []).append(job)
+            for batch, members in batches.items():
+                results = batch(connection, [member.batch[1] for member in members])  # type: ignore[index]
+                for member, result in zip(members, results, strict=True):
+                    outcomes[id(member)] = (True, result)
+            for job in jobs:
+                if job.operation is None:
+                    continue
                 mark = len(shared.events)
                 try:
-                    outcomes.append((True, job.operation(connection, shared)))
+                    outcomes[id(job)] = (True, job.operation(connection, shared))
                 except StoreError as refusal:
                     del shared.events[mark:]
-                    outcomes.append((False, refusal))
+                    outcomes[id(job)] = (False, refusal)
             if tip is not None and self._heads is not None:  # both or neither; the test is for the types
-                chain_io.extend(connection, tip, shared.events, self._heads)
+                last = chain_io.extend(connection, tip, shared.events, self._heads)
+                tip = tip if last is None else chain_io.Tip(last.seq, last.hash)
             elif shared.events:
                 raise RuntimeError("an operation of a writer without a chain recorded events")
-        return outcomes
+        self._memo_tip = tip
+        return [outcomes[id(job)] for job in jobs]

@@ -158,9 +158,9 @@ class SqlBrokerStore(BrokerStore):
         self._read_engine = engine.execution_options(r2dde_read_only=True)
         self._nonce_inserts = 0
         self._participant_cache: dict[str, tuple[float, Participant | None]] = {}
-        # Built once: every signed request runs it (values bound per call).
-        self._remember_nonce = (
-            self._dialect_insert(_NONCES).on_conflict_do_nothing().returning(_NONCES.c.nonce)
+        # Built once: every signed request runs it (values bound per call; many rows, one statement).
+        self._remember_nonces = (
+            self._dialect_insert(_NONCES).on_conflict_do_nothing().returning(_NONCES.c.kid, _NONCES.c.nonce)
         )
         self._insert_reservation = (
             self._dialect_insert(_RESERVATIONS)
@@ -237,17 +237,27 @@ class SqlBrokerStore(BrokerStore):
             return [self._participant(r) for r in rows]
 
     async def remember_nonce(self, kid: str, nonce: str, expires_at: dt.datetime) -> bool:
-        """Every signed request comes through here, so it rides in the nonce writer's next group."""
-        values = {"kid": kid, "nonce": nonce, "expires_at": expires_at}
+        """Every signed request comes through here: the writer's next group inserts all waiting nonces
+        in one statement."""
+        return bool(
+            await self._nonce_writer.run_batched(
+                self._insert_nonces, {"kid": kid, "nonce": nonce, "expires_at": expires_at}
+            )
+        )
 
-        def insert_nonce(connection: Connection, _group: Group) -> bool:
-            inserted = connection.execute(self._remember_nonce, values).scalar() is not None
-            self._nonce_inserts += 1
-            if self._nonce_inserts % NONCE_SWEEP_EVERY == 0:
-                connection.execute(_SWEEP_NONCES, {"now": _now()})
-            return inserted
-
-        return await self._nonce_writer.run(insert_nonce)
+    def _insert_nonces(self, connection: Connection, nonces: list[dict[str, Any]]) -> list[bool]:
+        """True for each nonce seen for the first time (of a nonce sent twice in one batch, the first)."""
+        fresh = {(str(kid), str(nonce)) for kid, nonce in connection.execute(self._remember_nonces, nonces)}
+        seen: list[bool] = []
+        for item in nonces:
+            key = (item["kid"], item["nonce"])
+            seen.append(key in fresh)
+            fresh.discard(key)
+        self._nonce_inserts += len(nonces)
+        if self._nonce_inserts >= NONCE_SWEEP_EVERY:
+            self._nonce_inserts = 0
+            connection.execute(_SWEEP_NONCES, {"now": _now()})
+        return seen
 
     # -- studies -------------------------------------------------------------------------------
     @staticmethod
@@ -604,6 +614,7 @@ class SqlBrokerStore(BrokerStore):
         group.events.append(PendingEvent(kind, request.requester, payload))
         if not refusal:
             spent[mechanism_json] += 1
+            group.memo["reservation", row.id] = (row, account)  # for its commit or release
         return self._reservation(row, account)
 
     def _replayed(
@@ -625,14 +636,23 @@ class SqlBrokerStore(BrokerStore):
             )
         return self._reservation(previous, account)
 
-    def _locked_reservation(self, connection: Connection, reservation_id: str, site: str) -> tuple[Any, Any]:
-        where = {"reservation_id": reservation_id}
-        row = connection.execute(_LOCK_RESERVATION, where).one_or_none()
-        if row is None:
-            raise NotFound("budget.unknown_reservation", f"no reservation {reservation_id}")
-        if row.site != site:
+    def _locked_reservation(
+        self, connection: Connection, group: Group, reservation_id: str, site: str
+    ) -> tuple[Any, Any]:
+        """A reservation and its account: from the memo if this writer reserved it and nothing has
+        changed since, otherwise read (and locked)."""
+        live = group.memo.get(("reservation", reservation_id))
+        if live is not None:
+            row, account = live
+        else:
+            row = connection.execute(_LOCK_RESERVATION, {"reservation_id": reservation_id}).one_or_none()
+            if row is None:
+                raise NotFound("budget.unknown_reservation", f"no reservation {reservation_id}")
+            account = SimpleNamespace(
+                id=row.account_id, site=row.site, dataset=row.dataset, period=row.period
+            )
+        if account.site != site:
             raise StoreError("auth.site", f"reservation {reservation_id} belongs to another site", status=403)
-        account = SimpleNamespace(id=row.account_id, site=row.site, dataset=row.dataset, period=row.period)
         return row, account
 
     @staticmethod
@@ -658,7 +678,7 @@ class SqlBrokerStore(BrokerStore):
         actor: str,
     ) -> ReservationRecord:
         mechanism_json = _dumps(mechanism)
-        row, account = self._locked_reservation(connection, reservation_id, site)
+        row, account = self._locked_reservation(connection, group, reservation_id, site)
         if row.status == "committed" and row.committed_mechanism_json == mechanism_json:
             return self._reservation(row, account)
         if row.status != "reserved":
@@ -693,7 +713,7 @@ class SqlBrokerStore(BrokerStore):
     def _release(
         self, connection: Connection, group: Group, reservation_id: str, site: str, actor: str
     ) -> ReservationRecord:
-        row, account = self._locked_reservation(connection, reservation_id, site)
+        row, account = self._locked_reservation(connection, group, reservation_id, site)
         if row.status == "released":
             return self._reservation(row, account)
         if row.status != "reserved":
@@ -735,6 +755,7 @@ class SqlBrokerStore(BrokerStore):
         epsilon = self.accountant.epsilon(history, delta) if history else 0.0
         row = self._update_reservation(connection, row, **changes, settled_at=_now(), epsilon_after=epsilon)
         group.memo["spent", account.id] = spent
+        group.memo.pop(("reservation", row.id), None)
         payload = {
             "reservation_id": row.id,
             "request_id": row.request_id,
