@@ -13,6 +13,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 from broker_support import DELTA, Broker, dpsgd, make_context
 
 from trust_broker.accounting import LedgerAccountant
@@ -178,3 +179,43 @@ def test_a_nonce_sent_many_times_at_once_is_accepted_once(db_url: str, folder: P
         assert asyncio.run(send(["replayed-nonce-0001"])) == [False]
     finally:
         context.close()
+
+
+def test_each_process_composes_what_the_others_reserved_committed_and_released(
+    db_url: str, folder: ProvisionedFolder
+) -> None:
+    """A process follows the other's events to keep its spending current: every ε it records must be
+    the composition of what the account really holds, whatever happened in between."""
+    accountant = LedgerAccountant()
+    context, other = make_context(db_url, folder), make_context(db_url, folder)
+    here, there = context.store, other.store
+    held: list[dict[str, object]] = []  # what the account is charged for, in truth
+
+    def reserve(store, i: int) -> str:  # noqa: ANN001
+        reserved = asyncio.run(store.reserve(_request(i, cap=100.0)))
+        held.append(dpsgd())
+        assert reserved.epsilon_after == pytest.approx(accountant.epsilon(held, DELTA), rel=1e-9)
+        return reserved.reservation_id
+
+    def settle(store, reservation_id: str, committed: dict[str, object] | None) -> None:  # noqa: ANN001
+        held.remove(dpsgd())
+        if committed is None:
+            record = asyncio.run(store.release(reservation_id, site="apec", actor="node.apec"))
+        else:
+            held.append(committed)
+            record = asyncio.run(store.commit(reservation_id, committed, site="apec", actor="node.apec"))
+        assert record.epsilon_after == pytest.approx(accountant.epsilon(held, DELTA), rel=1e-9)
+
+    try:
+        Broker(context, folder).grant("s-race", sites=("apec",))
+        reserve(here, 0)
+        settle(there, reserve(there, 1), dpsgd(steps=4))  # committed with fewer steps elsewhere
+        kept_here = reserve(here, 2)
+        settle(there, reserve(there, 3), dpsgd())
+        settle(there, reserve(there, 4), None)  # given back elsewhere
+        settle(here, kept_here, dpsgd(steps=7))
+        settle(there, reserve(here, 5), None)  # reserved here, released there
+        reserve(here, 6)
+    finally:
+        context.close()
+        other.close()

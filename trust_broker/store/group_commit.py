@@ -22,8 +22,10 @@ only the faulty one fails.
 The ``memo`` (rows the operations read or wrote: accounts, their spending, live reservations, grant
 states) outlives the group while it is provably current. Every change to the ledger's rows extends
 the chain, so if the tip this writer finds when its next group locks it is the one its last group
-left, no other transaction has changed anything since, and the memo is kept; otherwise it is
-emptied. It is emptied too when a group fails, since it may hold rows that were rolled back.
+left, no other transaction has changed anything since, and the memo is kept. If the chain has moved
+(another process, or a registry change), ``catch_up`` may bring the memo current from the events
+appended since; if it cannot, the memo is emptied. A group that fails leaves no proven tip, so the
+next one starts with an empty memo (it may hold rows that were rolled back).
 
 Operations of one kind that need no order among themselves (signature nonces) can be ``batched``:
 a group runs all its waiting calls of that kind in one statement.
@@ -61,6 +63,8 @@ class Group:
 Operation = Callable[[Connection, Group], T]
 BatchOperation = Callable[[Connection, list[Any]], list[Any]]
 """Runs the items of every waiting call at once; returns one result per item, in their order."""
+CatchUp = Callable[[Connection, dict[Any, Any], chain_io.Tip], bool]
+"""Update the memo for the events appended after the given tip (the memo's); False if it cannot."""
 
 MAX_GROUP = 64
 MAX_MEMO = 50_000  # entries; past this the memo is emptied (abandoned reservations would pile up)
@@ -86,14 +90,21 @@ class GroupCommitWriter:
     writer thread, so no request thread waits on the database."""
 
     def __init__(
-        self, engine: Engine, heads: HeadSigning | None, *, name: str = "ledger", max_group: int = MAX_GROUP
+        self,
+        engine: Engine,
+        heads: HeadSigning | None,
+        *,
+        name: str = "ledger",
+        max_group: int = MAX_GROUP,
+        catch_up: CatchUp | None = None,
     ) -> None:
         """``heads=None``: a writer whose operations record no event (nonces), so it never takes the
-        chain's lock and never waits for the ledger's groups."""
+        chain's lock and never waits for the ledger's groups (and keeps no memo)."""
         self._engine = engine
         self._name = f"r2dde-{name}-writer"
         self._heads = heads
         self._max_group = max_group
+        self._catch_up = catch_up
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -183,13 +194,23 @@ class GroupCommitWriter:
             else:
                 job.future.set_exception(value)
 
+    def _memo_current(
+        self, connection: Connection, tip: chain_io.Tip | None, memo_tip: chain_io.Tip | None
+    ) -> bool:
+        """Is the memo (or can it be made) current for the chain as ``tip`` shows it?"""
+        if tip is None or memo_tip is None or len(self._memo) > MAX_MEMO:
+            return False
+        if tip == memo_tip:
+            return True
+        return self._catch_up is not None and self._catch_up(connection, self._memo, memo_tip)
+
     def _transaction(self, jobs: list[_Job]) -> list[tuple[bool, Any]]:
         outcomes: dict[int, tuple[bool, Any]] = {}
         # Until this group commits, the memo is unproven: should it fail, the next group starts afresh.
         memo_tip, self._memo_tip = self._memo_tip, None
         with self._engine.begin() as connection:
             tip = chain_io.lock_tip(connection) if self._heads is not None else None
-            if tip is None or tip != memo_tip or len(self._memo) > MAX_MEMO:
+            if not self._memo_current(connection, tip, memo_tip):
                 self._memo.clear()
             shared = Group(self._memo)
             batches: dict[BatchOperation, list[_Job]] = {}

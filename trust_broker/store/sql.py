@@ -98,6 +98,28 @@ _STUDIES = StudyRow.__table__
 _GRANT_STATE = select(_STUDIES.c.status, _STUDIES.c.grant_json).where(
     _STUDIES.c.study_id == bindparam("study_id")
 )
+_EVENTS = AuditEventRow.__table__
+_EVENTS_SINCE = (
+    select(_EVENTS.c.seq, _EVENTS.c.kind, _EVENTS.c.payload_json, _EVENTS.c.prev_hash)
+    .where(_EVENTS.c.seq > bindparam("seq"))
+    .order_by(_EVENTS.c.seq)
+    .limit(bindparam("limit"))
+)
+CATCH_UP_EVENTS = 1000  # beyond, reading the accounts again is cheaper than following the events
+# Event kinds that change no ledger row the writer's memo holds (``budget.refused`` changes no account).
+_NO_LEDGER_CHANGE = frozenset(
+    {
+        "participant.registered",
+        "study.requested",
+        "study.decided",
+        "grant.issued",
+        "optout.added",
+        "consent.given",
+        "consent.withdrawn",
+        "node.report",
+        "budget.refused",
+    }
+)
 _NONCES = NonceRow.__table__
 _SWEEP_NONCES = delete(_NONCES).where(_NONCES.c.expires_at < bindparam("now"))
 # The SET clause comes from the parameters given with each call (any columns but ``id``).
@@ -147,7 +169,7 @@ class SqlBrokerStore(BrokerStore):
         self._dialect = engine.dialect.name
         self._dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
         self.heads = HeadSigning(head_signer, max(1, sign_heads_every))
-        self._writer = GroupCommitWriter(engine, self.heads)
+        self._writer = GroupCommitWriter(engine, self.heads, catch_up=self._catch_up)
         # Nonces touch no ledger row and no chain: on PostgreSQL their own writer keeps them out of the
         # ledger's groups; SQLite has a single write lock, so they share the ledger's writer there.
         self._nonce_writer = (
@@ -476,13 +498,57 @@ class SqlBrokerStore(BrokerStore):
             rows = connection.execute(_STUDY_SPENT, {"account_id": account_id, "study_id": study_id})
         return Counter({str(raw): int(count) for raw, count in rows})
 
-    def _spending(self, connection: Connection, group: Group, account_id: int) -> Counter[str]:
-        """The account's spent counts, read once per group; the group's operations keep them current."""
-        key = ("spent", account_id)
+    def _spending(self, connection: Connection, group: Group, account: Any) -> Counter[str]:
+        """The account's spent counts, read when the memo lacks them; the ledger's operations (and
+        ``_catch_up``) keep them current. Keyed as events name accounts: (site, dataset, period)."""
+        key = ("spent", account.site, account.dataset, account.period)
         counts = group.memo.get(key)
         if counts is None:
-            counts = group.memo[key] = self._spent_counts(connection, account_id)
+            counts = group.memo[key] = self._spent_counts(connection, account.id)
         return counts  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _catch_up(connection: Connection, memo: dict[Any, Any], since: chain_io.Tip) -> bool:
+        """Apply to the memo the events appended after ``since`` (another broker process's reserves and
+        commits, a revocation, registry changes), instead of reading every account again. False, and
+        the memo is emptied, for anything it cannot follow exactly."""
+        rows = connection.execute(_EVENTS_SINCE, {"seq": since.seq, "limit": CATCH_UP_EVENTS + 1}).all()
+        if (
+            not rows
+            or len(rows) > CATCH_UP_EVENTS
+            or (rows[0].seq, rows[0].prev_hash)
+            != (
+                since.seq + 1,
+                since.hash,
+            )
+        ):
+            return False
+        for row in rows:
+            if row.kind in _NO_LEDGER_CHANGE:
+                continue
+            payload = json.loads(row.payload_json)
+            if row.kind == "grant.revoked":
+                memo.pop(("granted", payload["study_id"]), None)
+                continue
+            account = payload["account"]
+            spent = memo.get(("spent", account["site"], account["dataset"], account["period"]))
+            if row.kind == "budget.reserved":
+                if spent is not None:
+                    spent[_dumps(payload["mechanism"])] += 1
+            elif row.kind == "budget.committed":
+                memo.pop(("reservation", payload["reservation_id"]), None)
+                if spent is not None:
+                    spent[_dumps(payload["reserved_mechanism"])] -= 1
+                    spent[_dumps(payload["mechanism"])] += 1
+            elif row.kind == "budget.released":
+                live = memo.pop(("reservation", payload["reservation_id"]), None)
+                if spent is not None:
+                    if live is None:  # its mechanism is not in the event: read the account again
+                        return False
+                    spent[live[0].mechanism_json] -= 1
+            else:
+                return False
+        return True
 
     @staticmethod
     def _history(counts: Counter[str]) -> list[dict[str, Any]]:
@@ -539,7 +605,7 @@ class SqlBrokerStore(BrokerStore):
             group.memo["granted", request.study_id] = True
         mechanism_json = _dumps(request.mechanism)
         account = self._lock_account(connection, group, request.site, request.dataset, request.period)
-        spent = self._spending(connection, group, account.id)
+        spent = self._spending(connection, group, account)
         history = self._history(spent)
         delta = self.accountant.account_delta([*history, request.mechanism], request.delta)
         exceeds, epsilon = self.accountant.would_exceed(history, request.mechanism, request.cap, delta)
@@ -746,7 +812,7 @@ class SqlBrokerStore(BrokerStore):
     ) -> ReservationRecord:
         """End a live reservation: its charge becomes ``charged`` (a mechanism's JSON; None when it is
         given back), the row gets ``changes`` and the account's new ε, and the event records both."""
-        spent = self._spending(connection, group, account.id).copy()
+        spent = self._spending(connection, group, account).copy()
         spent[row.mechanism_json] -= 1
         if charged is not None:
             spent[charged] += 1
@@ -754,7 +820,7 @@ class SqlBrokerStore(BrokerStore):
         delta = self.accountant.account_delta(history, row.delta)  # the grant's δ, kept with the row
         epsilon = self.accountant.epsilon(history, delta) if history else 0.0
         row = self._update_reservation(connection, row, **changes, settled_at=_now(), epsilon_after=epsilon)
-        group.memo["spent", account.id] = spent
+        group.memo["spent", account.site, account.dataset, account.period] = spent
         group.memo.pop(("reservation", row.id), None)
         payload = {
             "reservation_id": row.id,
