@@ -177,6 +177,12 @@ def test_a_nonce_sent_many_times_at_once_is_accepted_once(db_url: str, folder: P
         assert sum(outcomes[:8]) == 1
         assert all(outcomes[8:])
         assert asyncio.run(send(["replayed-nonce-0001"])) == [False]
+        # the same batch as one group would run it, whatever the timing above did
+        batch = [
+            {"kid": "node.apec", "nonce": n, "expires_at": expires} for n in ("a" * 16, "b" * 16, "a" * 16)
+        ]
+        with context.store.engine.begin() as connection:
+            assert context.store._insert_nonces(connection, batch) == [True, True, False]
     finally:
         context.close()
 
@@ -208,6 +214,10 @@ def test_each_process_composes_what_the_others_reserved_committed_and_released(
 
     try:
         Broker(context, folder).grant("s-race", sites=("apec",))
+        # σ = 1.0: the chain's canonical JSON spells it 1, the rows 1.0; both must count as one mechanism
+        settle(there, reserve(here, 10), dpsgd(steps=4))  # reserved here, committed there
+        reserve(here, 11)
+        settle(here, reserve(there, 12), dpsgd(steps=2))  # reserved there, committed here
         reserve(here, 0)
         settle(there, reserve(there, 1), dpsgd(steps=4))  # committed with fewer steps elsewhere
         kept_here = reserve(here, 2)

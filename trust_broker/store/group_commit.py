@@ -7,10 +7,10 @@ hold that lock (measured in ``benchmarks/broker``). Here a single writer thread 
 every operation that is waiting, runs them one after the other in one transaction, links their
 events to the chain once and commits once.
 
-Lock order, the same in every group: the chain's tip first (taken when the group begins), then the
-accounts, reservations and nonces its operations touch. Groups of different processes queue on
-the tip, so they never hold an account another group waits for; the store's other writers lock
-their own rows and then the tip, rows no group touches.
+Lock order, the same in every group: the chain's tip first (taken when the group begins), then
+whatever account or reservation rows its operations read from the database rather than the memo.
+Groups of different processes queue on the tip, so they never hold an account another group waits
+for; the store's other writers lock their own rows and then the tip, rows no group touches.
 
 An operation's contract: read and decide first, write last. A ``StoreError`` (a refusal the
 caller is told about) must be raised before the operation has written anything that matters, to
@@ -20,9 +20,10 @@ Any other exception rolls the whole group back and each of its operations is run
 only the faulty one fails.
 
 The ``memo`` (rows the operations read or wrote: accounts, their spending, live reservations, grant
-states) outlives the group while it is provably current. Every change to the ledger's rows extends
-the chain, so if the tip this writer finds when its next group locks it is the one its last group
-left, no other transaction has changed anything since, and the memo is kept. If the chain has moved
+states) outlives the group while it is provably current. Every change to the rows it holds extends
+the chain (creating an empty account does not, but an account row never changes), so if the tip
+this writer finds when its next group locks it is the one its last group left, no other
+transaction has changed anything since, and the memo is kept. If the chain has moved
 (another process, or a registry change), ``catch_up`` may bring the memo current from the events
 appended since; if it cannot, the memo is emptied. A group that fails leaves no proven tip, so the
 next one starts with an empty memo (it may hold rows that were rolled back).
@@ -63,11 +64,12 @@ class Group:
 Operation = Callable[[Connection, Group], T]
 BatchOperation = Callable[[Connection, list[Any]], list[Any]]
 """Runs the items of every waiting call at once; returns one result per item, in their order."""
-CatchUp = Callable[[Connection, dict[Any, Any], chain_io.Tip], bool]
-"""Update the memo for the events appended after the given tip (the memo's); False if it cannot."""
+CatchUp = Callable[[Connection, dict[Any, Any], chain_io.Tip, chain_io.Tip], bool]
+"""Update the memo for the events from the memo's tip (exclusive) to the locked one (inclusive);
+False if it cannot."""
 
 MAX_GROUP = 64
-MAX_MEMO = 50_000  # entries; past this the memo is emptied (abandoned reservations would pile up)
+MAX_MEMO = 10_000  # entries (≈ 1 kB each); past this it is emptied: abandoned reservations pile up
 
 
 class WriterClosed(RuntimeError):
@@ -75,7 +77,7 @@ class WriterClosed(RuntimeError):
 
 
 class _Job:
-    __slots__ = ("batch", "future", "operation")
+    __slots__ = ("batch", "future", "operation", "outcome")
 
     def __init__(
         self, operation: Operation[Any] | None, batch: tuple[BatchOperation, Any] | None = None
@@ -83,6 +85,7 @@ class _Job:
         self.operation = operation
         self.batch = batch  # (batch operation, this call's item)
         self.future: Future[Any] = Future()
+        self.outcome: tuple[bool, Any] = (False, None)  # (succeeded, result or refusal), set in its group
 
 
 class GroupCommitWriter:
@@ -202,10 +205,9 @@ class GroupCommitWriter:
             return False
         if tip == memo_tip:
             return True
-        return self._catch_up is not None and self._catch_up(connection, self._memo, memo_tip)
+        return self._catch_up is not None and self._catch_up(connection, self._memo, memo_tip, tip)
 
     def _transaction(self, jobs: list[_Job]) -> list[tuple[bool, Any]]:
-        outcomes: dict[int, tuple[bool, Any]] = {}
         # Until this group commits, the memo is unproven: should it fail, the next group starts afresh.
         memo_tip, self._memo_tip = self._memo_tip, None
         with self._engine.begin() as connection:
@@ -220,20 +222,20 @@ class GroupCommitWriter:
             for batch, members in batches.items():
                 results = batch(connection, [member.batch[1] for member in members])  # type: ignore[index]
                 for member, result in zip(members, results, strict=True):
-                    outcomes[id(member)] = (True, result)
+                    member.outcome = (True, result)
             for job in jobs:
                 if job.operation is None:
                     continue
                 mark = len(shared.events)
                 try:
-                    outcomes[id(job)] = (True, job.operation(connection, shared))
+                    job.outcome = (True, job.operation(connection, shared))
                 except StoreError as refusal:
                     del shared.events[mark:]
-                    outcomes[id(job)] = (False, refusal)
+                    job.outcome = (False, refusal)
             if tip is not None and self._heads is not None:  # both or neither; the test is for the types
                 last = chain_io.extend(connection, tip, shared.events, self._heads)
                 tip = tip if last is None else chain_io.Tip(last.seq, last.hash)
             elif shared.events:
                 raise RuntimeError("an operation of a writer without a chain recorded events")
         self._memo_tip = tip
-        return [outcomes[id(job)] for job in jobs]
+        return [job.outcome for job in jobs]

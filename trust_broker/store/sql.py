@@ -16,6 +16,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any
 
@@ -25,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from trust_broker.accounting import Accountant
-from trust_broker.audit.chain import EVENT_KINDS, GENESIS
+from trust_broker.audit.chain import EVENT_KINDS, GENESIS, canonical_json
 from trust_broker.ledger.analysis import REPEAT_FIELD
 from trust_broker.roles import Role
 from trust_broker.store import chain_io
@@ -86,8 +87,8 @@ _SPENT = (
     .group_by(_CHARGED)
 )
 _STUDY_SPENT = _SPENT.where(_RESERVATIONS.c.study_id == bindparam("study_id"))
-# A reservation with its account's key, in one round trip. The row locks are a second line of
-# defence: every ledger group already holds the chain's tip, so no other writer touches these rows.
+# A reservation with its account's key, in one round trip, when the writer's memo does not hold it. The
+# row locks are a second line of defence: every ledger group already holds the chain's tip.
 _LOCK_RESERVATION = (
     select(_RESERVATIONS, _ACCOUNTS.c.site, _ACCOUNTS.c.dataset, _ACCOUNTS.c.period)
     .select_from(_ACCOUNTS.join(_RESERVATIONS, _RESERVATIONS.c.account_id == _ACCOUNTS.c.id))
@@ -100,10 +101,9 @@ _GRANT_STATE = select(_STUDIES.c.status, _STUDIES.c.grant_json).where(
 )
 _EVENTS = AuditEventRow.__table__
 _EVENTS_SINCE = (
-    select(_EVENTS.c.seq, _EVENTS.c.kind, _EVENTS.c.payload_json, _EVENTS.c.prev_hash)
+    select(_EVENTS.c.seq, _EVENTS.c.kind, _EVENTS.c.payload_json, _EVENTS.c.prev_hash, _EVENTS.c.hash)
     .where(_EVENTS.c.seq > bindparam("seq"))
     .order_by(_EVENTS.c.seq)
-    .limit(bindparam("limit"))
 )
 CATCH_UP_EVENTS = 1000  # beyond, reading the accounts again is cheaper than following the events
 # Event kinds that change no ledger row the writer's memo holds (``budget.refused`` changes no account).
@@ -144,6 +144,17 @@ def _digest(pseudonym: str) -> str:
 
 def _dumps(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+@lru_cache(maxsize=4096)
+def _canonical_mechanism(mechanism_json: str) -> str:
+    return canonical_json(json.loads(mechanism_json)).decode("utf-8")
+
+
+def _spent_key(mechanism: str | dict[str, Any]) -> str:
+    """One spelling per mechanism in the spent counts: the audit chain's (RFC 8785, where σ = 1.0 is
+    ``1``), since the counts are kept current both from rows (``_dumps``) and from events."""
+    return _canonical_mechanism(mechanism if isinstance(mechanism, str) else _dumps(mechanism))
 
 
 class SqlBrokerStore(BrokerStore):
@@ -261,11 +272,8 @@ class SqlBrokerStore(BrokerStore):
     async def remember_nonce(self, kid: str, nonce: str, expires_at: dt.datetime) -> bool:
         """Every signed request comes through here: the writer's next group inserts all waiting nonces
         in one statement."""
-        return bool(
-            await self._nonce_writer.run_batched(
-                self._insert_nonces, {"kid": kid, "nonce": nonce, "expires_at": expires_at}
-            )
-        )
+        item = {"kid": kid, "nonce": nonce, "expires_at": expires_at}
+        return await self._nonce_writer.run_batched(self._insert_nonces, item)  # type: ignore[no-any-return]
 
     def _insert_nonces(self, connection: Connection, nonces: list[dict[str, Any]]) -> list[bool]:
         """True for each nonce seen for the first time (of a nonce sent twice in one batch, the first)."""
@@ -473,7 +481,8 @@ class SqlBrokerStore(BrokerStore):
     def _lock_account(
         self, connection: Connection, group: Group, site: str, dataset: str, period: str
     ) -> Any:
-        """Lock the account row (creating it on first use), once per group.
+        """The account row (created on first use), read and locked when the memo lacks it; an account row
+        never changes, so the memo's copy stays true.
 
         The ledger's hot path uses Core statements and plain rows: no ORM bookkeeping per request.
         """
@@ -491,12 +500,15 @@ class SqlBrokerStore(BrokerStore):
     @staticmethod
     def _spent_counts(connection: Connection, account_id: int, study_id: str | None = None) -> Counter[str]:
         """Mechanisms counted as spent (committed with their actual parameters, live and expired
-        reservations), as {mechanism JSON: how many}: identical mechanisms are grouped in SQL."""
+        reservations), as {mechanism's ``_spent_key``: how many}: identical mechanisms are grouped in SQL."""
         if study_id is None:
             rows = connection.execute(_SPENT, {"account_id": account_id})
         else:
             rows = connection.execute(_STUDY_SPENT, {"account_id": account_id, "study_id": study_id})
-        return Counter({str(raw): int(count) for raw, count in rows})
+        counts: Counter[str] = Counter()
+        for raw, count in rows:
+            counts[_spent_key(str(raw))] += int(count)
+        return counts
 
     def _spending(self, connection: Connection, group: Group, account: Any) -> Counter[str]:
         """The account's spent counts, read when the memo lacks them; the ledger's operations (and
@@ -508,21 +520,19 @@ class SqlBrokerStore(BrokerStore):
         return counts  # type: ignore[no-any-return]
 
     @staticmethod
-    def _catch_up(connection: Connection, memo: dict[Any, Any], since: chain_io.Tip) -> bool:
-        """Apply to the memo the events appended after ``since`` (another broker process's reserves and
-        commits, a revocation, registry changes), instead of reading every account again. False, and
-        the memo is emptied, for anything it cannot follow exactly."""
-        rows = connection.execute(_EVENTS_SINCE, {"seq": since.seq, "limit": CATCH_UP_EVENTS + 1}).all()
-        if (
-            not rows
-            or len(rows) > CATCH_UP_EVENTS
-            or (rows[0].seq, rows[0].prev_hash)
-            != (
-                since.seq + 1,
-                since.hash,
-            )
-        ):
+    def _catch_up(
+        connection: Connection, memo: dict[Any, Any], since: chain_io.Tip, tip: chain_io.Tip
+    ) -> bool:
+        """Apply to the memo the events appended after ``since`` up to ``tip`` (another broker process's
+        reserves and commits, a revocation, registry changes), instead of reading every account again.
+        False, and the memo is emptied, for anything it cannot follow exactly."""
+        if not 0 < tip.seq - since.seq <= CATCH_UP_EVENTS:
             return False
+        rows = connection.execute(_EVENTS_SINCE, {"seq": since.seq}).all()
+        if len(rows) != tip.seq - since.seq:
+            return False
+        if (rows[0].prev_hash, rows[-1].seq, rows[-1].hash) != (since.hash, tip.seq, tip.hash):
+            return False  # not the chain the memo was made from
         for row in rows:
             if row.kind in _NO_LEDGER_CHANGE:
                 continue
@@ -534,18 +544,18 @@ class SqlBrokerStore(BrokerStore):
             spent = memo.get(("spent", account["site"], account["dataset"], account["period"]))
             if row.kind == "budget.reserved":
                 if spent is not None:
-                    spent[_dumps(payload["mechanism"])] += 1
+                    spent[_spent_key(payload["mechanism"])] += 1
             elif row.kind == "budget.committed":
                 memo.pop(("reservation", payload["reservation_id"]), None)
                 if spent is not None:
-                    spent[_dumps(payload["reserved_mechanism"])] -= 1
-                    spent[_dumps(payload["mechanism"])] += 1
+                    spent[_spent_key(payload["reserved_mechanism"])] -= 1
+                    spent[_spent_key(payload["mechanism"])] += 1
             elif row.kind == "budget.released":
                 live = memo.pop(("reservation", payload["reservation_id"]), None)
                 if spent is not None:
                     if live is None:  # its mechanism is not in the event: read the account again
                         return False
-                    spent[live[0].mechanism_json] -= 1
+                    spent[_spent_key(live[0].mechanism_json)] -= 1
             else:
                 return False
         return True
@@ -679,7 +689,7 @@ class SqlBrokerStore(BrokerStore):
         kind = "budget.refused" if refusal else "budget.reserved"
         group.events.append(PendingEvent(kind, request.requester, payload))
         if not refusal:
-            spent[mechanism_json] += 1
+            spent[_spent_key(mechanism_json)] += 1
             group.memo["reservation", row.id] = (row, account)  # for its commit or release
         return self._reservation(row, account)
 
@@ -813,9 +823,9 @@ class SqlBrokerStore(BrokerStore):
         """End a live reservation: its charge becomes ``charged`` (a mechanism's JSON; None when it is
         given back), the row gets ``changes`` and the account's new ε, and the event records both."""
         spent = self._spending(connection, group, account).copy()
-        spent[row.mechanism_json] -= 1
+        spent[_spent_key(row.mechanism_json)] -= 1
         if charged is not None:
-            spent[charged] += 1
+            spent[_spent_key(charged)] += 1
         history = self._history(spent)
         delta = self.accountant.account_delta(history, row.delta)  # the grant's δ, kept with the row
         epsilon = self.accountant.epsilon(history, delta) if history else 0.0
