@@ -8,7 +8,7 @@ keep-alive connection, loop signed reserve → commit for a fixed time. Two load
   raw HTTP/1.1 and a hand-built RFC 9421 signature. It costs a fraction of the server's CPU, so
   its row is the broker's capacity (as wrk or k6 would measure it).
 * ``broker-client``: 20 threads in this process, each the project's ``BrokerClient`` (httpx and
-  ``http_message_signatures``). At ~6 ms of CPU per pair it competes with the server for the same
+  ``http_message_signatures``). At ~2.4 ms of CPU per pair it competes with the server for the same
   cores, so its row is what the project's own client achieves, load generator included.
 
 Each row has the server's CPU share (1.0 = one core) and the load generator's. Runs on SQLite and,

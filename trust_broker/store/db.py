@@ -3,7 +3,8 @@
 SQLite serializes writers with ``BEGIN IMMEDIATE`` so that a transaction which reads an
 account and then writes a reservation holds the write lock from its first statement; the
 pysqlite driver's own deferred BEGIN would let two reserves read the same balance.
-PostgreSQL keeps READ COMMITTED and locks the account row with ``SELECT ... FOR UPDATE``.
+PostgreSQL keeps READ COMMITTED; ledger changes queue on the audit chain's tip row
+(``SELECT ... FOR UPDATE``, see ``group_commit``).
 """
 
 from __future__ import annotations

@@ -478,9 +478,7 @@ class SqlBrokerStore(BrokerStore):
             return ListPage(items=items, cursor=rows[-1].seq if rows else since)
 
     # -- ledger --------------------------------------------------------------------------------
-    def _lock_account(
-        self, connection: Connection, group: Group, site: str, dataset: str, period: str
-    ) -> Any:
+    def _account(self, connection: Connection, group: Group, site: str, dataset: str, period: str) -> Any:
         """The account row (created on first use), read and locked when the memo lacks it; an account row
         never changes, so the memo's copy stays true.
 
@@ -607,14 +605,15 @@ class SqlBrokerStore(BrokerStore):
         return await self._writer.run(lambda connection, group: self._reserve(connection, group, request))
 
     def _reserve(self, connection: Connection, group: Group, request: ReserveRequest) -> ReservationRecord:
-        # The grant's status is read in the reservation's own transaction: a revocation committed before
-        # is always seen (the service checked the grant's immutable claims already).
+        # The grant's status as of this transaction (the service checked its immutable claims already):
+        # read once, then kept by the memo, which a revocation's event updates, so one committed
+        # before is always seen.
         if ("granted", request.study_id) not in group.memo:
             state = connection.execute(_GRANT_STATE, {"study_id": request.study_id}).one_or_none()
             granted_claims(request.study_id, state)
             group.memo["granted", request.study_id] = True
         mechanism_json = _dumps(request.mechanism)
-        account = self._lock_account(connection, group, request.site, request.dataset, request.period)
+        account = self._account(connection, group, request.site, request.dataset, request.period)
         spent = self._spending(connection, group, account)
         history = self._history(spent)
         delta = self.accountant.account_delta([*history, request.mechanism], request.delta)
@@ -712,11 +711,11 @@ class SqlBrokerStore(BrokerStore):
             )
         return self._reservation(previous, account)
 
-    def _locked_reservation(
+    def _reservation_and_account(
         self, connection: Connection, group: Group, reservation_id: str, site: str
     ) -> tuple[Any, Any]:
         """A reservation and its account: from the memo if this writer reserved it and nothing has
-        changed since, otherwise read (and locked)."""
+        changed since, otherwise read (and locked) from the database."""
         live = group.memo.get(("reservation", reservation_id))
         if live is not None:
             row, account = live
@@ -754,7 +753,7 @@ class SqlBrokerStore(BrokerStore):
         actor: str,
     ) -> ReservationRecord:
         mechanism_json = _dumps(mechanism)
-        row, account = self._locked_reservation(connection, group, reservation_id, site)
+        row, account = self._reservation_and_account(connection, group, reservation_id, site)
         if row.status == "committed" and row.committed_mechanism_json == mechanism_json:
             return self._reservation(row, account)
         if row.status != "reserved":
@@ -789,7 +788,7 @@ class SqlBrokerStore(BrokerStore):
     def _release(
         self, connection: Connection, group: Group, reservation_id: str, site: str, actor: str
     ) -> ReservationRecord:
-        row, account = self._locked_reservation(connection, group, reservation_id, site)
+        row, account = self._reservation_and_account(connection, group, reservation_id, site)
         if row.status == "released":
             return self._reservation(row, account)
         if row.status != "reserved":
@@ -822,7 +821,7 @@ class SqlBrokerStore(BrokerStore):
     ) -> ReservationRecord:
         """End a live reservation: its charge becomes ``charged`` (a mechanism's JSON; None when it is
         given back), the row gets ``changes`` and the account's new ε, and the event records both."""
-        spent = self._spending(connection, group, account).copy()
+        spent = self._spending(connection, group, account)  # a failed group empties the memo
         spent[_spent_key(row.mechanism_json)] -= 1
         if charged is not None:
             spent[_spent_key(charged)] += 1
@@ -830,7 +829,6 @@ class SqlBrokerStore(BrokerStore):
         delta = self.accountant.account_delta(history, row.delta)  # the grant's δ, kept with the row
         epsilon = self.accountant.epsilon(history, delta) if history else 0.0
         row = self._update_reservation(connection, row, **changes, settled_at=_now(), epsilon_after=epsilon)
-        group.memo["spent", account.site, account.dataset, account.period] = spent
         group.memo.pop(("reservation", row.id), None)
         payload = {
             "reservation_id": row.id,
