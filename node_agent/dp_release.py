@@ -1,0 +1,112 @@
+"""Statistics released from a node under the Gaussian mechanism, with randomness secret to the node.
+
+Everything about a site's records that leaves the node — evaluation metrics, histograms, group
+rates, record counts, query answers — goes through :func:`release`: values are clamped by the
+caller to the bounds their sensitivity assumes, noise N(0, (σ·Δ₂)²) is drawn from
+:class:`NodeRandomness`, and the ledger records a ``gaussian`` mechanism (:meth:`GaussianRelease.
+mechanism`) reserved *before* the noise is drawn and committed after. The coordinator never chooses
+this randomness: a seed it could know would let it subtract the noise (issue 10, finding 2).
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from tasks.noisy import NoisyValue
+
+
+class NodeRandomness:
+    """The node's source of protective randomness.
+
+    By default every generator is seeded with 128 fresh bits from the operating system's CSPRNG
+    (``secrets``), drawn at the node, per use. A ``reproducible_seed`` exists only for tests and
+    debugging; it is a node-side setting, and anything trained with it is not private
+    (``private`` is False and reports must say so).
+    """
+
+    def __init__(self, reproducible_seed: int | None = None) -> None:
+        self._seed = reproducible_seed
+        self._draws = 0
+
+    @property
+    def private(self) -> bool:
+        return self._seed is None
+
+    def _next_seed(self) -> int:
+        self._draws += 1
+        if self._seed is None:
+            return secrets.randbits(128)
+        return (self._seed * 1_000_003 + self._draws) % (1 << 63)
+
+    def numpy(self) -> np.random.Generator:
+        return np.random.default_rng(self._next_seed())
+
+    def torch(self) -> torch.Generator:
+        return torch.Generator().manual_seed(self._next_seed() % (1 << 63))
+
+
+@dataclass(frozen=True)
+class GaussianRelease:
+    """``count`` Gaussian releases, each of L2 sensitivity ``l2_sensitivity``, at noise multiplier σ.
+
+    ``count`` is how many such vectors one reservation covers (e.g. one per evaluation); σ is
+    relative to the sensitivity, as the ledger records it.
+    """
+
+    noise_multiplier: float
+    l2_sensitivity: float
+    delta: float
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.noise_multiplier) and self.noise_multiplier > 0):
+            raise ValueError(f"noise multiplier must be finite and > 0, got {self.noise_multiplier}")
+        if not (math.isfinite(self.l2_sensitivity) and self.l2_sensitivity > 0):
+            raise ValueError(f"L2 sensitivity must be finite and > 0, got {self.l2_sensitivity}")
+        if self.count < 1:
+            raise ValueError(f"count must be ≥ 1, got {self.count}")
+
+    @property
+    def noise_std(self) -> float:
+        return self.noise_multiplier * self.l2_sensitivity
+
+    def mechanism(self) -> dict[str, float | int | str]:
+        """The ledger's record of these releases (kind ``gaussian``, docs/CONTRACTS.md)."""
+        return {
+            "kind": "gaussian",
+            "noise_multiplier": self.noise_multiplier,
+            "count": self.count,
+            "delta": self.delta,
+        }
+
+
+def release(values: np.ndarray, spec: GaussianRelease, randomness: NodeRandomness) -> list[NoisyValue]:
+    """Add the mechanism's noise to ``values`` (already clamped by the caller to the sensitivity's bounds)."""
+    flat = np.asarray(values, dtype=float).reshape(-1)
+    if not np.all(np.isfinite(flat)):
+        raise ValueError("a released statistic is not finite: clamp before releasing")
+    noisy = flat + randomness.numpy().normal(0.0, spec.noise_std, size=flat.shape)
+    return [NoisyValue(float(v), spec.noise_std) for v in noisy]
+
+
+def noise_multiplier_for(epsilon: float, delta: float, count: int = 1) -> float:
+    """σ such that ``count`` Gaussian releases compose to (ε, δ) under RDP — the ledger's accountant."""
+    import dp_accounting
+    from dp_accounting.rdp import RdpAccountant
+
+    if not (epsilon > 0 and 0 < delta < 1 and count >= 1):
+        raise ValueError(f"cannot calibrate for ε={epsilon}, δ={delta}, count={count}")
+    return float(
+        dp_accounting.mechanism_calibration.calibrate_dp_mechanism(
+            RdpAccountant,
+            lambda sigma: dp_accounting.SelfComposedDpEvent(dp_accounting.GaussianDpEvent(sigma), count),
+            epsilon,
+            delta,
+            bracket_interval=dp_accounting.mechanism_calibration.LowerEndpointAndGuess(1e-3, 1.0),
+        )
+    )

@@ -1,0 +1,55 @@
+"""Noisy values as they leave a node, and the intervals the coordinator prints beside them.
+
+A value released under the Gaussian mechanism travels with the standard deviation of the noise
+that was added to it, so whoever reads it (coordinator, report, auditor) can state its 95 %
+interval without knowing anything else about the node. Pure arithmetic: no randomness here —
+the noise itself is drawn at the node (``node_agent.dp_release``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from scipy.stats import norm
+
+
+@dataclass(frozen=True)
+class NoisyValue:
+    """One released statistic: ``value`` = true value + N(0, ``noise_std``²)."""
+
+    value: float
+    noise_std: float
+
+    def interval(self, level: float = 0.95) -> tuple[float, float]:
+        """The two-sided interval that covers the true value with probability ``level`` (noise only)."""
+        half = normal_quantile(level) * self.noise_std
+        return self.value - half, self.value + half
+
+    def __add__(self, other: NoisyValue) -> NoisyValue:
+        """Sum of independent releases (e.g. one per site): variances add."""
+        return NoisyValue(self.value + other.value, math.hypot(self.noise_std, other.noise_std))
+
+
+def normal_quantile(level: float) -> float:
+    """z such that P(|N(0,1)| ≤ z) = level."""
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"interval level must be in (0, 1), got {level}")
+    return float(norm.ppf(0.5 + level / 2.0))
+
+
+def ratio_interval(
+    numerator: NoisyValue, denominator: NoisyValue, level: float = 0.95
+) -> tuple[float, float, float]:
+    """A share (noisy sum over noisy count) with a delta-method interval, clipped to the data's range.
+
+    Returns (estimate, low, high); NaN everywhere when the noisy denominator is not positive.
+    """
+    if denominator.value <= 0:
+        return math.nan, math.nan, math.nan
+    estimate = numerator.value / denominator.value
+    std = (
+        math.hypot(numerator.noise_std, estimate * denominator.noise_std) / denominator.value
+    )
+    half = normal_quantile(level) * std
+    return estimate, estimate - half, estimate + half
