@@ -48,8 +48,6 @@ def ratio_interval(
     if denominator.value <= 0:
         return math.nan, math.nan, math.nan
     estimate = numerator.value / denominator.value
-    std = (
-        math.hypot(numerator.noise_std, estimate * denominator.noise_std) / denominator.value
-    )
+    std = math.hypot(numerator.noise_std, estimate * denominator.noise_std) / denominator.value
     half = normal_quantile(level) * std
     return estimate, estimate - half, estimate + half
