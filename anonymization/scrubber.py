@@ -38,10 +38,12 @@ class Span:
 
 
 def resolve_overlaps(results: Sequence[RecognizerResult]) -> list[Span]:
-    """Merge overlapping results into their union, labelled by the best-scored (then longest) result.
+    """Merge overlapping results into their union, labelled by the longest (then best-scored) result.
 
     Replacing the union, not one of the pieces, guarantees that no character any recognizer flagged
-    survives (a phone number inside a longer NIR match, a name inside an address).
+    survives (a phone number inside a longer NIR match, a name inside an address). The longest piece
+    names the union: "Jean Jaurès" inside "12 avenue Jean Jaurès 06300 Nice" is part of an address.
+    Addresses that only punctuation separates ("apt 3, 5 allée des Cigales") become one span.
     """
     ordered = sorted(results, key=lambda r: (r.start, -r.end))
     spans: list[Span] = []
@@ -53,7 +55,7 @@ def resolve_overlaps(results: Sequence[RecognizerResult]) -> list[Span]:
             end = max(end, result.end)
             continue
         if cluster:
-            best = max(cluster, key=lambda r: (r.score, r.end - r.start))
+            best = max(cluster, key=lambda r: (r.end - r.start, r.score))
             spans.append(Span(cluster[0].start, end, best.entity_type, best.score))
         if result is not None:
             cluster, end = [result], result.end
