@@ -43,7 +43,6 @@ def resolve_overlaps(results: Sequence[RecognizerResult]) -> list[Span]:
     Replacing the union, not one of the pieces, guarantees that no character any recognizer flagged
     survives (a phone number inside a longer NIR match, a name inside an address). The longest piece
     names the union: "Jean Jaurès" inside "12 avenue Jean Jaurès 06300 Nice" is part of an address.
-    Addresses that only punctuation separates ("apt 3, 5 allée des Cigales") become one span.
     """
     ordered = sorted(results, key=lambda r: (r.start, -r.end))
     spans: list[Span] = []

@@ -71,6 +71,9 @@ CUE = re.compile(
     r"\W{0,3}(?:\w+\W{1,3}){0,2}$"
 )
 STRONG, MEDIUM, WEAK = 3, 2, 1
+MONTHS = frozenset(
+    "janvier fevrier mars avril mai juin juillet aout septembre octobre novembre decembre".split()
+)
 MAX_NAME_TOKENS = 6
 
 
@@ -96,7 +99,7 @@ class FrAddressRecognizer(LocalRecognizer):
     def _name(self, text: str, position: int, *, lower: bool) -> tuple[int, bool]:
         """End of the place name starting at `position` and whether it holds a capitalized word."""
         end = cursor = position
-        capital, taken, after_particle = False, 0, False
+        capital, taken, after_particle, after_month = False, 0, False, False
         while taken < MAX_NAME_TOKENS:
             match = NAME_TOKEN.match(text, cursor)
             if match is None:
@@ -105,6 +108,10 @@ class FrAddressRecognizer(LocalRecognizer):
             folded = fold(token.rstrip("."))
             if token[0].isdigit():
                 following = NAME_TOKEN.match(text, match.end())
+                if after_month and len(token) == 4:  # "rue du 8 Mai 1945"
+                    end = cursor = match.end()
+                    taken, after_month = taken + 1, False
+                    continue
                 if not after_particle or following is None or not following.group(1)[0].isupper():
                     break  # "rue du 11 Novembre", never the postcode or the next number
                 cursor, taken = match.end(), taken + 1
@@ -120,7 +127,7 @@ class FrAddressRecognizer(LocalRecognizer):
             elif not lower or folded in self.stops:
                 break
             end = cursor = match.end()
-            taken, after_particle = taken + 1, False
+            taken, after_particle, after_month = taken + 1, False, folded in MONTHS
         return end, capital
 
     def _commune_end(self, text: str, position: int) -> int:
@@ -133,6 +140,8 @@ class FrAddressRecognizer(LocalRecognizer):
                 break
             word = match.group(1)
             folded = fold(word)
+            if folded == "cedex":
+                break
             if _core(word)[0].isupper():
                 end = cursor = match.end()
             elif folded in PARTICLES and words:

@@ -31,6 +31,10 @@ CUE = (
 START = re.compile(rf"(?<![\w\-]){CIVILITY}\s+|(?<![\w\-]){CUE}\s*")
 WORD = re.compile(r"[ \t]*(\p{L}[\p{L}'’]*(?:-\p{L}[\p{L}'’]*)*)")
 MAX_WORDS = 4
+# Particles of French and foreign surnames (da Silva, van der Berg, ben Salah, ould Ahmed).
+NAME_PARTICLES = PARTICLE_WORDS | frozenset(
+    "da do dos das di del della der den ter bin ibn abd al ould mac mc".split()
+)
 
 
 class FrCivilityPersonRecognizer(LocalRecognizer):
@@ -63,12 +67,12 @@ class FrCivilityPersonRecognizer(LocalRecognizer):
             if match is None:
                 break
             word = match.group(1)
-            if fold(word) in PARTICLE_WORDS:  # "de", "el", "ben", "van": kept only before a name word
+            if fold(word) in NAME_PARTICLES:  # "de", "da", "ben", "van": kept only before a name word
                 following = WORD.match(text, match.end())
-                if following is None or fold(following.group(1)) in self.stops | PARTICLE_WORDS:
+                if following is None or fold(following.group(1)) in self.stops | NAME_PARTICLES:
                     break
                 word, match = following.group(1), following
-            elif fold(word) in self.stops:
+            elif fold(word) in self.stops and not (len(word) > 1 and word.isupper()):
                 break
             if taken and not self._follows(word):
                 break
