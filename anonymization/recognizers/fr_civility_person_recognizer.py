@@ -31,6 +31,10 @@ CUE = (
 START = re.compile(rf"(?<![\w\-]){CIVILITY}\s+|(?<![\w\-]){CUE}\s*")
 WORD = re.compile(r"[ \t]*(\p{L}[\p{L}'’]*(?:-\p{L}[\p{L}'’]*)*)")
 MAX_WORDS = 4
+# Capitalized words that after a civility start a title or a clause, not a surname.
+NOT_AFTER_CIVILITY = TITLES | frozenset(
+    "le la les l de du des d et ou a au aux est en ne n se s il elle on nous vous ils elles y".split()
+)
 # Particles of French and foreign surnames (da Silva, van der Berg, ben Salah, ould Ahmed).
 NAME_PARTICLES = PARTICLE_WORDS | frozenset(
     "da do dos das di del della der den ter bin ibn abd al ould mac mc".split()
@@ -72,13 +76,21 @@ class FrCivilityPersonRecognizer(LocalRecognizer):
                 if following is None or fold(following.group(1)) in self.stops | NAME_PARTICLES:
                     break
                 word, match = following.group(1), following
-            elif fold(word) in self.stops and not (len(word) > 1 and word.isupper()):
+            elif fold(word) in self.stops and not self._surname_despite_stop(word, taken):
                 break
             if taken and not self._follows(word):
                 break
             end = cursor = match.end()
             taken += 1
         return end
+
+    @staticmethod
+    def _surname_despite_stop(word: str, taken: int) -> bool:
+        """An upper-case word ("M. DA SILVA", "Mme AVRIL"), or a capitalized first word after the
+        civility that is no article or title ("Mme Deux", "Mme Février"), is a surname."""
+        if len(word) > 1 and word.isupper():
+            return True
+        return taken == 0 and word[0].isupper() and fold(word) not in NOT_AFTER_CIVILITY
 
     def _follows(self, word: str) -> bool:
         """A word after the first one is part of the name when it looks like one."""

@@ -1,8 +1,10 @@
 """PERSON (first-name rule): a known French first name on its own or followed by its surname, in any
 case — "Julie a rappelé", "rencontre avec Karim", "vu ac samir", "rdv avec jean-pierre martin".
 
-Only first names given at least 500 times in France since 1900 (INSEE) count, minus the ones that are
-also everyday capitalized words in job texts and notes (Marine, France, Avril, Rose, …). In lower case,
+First names given at least 500 times in France since 1900 (INSEE) count, minus the ones that are
+also everyday capitalized words in job texts and notes (Marine, France, Avril, Rose, …), which count only
+in brackets after an upper-case surname ("M. LEFEBVRE (Marine)"). Rarer INSEE first names (Houssem,
+Kadidia, Cristovao) count when they are no word of the ROME texts in any case and no PACA commune. In lower case,
 a first name must also be absent from the real job vocabulary (ROME texts) and the stop words: "pierre"
 (taille de pierre) is a word, "karim" is a name. A lower-case first name takes the surname that follows
 it when that word is an INSEE surname ("marie dubois"), or a particle and a word ("ahmed ben salah").
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
     from presidio_analyzer.nlp_engine import NlpArtifacts
 
 TOKEN = re.compile(r"(?<![\w\-'’@.])\p{L}+(?:-\p{L}+)*(?![\w\-@])")
+# "M. LEFEBVRE (Marine)": a first name in brackets right after an upper-case surname.
+AFTER_SURNAME = re.compile(r"\p{Lu}{2,}[ \t]*\([ \t]*$")
 NEXT_WORD = re.compile(r"[ \t]+(\p{L}[\p{L}'’]*(?:-\p{L}+)*)(?![\w\-@])")
 
 
@@ -35,8 +39,13 @@ class FrFirstNameRecognizer(LocalRecognizer):
         common_words: frozenset[str] = frozenset(),
         surnames: frozenset[str] = frozenset(),
         stop_words: frozenset[str] = frozenset(),
+        rare_first_names: frozenset[str] = frozenset(),
+        vocabulary: frozenset[str] = frozenset(),
     ) -> None:
-        self.first_names = first_names - AMBIGUOUS - NOT_NAMES
+        self.first_names = (first_names - AMBIGUOUS - NOT_NAMES) | (
+            rare_first_names - AMBIGUOUS - NOT_NAMES - vocabulary - stop_words
+        )
+        self.ambiguous = first_names & AMBIGUOUS
         self.lower_first_names = self.first_names - common_words - stop_words
         self.surnames = surnames - stop_words
         self.stop_words = stop_words
@@ -70,7 +79,9 @@ class FrFirstNameRecognizer(LocalRecognizer):
             word = match.group()
             folded = fold(word)
             if word[0].isupper() and word[1:].islower() or "-" in word and word.istitle():
-                if folded in self.first_names:
+                if folded in self.first_names or (
+                    folded in self.ambiguous and AFTER_SURNAME.search(text, 0, match.start())
+                ):
                     results.append(RecognizerResult("PERSON", match.start(), match.end(), 0.6))
             elif word.islower() and len(word) > 2 and folded in self.lower_first_names:
                 end = self._surname_end(text, match.end())

@@ -3,6 +3,8 @@
 * `common_words`: every lower-case word of the ROME 4.0 job texts and job titles, plus spaCy's French
   stop words — real French job vocabulary, so that a first name which is also an everyday word
   ("pierre" in "taille de pierre", "rose", "marine") is never taken for a name when written in lower case.
+* `vocabulary`: the same in any case, plus the names of PACA's communes and employment zones — what
+  a rare first name must not be to count as a name anywhere in a note.
 * `surnames`: INSEE's 20 000 most frequent surnames (1891-2000), to follow a lower-case first name or a
   civility with the surname people write after it ("jean dupont", "mme sophie lefebvre").
 """
@@ -23,6 +25,7 @@ ROME_FILES = (
     Path("rome") / "unix_referentiel_competence_v460_utf8.csv",
 )
 SURNAMES_FILE = Path("names") / "insee_noms_1891_2000_top20000.csv"
+COMMUNES_FILE = Path("geo") / "insee_ze2020_communes_paca.csv"
 WORD = re.compile(r"\p{L}+(?:-\p{L}+)*")
 
 # Titles and roles that follow a civility without being a name ("Madame la Directrice").
@@ -49,6 +52,24 @@ def common_words(data_dir: Path) -> frozenset[str]:
             continue
         text = path.read_text(encoding="utf-8")
         words.update(fold(w) for w in WORD.findall(text) if w.islower())
+    return frozenset(words)
+
+
+@lru_cache(maxsize=4)
+def vocabulary(data_dir: Path) -> frozenset[str]:
+    """Folded words of the ROME texts and titles in any case, and the names of PACA's communes: the
+    capitalized words a job text or a note uses that are not people."""
+    words = set(common_words(data_dir))
+    for name in ROME_FILES:
+        path = data_dir / name
+        if path.is_file():
+            words.update(fold(w) for w in WORD.findall(path.read_text(encoding="utf-8")))
+    communes = data_dir / COMMUNES_FILE
+    if communes.is_file():
+        with communes.open(encoding="utf-8", newline="") as handle:
+            for row in csv.DictReader(handle):
+                for label in (row.get("libgeo", ""), row.get("libze2020", "")):
+                    words.update(fold(w) for w in WORD.findall(label))
     return frozenset(words)
 
 
