@@ -38,14 +38,18 @@ STREET_TYPES = (
 # Streets that are addresses without a number when their name is capitalized ("Chemin de la Source");
 # "cours", "place" or "passage" followed by a capitalized word are too often something else.
 BARE_STREET_TYPES = (
-    r"rue|avenue|boulevard|bd\.?|chemin|impasse|allée|allee|route|quai|traverse|montée|montee|corniche|faubourg"
+    r"rue|avenue|boulevard|bd\.?|chemin|impasse|allée|allee|route|quai|traverse|montée|montee|"
+    r"corniche|faubourg"
 )
 COMPLEMENTS = (
     r"résidence|residence|résid\.|rés\.?|res\.|cité|cite|lotissement|lotiss\.|hameau|lieu-dit|lieudit|l\.-d\.|"
     r"domaine|quartier|qrt\.?|villa|clos|mas|bastide|za|zi|zac|zone\s+(?:artisanale|industrielle|d['’]activités?)|"
     r"foyer|hlm|ccas"
 )
-UNITS = r"bâtiment|batiment|bât\.?|bat\.?|bt\.?|appartement|appart\.?|appt\.?|apt\.?|escalier|esc\.?|étage|logement|log\."
+UNITS = (
+    r"bâtiment|batiment|bât\.?|bat\.?|bt\.?|appartement|appart\.?|appt\.?|apt\.?|escalier|esc\.?|"
+    r"étage|logement|log\."
+)
 DESIGNATOR = r"(?:n[°o]\s*)?(?:[A-Z]?\d{1,4}[A-Z]?|[A-Z]{1,2}\d{0,2})(?![\w])"
 PARTICLES = frozenset(
     ["de", "du", "des", "la", "le", "les", "l", "d", "aux", "au", "sur", "en", "et", "sous", "lès", "les"]
@@ -64,7 +68,9 @@ POSTCODE = re.compile(r"(?<![\w\-])(?:0[1-9]|[1-8]\d|9[0-8]|2[AB])\d{3}(?!\w)")
 COMMUNE_WORD = re.compile(r"[ \t]+((?:[LlDd]['’])?\p{L}[\p{L}'’]*(?:-\p{L}[\p{L}'’]*)*)")
 CEDEX = re.compile(r"[ \t]+(?i:cedex)(?:[ \t]+\d{1,2}(?!\w))?")
 IN_COMMUNE = re.compile(r"[ \t]+à[ \t]+\p{Lu}\p{L}*(?:-\p{L}+)*")
-NAME_TOKEN = re.compile(r"[ \t]*((?:[LlDd]['’])?\p{L}[\p{L}'’]*(?:-[\p{L}\d][\p{L}'’]*)*\.?|\d{1,4}(?:er|e)?(?!\w))")
+NAME_TOKEN = re.compile(
+    r"[ \t]*((?:[LlDd]['’])?\p{L}[\p{L}'’]*(?:-[\p{L}\d][\p{L}'’]*)*\.?|\d{1,4}(?:er|e)?(?!\w))"
+)
 GAP = re.compile(r"[ \t]*(?:[,;/\-–][ \t]*)*")
 CUE = re.compile(
     r"(?i:adresse|habite|domicil\w*|réside|reside|résidant|vit|hébergée?|demeurant|déménag\w*|courrier|chez)"
@@ -72,7 +78,20 @@ CUE = re.compile(
 )
 STRONG, MEDIUM, WEAK = 3, 2, 1
 MONTHS = frozenset(
-    "janvier fevrier mars avril mai juin juillet aout septembre octobre novembre decembre".split()
+    [
+        "janvier",
+        "fevrier",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "aout",
+        "septembre",
+        "octobre",
+        "novembre",
+        "decembre",
+    ]
 )
 MAX_NAME_TOKENS = 6
 

@@ -22,7 +22,10 @@ if TYPE_CHECKING:
     from presidio_analyzer.nlp_engine import NlpArtifacts
 
 # "Me" (Maître) only capitalized: lower-case "me" is a pronoun. "m." not after a number (5 m. de haut).
-CIVILITY = r"(?:(?<!\d\s?)(?i:m\.|mr\.?|mme\.?|mlle\.?|monsieur|madame|mademoiselle|docteur|dr\.?|ma[îi]tre)|Me(?=\s+\p{Lu}))"
+CIVILITY = (
+    r"(?:(?<!\d\s?)(?i:m\.|mr\.?|mme\.?|mlle\.?|monsieur|madame|mademoiselle|docteur|dr\.?|ma[îi]tre)"
+    r"|Me(?=\s+\p{Lu}))"
+)
 CUE = (
     r"(?:(?i:nom|pr[ée]nom|nom\s+de\s+(?:famille|naissance|jeune\s+fille)|nom\s+d['’]usage)\s*:"
     r"|(?i:nom\s+de\s+(?:famille|naissance|jeune\s+fille)|nom\s+d['’]usage|sign[ée]e?\s*:|[ée]pouse|veuve)"
@@ -33,11 +36,57 @@ WORD = re.compile(r"[ \t]*(\p{L}[\p{L}'’]*(?:-\p{L}[\p{L}'’]*)*)")
 MAX_WORDS = 4
 # Capitalized words that after a civility start a title or a clause, not a surname.
 NOT_AFTER_CIVILITY = TITLES | frozenset(
-    "le la les l de du des d et ou a au aux est en ne n se s il elle on nous vous ils elles y".split()
+    [
+        "le",
+        "la",
+        "les",
+        "l",
+        "de",
+        "du",
+        "des",
+        "d",
+        "et",
+        "ou",
+        "a",
+        "au",
+        "aux",
+        "est",
+        "en",
+        "ne",
+        "n",
+        "se",
+        "s",
+        "il",
+        "elle",
+        "on",
+        "nous",
+        "vous",
+        "ils",
+        "elles",
+        "y",
+    ]
 )
 # Particles of French and foreign surnames (da Silva, van der Berg, ben Salah, ould Ahmed).
 NAME_PARTICLES = PARTICLE_WORDS | frozenset(
-    "da do dos das di del della der den ter bin ibn abd al ould mac mc".split()
+    [
+        "da",
+        "do",
+        "dos",
+        "das",
+        "di",
+        "del",
+        "della",
+        "der",
+        "den",
+        "ter",
+        "bin",
+        "ibn",
+        "abd",
+        "al",
+        "ould",
+        "mac",
+        "mc",
+    ]
 )
 
 

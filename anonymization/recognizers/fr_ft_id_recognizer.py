@@ -14,7 +14,9 @@ class FrFranceTravailIdRecognizer(PatternRecognizer):
     COUNTRY_CODE = "fr"
     PATTERNS = [
         Pattern("FT id (7 digits + letter)", r"(?<![\w.\-])\d{7}[ \u00a0]?[A-Za-z](?!\w)", 0.7),
-        Pattern("FT id (8 digits)", rf"(?<![\w.\-/])(?<!\d[ .])\d{{8}}(?!\w)(?![ .\-/]?\d){NOT_A_QUANTITY}", 0.55),
+        Pattern(
+            "FT id (8 digits)", rf"(?<![\w.\-/])(?<!\d[ .])\d{{8}}(?!\w)(?![ .\-/]?\d){NOT_A_QUANTITY}", 0.55
+        ),
     ]
     CONTEXT = [
         "identifiant",

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 # A number followed by a unit or a currency is a quantity, not an identifier.
 NOT_A_QUANTITY = (
-    r"(?!\s?(?:€|\$|%|(?i:k€|m€|euros?|eur|habitants|salariés|personnes|emplois|heures|km|m2|m²|kg|tonnes)\b))"
+    r"(?!\s?(?:€|\$|%|(?i:k€|m€|euros?|eur|habitants|salariés|personnes|emplois|heures|km|m2|m²|"
+    r"kg|tonnes)\b))"
 )
 RUN = re.compile(rf"(?<![\w.\-/,])\d(?:[ \u00a0\u202f.\-]?\d){{7,}}(?![\w/])(?!,\d){NOT_A_QUANTITY}")
 DATE = re.compile(r"\d{1,2}[ .\-]\d{1,2}[ .\-](?:19|20)?\d{2}")

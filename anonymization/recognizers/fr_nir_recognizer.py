@@ -21,7 +21,8 @@ class FrNirRecognizer(PatternRecognizer):
     PATTERNS = [
         Pattern(
             "NIR (grouped or compact, key optional)",
-            rf"(?<![\w.\-])(?<!\d[ \u00a0\u202f])[1-8]{SEP}\d{{2}}{SEP}\d{{2}}{SEP}(?:\d{{2}}|2[ABab]){SEP}\d{{3}}"
+            rf"(?<![\w.\-])(?<!\d[ \u00a0\u202f])[1-8]{SEP}\d{{2}}{SEP}\d{{2}}{SEP}"
+            rf"(?:\d{{2}}|2[ABab]){SEP}\d{{3}}"
             rf"{SEP}\d{{3}}(?:{SEP}\d{{2}})?(?![\w])(?![ .\-]?\d)",
             0.7,
         ),

@@ -33,7 +33,9 @@ class FrPhoneRecognizer(PatternRecognizer):
             rf"{NOT_AFTER_DIGITS}(?:\+|00){SEP}(?:{OVERSEAS}){SEP}(?:\(0\){SEP})?\d(?:{DIGIT}){{5,8}}{NOT_BEFORE_DIGITS}",
             0.8,
         ),
-        Pattern("FR phone (national)", rf"{NOT_AFTER_DIGITS}0{SEP}[1-9](?:{DIGIT}){{8}}{NOT_BEFORE_DIGITS}", 0.75),
+        Pattern(
+            "FR phone (national)", rf"{NOT_AFTER_DIGITS}0{SEP}[1-9](?:{DIGIT}){{8}}{NOT_BEFORE_DIGITS}", 0.75
+        ),
     ]
     CONTEXT = [
         "téléphone",

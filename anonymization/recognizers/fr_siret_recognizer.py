@@ -21,7 +21,8 @@ class FrSiretRecognizer(PatternRecognizer):
     PATTERNS = [
         Pattern(
             "SIRET",
-            rf"(?<![\w.\-])(?<!\d[ \u00a0\u202f])\d{{3}}{SEP}\d{{3}}{SEP}\d{{3}}{SEP}\d{{5}}(?!\w)(?![ .\-]?\d)",
+            rf"(?<![\w.\-])(?<!\d[ \u00a0\u202f])\d{{3}}{SEP}\d{{3}}{SEP}\d{{3}}{SEP}\d{{5}}"
+            rf"(?!\w)(?![ .\-]?\d)",
             0.7,
         )
     ]

@@ -31,12 +31,47 @@ WORD = re.compile(r"\p{L}+(?:-\p{L}+)*")
 # Titles and roles that follow a civility without being a name ("Madame la Directrice").
 TITLES = frozenset(
     fold(w)
-    for w in (
-        "directeur directrice maire adjoint adjointe président présidente conseiller conseillère référent "
-        "référente juge préfet préfète député députée sénateur ministre responsable chef cheffe gérant "
-        "gérante patron patronne tuteur tutrice formateur formatrice employeur professeur médecin "
-        "docteur avocat avocate notaire assistante assistant secrétaire"
-    ).split()
+    for w in [
+        "directeur",
+        "directrice",
+        "maire",
+        "adjoint",
+        "adjointe",
+        "président",
+        "présidente",
+        "conseiller",
+        "conseillère",
+        "référent",
+        "référente",
+        "juge",
+        "préfet",
+        "préfète",
+        "député",
+        "députée",
+        "sénateur",
+        "ministre",
+        "responsable",
+        "chef",
+        "cheffe",
+        "gérant",
+        "gérante",
+        "patron",
+        "patronne",
+        "tuteur",
+        "tutrice",
+        "formateur",
+        "formatrice",
+        "employeur",
+        "professeur",
+        "médecin",
+        "docteur",
+        "avocat",
+        "avocate",
+        "notaire",
+        "assistante",
+        "assistant",
+        "secrétaire",
+    ]
 )
 
 
@@ -64,6 +99,13 @@ def vocabulary(data_dir: Path) -> frozenset[str]:
         path = data_dir / name
         if path.is_file():
             words.update(fold(w) for w in WORD.findall(path.read_text(encoding="utf-8")))
+    return frozenset(words | place_names(data_dir))
+
+
+@lru_cache(maxsize=4)
+def place_names(data_dir: Path) -> frozenset[str]:
+    """Folded words of the names of PACA's communes and employment zones."""
+    words: set[str] = set()
     communes = data_dir / COMMUNES_FILE
     if communes.is_file():
         with communes.open(encoding="utf-8", newline="") as handle:

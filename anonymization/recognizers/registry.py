@@ -25,7 +25,7 @@ from anonymization.recognizers.fr_phone_recognizer import FrPhoneRecognizer
 from anonymization.recognizers.fr_siren_recognizer import FrSirenRecognizer
 from anonymization.recognizers.fr_siret_recognizer import FrSiretRecognizer
 from anonymization.recognizers.fr_spacy_person_recognizer import FrSpacyPersonRecognizer
-from anonymization.recognizers.lexicon import common_words, stop_words, surnames, vocabulary
+from anonymization.recognizers.lexicon import common_words, place_names, stop_words, surnames, vocabulary
 from anonymization.reference import reference_data_dir
 
 LANGUAGE = "fr"
@@ -73,6 +73,7 @@ def build_french_registry(data_dir: Path | None = None, with_ner: bool = True) -
             stop_words=stop_words(),
             rare_first_names=rare_first_names,
             vocabulary=vocabulary(data_dir),
+            place_names=place_names(data_dir),
         ),
     ):
         registry.add_recognizer(recognizer)

@@ -54,7 +54,9 @@ def main() -> None:
                 names = {frame["first_name"][i], frame["last_name"][i]} - {""}
                 rules, hits = count([text], names)
                 site_hits.update(rules)
-                listed.extend({"site": site, "row": i + 1, "rule": r, "value": v, "note": text} for _, r, v in hits)
+                listed.extend(
+                    {"site": site, "row": i + 1, "rule": r, "value": v, "note": text} for _, r, v in hits
+                )
             per_site[site] = {"notes": len(notes), "leaks": dict(site_hits)}
             totals.update(site_hits)
     result = {
@@ -69,7 +71,10 @@ def main() -> None:
     }
     for hit in listed[:40]:
         print(hit)
-    print(f"{int(notes_total)} notes, {result['leaks_total']} leaks {dict(totals)}, {result['notes_per_second']} notes/s")
+    print(
+        f"{int(notes_total)} notes, {result['leaks_total']} leaks {dict(totals)}, "
+        f"{result['notes_per_second']} notes/s"
+    )
     suffix = f"_{args.label}" if args.label else ""
     print(f"saved {save(f'anonymization_demo_notes_leaks{suffix}.json', result)}")
 

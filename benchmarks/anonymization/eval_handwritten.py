@@ -50,7 +50,10 @@ def main() -> None:
         "notes": len(notes),
         "gold_entities": sum(len(n.spans) for n in notes),
         "ours": score(notes, ours),
-        "notes_per_second": {"ours_analyze_batch": round(our_rate, 1), "ours_scrub_batch": round(scrub_rate, 1)},
+        "notes_per_second": {
+            "ours_analyze_batch": round(our_rate, 1),
+            "ours_scrub_batch": round(scrub_rate, 1),
+        },
         "goals": {"recall": RECALL_GOALS, "precision": PRECISION_GOAL, "pii_free_unchanged": UNCHANGED_GOAL},
         "machine": machine(),
     }
@@ -65,7 +68,9 @@ def main() -> None:
             ]
             for t in texts
         ]
-        result["notes_per_second"]["presidio_analyze_loop"] = round(len(texts) / (time.perf_counter() - t0), 1)
+        result["notes_per_second"]["presidio_analyze_loop"] = round(
+            len(texts) / (time.perf_counter() - t0), 1
+        )
         result["presidio_out_of_the_box"] = score(notes, oob)
 
     for error in result["ours"]["errors"]:
@@ -78,8 +83,11 @@ def main() -> None:
         def cell(row: dict, key: str) -> str:
             return f"{row[key]:7.3f}" if row.get(key) is not None else f"{'-':>7}"
 
-        print(f"{kind:16} {cell(o, 'precision')} {cell(o, 'recall')} | {cell(p, 'precision')} {cell(p, 'recall')}  "
-              f"{o.get('gold', 0)}")
+        print(
+            f"{kind:16} {cell(o, 'precision')} {cell(o, 'recall')} | "
+            f"{cell(p, 'precision')} {cell(p, 'recall')}  "
+            f"{o.get('gold', 0)}"
+        )
     print("ours", result["ours"]["overall"])
     if "presidio_out_of_the_box" in result:
         print("presidio", result["presidio_out_of_the_box"]["overall"])

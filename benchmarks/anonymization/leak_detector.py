@@ -3,10 +3,10 @@ scrubber's recognizers and sharing no code with them, that flag anything still l
 identifier. It is deliberately blunt (it over-reports rather than misses): every hit is printed so a
 person can judge it.
 
-Flags: any run of 8+ digits (spaces, dots, dashes, slashes between them) that is not a dd/mm/yyyy date, any '@' between word
-characters, IBAN-like strings, a civility followed by a word that is not a tag, a street number
-followed by a street word, a 5-digit postcode followed by a word, a date after a birth cue, and words
-in the demo population's own name lists (first names and surnames of the people, passed in).
+Flags: any run of 8+ digits (spaces, dots, dashes, slashes between them) that is not a dd/mm/yyyy
+date, any '@' between word characters, IBAN-like strings, a civility followed by a word that is not a
+tag, a street number followed by a street word, a 5-digit postcode followed by a word, a date after a
+birth cue, and the note's own person's first name or surname (passed in) still readable.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ RULES = {
     "at_sign": re.compile(r"\w@\w|\w\s?\(at\)\s?\w"),
     "iban": re.compile(r"\b[A-Za-z]{2}\d{2}(?:[ -]?[A-Za-z0-9]{4}){3,}"),
     "civility_word": re.compile(
-        r"(?i)\b(?:m\.|mr|mme|mlle|madame|monsieur|mademoiselle)\s+(?!" + TAG + r")(?!le\b|la\b|les\b)[a-zà-ÿ]{2,}"
+        r"(?i)\b(?:m\.|mr|mme|mlle|madame|monsieur|mademoiselle)\s+(?!"
+        + TAG
+        + r")(?!le\b|la\b|les\b)[a-zà-ÿ]{2,}"
     ),
     "street": re.compile(
         r"(?i)\b\d{1,4}\s*(?:bis|ter)?,?\s+(?:rue|avenue|av|bd|boulevard|chemin|impasse|allée|place|route|"

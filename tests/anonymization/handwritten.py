@@ -71,7 +71,9 @@ def parse_line(line: str, number: int = 0) -> Note:
 def load_notes(path: Path) -> list[Note]:
     """Every note of a set (comment lines start with '#')."""
     lines = path.read_text(encoding="utf-8").splitlines()
-    return [parse_line(text, n) for n, text in enumerate(lines, 1) if text.strip() and not text.startswith("#")]
+    return [
+        parse_line(text, n) for n, text in enumerate(lines, 1) if text.strip() and not text.startswith("#")
+    ]
 
 
 def _overlaps(a: Prediction, b: Prediction) -> bool:
@@ -80,9 +82,7 @@ def _overlaps(a: Prediction, b: Prediction) -> bool:
 
 def _covered(text: str, gold: Prediction, predicted: Sequence[Prediction]) -> bool:
     """Every letter and digit of the gold span lies inside some prediction."""
-    return all(
-        any(p[0] <= i < p[1] for p in predicted) for i in range(gold[0], gold[1]) if text[i].isalnum()
-    )
+    return all(any(p[0] <= i < p[1] for p in predicted) for i in range(gold[0], gold[1]) if text[i].isalnum())
 
 
 def score(notes: Sequence[Note], predictions: Sequence[Sequence[Prediction]]) -> dict:

@@ -12,7 +12,8 @@ from handwritten import EVAL_SET, PRECISION_GOAL, RECALL_GOALS, UNCHANGED_GOAL, 
 def scored(scrubber) -> dict:
     notes = load_notes(EVAL_SET)
     predictions = [
-        [(s.start, s.end, s.entity_type) for s in spans] for spans in scrubber.analyze_batch([n.text for n in notes])
+        [(s.start, s.end, s.entity_type) for s in spans]
+        for spans in scrubber.analyze_batch([n.text for n in notes])
     ]
     return score(notes, predictions)
 

@@ -86,7 +86,9 @@ def test_iban_email_and_france_travail_id(scrubber) -> None:
     assert found(scrubber, "Écrire à jean.dupont@orange.fr demain.") == [
         ("EMAIL_ADDRESS", "jean.dupont@orange.fr")
     ]
-    assert found(scrubber, "Mail : jdupont@gmail.con (mal saisi).") == [("EMAIL_ADDRESS", "jdupont@gmail.con")]
+    assert found(scrubber, "Mail : jdupont@gmail.con (mal saisi).") == [
+        ("EMAIL_ADDRESS", "jdupont@gmail.con")
+    ]
     ft = f.ft_id(rng)
     assert found(scrubber, f"Identifiant France Travail {ft}.") == [("FR_FT_ID", ft)]
     assert types(scrubber, "Un budget de 12345678 euros pour la formation.") == set()
