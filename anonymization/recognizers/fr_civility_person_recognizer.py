@@ -21,10 +21,11 @@ from anonymization.recognizers.lexicon import TITLES, stop_words
 if TYPE_CHECKING:
     from presidio_analyzer.nlp_engine import NlpArtifacts
 
-# "Me" (Maître) only capitalized: lower-case "me" is a pronoun. "m." not after a number (5 m. de haut).
+# Docteur, Maître and Me are also nouns or a pronoun ("maître d'œuvre", "il me dit"): a name after them
+# must be capitalized. "m." not after a number (5 m. de haut).
 CIVILITY = (
-    r"(?:(?<!\d\s?)(?i:m\.|mr\.?|mme\.?|mlle\.?|monsieur|madame|mademoiselle|docteur|dr\.?|ma[îi]tre)"
-    r"|Me(?=\s+\p{Lu}))"
+    r"(?:(?<!\d\s?)(?i:m\.|mr\.?|mme\.?|mlle\.?|monsieur|madame|mademoiselle|dr\.?)"
+    r"|(?i:docteur|ma[îi]tre|Me)(?=\s+\p{Lu}))"
 )
 CUE = (
     r"(?:(?i:nom|pr[ée]nom|nom\s+de\s+(?:famille|naissance|jeune\s+fille)|nom\s+d['’]usage)\s*:"
