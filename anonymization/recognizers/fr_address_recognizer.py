@@ -25,7 +25,7 @@ import regex as re
 from presidio_analyzer import LocalRecognizer, RecognizerResult
 
 from anonymization.recognizers.fr_person_recognizer import fold
-from anonymization.recognizers.lexicon import stop_words
+from anonymization.recognizers.lexicon import stop_words, words
 
 if TYPE_CHECKING:
     from presidio_analyzer.nlp_engine import NlpArtifacts
@@ -51,9 +51,7 @@ UNITS = (
     r"étage|logement|log\."
 )
 DESIGNATOR = r"(?:n[°o]\s*)?(?:[A-Z]?\d{1,4}[A-Z]?|[A-Z]{1,2}\d{0,2})(?![\w])"
-PARTICLES = frozenset(
-    ["de", "du", "des", "la", "le", "les", "l", "d", "aux", "au", "sur", "en", "et", "sous", "lès", "les"]
-)
+PARTICLES = words("de du des la le les l d aux au sur en et sous lès")
 KEYWORD = re.compile(rf"(?i:{STREET_TYPES}|{COMPLEMENTS}|{UNITS}|bp|cs|tsa|cedex)", re.V1)
 
 NUMBERED_STREET = re.compile(
@@ -79,22 +77,7 @@ CUE = re.compile(
     r"\W{0,3}(?:\w+\W{1,3}){0,2}$"
 )
 STRONG, MEDIUM, WEAK = 3, 2, 1
-MONTHS = frozenset(
-    [
-        "janvier",
-        "fevrier",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "aout",
-        "septembre",
-        "octobre",
-        "novembre",
-        "decembre",
-    ]
-)
+MONTHS = words("janvier fevrier mars avril mai juin juillet aout septembre octobre novembre decembre")
 MAX_NAME_TOKENS = 6
 # Abbreviations inside street names, after which the name goes on ("rue St. Jean", "av. du Gal. Leclerc").
 STREET_ABBREVIATIONS = frozenset(["st", "ste", "gal", "gen", "mal", "pdt", "dr", "pr", "cdt", "lt", "cne"])

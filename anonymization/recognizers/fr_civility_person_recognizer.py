@@ -16,7 +16,7 @@ import regex as re
 from presidio_analyzer import LocalRecognizer, RecognizerResult
 
 from anonymization.recognizers.fr_person_recognizer import NOT_NAMES, PARTICLE_WORDS, fold
-from anonymization.recognizers.lexicon import TITLES, stop_words
+from anonymization.recognizers.lexicon import TITLES, stop_words, words
 
 if TYPE_CHECKING:
     from presidio_analyzer.nlp_engine import NlpArtifacts
@@ -36,59 +36,11 @@ START = re.compile(rf"(?<![\w\-]){CIVILITY}\s+|(?<![\w\-]){CUE}\s*")
 WORD = re.compile(r"[ \t]*(\p{L}[\p{L}'’]*(?:-\p{L}[\p{L}'’]*)*)")
 MAX_WORDS = 4
 # Capitalized words that after a civility start a title or a clause, not a surname.
-NOT_AFTER_CIVILITY = TITLES | frozenset(
-    [
-        "le",
-        "la",
-        "les",
-        "l",
-        "de",
-        "du",
-        "des",
-        "d",
-        "et",
-        "ou",
-        "a",
-        "au",
-        "aux",
-        "est",
-        "en",
-        "ne",
-        "n",
-        "se",
-        "s",
-        "il",
-        "elle",
-        "on",
-        "nous",
-        "vous",
-        "ils",
-        "elles",
-        "y",
-    ]
+NOT_AFTER_CIVILITY = TITLES | words(
+    "le la les l de du des d et ou a au aux est en ne n se s il elle on nous vous ils elles y"
 )
 # Particles of French and foreign surnames (da Silva, van der Berg, ben Salah, ould Ahmed).
-NAME_PARTICLES = PARTICLE_WORDS | frozenset(
-    [
-        "da",
-        "do",
-        "dos",
-        "das",
-        "di",
-        "del",
-        "della",
-        "der",
-        "den",
-        "ter",
-        "bin",
-        "ibn",
-        "abd",
-        "al",
-        "ould",
-        "mac",
-        "mc",
-    ]
-)
+NAME_PARTICLES = PARTICLE_WORDS | words("da do dos das di del della der den ter bin ibn abd al ould mac mc")
 
 
 class FrCivilityPersonRecognizer(LocalRecognizer):

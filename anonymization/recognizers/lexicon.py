@@ -28,50 +28,18 @@ SURNAMES_FILE = Path("names") / "insee_noms_1891_2000_top20000.csv"
 COMMUNES_FILE = Path("geo") / "insee_ze2020_communes_paca.csv"
 WORD = re.compile(r"\p{L}+(?:-\p{L}+)*")
 
+
+def words(text: str) -> frozenset[str]:
+    """The folded words of a space-separated list."""
+    return frozenset(fold(w) for w in text.split())
+
+
 # Titles and roles that follow a civility without being a name ("Madame la Directrice").
-TITLES = frozenset(
-    fold(w)
-    for w in [
-        "directeur",
-        "directrice",
-        "maire",
-        "adjoint",
-        "adjointe",
-        "président",
-        "présidente",
-        "conseiller",
-        "conseillère",
-        "référent",
-        "référente",
-        "juge",
-        "préfet",
-        "préfète",
-        "député",
-        "députée",
-        "sénateur",
-        "ministre",
-        "responsable",
-        "chef",
-        "cheffe",
-        "gérant",
-        "gérante",
-        "patron",
-        "patronne",
-        "tuteur",
-        "tutrice",
-        "formateur",
-        "formatrice",
-        "employeur",
-        "professeur",
-        "médecin",
-        "docteur",
-        "avocat",
-        "avocate",
-        "notaire",
-        "assistante",
-        "assistant",
-        "secrétaire",
-    ]
+TITLES = words(
+    "directeur directrice maire adjoint adjointe président présidente conseiller conseillère référent "
+    "référente juge préfet préfète député députée sénateur ministre responsable chef cheffe gérant "
+    "gérante patron patronne tuteur tutrice formateur formatrice employeur professeur médecin "
+    "docteur avocat avocate notaire assistante assistant secrétaire"
 )
 
 
