@@ -24,6 +24,8 @@ NOT_A_QUANTITY = (
 )
 RUN = re.compile(rf"(?<![\w.\-/,])\d(?:[ \u00a0\u202f.\-]?\d){{7,}}(?![\w/])(?!,\d){NOT_A_QUANTITY}")
 DATE = re.compile(r"\d{1,2}[ .\-]\d{1,2}[ .\-](?:19|20)?\d{2}")
+# A date and the hour after it ("06.12.2023 10:30", "06/12/2023 14 h") is no phone and no identifier.
+DATE_FIRST = re.compile(r"\d{1,2}[.\-/]\d{1,2}[.\-/](?:19|20)\d{2}(?!\d)")
 YEARS = re.compile(r"(?:(?:19|20)\d{2}[ .\-]?)+")
 
 
@@ -58,7 +60,7 @@ class FrIdentifierShapeRecognizer(LocalRecognizer):
         results = []
         for match in RUN.finditer(text):
             written = match.group()
-            if DATE.fullmatch(written) or YEARS.fullmatch(written):
+            if DATE.fullmatch(written) or YEARS.fullmatch(written) or DATE_FIRST.match(written):
                 continue
             kind = type_by_length(re.sub(r"\D", "", written))
             if kind in entities:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from presidio_analyzer import Pattern, PatternRecognizer
 
+from anonymization.recognizers.fr_identifier_shape_recognizer import DATE_FIRST
+
 SEP = r"[ \u00a0\u202f.\-/]?"
 DIGIT = rf"{SEP}\d"
 NOT_AFTER_DIGITS = r"(?<![\w+])(?<!\d[ \u00a0\u202f.\-/])"
@@ -64,3 +66,7 @@ class FrPhoneRecognizer(PatternRecognizer):
             supported_language=supported_language,
             name="FrPhoneRecognizer",
         )
+
+    def validate_result(self, pattern_text: str) -> bool | None:
+        """A date followed by an hour ("06/12/2023 10:30") has a phone's digits but is no phone."""
+        return False if DATE_FIRST.match(pattern_text) else None

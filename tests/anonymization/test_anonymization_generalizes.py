@@ -93,6 +93,7 @@ def test_whole_addresses_with_their_complements_are_one_span(scrubber, text: str
         "Cet emploi est accessible sans qualification ; une formation courte peut en faciliter l'accès.",
         "Entreprise de 10 000 salariés à Marignane, recrutement de 40 ajusteurs en 2025.",
         "RDV le 03/04/2025 à 14h30 à l'agence de Martigues ; appel au 3949 pour l'actualisation.",
+        "Prochain rendez-vous le 06/12/2023 10:30, puis le 06.12.2023 14 h et le 06-12-2023 09 h 30.",
         "Réalise des travaux de taille de pierre et de maçonnerie sur des chantiers de restauration.",
         "Suit des cours de Français langue étrangère ; mise en place d'un plan d'action.",
     ],
