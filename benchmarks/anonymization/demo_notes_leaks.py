@@ -65,7 +65,7 @@ def main() -> None:
         "leaks_per_rule": dict(totals),
         "per_site": per_site,
         "notes_per_second": round(notes_total / seconds, 1),
-        "hits": listed[:500],
+        "hits": listed[:100],  # the first 100; counts cover all
         "generator": {"seed": args.seed, "people": args.people, "sites": list(DEFAULT_SITES[: args.sites])},
         "machine": machine(),
     }
