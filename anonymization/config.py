@@ -8,7 +8,7 @@ columns:
   counselor_note: scrub
   sex: keep
   last_name: drop
-k_anonymity: {quasi_identifiers: [age_band, sex], k: 5, action: report | enforce, steps: [...]}
+k_anonymity: {quasi_identifiers: [age_band, sex], k: 5, action: enforce, steps: [...]}
 """
 
 from __future__ import annotations
@@ -43,12 +43,15 @@ class ColumnSpec:
 
 @dataclass
 class KAnonymitySpec:
-    """Which quasi-identifiers to measure, the target k, and whether to enforce it."""
+    """Which quasi-identifiers, the target k, and how to reach it (generalization steps, then suppression).
+
+    The only action is `enforce`: a target that is stated and not reached is a promise not kept.
+    """
 
     quasi_identifiers: list[str]
     k: int
     sensitive: list[str] = field(default_factory=list)
-    action: str = "report"
+    action: str = "enforce"
     steps: list[GeneralizationStep] = field(default_factory=list)
     max_suppression: float = 0.05
 
@@ -140,9 +143,12 @@ def _k_anonymity(raw: Any, origin: str) -> KAnonymitySpec | None:
     if not isinstance(raw, dict) or "quasi_identifiers" not in raw or "k" not in raw:
         raise ConfigError(f"{origin}: k_anonymity needs quasi_identifiers and k")
     options = dict(raw)
-    action = str(options.pop("action", "report"))
-    if action not in ("report", "enforce"):
-        raise ConfigError(f"{origin}: k_anonymity action must be report or enforce")
+    action = str(options.pop("action", "enforce"))
+    if action != "enforce":
+        raise ConfigError(
+            f"{origin}: k_anonymity action {action!r} is not supported: a target k is enforced "
+            f"(generalization steps, then suppression) or not stated at all (remove the section)"
+        )
     try:
         spec = KAnonymitySpec(
             quasi_identifiers=[str(c) for c in options.pop("quasi_identifiers")],

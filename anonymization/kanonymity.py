@@ -2,7 +2,14 @@
 
 Enforcement first applies the configured generalization steps, in order, until suppressing the
 records still in classes smaller than k would remove at most `max_suppression` of the table; then it
-suppresses those records. Every step and every suppressed row is reported.
+suppresses those records. The target is therefore always reached; when the steps run out before the
+suppression falls under `max_suppression`, the records are suppressed anyway and the report says that
+the suppression bound was exceeded. Every step and every suppressed row is reported.
+
+Where a target applies (a decision, see anonymization/README.md): on tables that leave the node as
+rows (`r2dde anonymize table` with a `k_anonymity` section). The node's training view carries none:
+it never leaves the node, whose partner already holds the raw rows, and what leaves is a DP release,
+which bounds what anyone learns about every record — including those a k target would suppress.
 """
 
 from __future__ import annotations
@@ -33,6 +40,13 @@ class KAnonymityReport:
     l_diversity: dict[str, int] = field(default_factory=dict)
     steps_applied: list[str] = field(default_factory=list)
     suppressed_records: int = 0
+    max_suppression: float | None = None
+    suppression_exceeded: bool = False
+
+    @property
+    def target_reached(self) -> bool:
+        """Every remaining class holds at least k records (vacuously true of an empty table)."""
+        return self.records == 0 or self.k_achieved >= self.k_target
 
     @property
     def summary(self) -> str:
@@ -46,11 +60,14 @@ class KAnonymityReport:
             text += "; l-diversity " + ", ".join(f"{k}={v}" for k, v in self.l_diversity.items())
         if self.suppressed_records:
             text += f"; {self.suppressed_records} records suppressed"
+        if self.suppression_exceeded:
+            text += f" (more than the {self.max_suppression:.0%} allowed: the generalization steps ran out)"
+        text += "; target reached" if self.target_reached else "; TARGET NOT REACHED"
         return text
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
-        return {**asdict(self), "summary": self.summary}
+        return {**asdict(self), "target_reached": self.target_reached, "summary": self.summary}
 
 
 def _class_keys(frame: pd.DataFrame, quasi_identifiers: Sequence[str]) -> pd.DataFrame:
@@ -202,4 +219,6 @@ def enforce_k_anonymity(
     report = k_anonymity_report(result, quasi_identifiers, k, sensitive)
     report.steps_applied = applied
     report.suppressed_records = len(suppressed)
+    report.max_suppression = max_suppression
+    report.suppression_exceeded = bool(len(frame)) and len(suppressed) / len(frame) > max_suppression
     return result, report, suppressed

@@ -38,10 +38,12 @@ class Span:
 
 
 def resolve_overlaps(results: Sequence[RecognizerResult]) -> list[Span]:
-    """Merge overlapping results into their union, labelled by the best-scored (then longest) result.
+    """Merge overlapping results into their union, labelled by the best-scored (then longest) result
+    among those that span the whole union, if any.
 
     Replacing the union, not one of the pieces, guarantees that no character any recognizer flagged
-    survives (a phone number inside a longer NIR match, a name inside an address).
+    survives (a phone number inside a longer NIR match, a name inside an address). A piece that spans
+    the union names it: "Jean Jaurès" in "12 avenue Jean Jaurès 06300 Nice" is part of an address.
     """
     ordered = sorted(results, key=lambda r: (r.start, -r.end))
     spans: list[Span] = []
@@ -53,7 +55,8 @@ def resolve_overlaps(results: Sequence[RecognizerResult]) -> list[Span]:
             end = max(end, result.end)
             continue
         if cluster:
-            best = max(cluster, key=lambda r: (r.score, r.end - r.start))
+            whole = [r for r in cluster if r.start == cluster[0].start and r.end == end] or cluster
+            best = max(whole, key=lambda r: (r.score, r.end - r.start))
             spans.append(Span(cluster[0].start, end, best.entity_type, best.score))
         if result is not None:
             cluster, end = [result], result.end

@@ -12,7 +12,7 @@ from functools import lru_cache
 import pandas as pd
 
 from anonymization.config import TableConfig
-from anonymization.kanonymity import enforce_k_anonymity, k_anonymity_report
+from anonymization.kanonymity import enforce_k_anonymity
 from anonymization.keys import LinkageKey
 from anonymization.pseudonyms import Pseudonymizer
 from anonymization.report import (
@@ -145,22 +145,19 @@ def anonymize_table(
 
     output = pd.DataFrame({name: new_columns[name] for name in config.output_columns()})
 
-    # 4. k-anonymity over the generalized quasi-identifiers.
+    # 4. k-anonymity over the generalized quasi-identifiers: generalize, then suppress, until reached.
     k_spec = config.k_anonymity
     if k_spec is not None:
-        if k_spec.action == "enforce":
-            output, k_report, suppressed = enforce_k_anonymity(
-                output,
-                k_spec.quasi_identifiers,
-                k_spec.k,
-                k_spec.steps,
-                k_spec.max_suppression,
-                k_spec.sensitive,
-            )
-            output = output.reset_index(drop=True)
-            report.drop(f"k-anonymity (k={k_spec.k})", [row_numbers[p] for p in suppressed])
-        else:
-            k_report = k_anonymity_report(output, k_spec.quasi_identifiers, k_spec.k, k_spec.sensitive)
+        output, k_report, suppressed = enforce_k_anonymity(
+            output,
+            k_spec.quasi_identifiers,
+            k_spec.k,
+            k_spec.steps,
+            k_spec.max_suppression,
+            k_spec.sensitive,
+        )
+        output = output.reset_index(drop=True)
+        report.drop(f"k-anonymity (k={k_spec.k})", [row_numbers[p] for p in suppressed])
         report.k_anonymity = k_report.to_dict()
 
     report.records_out = len(output)

@@ -7,6 +7,7 @@ from anonymization.recognizers.fr_email_recognizer import FrEmailRecognizer
 from anonymization.recognizers.fr_first_name_recognizer import FrFirstNameRecognizer
 from anonymization.recognizers.fr_ft_id_recognizer import FrFranceTravailIdRecognizer
 from anonymization.recognizers.fr_iban_recognizer import FrIbanRecognizer
+from anonymization.recognizers.fr_identifier_shape_recognizer import FrIdentifierShapeRecognizer
 from anonymization.recognizers.fr_nir_recognizer import FrNirRecognizer
 from anonymization.recognizers.fr_person_recognizer import FrPersonRecognizer
 from anonymization.recognizers.fr_phone_recognizer import FrPhoneRecognizer
@@ -24,6 +25,7 @@ __all__ = [
     "FrFirstNameRecognizer",
     "FrFranceTravailIdRecognizer",
     "FrIbanRecognizer",
+    "FrIdentifierShapeRecognizer",
     "FrNirRecognizer",
     "FrPersonRecognizer",
     "FrPhoneRecognizer",

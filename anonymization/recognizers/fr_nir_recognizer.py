@@ -1,4 +1,8 @@
-"""FR_NIR: French social security number, however it is spaced, accepted only when its key is right."""
+"""FR_NIR: French social security numbers by their shape, however spaced, whatever their key.
+
+The key (97 - first 13 digits mod 97) only raises the score: a NIR with a typo in its key, or written
+without it (13 digits), still identifies a person and is removed.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,16 @@ SEP = r"(?:[ \u00a0\u202f]{1,2}|[.\-])?"
 
 
 class FrNirRecognizer(PatternRecognizer):
-    """Recognize NIRs written compact (185057800608436) or grouped (1 85 05 78 006 084 36)."""
+    """1 85 05 78 006 084 36, 185057800608436, 1.85.05.78.006.084, 2 91 12 2A 004 123 45."""
 
     COUNTRY_CODE = "fr"
     PATTERNS = [
         Pattern(
-            "NIR (grouped or compact)",
-            rf"(?<!\w)[1-478]{SEP}\d{{2}}{SEP}\d{{2}}{SEP}(?:\d{{2}}|2[AB]){SEP}\d{{3}}{SEP}\d{{3}}{SEP}\d{{2}}(?!\w)",
-            0.5,
+            "NIR (grouped or compact, key optional)",
+            rf"(?<![\w.\-])(?<!\d[ \u00a0\u202f])[1-8]{SEP}\d{{2}}{SEP}\d{{2}}{SEP}"
+            rf"(?:\d{{2}}|2[ABab]){SEP}\d{{3}}"
+            rf"{SEP}\d{{3}}(?:{SEP}\d{{2}})?(?![\w])(?![ .\-]?\d)",
+            0.7,
         ),
     ]
     CONTEXT = ["sécurité", "securite", "sociale", "nir", "insee", "sécu", "secu", "vitale", "immatriculation"]
@@ -32,6 +38,6 @@ class FrNirRecognizer(PatternRecognizer):
             name="FrNirRecognizer",
         )
 
-    def validate_result(self, pattern_text: str) -> bool:
-        """Shape and key mod 97 (Corsica 2A/2B handled): a wrong key is not a NIR."""
-        return nir_is_valid(IdentifierType.compact(pattern_text))
+    def validate_result(self, pattern_text: str) -> bool | None:
+        """A right key makes it certain; a wrong or missing key keeps the shape's score (still removed)."""
+        return True if nir_is_valid(IdentifierType.compact(pattern_text)) else None

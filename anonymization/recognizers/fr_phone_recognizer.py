@@ -1,28 +1,43 @@
-"""FR_PHONE: French phone numbers in the notations people use, checked against the numbering plan."""
+"""FR_PHONE: phone-shaped numbers in every French notation, whatever their range.
+
+A de-identifier must err on the side of removal: libphonenumber calls real numbers people write
+"invalid" (unassigned 07 00 ranges, overseas mobiles 0693…, +33 6 93…), so the numbering plan is never
+asked whether a number is removed. Any 10-digit run starting with 0, any +33 / 0033 number, and the
+overseas country codes (+262, +269, +508, +590, +594, +596, +681, +687, +689) are phones, with spaces,
+dots, dashes or slashes anywhere between digits, or none (SMS style).
+"""
 
 from __future__ import annotations
 
-import phonenumbers
 from presidio_analyzer import Pattern, PatternRecognizer
 
-SEP = r"[ \u00a0\u202f.\-]?"
-INTERNATIONAL = rf"(?:\+|00){SEP}33{SEP}(?:\(0\){SEP})?"
+from anonymization.recognizers.fr_identifier_shape_recognizer import DATE_FIRST
+
+SEP = r"[ \u00a0\u202f.\-/]?"
+DIGIT = rf"{SEP}\d"
+NOT_AFTER_DIGITS = r"(?<![\w+])(?<!\d[ \u00a0\u202f.\-/])"
+NOT_BEFORE_DIGITS = r"(?![ \u00a0\u202f.\-/]?\d)(?!\w)"
+OVERSEAS = r"262|269|508|590|594|596|681|687|689"
 
 
 class FrPhoneRecognizer(PatternRecognizer):
-    """Recognize 06 12 34 56 78, 06.12.34.56.78, +33 6 12 34 56 78, 0033 (0)6…, 0612345678.
-
-    A match must be a valid French number for libphonenumber; the score depends on the notation
-    (bare 10-digit runs are weaker) and is raised by French context words.
-    """
+    """06 12 34 56 78, 06.12.34.56.78, 0612345678, 06 123 456 78, +33 (0)6…, 0033 6…, +262 692…"""
 
     COUNTRY_CODE = "fr"
     PATTERNS = [
         Pattern(
-            "FR phone (international)", rf"(?<![\w+]){INTERNATIONAL}[1-9](?:{SEP}\d{{2}}){{4}}(?!\w)", 0.8
+            "FR phone (international)",
+            rf"{NOT_AFTER_DIGITS}(?:\+|00){SEP}33{SEP}(?:\(0\){SEP})?[1-9](?:{DIGIT}){{8}}{NOT_BEFORE_DIGITS}",
+            0.85,
         ),
-        Pattern("FR phone (grouped)", r"(?<![\w+])0[1-9](?:[ \u00a0\u202f.\-]\d{2}){4}(?!\w)", 0.75),
-        Pattern("FR phone (compact)", r"(?<![\w+])0[1-9]\d{8}(?!\w)", 0.55),
+        Pattern(
+            "French overseas phone (international)",
+            rf"{NOT_AFTER_DIGITS}(?:\+|00){SEP}(?:{OVERSEAS}){SEP}(?:\(0\){SEP})?\d(?:{DIGIT}){{5,8}}{NOT_BEFORE_DIGITS}",
+            0.8,
+        ),
+        Pattern(
+            "FR phone (national)", rf"{NOT_AFTER_DIGITS}0{SEP}[1-9](?:{DIGIT}){{8}}{NOT_BEFORE_DIGITS}", 0.75
+        ),
     ]
     CONTEXT = [
         "téléphone",
@@ -53,11 +68,5 @@ class FrPhoneRecognizer(PatternRecognizer):
         )
 
     def validate_result(self, pattern_text: str) -> bool | None:
-        """None keeps the notation's score for valid numbers; invalid ones are dropped."""
-        try:
-            number = phonenumbers.parse(pattern_text, "FR")
-        except phonenumbers.NumberParseException:
-            return False
-        if number.country_code != 33 or not phonenumbers.is_valid_number(number):
-            return False
-        return None
+        """A date followed by an hour ("06/12/2023 10:30") has a phone's digits but is no phone."""
+        return False if DATE_FIRST.match(pattern_text) else None

@@ -1,4 +1,5 @@
-"""FR_SIREN: 9-digit company identifier, Luhn-checked; never the first 9 digits of a SIRET."""
+"""FR_SIREN: 9-digit company identifiers by their shape (Luhn only raises the score); never the first
+9 digits of a SIRET, never an amount (250 000 000 €)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from presidio_analyzer import Pattern, PatternRecognizer
 
 from anonymization.checksums import siren_valid
 from anonymization.identifiers.base import IdentifierType
+from anonymization.recognizers.fr_identifier_shape_recognizer import NOT_A_QUANTITY
 
 SEP = r"[ \u00a0\u202f.]"
 
@@ -15,7 +17,11 @@ class FrSirenRecognizer(PatternRecognizer):
 
     COUNTRY_CODE = "fr"
     PATTERNS = [
-        Pattern("SIREN", rf"(?<!\w)(?<!\d{SEP})\d{{3}}{SEP}?\d{{3}}{SEP}?\d{{3}}(?!\w)(?!{SEP}\d)", 0.5),
+        Pattern(
+            "SIREN",
+            rf"(?<![\w.\-])(?<!\d{SEP})\d{{3}}{SEP}?\d{{3}}{SEP}?\d{{3}}(?!\w)(?![ .\-]?\d){NOT_A_QUANTITY}",
+            0.6,
+        ),
     ]
     CONTEXT = ["siren", "entreprise", "employeur", "société", "societe", "rcs"]
 
@@ -28,6 +34,6 @@ class FrSirenRecognizer(PatternRecognizer):
             name="FrSirenRecognizer",
         )
 
-    def validate_result(self, pattern_text: str) -> bool:
-        """Luhn over the 9 digits."""
-        return siren_valid(IdentifierType.compact(pattern_text))
+    def validate_result(self, pattern_text: str) -> bool | None:
+        """Luhn over the 9 digits makes it certain; a failed Luhn keeps the shape's score."""
+        return True if siren_valid(IdentifierType.compact(pattern_text)) else None

@@ -1,4 +1,8 @@
-"""FR_SIRET: 14-digit establishment identifier, Luhn-checked (La Poste's exception included)."""
+"""FR_SIRET: 14-digit establishment identifiers by their shape; Luhn only raises the score.
+
+A SIRET mistyped by one digit fails Luhn and still points at one employer (often a one-person business):
+it is removed whatever its checksum.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,21 @@ from presidio_analyzer import Pattern, PatternRecognizer
 from anonymization.checksums import siret_valid
 from anonymization.identifiers.base import IdentifierType
 
-SEP = r"[ \u00a0\u202f.]?"
+SEP = r"[ \u00a0\u202f.\-]?"
 
 
 class FrSiretRecognizer(PatternRecognizer):
-    """Recognize SIRETs written 73282932000074 or 732 829 320 00074."""
+    """Recognize SIRETs written 73282932000074, 732 829 320 00074 or 732.829.320.00074."""
 
     COUNTRY_CODE = "fr"
-    PATTERNS = [Pattern("SIRET", rf"(?<!\w)\d{{3}}{SEP}\d{{3}}{SEP}\d{{3}}{SEP}\d{{5}}(?!\w)", 0.5)]
+    PATTERNS = [
+        Pattern(
+            "SIRET",
+            rf"(?<![\w.\-])(?<!\d[ \u00a0\u202f])\d{{3}}{SEP}\d{{3}}{SEP}\d{{3}}{SEP}\d{{5}}"
+            rf"(?!\w)(?![ .\-]?\d)",
+            0.7,
+        )
+    ]
     CONTEXT = ["siret", "établissement", "etablissement", "entreprise", "employeur", "société", "societe"]
 
     def __init__(self, supported_language: str = "fr", supported_entity: str = "FR_SIRET") -> None:
@@ -26,6 +37,6 @@ class FrSiretRecognizer(PatternRecognizer):
             name="FrSiretRecognizer",
         )
 
-    def validate_result(self, pattern_text: str) -> bool:
-        """Luhn over the 14 digits."""
-        return siret_valid(IdentifierType.compact(pattern_text))
+    def validate_result(self, pattern_text: str) -> bool | None:
+        """Luhn (La Poste's exception included) makes it certain; a failed Luhn keeps the shape's score."""
+        return True if siret_valid(IdentifierType.compact(pattern_text)) else None

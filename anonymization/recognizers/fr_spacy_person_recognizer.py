@@ -17,7 +17,8 @@ from anonymization.recognizers.fr_person_recognizer import CIVILITY, NOT_NAMES, 
 _NOT_PERSON_EXTRA = (
     "siret siren nir iban rib entreprise société societe identifiant numéro tél téléphone mail "
     "courriel adresse rendez-vous cdi cdd rsa caces bac brevet certificat diplôme licence "
-    "master stage formation titre professionnel nationale contact date"
+    "master stage formation titre professionnel nationale contact date ss n° num sécu secu contacter "
+    "appeler écrire ecrire joindre"
 )
 NOT_PERSON_WORDS = NOT_NAMES | {fold(w) for w in _NOT_PERSON_EXTRA.split()}
 
@@ -40,6 +41,8 @@ class FrSpacyPersonRecognizer(SpacyRecognizer):
         words = [w.strip(".,;:()'’\"") for w in text[start:end].split()]
         if not words or not words[0] or not words[0][0].isupper():
             return False
+        if any(c.isdigit() or c == "@" for c in text[start:end]):
+            return False  # an identifier or an e-mail the model read as a name: its own recognizer types it
         if any(fold(w) in NOT_PERSON_WORDS for w in words):
             return False
         if len(words) > 1:

@@ -18,12 +18,14 @@ from anonymization.recognizers.fr_email_recognizer import FrEmailRecognizer
 from anonymization.recognizers.fr_first_name_recognizer import FrFirstNameRecognizer
 from anonymization.recognizers.fr_ft_id_recognizer import FrFranceTravailIdRecognizer
 from anonymization.recognizers.fr_iban_recognizer import FrIbanRecognizer
+from anonymization.recognizers.fr_identifier_shape_recognizer import FrIdentifierShapeRecognizer
 from anonymization.recognizers.fr_nir_recognizer import FrNirRecognizer
 from anonymization.recognizers.fr_person_recognizer import FrPersonRecognizer, first_names_from_reference_data
 from anonymization.recognizers.fr_phone_recognizer import FrPhoneRecognizer
 from anonymization.recognizers.fr_siren_recognizer import FrSirenRecognizer
 from anonymization.recognizers.fr_siret_recognizer import FrSiretRecognizer
 from anonymization.recognizers.fr_spacy_person_recognizer import FrSpacyPersonRecognizer
+from anonymization.recognizers.lexicon import common_words, place_names, stop_words, surnames, vocabulary
 from anonymization.reference import reference_data_dir
 
 LANGUAGE = "fr"
@@ -40,6 +42,7 @@ ENTITY_TAGS: dict[str, str] = {
     "FR_FT_ID": "ID_FRANCE_TRAVAIL",
     "FR_ADDRESS": "ADRESSE",
     "DATE_OF_BIRTH": "DATE_NAISSANCE",
+    "ID_NUMBER": "IDENTIFIANT",
 }
 
 
@@ -49,6 +52,7 @@ def build_french_registry(data_dir: Path | None = None, with_ner: bool = True) -
     data_dir = data_dir or reference_data_dir()
     first_names = first_names_from_reference_data(data_dir)
     rare_first_names = first_names_from_reference_data(data_dir, min_births=100)
+    known_surnames = surnames(data_dir)
     for recognizer in (
         FrNirRecognizer(),
         FrPhoneRecognizer(),
@@ -57,11 +61,20 @@ def build_french_registry(data_dir: Path | None = None, with_ner: bool = True) -
         FrSiretRecognizer(),
         FrSirenRecognizer(),
         FrFranceTravailIdRecognizer(),
+        FrIdentifierShapeRecognizer(),
         FrAddressRecognizer(),
         FrBirthDateRecognizer(),
         FrPersonRecognizer(first_names, rare_first_names=rare_first_names),
-        FrCivilityPersonRecognizer(),
-        FrFirstNameRecognizer(first_names),
+        FrCivilityPersonRecognizer(first_names, known_surnames),
+        FrFirstNameRecognizer(
+            first_names,
+            common_words=common_words(data_dir),
+            surnames=known_surnames,
+            stop_words=stop_words(),
+            rare_first_names=rare_first_names,
+            vocabulary=vocabulary(data_dir),
+            place_names=place_names(data_dir),
+        ),
     ):
         registry.add_recognizer(recognizer)
     if with_ner:

@@ -1,7 +1,10 @@
 """Notes per second: FrenchScrubber.scrub_batch vs Presidio's out-of-the-box analyze() loop vs spaCy's
 tok2vec+ner `nlp.pipe` alone (no Presidio at all), on the same notes, in the same run.
 
-    .venv/bin/python benchmarks/anonymization/bench_scrubbing_speed.py [--n 600] [--processes 1]
+    .venv/bin/python benchmarks/anonymization/bench_scrubbing_speed.py [--n 600] [--processes 1] [--label L]
+
+With R2DDE_BENCH_CODE=<checkout> the scrubber of another checkout is measured (the "before" of a change);
+the ratios to spaCy alone and to Presidio, measured in the same run, are what compare across runs.
 
 Notes are counselor-like: three real ROME sentences plus one or two identifiers.
 """
@@ -38,6 +41,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--chunk", type=int, default=100)
+    parser.add_argument("--label", default="", help="suffix of the result file (e.g. before, after)")
     args = parser.parse_args()
     texts = notes(args.n)
     warm = texts[:50]
@@ -87,7 +91,8 @@ def main() -> None:
         f"ours / presidio = {result['ours_vs_presidio']}x, "
         f"ours / spaCy alone = {result['ours_vs_spacy_alone']}"
     )
-    print(f"saved {save(f'anonymization_scrubbing_speed_p{args.processes}.json', result)}")
+    suffix = f"_{args.label}" if args.label else ""
+    print(f"saved {save(f'anonymization_scrubbing_speed_p{args.processes}{suffix}.json', result)}")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import platform
 import random
 import sys
@@ -13,6 +14,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "benchmarks" / "results"
 sys.path.insert(0, str(REPO))
+# $R2DDE_BENCH_CODE: another checkout whose packages are measured instead (the "before" of a change).
+if os.environ.get("R2DDE_BENCH_CODE"):
+    sys.path.insert(0, os.environ["R2DDE_BENCH_CODE"])
 sys.path.insert(0, str(REPO / "tests" / "anonymization"))
 
 import pii_factory as f  # noqa: E402

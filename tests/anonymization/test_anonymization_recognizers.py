@@ -27,10 +27,12 @@ def test_nir_found_in_every_notation_including_corsica(scrubber) -> None:
         assert [(s.entity_type, text[s.start : s.end]) for s in spans] == [("FR_NIR", value)]
 
 
-def test_nir_with_a_wrong_key_is_not_a_nir(scrubber) -> None:
+def test_nir_with_a_wrong_key_is_still_removed_as_a_nir(scrubber) -> None:
+    """A typo in the key leaves eleven digits that identify the person: the key decides nothing."""
     rng = random.Random(8)
     for _ in range(10):
-        assert "FR_NIR" not in types(scrubber, f"Numéro de sécurité sociale : {f.wrong_key_nir(rng)}.")
+        nir = f.wrong_key_nir(rng)
+        assert found(scrubber, f"Numéro de sécurité sociale : {nir}.") == [("FR_NIR", nir)]
 
 
 @pytest.mark.parametrize("style", range(6))
@@ -54,7 +56,6 @@ def test_french_phones_found_in_every_notation(scrubber, style: int) -> None:
     [
         "Son ancien numéro américain +1 212 555 0100 ne sert plus.",
         "Référence dossier 1234567890 transmise au service.",
-        "Un numéro en 07 00 00 00 00 n'existe pas en France.",
         "Montant de 0612 euros versé.",
     ],
 )
@@ -62,16 +63,18 @@ def test_non_french_or_impossible_numbers_are_not_phones(scrubber, text: str) ->
     assert "FR_PHONE" not in types(scrubber, text)
 
 
-def test_siret_and_siren_need_a_valid_luhn(scrubber) -> None:
+def test_siret_and_siren_are_removed_whatever_their_luhn(scrubber) -> None:
     rng = random.Random(9)
     siret = f.siret(rng)
     grouped = f"{siret[:3]} {siret[3:6]} {siret[6:9]} {siret[9:]}"
     assert found(scrubber, f"Employeur : SIRET {grouped}.") == [("FR_SIRET", grouped)]
     assert found(scrubber, f"Employeur : SIRET {siret}.") == [("FR_SIRET", siret)]
-    assert "FR_SIRET" not in types(scrubber, f"Employeur : SIRET {f.luhn_invalid(siret)}.")
+    bad = f.luhn_invalid(siret)
+    assert found(scrubber, f"Employeur : SIRET {bad}.") == [("FR_SIRET", bad)]
     siren = f.siren(rng)
     assert found(scrubber, f"Entreprise au SIREN {siren}.") == [("FR_SIREN", siren)]
-    assert types(scrubber, f"Entreprise au SIREN {f.luhn_invalid(siren)}.") == set()
+    bad = f.luhn_invalid(siren)
+    assert found(scrubber, f"Entreprise au SIREN {bad}.") == [("FR_SIREN", bad)]
 
 
 def test_iban_email_and_france_travail_id(scrubber) -> None:
@@ -79,14 +82,16 @@ def test_iban_email_and_france_travail_id(scrubber) -> None:
     iban = f.write_iban(f.iban_fr(rng), rng)
     assert found(scrubber, f"Coordonnées bancaires : {iban}.") == [("IBAN_CODE", iban)]
     bad_iban = "FR7630006000011234567890188"
-    assert "IBAN_CODE" not in types(scrubber, f"IBAN {bad_iban}")
+    assert found(scrubber, f"IBAN {bad_iban}") == [("IBAN_CODE", bad_iban)]  # mod 97 decides nothing
     assert found(scrubber, "Écrire à jean.dupont@orange.fr demain.") == [
         ("EMAIL_ADDRESS", "jean.dupont@orange.fr")
     ]
-    assert "EMAIL_ADDRESS" not in types(scrubber, "Le fichier rapport@final n'a pas de domaine.")
+    assert found(scrubber, "Mail : jdupont@gmail.con (mal saisi).") == [
+        ("EMAIL_ADDRESS", "jdupont@gmail.con")
+    ]
     ft = f.ft_id(rng)
     assert found(scrubber, f"Identifiant France Travail {ft}.") == [("FR_FT_ID", ft)]
-    assert "FR_FT_ID" not in types(scrubber, "Il a envoyé 12345678 candidatures en tout.")
+    assert types(scrubber, "Un budget de 12345678 euros pour la formation.") == set()
 
 
 @pytest.mark.parametrize(
