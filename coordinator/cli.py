@@ -193,15 +193,16 @@ def run_study(
     except (DeploymentError, GrantRequestError) as exc:
         raise _fail(str(exc)) from None
     outcome = deployed.outcome
-    verdict = "completed" if outcome.completed else f"did NOT complete ({outcome.sub_status})"
-    typer.echo(f"run {outcome.run_id} {verdict} in {outcome.elapsed_s:.1f} s")
+    typer.echo(
+        f"study {study.study_id} {deployed.verdict()} (run {outcome.run_id}, {outcome.elapsed_s:.1f} s)"
+    )
     if outcome.details:
         typer.echo(f"  details: {outcome.details}")
     for line in deployed.site_lines():
         typer.echo(f"  {line}")
     where = study.study_dir if deployed.report else f"{study.study_dir} on the SuperLink's host"
     typer.echo(f"  report and model: {where}")
-    if not outcome.completed:
+    if not deployed.succeeded:  # aborted, failed or unknown: never exit 0
         raise typer.Exit(code=1)
 
 

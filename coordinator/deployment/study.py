@@ -22,6 +22,32 @@ class DeployedStudy:
     outcome: RunOutcome
     report: Mapping[str, Any] | None
 
+    @property
+    def status(self) -> str:
+        """The study's own status: the report's word wins over the Flower run's.
+
+        A Flower run "completes" whenever the ServerApp returns, also after it wrote an *aborted*
+        report (too few sites, every site declined): only the report says whether the study did.
+        """
+        if not self.outcome.completed:
+            return "failed"
+        if self.report is None:
+            return "unknown"
+        return str(self.report.get("status", "unknown"))
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "completed"
+
+    def verdict(self) -> str:
+        """One line for the operator, e.g. ``aborted: fewer than 2 sites trained in round 1``."""
+        if not self.outcome.completed:
+            return f"did NOT complete: the Flower run ended {self.outcome.sub_status or self.outcome.status}"
+        if self.report is None:
+            return "finished, but its report was not found: the study's outcome is unknown"
+        reason = str(self.report.get("reason") or "")
+        return f"{self.status}" + (f": {reason}" if reason and not self.succeeded else "")
+
     def site_lines(self) -> list[str]:
         if not self.report:
             return []
