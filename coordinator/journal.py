@@ -13,7 +13,8 @@ from flwr.app import Message
 
 from tasks.metrics import auc_from_histograms
 
-_DECLINED = re.compile(r"site (?P<site>\S+) declined — (?P<why>.*)", re.DOTALL)
+#: A node's error reply (node_agent/declined.py): a refusal, a data error at home, or a failure there.
+_DECLINED = re.compile(r"site (?P<site>\S+) (?P<kind>declined|data error|failed) — (?P<why>.*)", re.DOTALL)
 
 
 @dataclass
@@ -30,7 +31,19 @@ class SiteRecord:
     evaluation: dict[str, float] = field(default_factory=dict)
     fairness: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     declined: list[str] = field(default_factory=list)
+    #: Problems with the site's own file (schema): to fix at the partner, not a policy refusal.
+    data_errors: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        if self.rounds_trained:
+            return "trained"
+        if self.declined:
+            return "declined"
+        if self.data_errors:
+            return "data error"
+        return "failed"
 
 
 #: Called after each round's evaluation with (round, sites that trained): drives progress displays.
@@ -78,9 +91,12 @@ class StudyJournal:
         record = self.sites.setdefault(site, SiteRecord())
         reason = msg.error.reason or "no reason given"
         match = _DECLINED.match(reason)
-        if match:
-            if match["why"] not in record.declined:
-                record.declined.append(match["why"])
+        if match and match["kind"] != "failed":
+            notes = record.declined if match["kind"] == "declined" else record.data_errors
+            if match["why"] not in notes:
+                notes.append(match["why"])
+        elif match:
+            record.failures.append(f"round {server_round} ({phase}): {match['why'][:300]}")
         else:
             record.failures.append(f"round {server_round} ({phase}): {reason[:300]}")
 
