@@ -46,6 +46,37 @@ def _read_utf8(path: Path) -> str:
         ) from None
 
 
+def _checked_table(path: Path, dataset: str):  # type: ignore[no-untyped-def]
+    """A table of a schema the node knows (``dataset: parcours``) is read and checked exactly as the
+    node reads it: the same row rule (any bad cell refuses the file, every problem listed with its
+    line, field and rule) and the same numbering. None for other tables."""
+    from tasks.schema import SCHEMAS, SchemaError, load_table
+
+    schema = SCHEMAS.get(dataset)
+    if schema is None:
+        return None
+    try:
+        return load_table(path, str(path), schema)
+    except SchemaError as exc:
+        raise AnonymizationError(
+            f"{exc}\nthe node would refuse this file too (a data error): fix these lines, then run again"
+        ) from None
+
+
+def _record_lines(text: str, records: int) -> list[int]:
+    """The line each CSV record starts on (header on line 1; quoted text may span lines)."""
+    import csv
+
+    reader = csv.reader(io.StringIO(text))
+    next(reader, None)
+    lines = []
+    start = reader.line_num + 1
+    for _ in reader:
+        lines.append(start)
+        start = reader.line_num + 1
+    return lines[:records] if len(lines) >= records else list(range(2, records + 2))
+
+
 @app.command("table")
 def table_command(
     input_path: Annotated[Path, typer.Argument(metavar="IN", help="CSV (UTF-8) or Parquet table.")],
@@ -66,7 +97,7 @@ def table_command(
 
     from anonymization.config import load_config
     from anonymization.keys import load_linkage_key
-    from anonymization.table import anonymize_table
+    from anonymization.table import LINE_NUMBERS, anonymize_table
 
     in_format, out_format = _format(input_path), _format(output_path)
     try:
@@ -75,10 +106,12 @@ def table_command(
         if not input_path.is_file():
             _fail(f"{input_path}: no such file")
         if in_format == "csv":
-            raw = pd.read_csv(
-                io.StringIO(_read_utf8(input_path)), dtype=str, keep_default_na=False, na_values=[""]
-            )
-        else:
+            text = _read_utf8(input_path)
+        raw = _checked_table(input_path, config.dataset)
+        if raw is None and in_format == "csv":
+            raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
+            raw.attrs[LINE_NUMBERS] = _record_lines(text, len(raw))
+        elif raw is None:
             raw = pd.read_parquet(input_path)
         anonymized, report = anonymize_table(
             raw, config, source=str(input_path), linkage_key=key, study_id=study

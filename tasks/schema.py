@@ -356,10 +356,11 @@ PARCOURS_SCHEMA = TableSchema(
                 Matches(
                     r"[1-478]\d{2}(0[1-9]|1[0-2]|[2-9]\d)(\d{2}|2[AB])\d{3}\d{3}\d{2}",
                     "a NIR (15 characters, key included)",
-                    ignore=" ",
+                    ignore=" .-",
                 ),
             ),
-            description="NIR with key; spaces allowed; Corsica 2A/2B",
+            description="NIR with key; spaces, dots or dashes between groups (as the pseudonymizer"
+            " normalizes them); Corsica 2A/2B",
         ),
         ColumnSpec(
             "ft_id",
