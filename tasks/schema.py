@@ -722,12 +722,31 @@ def _file_problem(source: str, rule: str, message: str) -> SchemaErrors:
     return SchemaErrors(source, [SchemaError(source, None, None, rule, message)])
 
 
+def _not_utf8(path: Path, source: str) -> SchemaErrors:
+    """The line of the first byte that is not UTF-8 (a latin-1 export, typically), and the fix."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+        position = len(data)
+    except UnicodeDecodeError as exc:
+        position = exc.start
+    line = data.count(b"\n", 0, position) + 1
+    return SchemaErrors(
+        source,
+        [
+            SchemaError(
+                source, line, None, "encoding", "is not UTF-8 text (latin-1?): re-export the file as UTF-8"
+            )
+        ],
+    )
+
+
 def _read_csv_text(path: Path, source: str) -> pd.DataFrame:
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             header = handle.readline()
-    except UnicodeDecodeError as exc:
-        raise _file_problem(source, "encoding", f"is not UTF-8 text ({exc.reason})") from None
+    except UnicodeDecodeError:
+        raise _not_utf8(path, source) from None
     if not header.strip():
         raise _file_problem(source, "empty_file", "the file is empty")
     # French exports often use ';' (with decimal commas, which the decimal parser accepts).
@@ -742,8 +761,8 @@ def _read_csv_text(path: Path, source: str) -> pd.DataFrame:
             encoding="utf-8-sig",
             quoting=csv.QUOTE_MINIMAL,
         )
-    except UnicodeDecodeError as exc:
-        raise _file_problem(source, "encoding", f"is not UTF-8 text ({exc.reason})") from None
+    except UnicodeDecodeError:
+        raise _not_utf8(path, source) from None
     except pd.errors.EmptyDataError:
         raise _file_problem(source, "empty_file", "the file is empty") from None
     except pd.errors.ParserError as exc:

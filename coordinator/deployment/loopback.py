@@ -134,7 +134,7 @@ class LoopbackFederation:
             sys.executable, "-m", "node_agent.cli", "start",
             "--site", site,
             "--data-dir", str(self.data / site),
-            "--keys-dir", str(keys_dir),
+            "--keys", str(keys_dir),
             "--broker-url", self.broker_url,
             "--superlink", self.superlink,
             "--runtime-port", str(free_port()),

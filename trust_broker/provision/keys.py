@@ -216,6 +216,29 @@ def register_provisioner(name: str, provisioner: Provisioner) -> None:
     _EXTRA_PROVISIONERS[name] = provisioner
 
 
+#: The site's own policy in its node's folder: the only one its local veto reads (node_agent/settings.py).
+SITE_POLICY_FILE = "site-policy.yaml"
+
+
+def write_site_policy_copy(node_dir: Path, site: str) -> Path | None:
+    """Start the site's own policy from the shipped document, for the partner to review and edit.
+
+    The node reads this file, never the app bundle's copy; a site with no shipped document gets none
+    (its node then declines governed studies until the partner writes one).
+    """
+    from policies.loader import DOCUMENTS_DIR
+
+    shipped = DOCUMENTS_DIR / "sites" / f"{site}.yaml"
+    if not shipped.is_file():
+        return None
+    target = Path(node_dir) / SITE_POLICY_FILE
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not target.exists():  # the partner's edits are never overwritten
+        target.write_bytes(shipped.read_bytes())
+        os.chmod(target, 0o600)
+    return target
+
+
 def provision(out: Path, sites: Sequence[str], *, overwrite: bool = False) -> ProvisionedFolder:
     """Write every participant's key pair, the linkage key and the public registry into ``out``.
 
@@ -258,6 +281,7 @@ def provision(out: Path, sites: Sequence[str], *, overwrite: bool = False) -> Pr
         _write_private(folder.linkage_key_path(site), linkage_hex.encode("ascii"))
         # A node's folder is self-contained: the broker key it pins travels with its own keys.
         write_public_key(folder.node_dir(site) / "broker.pub", broker_key.public_key())
+        write_site_policy_copy(folder.node_dir(site), site)
 
     payload = json.dumps([r.to_json() for r in records], indent=2) + "\n"
     _write_private(folder.participants_path, payload.encode("utf-8"))
