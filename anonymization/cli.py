@@ -1,6 +1,6 @@
 """`r2dde anonymize …`: the data officer's tools, on files, without the rest of the platform.
 
-r2dde anonymize table IN OUT --config CONFIG [--key-file KEY] [--study STUDY] [--report REPORT]
+r2dde anonymize table IN OUT --config CONFIG [--linkage-key KEY] [--study STUDY] [--report REPORT]
 r2dde anonymize text [--operator tag|pseudonym]  < notes.txt > scrubbed.txt
 """
 
@@ -82,7 +82,7 @@ def table_command(
     input_path: Annotated[Path, typer.Argument(metavar="IN", help="CSV (UTF-8) or Parquet table.")],
     output_path: Annotated[Path, typer.Argument(metavar="OUT", help="Where to write the anonymized table.")],
     config_path: Annotated[Path, typer.Option("--config", help="YAML table configuration.")],
-    key_file: Annotated[
+    linkage_key: Annotated[
         Path | None,
         typer.Option(help="Linkage key file (mode 600); else $R2DDE_LINKAGE_KEY_FILE or $R2DDE_LINKAGE_KEY."),
     ] = None,
@@ -91,8 +91,10 @@ def table_command(
         Path | None,
         typer.Option("--report", help="Write the JSON report here (default: OUT + .report.json)."),
     ] = None,
+    key_file: Annotated[Path | None, typer.Option("--key-file", hidden=True)] = None,  # old --linkage-key
 ) -> None:
     """Anonymize a table; write it and a JSON report (pseudonymized, rejected, generalized, scrubbed)."""
+    key_file = linkage_key or key_file
     import pandas as pd
 
     from anonymization.config import load_config
@@ -136,11 +138,15 @@ def text_command(
     operator: Annotated[
         str, typer.Option(help="tag (<NOM>, <NIR>…) or pseudonym (needs the linkage key).")
     ] = "tag",
-    key_file: Annotated[Path | None, typer.Option(help="Linkage key file for --operator pseudonym.")] = None,
+    linkage_key: Annotated[
+        Path | None, typer.Option(help="Linkage key file for --operator pseudonym.")
+    ] = None,
     study: Annotated[str, typer.Option(help="Study id for --operator pseudonym.")] = "local",
     batch_size: Annotated[int, typer.Option(help="Lines per batch given to the model.")] = 256,
+    key_file: Annotated[Path | None, typer.Option("--key-file", hidden=True)] = None,  # old --linkage-key
 ) -> None:
     """Scrub French free text: one line in on stdin, one scrubbed line out on stdout."""
+    key_file = linkage_key or key_file
     from anonymization.keys import load_linkage_key
     from anonymization.pseudonyms import Pseudonymizer
     from anonymization.scrubber import FrenchScrubber

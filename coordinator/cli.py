@@ -1,4 +1,7 @@
-"""`r2dde coordinator …`: what the Region runs — its SuperLink, node registration, study runs."""
+"""`r2dde coordinator …`: what the Region runs — its SuperLink, node registration, study runs.
+
+Flower, the broker client and pandas are imported inside the commands: `--help` stays instant.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +12,16 @@ import sys
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import click
 import typer
-from flwr.common.config import parse_config_args
 
-from coordinator.deployment.control import DeploymentError, SuperLinkControl
-from coordinator.deployment.processes import ProcessSupervisor, wait_for_tls_port
-from coordinator.deployment.study import USE_CASE_1, run_deployed_study
-from coordinator.deployment.superlink import DEFAULT_SUPERLINK_PORT, SuperLinkSettings, SuperLinkTls
-from coordinator.grant import GrantRequestError, request_grant
-from coordinator.study_config import StudyConfig, StudyConfigError
-from tasks.reference import ENV_VAR as REFERENCE_ENV
-from tasks.reference import ReferenceDataError, reference_data_dir
+if TYPE_CHECKING:
+    from coordinator.deployment.control import SuperLinkControl
+    from coordinator.study_config import StudyConfig
 
+DEFAULT_SUPERLINK_PORT = 9093  # coordinator.deployment.superlink.DEFAULT_SUPERLINK_PORT (a test checks)
+USE_CASE_1 = {"task": "employment_outcome", "purpose": "autodiagnostic_mobilite"}  # deployment.study
 app = typer.Typer(
     help="The Region's coordinator: SuperLink, SuperNode registration, study runs.", no_args_is_help=True
 )
@@ -43,6 +41,8 @@ def _say(lines: list[str]) -> None:
 
 def supernode_public_keys(folder: Path) -> dict[str, Path]:
     """site -> OpenSSH public key file, from ``<keys>/public/supernodes/<site>.pub``."""
+    from coordinator.deployment.control import DeploymentError
+
     folder = Path(folder)
     directory = folder / SUPERNODE_KEYS_SUBDIR if (folder / SUPERNODE_KEYS_SUBDIR).is_dir() else folder
     keys = {p.stem: p for p in sorted(directory.glob("*.pub"))}
@@ -80,6 +80,12 @@ def start(
     log_dir: Annotated[Path, typer.Option(help="Folder for the SuperLink's log.")] = Path("runs/superlink"),
 ) -> None:
     """Start the SuperLink (TLS, SuperNode authentication, no runtime installs) in the foreground."""
+    from coordinator.deployment.control import DeploymentError, SuperLinkControl
+    from coordinator.deployment.processes import ProcessSupervisor, wait_for_tls_port
+    from coordinator.deployment.superlink import SuperLinkSettings, SuperLinkTls
+    from tasks.reference import ENV_VAR as REFERENCE_ENV
+    from tasks.reference import ReferenceDataError, reference_data_dir
+
     try:
         settings = SuperLinkSettings(
             tls=SuperLinkTls.from_provision(keys), host=host, port=port, database=database
@@ -118,9 +124,18 @@ def start(
 def register_cmd(
     superlink: Annotated[str, typer.Option(help="The SuperLink address host:port.")],
     ca: Annotated[Path, typer.Option(help="CA certificate that issued the SuperLink's certificate.")],
-    keys: Annotated[Path, typer.Argument(help="A provision folder, a folder of <site>.pub, or a .pub file.")],
+    keys: Annotated[
+        Path | None,
+        typer.Option("--keys", help="A provision folder, a folder of <site>.pub, or a .pub file."),
+    ] = None,
+    keys_argument: Annotated[Path | None, typer.Argument(hidden=True, metavar="KEYS")] = None,  # old form
 ) -> None:
     """Register SuperNode public keys with a running SuperLink (idempotent)."""
+    from coordinator.deployment.control import DeploymentError, SuperLinkControl
+
+    keys = keys or keys_argument
+    if keys is None:
+        raise _fail("missing option '--keys' (the SuperNodes' public keys)")
     try:
         public_keys = {keys.stem: keys} if keys.is_file() else supernode_public_keys(keys)
         with SuperLinkControl(superlink, ca) as control:
@@ -139,6 +154,11 @@ def _study_config(
     study_dir: Path,
     overrides: list[str] | None,
 ) -> StudyConfig:
+    import click
+    from flwr.common.config import parse_config_args
+
+    from coordinator.study_config import StudyConfig, StudyConfigError
+
     run_config: dict[str, Any] = {
         "study-id": study_id,
         "task": task,
@@ -180,6 +200,10 @@ def run_study(
     timeout: Annotated[float, typer.Option(help="Seconds before the run is stopped.")] = 3600.0,
 ) -> None:
     """Ask the broker for a grant, submit the study to the SuperLink, wait, say how each site took part."""
+    from coordinator.deployment.control import DeploymentError, SuperLinkControl
+    from coordinator.deployment.study import run_deployed_study
+    from coordinator.grant import GrantRequestError, request_grant
+
     study_id = study_id or f"usecase1-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}"
     study = _study_config(study_id, task, sites, rounds, epsilon, min_sites, study_dir / study_id, config)
     typer.echo(f"study {study.study_id}: purpose {purpose}, task {task}, sites {', '.join(study.sites)}")

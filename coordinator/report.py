@@ -284,6 +284,7 @@ def render_markdown(report: dict[str, object]) -> str:
                     f"  | {md_cell(group)} | {int(r['n'])} | {_fr(r['selection_rate'])} | "
                     f"{_fr(r['true_positive_rate'])} | {_fr(r['observed_rate'])} |"
                 )
+            lines.append("")
     explanations = report.get("explanations")
     if isinstance(explanations, dict) and explanations:
         profile = ", ".join(

@@ -9,6 +9,7 @@ import time
 from flwr.app import ArrayRecord, ConfigRecord, Context
 from flwr.serverapp import Grid, ServerApp
 
+from tasks.flower_logs import plain_unless_terminal
 from tasks.models import mlp
 from tasks.registry import get_task
 
@@ -19,6 +20,7 @@ from .strategies import JournaledStrategy, StudyAborted, build_strategy
 from .study_config import StudyConfig, StudyConfigError
 
 os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
+plain_unless_terminal()  # Flower colours every line, also into log files
 log = logging.getLogger(__name__)
 
 #: How long round 1 waits for every listed site to connect before going on with those present.

@@ -15,6 +15,7 @@ import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
+from tasks.flower_logs import plain_unless_terminal
 from tasks.instructions import InstructionError, StudyInstructions
 from tasks.metrics import binary_metrics, group_rates, score_histograms
 from tasks.models import mlp
@@ -27,6 +28,7 @@ from .site_study import SiteStudy, open_site_study
 from .training import predict, train_round
 
 os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
+plain_unless_terminal()  # Flower colours every line, also into log files
 #: Error code of a reply in which the site declines (Flower reserves small codes for itself).
 DECLINED = 100
 

@@ -103,6 +103,12 @@ class SuperNodeSettings:
         return " ".join(_config_literal(k, v) for k, v in items.items())
 
     def argv(self) -> list[str]:
+        """The command that becomes the SuperNode: Flower's, with plain logs off a terminal."""
+        from tasks.flower_logs import wrapped
+
+        return wrapped(self.flower_argv())
+
+    def flower_argv(self) -> list[str]:
         """The ``flower-supernode`` command line (no runtime dependency installation: the default)."""
         argv = [
             str(Path(sys.executable).parent / "flower-supernode"),

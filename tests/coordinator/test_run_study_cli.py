@@ -26,10 +26,11 @@ class _NoControl:
 
 def _run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, report: dict[str, Any] | None) -> Any:
     outcome = RunOutcome(run_id=7, status="finished", sub_status="completed", details="", elapsed_s=3.0)
-    monkeypatch.setattr(cli, "request_grant", lambda study, **kwargs: study)
-    monkeypatch.setattr(cli, "SuperLinkControl", _NoControl)
+    monkeypatch.setattr("coordinator.grant.request_grant", lambda study, **kwargs: study)
+    monkeypatch.setattr("coordinator.deployment.control.SuperLinkControl", _NoControl)
     monkeypatch.setattr(
-        cli, "run_deployed_study", lambda control, app, study, timeout_s: DeployedStudy(outcome, report)
+        "coordinator.deployment.study.run_deployed_study",
+        lambda control, app, study, timeout_s: DeployedStudy(outcome, report),
     )
     return CliRunner().invoke(
         cli.app,

@@ -75,7 +75,8 @@ def test_provision_writes_a_self_contained_keys_folder_per_node(tmp_path: Path) 
 def test_superlink_command_is_accepted_by_flower_with_tls_auth_and_no_runtime_installs(keys: Path) -> None:
     tls = SuperLinkTls.from_provision(keys)
     settings = SuperLinkSettings(tls=tls, port=19093, database=keys / "state.db")
-    args = _parse_args_run_superlink().parse_args(settings.argv()[1:])
+    assert settings.argv()[:3] == [sys.executable, "-m", "tasks.flower_logs"]  # plain logs off a terminal
+    args = _parse_args_run_superlink().parse_args(settings.flower_argv()[1:])
     assert not args.insecure
     assert args.enable_supernode_auth
     assert args.runtime_dependency_install is False
@@ -88,7 +89,8 @@ def test_superlink_command_is_accepted_by_flower_with_tls_auth_and_no_runtime_in
 
 def test_supernode_command_is_accepted_by_flower_and_carries_the_site_config(node: SuperNodeSettings) -> None:
     node.check()
-    args = _parse_args_run_supernode().parse_args(node.argv()[1:])
+    assert node.argv()[3:] == node.flower_argv()
+    args = _parse_args_run_supernode().parse_args(node.flower_argv()[1:])
     assert not args.insecure
     assert args.runtime_dependency_install is False
     assert Path(args.auth_supernode_private_key) == node.keys_dir.resolve() / "supernode.key"
