@@ -144,6 +144,11 @@ def register_cmd(
         raise _fail(str(exc)) from None
 
 
+def _round_done(server_round: int, planned: int, trained: list[str]) -> None:
+    sites = ", ".join(trained) or "none"
+    typer.echo(f"  round {server_round} of {planned} done: {len(trained)} site(s) trained ({sites})")
+
+
 def _study_config(
     study_id: str,
     task: str,
@@ -212,8 +217,9 @@ def run_study(
         typer.echo(f"  granted by the broker at {broker_url} (fields: {', '.join(study.fields)})")
         typer.echo(f"  submitting {app_dir.resolve()} to https://{superlink} (CA {ca})")
         typer.echo("  crosses the network: app bundle + run config (grant) out; model updates and metrics in")
+        typer.echo("  waiting for the rounds (each ends when every site has trained and evaluated)…")
         with SuperLinkControl(superlink, ca) as control:
-            deployed = run_deployed_study(control, app_dir, study, timeout_s=timeout)
+            deployed = run_deployed_study(control, app_dir, study, timeout_s=timeout, on_round=_round_done)
     except (DeploymentError, GrantRequestError) as exc:
         raise _fail(str(exc)) from None
     outcome = deployed.outcome

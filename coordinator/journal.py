@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from flwr.app import Message
@@ -48,6 +51,37 @@ class SiteRecord:
 
 #: Called after each round's evaluation with (round, sites that trained): drives progress displays.
 RoundListener = Callable[[int, list[str]], None]
+
+PROGRESS_FILE = "progress.json"
+
+
+class ProgressFile:
+    """A RoundListener that leaves the last finished round in the study folder (`progress.json`), so
+    `r2dde coordinator run-study` can show rounds as they end and say how far a lost run got."""
+
+    def __init__(self, folder: Path, rounds_planned: int) -> None:
+        self.path = Path(folder) / PROGRESS_FILE
+        self.rounds_planned = rounds_planned
+
+    def __call__(self, server_round: int, trained: list[str]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        record = {
+            "round": server_round,
+            "rounds_planned": self.rounds_planned,
+            "trained": sorted(trained),
+            "at": time.time(),
+        }
+        partial = self.path.with_suffix(".tmp")
+        partial.write_text(json.dumps(record), encoding="utf-8")
+        os.replace(partial, self.path)  # a reader never sees half a file
+
+
+def read_progress(folder: Path) -> dict[str, object] | None:
+    """The last round `ProgressFile` recorded in ``folder``, or None (none yet, or another host)."""
+    try:
+        return dict(json.loads((Path(folder) / PROGRESS_FILE).read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return None
 
 
 class StudyJournal:

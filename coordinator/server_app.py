@@ -14,7 +14,7 @@ from tasks.models import mlp
 from tasks.registry import get_task
 
 from .explanations import what_if
-from .journal import RoundListener, StudyJournal
+from .journal import ProgressFile, RoundListener, StudyJournal
 from .report import build_report, write_study_folder
 from .strategies import JournaledStrategy, StudyAborted, build_strategy
 from .study_config import StudyConfig, StudyConfigError
@@ -31,7 +31,8 @@ app = ServerApp()
 
 @app.main()
 def main(grid: Grid, context: Context) -> None:
-    run_study(grid, StudyConfig.from_run_config(context.run_config))
+    config = StudyConfig.from_run_config(context.run_config)
+    run_study(grid, config, ProgressFile(config.study_dir, config.num_server_rounds))  # run-study shows it
 
 
 def run_study(grid: Grid, config: StudyConfig, on_round: RoundListener | None = None) -> dict[str, object]:

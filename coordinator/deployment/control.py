@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -251,11 +251,23 @@ class SuperLinkControl:
         status = response.run_dict[run_id].status
         return status.status, status.sub_status, status.details
 
-    def wait(self, run_id: int, *, timeout_s: float, poll_s: float = 0.5) -> RunOutcome:
-        """Poll until the run is finished; on timeout the run is stopped and reported as such."""
+    def wait(
+        self,
+        run_id: int,
+        *,
+        timeout_s: float,
+        poll_s: float = 0.5,
+        on_poll: Callable[[str], None] | None = None,
+    ) -> RunOutcome:
+        """Poll until the run is finished; on timeout the run is stopped and reported as such.
+
+        ``on_poll`` is called with the run's status at every poll (progress displays).
+        """
         start = time.monotonic()
         while True:
             status, sub_status, details = self.run_status(run_id)
+            if on_poll is not None:
+                on_poll(status)
             elapsed = time.monotonic() - start
             if status == _FINISHED:
                 return RunOutcome(run_id, status, sub_status, details, elapsed)
