@@ -124,6 +124,79 @@ def start(
     os.execve(argv[0], argv, supernode_environment(flwr_home))
 
 
+@app.command("keygen")
+def keygen(
+    site: Annotated[str, typer.Option(help="This partner's site id, e.g. france_travail.")],
+    keys: Annotated[Path, typer.Option("--keys", help="This node's own folder (created, 0700).")],
+    overwrite: Annotated[bool, typer.Option(help="Replace this node's existing keys.")] = False,
+) -> None:
+    """Generate this node's own key pairs at home; export only their public halves for registration."""
+    from trust_broker.provision.party import generate_node_keys
+
+    try:
+        made = generate_node_keys(keys, site, overwrite=overwrite)
+    except (ValueError, FileExistsError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"keys of node {site} in {made.folder} (private, 0600: they never leave this machine)")
+    typer.echo(f"send to the trusted third party and the Region: {made.public_dir}/ (public keys only)")
+    for path in made.exports:
+        typer.echo(f"  {path}")
+    typer.echo(f"review the site's own policy: {made.folder / 'site-policy.yaml'} (the node reads no other)")
+
+
+linkage = typer.Typer(
+    help="The linkage key, made among the nodes: never held by the broker or the Region.",
+    no_args_is_help=True,
+)
+app.add_typer(linkage, name="linkage-key")
+
+
+@linkage.command("new")
+def linkage_new(keys: Annotated[Path, typer.Option("--keys", help="This node's own folder.")]) -> None:
+    """Create the federation's linkage key here (one node does this once), then seal it for the others."""
+    from trust_broker.provision.linkage import LINKAGE_KEY_FILE, create_linkage_key
+
+    try:
+        path = create_linkage_key(keys / LINKAGE_KEY_FILE)
+    except FileExistsError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(
+        f"linkage key created: {path} (0600). Seal it for each other node: `r2dde node linkage-key seal`"
+    )
+
+
+@linkage.command("seal")
+def linkage_seal(
+    keys: Annotated[Path, typer.Option("--keys", help="This node's own folder (holding linkage.key).")],
+    to: Annotated[Path, typer.Option("--to", help="The other node's exported exchange.pub.")],
+    out: Annotated[Path, typer.Option("--out", help="The sealed file to send to that node.")],
+) -> None:
+    """Seal the linkage key for one other node: only that node can open the file, whoever carries it."""
+    from trust_broker.provision.linkage import LINKAGE_KEY_FILE, LinkageSealError, seal_linkage_key
+
+    try:
+        seal_linkage_key(keys / LINKAGE_KEY_FILE, to, out)
+    except (OSError, LinkageSealError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"sealed for the holder of {to}: {out} (safe to send by any channel)")
+
+
+@linkage.command("open")
+def linkage_open(
+    keys: Annotated[Path, typer.Option("--keys", help="This node's own folder (holding exchange.key).")],
+    sealed: Annotated[Path, typer.Option("--sealed", help="The sealed file another node sent.")],
+) -> None:
+    """Open the linkage key another node sealed for this one; write it as linkage.key (0600)."""
+    from trust_broker.provision.linkage import LINKAGE_KEY_FILE, LinkageSealError, open_sealed_linkage_key
+    from trust_broker.provision.party import EXCHANGE_KEY
+
+    try:
+        path = open_sealed_linkage_key(sealed, keys / EXCHANGE_KEY, keys / LINKAGE_KEY_FILE)
+    except (LinkageSealError, FileExistsError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"linkage key written: {path} (0600)")
+
+
 def _is_network(check: str) -> bool:
     from node_agent.deployment.checks import CHECKS
 
