@@ -58,6 +58,14 @@ def register_all(control: SuperLinkControl, keys: dict[str, Path]) -> None:
         typer.echo(f"  SuperNode of {site}: {state} (node id {node.node_id}, key {path})")
 
 
+def state_file(database: Path | None, log_dir: Path) -> Path:
+    """Where the SuperLink keeps its state: on disk by default, so that after a restart it still knows
+    the registered SuperNodes and the nodes started by `r2dde node start` get back in by themselves."""
+    path = database if database is not None else log_dir / "superlink-state.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 class _Stop(Exception):
     """Raised from a signal handler to leave the foreground wait."""
 
@@ -72,8 +80,12 @@ def start(
     host: Annotated[str, typer.Option(help="Address to bind; 0.0.0.0 for partners' nodes.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="The SuperLink's single HTTPS port.")] = DEFAULT_SUPERLINK_PORT,
     database: Annotated[
-        Path | None, typer.Option(help="SQLite file for the SuperLink state (default: in memory).")
+        Path | None,
+        typer.Option(help="SQLite file for the SuperLink state (default: <log-dir>/superlink-state.db)."),
     ] = None,
+    memory_state: Annotated[
+        bool, typer.Option(help="Keep the state in memory: a restart forgets registrations and runs.")
+    ] = False,
     register: Annotated[
         bool, typer.Option(help="Register every key in <keys>/public/supernodes/ once the SuperLink listens.")
     ] = True,
@@ -87,8 +99,9 @@ def start(
     from tasks.reference import ReferenceDataError, reference_data_dir
 
     try:
+        state = None if memory_state else state_file(database, log_dir)
         settings = SuperLinkSettings(
-            tls=SuperLinkTls.from_provision(keys), host=host, port=port, database=database
+            tls=SuperLinkTls.from_provision(keys), host=host, port=port, database=state
         )
         public_keys = supernode_public_keys(keys) if register else {}
     except (FileNotFoundError, DeploymentError) as exc:

@@ -75,6 +75,12 @@ def start(
     dry_run: Annotated[
         bool, typer.Option(help="Run every check (data, keys, policy, broker, SuperLink), print the command.")
     ] = False,
+    restart: Annotated[
+        bool,
+        typer.Option(
+            help="Start the SuperNode again when it exits on its own (e.g. the SuperLink restarted)."
+        ),
+    ] = True,
 ) -> None:
     """Check this site's data, keys, policy, broker and SuperLink, say what the node exposes and trusts,
     then become its SuperNode."""
@@ -120,8 +126,13 @@ def start(
         return
     sys.stdout.flush()
     sys.stderr.flush()
-    # Become the SuperNode (same pid): signals from systemd/docker/Ctrl-C reach Flower directly.
-    os.execve(argv[0], argv, supernode_environment(flwr_home))
+    if not restart:
+        # Become the SuperNode (same pid): signals from systemd/docker/Ctrl-C reach Flower directly.
+        os.execve(argv[0], argv, supernode_environment(flwr_home))
+    from node_agent.deployment.keepalive import keep_running
+
+    code = keep_running(argv, supernode_environment(flwr_home), say=lambda line: typer.echo(line, err=True))
+    raise typer.Exit(code=code)
 
 
 @app.command("keygen")

@@ -134,3 +134,9 @@ def test_a_superlink_that_goes_away_leaves_an_aborted_report(tmp_path: Path) -> 
     assert report["status"] == "aborted" and report["rounds"] == 2
     assert "SuperLink stopped answering after 2 finished round(s) of 3" in report["reason"]
     assert "interrompue" in (tmp_path / "s1" / "report.md").read_text(encoding="utf-8")
+
+
+def test_the_superlink_keeps_its_state_on_disk_unless_told_otherwise(tmp_path: Path) -> None:
+    """Issue 12, item 4: with its state in memory, a restarted SuperLink forgot every registration."""
+    assert cli.state_file(None, tmp_path / "logs") == tmp_path / "logs" / "superlink-state.db"
+    assert cli.state_file(tmp_path / "s.db", tmp_path / "logs") == tmp_path / "s.db"
