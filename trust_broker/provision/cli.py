@@ -34,7 +34,7 @@ def provision_command(
 ) -> None:
     """Write the broker's, the Region's and the auditor's keys, the public registry and the SuperLink's TLS;
     with --node-keys the nodes keep their own keys and the linkage key is theirs."""
-    console = Console()
+    console = Console(soft_wrap=True)
     site_ids = [s.strip() for s in sites.split(",") if s.strip()]
     try:
         exported = _node_exports(node_keys, site_ids) if node_keys is not None else {}
