@@ -105,6 +105,9 @@ def simulate(
 
             progress.stop()
             console.print(f"[red]Study failed:[/red] {describe(exc)}")
+            details = _keep_traceback(out)
+            if details is not None:
+                console.print(f"details for a developer: {details}")
             raise typer.Exit(1) from None
         progress.update(step, description="done", total=1, completed=1)
     extra = {k: report[k] for k in ("grant", "audit") if k in report}
@@ -114,6 +117,19 @@ def simulate(
     audit = report.get("audit")
     if report["status"] != "completed" or (isinstance(audit, dict) and not audit["verified"]):
         raise typer.Exit(1)
+
+
+def _keep_traceback(out: Path) -> Path | None:
+    """The traceback goes to a file in the study folder, not to the person at the terminal."""
+    import traceback
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / "error.log"
+        path.write_text(traceback.format_exc(), encoding="utf-8")
+    except OSError:
+        return None
+    return path
 
 
 def _data_notice(synthetic: bool) -> dict[str, object]:
