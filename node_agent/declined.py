@@ -14,7 +14,7 @@ import re
 #: Flower's logger: its console handler is what the SuperNode's operator sees.
 log = logging.getLogger("flwr").getChild("r2dde.node")
 
-_LOCAL_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][^\s\\/:'\"()]+){2,}[\\/]?")
+_LOCAL_PATH = re.compile(r"(?<![\w:/.-])(?:[A-Za-z]:)?[\w.-]*(?:[\\/][^\s\\/:'\"()]+){2,}[\\/]?")
 
 
 def without_local_paths(text: str) -> str:

@@ -98,3 +98,13 @@ def test_an_unexpected_error_is_logged_at_the_node_and_not_sent_as_a_class_name(
     assert reason.startswith("site site_1 failed — rule node.internal"), reason
     assert "KeyError" not in reason and "/srv/partner" not in reason
     assert any("unexpected error" in line for line in node_log)
+
+
+def test_local_paths_are_cut_to_their_file_name_and_urls_are_kept() -> None:
+    from node_agent.declined import without_local_paths
+
+    assert without_local_paths("cannot read /srv/ft/keys/node.key: denied") == "cannot read node.key: denied"
+    assert without_local_paths("in runs/fed/home-apec/site-policy.yaml") == "in site-policy.yaml"
+    assert without_local_paths("site_1/adult.csv, line 3") == "site_1/adult.csv, line 3"
+    kept = "no broker at http://127.0.0.1:8443/v1/health"
+    assert without_local_paths(kept) == kept
