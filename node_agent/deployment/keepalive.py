@@ -37,7 +37,7 @@ def keep_running(
     max_delay_s: float = MAX_DELAY_S,
     up_s: float = UP_S,
 ) -> int:
-    """Run ``argv`` until it exits cleanly or a signal asks us to stop; returns the last exit code."""
+    """Run ``argv`` until a signal asks us to stop or it cannot come back; returns the last exit code."""
     restarts, delay, ever_up, quick = 0, first_delay_s, False, 0
     child: subprocess.Popen[bytes] | None = None
 
@@ -51,8 +51,8 @@ def keep_running(
             child = subprocess.Popen(list(argv), env=dict(env))
             code = child.wait()
             child = None
-            if code == 0:
-                return 0
+            # Any exit we did not ask for counts, 0 included: Flower's SuperNode "terminates gracefully"
+            # when a SuperLink restarted without its state no longer knows it.
             lasted = time.monotonic() - started
             if lasted >= up_s:
                 ever_up, quick, delay = True, 0, first_delay_s  # it was connected: a new outage

@@ -23,6 +23,8 @@ def _fake_supernode(tmp_path: Path, behaviour: str) -> list[str]:
         "step = plan[min(n, len(plan) - 1)]\n"
         "if step == 'up-then-lost': time.sleep(2.0); sys.exit(1)\n"
         "if step == 'refused': sys.exit(1)\n"
+        "if step == 'up-then-dropped': time.sleep(2.0); sys.exit(0)\n"
+        "time.sleep(2.0)\n"
         "sys.exit(0)\n",
         encoding="utf-8",
     )
@@ -35,10 +37,12 @@ def _starts(tmp_path: Path) -> int:
 
 def test_a_supernode_that_was_up_is_started_again_after_losing_the_superlink(tmp_path: Path) -> None:
     said: list[str] = []
-    argv = _fake_supernode(tmp_path, "up-then-lost,up-then-lost,ok")
+    # lost twice with an error, then "terminated gracefully" (code 0: a SuperLink without its state
+    # no longer knows it), then refused at once: gives up only after that quick failure streak
+    argv = _fake_supernode(tmp_path, "up-then-lost,up-then-lost,up-then-dropped,refused")
     code = keep_running(argv, dict(os.environ), say=said.append, first_delay_s=0.01, up_s=1.5)
-    assert code == 0 and _starts(tmp_path) == 3
-    assert any("starting it again" in line for line in said)
+    assert code == 1 and _starts(tmp_path) == 3 + 6
+    assert sum("starting it again" in line for line in said) == 8
 
 
 def test_a_supernode_refused_at_its_first_start_is_not_restarted(tmp_path: Path) -> None:
