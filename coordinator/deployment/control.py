@@ -25,7 +25,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from flwr.cli.build import build_fab_from_files
 from flwr.cli.typing import SuperLinkConnection
-from flwr.cli.utils import flwr_cli_exc_handler, init_http_client_from_connection
+from flwr.cli.utils import (
+    SUPERLINK_UNAVAILABLE_MESSAGE,
+    flwr_cli_exc_handler,
+    init_http_client_from_connection,
+)
 from flwr.common.serde import fab_to_proto, user_config_to_proto
 from flwr.proto.control_pb2 import (  # pylint: disable=no-name-in-module
     ListNodesRequest,
@@ -147,13 +151,22 @@ def build_app_bundle(app_dir: Path, run_config: Mapping[str, Any] | None = None)
     return Fab(hashlib.sha256(fab_bytes).hexdigest(), fab_bytes, {})
 
 
+#: Flower's CLI messages that speak of its own configuration files, in our operators' words.
+_PLAIN_WORDS = {
+    SUPERLINK_UNAVAILABLE_MESSAGE: (
+        "the SuperLink does not answer (stopped, restarting, or unreachable from here)"
+    ),
+}
+
+
 @contextmanager
 def _operator_errors(action: str) -> Iterator[None]:
     try:
         with flwr_cli_exc_handler():
             yield
     except click.ClickException as exc:
-        raise DeploymentError(f"{action}: {exc.format_message()}") from None
+        message = exc.format_message()
+        raise DeploymentError(f"{action}: {_PLAIN_WORDS.get(message, message)}") from None
 
 
 class SuperLinkControl:

@@ -140,3 +140,14 @@ def test_the_superlink_keeps_its_state_on_disk_unless_told_otherwise(tmp_path: P
     """Issue 12, item 4: with its state in memory, a restarted SuperLink forgot every registration."""
     assert cli.state_file(None, tmp_path / "logs") == tmp_path / "logs" / "superlink-state.db"
     assert cli.state_file(tmp_path / "s.db", tmp_path / "logs") == tmp_path / "s.db"
+
+
+def test_a_lost_superlink_is_named_in_our_words_not_flowers_configuration_hint() -> None:
+    import click
+    from flwr.cli.utils import SUPERLINK_UNAVAILABLE_MESSAGE
+
+    from coordinator.deployment.control import _operator_errors
+
+    with pytest.raises(DeploymentError) as caught, _operator_errors("reading the status of run 7"):
+        raise click.ClickException(SUPERLINK_UNAVAILABLE_MESSAGE)
+    assert "'address'" not in str(caught.value) and "the SuperLink does not answer" in str(caught.value)
