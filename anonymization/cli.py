@@ -1,6 +1,6 @@
 """`r2dde anonymize …`: the data officer's tools, on files, without the rest of the platform.
 
-r2dde anonymize table IN OUT --config CONFIG [--key-file KEY] [--study STUDY] [--report REPORT]
+r2dde anonymize table IN OUT --config CONFIG [--linkage-key KEY] [--study STUDY] [--report REPORT]
 r2dde anonymize text [--operator tag|pseudonym]  < notes.txt > scrubbed.txt
 """
 
@@ -46,12 +46,43 @@ def _read_utf8(path: Path) -> str:
         ) from None
 
 
+def _checked_table(path: Path, dataset: str):  # type: ignore[no-untyped-def]
+    """A table of a schema the node knows (``dataset: parcours``) is read and checked exactly as the
+    node reads it: the same row rule (any bad cell refuses the file, every problem listed with its
+    line, field and rule) and the same numbering. None for other tables."""
+    from tasks.schema import SCHEMAS, SchemaError, load_table
+
+    schema = SCHEMAS.get(dataset)
+    if schema is None:
+        return None
+    try:
+        return load_table(path, str(path), schema)
+    except SchemaError as exc:
+        raise AnonymizationError(
+            f"{exc}\nthe node would refuse this file too (a data error): fix these lines, then run again"
+        ) from None
+
+
+def _record_lines(text: str, records: int) -> list[int]:
+    """The line each CSV record starts on (header on line 1; quoted text may span lines)."""
+    import csv
+
+    reader = csv.reader(io.StringIO(text))
+    next(reader, None)
+    lines = []
+    start = reader.line_num + 1
+    for _ in reader:
+        lines.append(start)
+        start = reader.line_num + 1
+    return lines[:records] if len(lines) >= records else list(range(2, records + 2))
+
+
 @app.command("table")
 def table_command(
     input_path: Annotated[Path, typer.Argument(metavar="IN", help="CSV (UTF-8) or Parquet table.")],
     output_path: Annotated[Path, typer.Argument(metavar="OUT", help="Where to write the anonymized table.")],
     config_path: Annotated[Path, typer.Option("--config", help="YAML table configuration.")],
-    key_file: Annotated[
+    linkage_key: Annotated[
         Path | None,
         typer.Option(help="Linkage key file (mode 600); else $R2DDE_LINKAGE_KEY_FILE or $R2DDE_LINKAGE_KEY."),
     ] = None,
@@ -60,13 +91,15 @@ def table_command(
         Path | None,
         typer.Option("--report", help="Write the JSON report here (default: OUT + .report.json)."),
     ] = None,
+    key_file: Annotated[Path | None, typer.Option("--key-file", hidden=True)] = None,  # old --linkage-key
 ) -> None:
     """Anonymize a table; write it and a JSON report (pseudonymized, rejected, generalized, scrubbed)."""
+    key_file = linkage_key or key_file
     import pandas as pd
 
     from anonymization.config import load_config
     from anonymization.keys import load_linkage_key
-    from anonymization.table import anonymize_table
+    from anonymization.table import LINE_NUMBERS, anonymize_table
 
     in_format, out_format = _format(input_path), _format(output_path)
     try:
@@ -75,10 +108,12 @@ def table_command(
         if not input_path.is_file():
             _fail(f"{input_path}: no such file")
         if in_format == "csv":
-            raw = pd.read_csv(
-                io.StringIO(_read_utf8(input_path)), dtype=str, keep_default_na=False, na_values=[""]
-            )
-        else:
+            text = _read_utf8(input_path)
+        raw = _checked_table(input_path, config.dataset)
+        if raw is None and in_format == "csv":
+            raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
+            raw.attrs[LINE_NUMBERS] = _record_lines(text, len(raw))
+        elif raw is None:
             raw = pd.read_parquet(input_path)
         anonymized, report = anonymize_table(
             raw, config, source=str(input_path), linkage_key=key, study_id=study
@@ -103,11 +138,15 @@ def text_command(
     operator: Annotated[
         str, typer.Option(help="tag (<NOM>, <NIR>…) or pseudonym (needs the linkage key).")
     ] = "tag",
-    key_file: Annotated[Path | None, typer.Option(help="Linkage key file for --operator pseudonym.")] = None,
+    linkage_key: Annotated[
+        Path | None, typer.Option(help="Linkage key file for --operator pseudonym.")
+    ] = None,
     study: Annotated[str, typer.Option(help="Study id for --operator pseudonym.")] = "local",
     batch_size: Annotated[int, typer.Option(help="Lines per batch given to the model.")] = 256,
+    key_file: Annotated[Path | None, typer.Option("--key-file", hidden=True)] = None,  # old --linkage-key
 ) -> None:
     """Scrub French free text: one line in on stdin, one scrubbed line out on stdout."""
+    key_file = linkage_key or key_file
     from anonymization.keys import load_linkage_key
     from anonymization.pseudonyms import Pseudonymizer
     from anonymization.scrubber import FrenchScrubber

@@ -1,8 +1,8 @@
 """What anonymization did to a table: counts and row numbers, never values.
 
 The node's study report embeds `AnonymizationReport.to_dict()`; a partner's data officer reads the same
-JSON from `r2dde anonymize table`. Row numbers are 1-based data rows (row 1 is the first line after
-the header) so they can be looked up in the partner's own file.
+JSON from `r2dde anonymize table`. Row numbers are the file's line numbers (the header is line 1), as
+in the node's messages, so they can be looked up in the partner's own file with any editor.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ class AnonymizationReport:
     k_anonymity: dict[str, Any] | None = None
 
     def drop(self, reason: str, rows: list[int]) -> None:
-        """Record that `rows` (1-based) were removed for `reason`."""
+        """Record that `rows` (line numbers) were removed for `reason`."""
         entry = self.dropped_records.setdefault(reason, DroppedRecords())
         entry.count += len(rows)
         entry.rows.extend(rows[: max(0, MAX_LISTED_ROWS - len(entry.rows))])

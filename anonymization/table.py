@@ -33,6 +33,20 @@ def default_scrubber() -> FrenchScrubber:
     return FrenchScrubber()
 
 
+#: ``DataFrame.attrs`` key under which the reader left each record's line number in its file
+#: (tasks/schema.py: header on line 1, first record on line 2, multi-line notes counted).
+LINE_NUMBERS = "line_numbers"
+
+
+def _line_numbers(raw: pd.DataFrame) -> list[int]:
+    """Each record's line in its file — one numbering with the node's messages; a table read
+    without them is taken as a CSV of one line per record under its header."""
+    numbers = raw.attrs.get(LINE_NUMBERS)
+    if numbers is not None and len(numbers) == len(raw):
+        return [int(n) for n in numbers]
+    return list(range(2, len(raw) + 2))
+
+
 def _rows(positions: list[int], row_numbers: list[int]) -> list[int]:
     return [row_numbers[p] for p in positions[:MAX_LISTED_ROWS]]
 
@@ -53,7 +67,7 @@ def anonymize_table(
     report = AnonymizationReport(
         source=source, study_id=study_id, key_id=linkage_key.key_id, records_in=len(raw)
     )
-    row_numbers = list(range(1, len(raw) + 1))
+    row_numbers = _line_numbers(raw)
     frame = raw.reset_index(drop=True)
     new_columns: dict[str, pd.Series] = {}
 

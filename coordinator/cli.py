@@ -1,4 +1,7 @@
-"""`r2dde coordinator …`: what the Region runs — its SuperLink, node registration, study runs."""
+"""`r2dde coordinator …`: what the Region runs — its SuperLink, node registration, study runs.
+
+Flower, the broker client and pandas are imported inside the commands: `--help` stays instant.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +12,16 @@ import sys
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import click
 import typer
-from flwr.common.config import parse_config_args
 
-from coordinator.deployment.control import DeploymentError, SuperLinkControl
-from coordinator.deployment.processes import ProcessSupervisor, wait_for_tls_port
-from coordinator.deployment.study import USE_CASE_1, run_deployed_study
-from coordinator.deployment.superlink import DEFAULT_SUPERLINK_PORT, SuperLinkSettings, SuperLinkTls
-from coordinator.grant import GrantRequestError, request_grant
-from coordinator.study_config import StudyConfig, StudyConfigError
-from tasks.reference import ENV_VAR as REFERENCE_ENV
-from tasks.reference import ReferenceDataError, reference_data_dir
+if TYPE_CHECKING:
+    from coordinator.deployment.control import SuperLinkControl
+    from coordinator.study_config import StudyConfig
 
+DEFAULT_SUPERLINK_PORT = 9093  # coordinator.deployment.superlink.DEFAULT_SUPERLINK_PORT (a test checks)
+USE_CASE_1 = {"task": "employment_outcome", "purpose": "autodiagnostic_mobilite"}  # deployment.study
 app = typer.Typer(
     help="The Region's coordinator: SuperLink, SuperNode registration, study runs.", no_args_is_help=True
 )
@@ -43,6 +41,8 @@ def _say(lines: list[str]) -> None:
 
 def supernode_public_keys(folder: Path) -> dict[str, Path]:
     """site -> OpenSSH public key file, from ``<keys>/public/supernodes/<site>.pub``."""
+    from coordinator.deployment.control import DeploymentError
+
     folder = Path(folder)
     directory = folder / SUPERNODE_KEYS_SUBDIR if (folder / SUPERNODE_KEYS_SUBDIR).is_dir() else folder
     keys = {p.stem: p for p in sorted(directory.glob("*.pub"))}
@@ -56,6 +56,14 @@ def register_all(control: SuperLinkControl, keys: dict[str, Path]) -> None:
         node = control.register_supernode(site, path)
         state = "registered" if node.newly_registered else "already registered"
         typer.echo(f"  SuperNode of {site}: {state} (node id {node.node_id}, key {path})")
+
+
+def state_file(database: Path | None, log_dir: Path) -> Path:
+    """Where the SuperLink keeps its state: on disk by default, so that after a restart it still knows
+    the registered SuperNodes and the nodes started by `r2dde node start` get back in by themselves."""
+    path = database if database is not None else log_dir / "superlink-state.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 class _Stop(Exception):
@@ -72,17 +80,28 @@ def start(
     host: Annotated[str, typer.Option(help="Address to bind; 0.0.0.0 for partners' nodes.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="The SuperLink's single HTTPS port.")] = DEFAULT_SUPERLINK_PORT,
     database: Annotated[
-        Path | None, typer.Option(help="SQLite file for the SuperLink state (default: in memory).")
+        Path | None,
+        typer.Option(help="SQLite file for the SuperLink state (default: <log-dir>/superlink-state.db)."),
     ] = None,
+    memory_state: Annotated[
+        bool, typer.Option(help="Keep the state in memory: a restart forgets registrations and runs.")
+    ] = False,
     register: Annotated[
         bool, typer.Option(help="Register every key in <keys>/public/supernodes/ once the SuperLink listens.")
     ] = True,
     log_dir: Annotated[Path, typer.Option(help="Folder for the SuperLink's log.")] = Path("runs/superlink"),
 ) -> None:
     """Start the SuperLink (TLS, SuperNode authentication, no runtime installs) in the foreground."""
+    from coordinator.deployment.control import DeploymentError, SuperLinkControl
+    from coordinator.deployment.processes import ProcessSupervisor, wait_for_tls_port
+    from coordinator.deployment.superlink import SuperLinkSettings, SuperLinkTls
+    from tasks.reference import ENV_VAR as REFERENCE_ENV
+    from tasks.reference import ReferenceDataError, reference_data_dir
+
     try:
+        state = None if memory_state else state_file(database, log_dir)
         settings = SuperLinkSettings(
-            tls=SuperLinkTls.from_provision(keys), host=host, port=port, database=database
+            tls=SuperLinkTls.from_provision(keys), host=host, port=port, database=state
         )
         public_keys = supernode_public_keys(keys) if register else {}
     except (FileNotFoundError, DeploymentError) as exc:
@@ -118,15 +137,29 @@ def start(
 def register_cmd(
     superlink: Annotated[str, typer.Option(help="The SuperLink address host:port.")],
     ca: Annotated[Path, typer.Option(help="CA certificate that issued the SuperLink's certificate.")],
-    keys: Annotated[Path, typer.Argument(help="A provision folder, a folder of <site>.pub, or a .pub file.")],
+    keys: Annotated[
+        Path | None,
+        typer.Option("--keys", help="A provision folder, a folder of <site>.pub, or a .pub file."),
+    ] = None,
+    keys_argument: Annotated[Path | None, typer.Argument(hidden=True, metavar="KEYS")] = None,  # old form
 ) -> None:
     """Register SuperNode public keys with a running SuperLink (idempotent)."""
+    from coordinator.deployment.control import DeploymentError, SuperLinkControl
+
+    keys = keys or keys_argument
+    if keys is None:
+        raise _fail("missing option '--keys' (the SuperNodes' public keys)")
     try:
         public_keys = {keys.stem: keys} if keys.is_file() else supernode_public_keys(keys)
         with SuperLinkControl(superlink, ca) as control:
             register_all(control, public_keys)
     except DeploymentError as exc:
         raise _fail(str(exc)) from None
+
+
+def _round_done(server_round: int, planned: int, trained: list[str]) -> None:
+    sites = ", ".join(trained) or "none"
+    typer.echo(f"  round {server_round} of {planned} done: {len(trained)} site(s) trained ({sites})")
 
 
 def _study_config(
@@ -139,6 +172,11 @@ def _study_config(
     study_dir: Path,
     overrides: list[str] | None,
 ) -> StudyConfig:
+    import click
+    from flwr.common.config import parse_config_args
+
+    from coordinator.study_config import StudyConfig, StudyConfigError
+
     run_config: dict[str, Any] = {
         "study-id": study_id,
         "task": task,
@@ -180,6 +218,10 @@ def run_study(
     timeout: Annotated[float, typer.Option(help="Seconds before the run is stopped.")] = 3600.0,
 ) -> None:
     """Ask the broker for a grant, submit the study to the SuperLink, wait, say how each site took part."""
+    from coordinator.deployment.control import DeploymentError, SuperLinkControl
+    from coordinator.deployment.study import run_deployed_study
+    from coordinator.grant import GrantRequestError, request_grant
+
     study_id = study_id or f"usecase1-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}"
     study = _study_config(study_id, task, sites, rounds, epsilon, min_sites, study_dir / study_id, config)
     typer.echo(f"study {study.study_id}: purpose {purpose}, task {task}, sites {', '.join(study.sites)}")
@@ -188,20 +230,22 @@ def run_study(
         typer.echo(f"  granted by the broker at {broker_url} (fields: {', '.join(study.fields)})")
         typer.echo(f"  submitting {app_dir.resolve()} to https://{superlink} (CA {ca})")
         typer.echo("  crosses the network: app bundle + run config (grant) out; model updates and metrics in")
+        typer.echo("  waiting for the rounds (each ends when every site has trained and evaluated)…")
         with SuperLinkControl(superlink, ca) as control:
-            deployed = run_deployed_study(control, app_dir, study, timeout_s=timeout)
+            deployed = run_deployed_study(control, app_dir, study, timeout_s=timeout, on_round=_round_done)
     except (DeploymentError, GrantRequestError) as exc:
         raise _fail(str(exc)) from None
     outcome = deployed.outcome
-    verdict = "completed" if outcome.completed else f"did NOT complete ({outcome.sub_status})"
-    typer.echo(f"run {outcome.run_id} {verdict} in {outcome.elapsed_s:.1f} s")
+    typer.echo(
+        f"study {study.study_id} {deployed.verdict()} (run {outcome.run_id}, {outcome.elapsed_s:.1f} s)"
+    )
     if outcome.details:
         typer.echo(f"  details: {outcome.details}")
     for line in deployed.site_lines():
         typer.echo(f"  {line}")
     where = study.study_dir if deployed.report else f"{study.study_dir} on the SuperLink's host"
     typer.echo(f"  report and model: {where}")
-    if not outcome.completed:
+    if not deployed.succeeded:  # aborted, failed or unknown: never exit 0
         raise typer.Exit(code=1)
 
 

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from flwr.app import Message
 
 from tasks.metrics import auc_from_histograms
 
-_DECLINED = re.compile(r"site (?P<site>\S+) declined — (?P<why>.*)", re.DOTALL)
+#: A node's error reply (node_agent/declined.py): a refusal, a data error at home, or a failure there.
+_DECLINED = re.compile(r"site (?P<site>\S+) (?P<kind>declined|data error|failed) — (?P<why>.*)", re.DOTALL)
 
 
 @dataclass
@@ -30,11 +34,54 @@ class SiteRecord:
     evaluation: dict[str, float] = field(default_factory=dict)
     fairness: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     declined: list[str] = field(default_factory=list)
+    #: Problems with the site's own file (schema): to fix at the partner, not a policy refusal.
+    data_errors: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        if self.rounds_trained:
+            return "trained"
+        if self.declined:
+            return "declined"
+        if self.data_errors:
+            return "data error"
+        return "failed"
 
 
 #: Called after each round's evaluation with (round, sites that trained): drives progress displays.
 RoundListener = Callable[[int, list[str]], None]
+
+PROGRESS_FILE = "progress.json"
+
+
+class ProgressFile:
+    """A RoundListener that leaves the last finished round in the study folder (`progress.json`), so
+    `r2dde coordinator run-study` can show rounds as they end and say how far a lost run got."""
+
+    def __init__(self, folder: Path, rounds_planned: int) -> None:
+        self.path = Path(folder) / PROGRESS_FILE
+        self.rounds_planned = rounds_planned
+
+    def __call__(self, server_round: int, trained: list[str]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        record = {
+            "round": server_round,
+            "rounds_planned": self.rounds_planned,
+            "trained": sorted(trained),
+            "at": time.time(),
+        }
+        partial = self.path.with_suffix(".tmp")
+        partial.write_text(json.dumps(record), encoding="utf-8")
+        os.replace(partial, self.path)  # a reader never sees half a file
+
+
+def read_progress(folder: Path) -> dict[str, object] | None:
+    """The last round `ProgressFile` recorded in ``folder``, or None (none yet, or another host)."""
+    try:
+        return dict(json.loads((Path(folder) / PROGRESS_FILE).read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return None
 
 
 class StudyJournal:
@@ -78,9 +125,12 @@ class StudyJournal:
         record = self.sites.setdefault(site, SiteRecord())
         reason = msg.error.reason or "no reason given"
         match = _DECLINED.match(reason)
-        if match:
-            if match["why"] not in record.declined:
-                record.declined.append(match["why"])
+        if match and match["kind"] != "failed":
+            notes = record.declined if match["kind"] == "declined" else record.data_errors
+            if match["why"] not in notes:
+                notes.append(match["why"])
+        elif match:
+            record.failures.append(f"round {server_round} ({phase}): {match['why'][:300]}")
         else:
             record.failures.append(f"round {server_round} ({phase}): {reason[:300]}")
 

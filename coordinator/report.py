@@ -1,4 +1,11 @@
-"""The study folder: final model, `report.json` (for machines and auditors), `report.md` (for people)."""
+"""The study folder: final model, `report.json` (for machines and auditors), `report.md` (for people).
+
+`report.md` is written for a Region data officer, in French like the audit report: it says when the
+data are synthetic, explains its measures in a short glossary, puts names beside codes (zone d'emploi
+0053 = Avignon, ROME M1607 = its label, site ids = the partners' names), and every text that came from
+elsewhere (a node's reason, a code) is escaped so that it cannot break a table.
+Sections are lists of rows (`QUALITY_ROWS`, `SITE_COLUMNS`, `GLOSSARY`): a new measure is one more row.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from tasks import reference
 from tasks.metrics import fairness_gaps
 
 from .journal import StudyJournal
@@ -30,9 +38,8 @@ def build_report(
     final = round_metrics[max(round_metrics)] if round_metrics else {}
     sites = {}
     for site, record in sorted(journal.sites.items()):
-        state = "trained" if record.rounds_trained else "declined" if record.declined else "failed"
         sites[site] = {
-            "status": state,
+            "status": record.status,
             "epsilon": record.epsilon,
             "target_epsilon": record.target_epsilon,
             "delta": record.delta,
@@ -40,6 +47,7 @@ def build_report(
             "noise_multiplier": record.noise_multiplier,
             "rounds_trained": record.rounds_trained,
             "declined": record.declined,
+            "data_errors": record.data_errors,
             "failures": record.failures,
             "counts": record.counts,
         }
@@ -111,85 +119,213 @@ def _fmt(value: object, digits: int = 3) -> str:
     return str(value)
 
 
+# --------------------------------------------------------------------------- words for people
+
+STATUS_FR = {
+    "completed": "terminée",
+    "aborted": "interrompue",
+    "trained": "a participé",
+    "declined": "a refusé",
+    "data error": "erreur de données",
+    "failed": "en échec",
+}
+
+#: Model quality, one row per measure: (label, key in report["metrics"]). Add a row, get a line.
+QUALITY_ROWS: list[tuple[str, str]] = [
+    ("AUC (capacité à classer)", "auc"),
+    ("Exactitude (accuracy, seuil 0,5)", "accuracy"),
+    ("Log-loss (perte logarithmique)", "log_loss"),
+]
+
+#: The glossary printed at the end of every report: term -> plain-French explanation.
+GLOSSARY: dict[str, str] = {
+    "AUC": (
+        "probabilité que le modèle classe une personne revenue à l'emploi au-dessus d'une personne qui"
+        " ne l'est pas ; 0,5 = hasard, 1 = parfait."
+    ),
+    "Exactitude": "part des personnes dont l'issue (emploi à 6 mois ou non) est bien prédite.",
+    "Log-loss": "erreur moyenne des probabilités prédites ; plus elle est basse, mieux c'est.",
+    "ε (epsilon)": (
+        "budget de confidentialité différentielle dépensé par un partenaire : plus il est petit, moins"
+        " le résultat dépend d'une personne en particulier. Chaque partenaire fixe un plafond."
+    ),
+    "δ (delta)": (
+        "probabilité, très petite, que la garantie ε ne tienne pas ; toujours inférieure à"
+        " 1/(10 × nombre d'enregistrements)."
+    ),
+    "σ (sigma)": "multiplicateur du bruit ajouté à chaque étape d'apprentissage (DP-SGD).",
+    "Écart de parité démographique": "différence de taux de prédictions positives entre groupes.",
+    "Écart d'égalité des chances": "différence de taux de vrais positifs entre groupes.",
+}
+
+FIELD_FR = {
+    "zone_emploi": "zone d'emploi",
+    "rome_target": "métier visé (ROME)",
+    "rome_previous": "métier précédent (ROME)",
+    "age_band": "tranche d'âge",
+    "sex": "sexe",
+    "education_level": "niveau de formation",
+    "months_unemployed": "mois de chômage",
+    "mobility_km": "mobilité (km)",
+    "driving_licence": "permis de conduire",
+    "training_followed": "formation suivie",
+    "departement": "département",
+}
+
+
+def md_cell(value: object) -> str:
+    """Text from elsewhere made safe for a Markdown table cell: one line, no column break, no HTML."""
+    text = " ".join(str(value).split())
+    for char, escaped in (("\\", "\\\\"), ("|", "\\|"), ("<", "&lt;"), (">", "&gt;"), ("`", "\\`")):
+        text = text.replace(char, escaped)
+    return text
+
+
+def site_name(site: str) -> str:
+    """``apec`` → ``APEC — Centre Provence-Alpes-Côte d'Azur (apec)``, from the partners' policy documents."""
+    try:
+        from policies.loader import load_site_policies
+
+        label = load_site_policies()[site].label
+    except Exception:  # noqa: BLE001 - a name is a courtesy: the id alone is still right
+        return site
+    return f"{label} ({site})"
+
+
+def named(field: str, value: object) -> str:
+    """A code with its name beside it: zone d'emploi ``0053`` → ``0053 (Avignon)``."""
+    code = str(value)
+    lookups = {"zone_emploi": reference.zone_label, "rome_target": reference.rome_label}
+    lookups["rome_previous"] = reference.rome_label
+    lookup = lookups.get(field)
+    if lookup is None:
+        return code
+    try:
+        return f"{code} ({lookup(code)})"
+    except Exception:  # noqa: BLE001 - unknown code or no reference data here: show the code alone
+        return code
+
+
+def _fr(value: object, digits: int = 3) -> str:
+    return _fmt(value, digits).replace(".", ",")
+
+
+def _status(value: object) -> str:
+    return STATUS_FR.get(str(value), str(value))
+
+
 def render_markdown(report: dict[str, object]) -> str:
     metrics = report["metrics"]
     assert isinstance(metrics, dict)
-    lines = [
-        f"# Study {report['study_id']} — {report['task']}",
+    reason = f" ({md_cell(report['reason'])})" if report["reason"] else ""
+    lines = [f"# Étude {md_cell(report['study_id'])} — {md_cell(report['task'])}", ""]
+    data = report.get("data")
+    if isinstance(data, dict) and data.get("synthetic"):
+        lines += [
+            "> **Données synthétiques.** "
+            + md_cell(data.get("description") or "")
+            + " Aucun résultat de ce rapport ne décrit des personnes réelles.",
+            "",
+        ]
+    lines += [
+        f"Statut : **{_status(report['status'])}**{reason}",
         "",
-        f"Status: **{report['status']}**" + (f" ({report['reason']})" if report["reason"] else ""),
-        f"Rounds: {report['rounds']} of {report['rounds_planned']} · strategy {report['strategy']}"
-        f" · wall time {_fmt(report['wall_seconds'], 1)} s",
+        f"Tours : {report['rounds']} sur {report['rounds_planned']} · stratégie {md_cell(report['strategy'])}"
+        f" · durée {_fr(report['wall_seconds'], 1)} s",
         "",
-        "## Model quality (federated evaluation on each site's holdout)",
+        "## Qualité du modèle (évaluation fédérée sur l'échantillon de test de chaque partenaire)",
         "",
-        "| accuracy | AUC | log-loss |",
-        "|---|---|---|",
-        f"| {_fmt(metrics['accuracy'])} | {_fmt(metrics['auc'])} | {_fmt(metrics['log_loss'])} |",
+        "| mesure | valeur |",
+        "|---|---|",
+    ]
+    lines += [f"| {label} | {_fr(metrics.get(key))} |" for label, key in QUALITY_ROWS]
+    lines += [
         "",
-        "## Sites and privacy spent (this study, all rounds composed)",
+        "## Partenaires et confidentialité dépensée (cette étude, tous les tours composés)",
         "",
-        "| site | status | records read | opt-outs applied | examples | ε spent | ε target | δ | σ | notes |",
+        "| partenaire | statut | enregistrements lus | oppositions appliquées | exemples | ε dépensé"
+        " | ε prévu | δ | σ | remarques |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     sites = report["sites"]
     assert isinstance(sites, dict)
     for site, s in sites.items():
-        notes = "; ".join([*s["declined"], *s["failures"]]) or ""
+        notes = "; ".join([*s["declined"], *s.get("data_errors", []), *s["failures"]])
         counts = s["counts"] or {}
         lines.append(
-            f"| {site} | {s['status']} | {counts.get('records_loaded', '—')}"
+            f"| {md_cell(site_name(site))} | {_status(s['status'])} | {counts.get('records_loaded', '—')}"
             f" | {counts.get('opt_outs_applied', '—')} | {s['examples']}"
-            f" | {_fmt(s['epsilon'])} | {_fmt(s['target_epsilon'])}"
-            f" | {s['delta'] or 0:.2e} | {_fmt(s['noise_multiplier'])} | {notes} |"
+            f" | {_fr(s['epsilon'])} | {_fr(s['target_epsilon'])}"
+            f" | {s['delta'] or 0:.2e} | {_fr(s['noise_multiplier'])} | {md_cell(notes)} |"
         )
     fairness = report["fairness"]
     assert isinstance(fairness, dict)
     if fairness:
-        lines += ["", "## Fairness (pooled holdouts; groups under 11 records suppressed)", ""]
+        lines += [
+            "",
+            "## Équité (échantillons de test réunis ; groupes de moins de 11 personnes masqués)",
+            "",
+        ]
         for attribute, f in fairness.items():
+            suppressed = ", ".join(md_cell(g) for g in f["suppressed_groups"])
             lines.append(
-                f"- **{attribute}**: demographic-parity gap {_fmt(f['demographic_parity_gap'])}, "
-                f"equal-opportunity gap {_fmt(f['equal_opportunity_gap'])}, "
-                f"observed-outcome gap {_fmt(f['observed_outcome_gap'])}"
-                + (f" (suppressed: {', '.join(f['suppressed_groups'])})" if f["suppressed_groups"] else "")
+                f"- **{FIELD_FR.get(attribute, attribute)}** : écart de parité démographique"
+                f" {_fr(f['demographic_parity_gap'])}, écart d'égalité des chances"
+                f" {_fr(f['equal_opportunity_gap'])}, écart des issues observées"
+                f" {_fr(f['observed_outcome_gap'])}" + (f" (masqués : {suppressed})" if suppressed else "")
             )
             lines.append("")
-            lines.append("  | group | n | selection rate | true-positive rate | observed rate |")
+            lines.append(
+                "  | groupe | effectif | taux de sélection | taux de vrais positifs | taux observé |"
+            )
             lines.append("  |---|---|---|---|---|")
             for group, r in f["groups"].items():
                 lines.append(
-                    f"  | {group} | {int(r['n'])} | {_fmt(r['selection_rate'])} | "
-                    f"{_fmt(r['true_positive_rate'])} | {_fmt(r['observed_rate'])} |"
+                    f"  | {md_cell(group)} | {int(r['n'])} | {_fr(r['selection_rate'])} | "
+                    f"{_fr(r['true_positive_rate'])} | {_fr(r['observed_rate'])} |"
                 )
+            lines.append("")
     explanations = report.get("explanations")
     if isinstance(explanations, dict) and explanations:
-        profile = ", ".join(f"{k}={v}" for k, v in explanations["reference_profile"].items())
+        profile = ", ".join(
+            f"{FIELD_FR.get(k, k)} = {md_cell(named(k, v))}"
+            for k, v in explanations["reference_profile"].items()
+        )
         lines += [
             "",
-            "## What changes the predicted chance (model only, no record used)",
+            "## Ce qui fait varier la chance prédite (modèle seul, aucun enregistrement utilisé)",
             "",
-            f"Reference profile: {profile} → predicted chance"
-            f" **{_fmt(explanations['reference_probability'])}**.",
+            f"Profil de référence : {profile} → chance prédite"
+            f" **{_fr(explanations['reference_probability'])}**.",
             "",
-            "| factor | predicted chance by value |",
+            "| facteur | chance prédite selon la valeur |",
             "|---|---|",
         ]
         for factor in explanations["factors_by_influence"]:
-            values = ", ".join(f"{v}: {_fmt(p)}" for v, p in explanations["factors"][factor].items())
-            lines.append(f"| {factor} | {values} |")
+            values = ", ".join(
+                f"{md_cell(named(factor, v))} : {_fr(p)}" for v, p in explanations["factors"][factor].items()
+            )
+            lines.append(f"| {FIELD_FR.get(factor, md_cell(factor))} | {values} |")
     grant = report.get("grant")
     if isinstance(grant, dict):
         lines += [
             "",
-            "## Grant",
+            "## Autorisation (grant du tiers de confiance)",
             "",
-            f"Purpose `{grant['purpose']}`, policy digest `{grant['policy_digest']}`.",
-            f"Fields granted: {', '.join(grant['fields'])}.",
+            f"Finalité {md_cell(grant['purpose'])}, empreinte de la politique"
+            f" {md_cell(grant['policy_digest'])}.",
+            f"Champs autorisés : {', '.join(md_cell(f) for f in grant['fields'])}.",
         ]
     audit = report.get("audit")
     if isinstance(audit, dict):
-        verdict = "**verified**" if audit["verified"] else "**FAILED**"
-        lines += ["", "## Audit", "", f"`{audit['export']}` {verdict} by the offline auditor check."]
-        lines += [f"- {p}" for p in audit["problems"]]
+        verdict = "**vérifié**" if audit["verified"] else "**ÉCHEC**"
+        lines += [
+            "",
+            "## Audit",
+            "",
+            f"{md_cell(audit['export'])} : {verdict} par la vérification hors ligne de l'auditeur.",
+        ]
+        lines += [f"- {md_cell(p)}" for p in audit["problems"]]
+    lines += ["", "## Glossaire", ""]
+    lines += [f"- **{term}** : {text}" for term, text in GLOSSARY.items()]
     return "\n".join(lines) + "\n"

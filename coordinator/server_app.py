@@ -9,16 +9,18 @@ import time
 from flwr.app import ArrayRecord, ConfigRecord, Context
 from flwr.serverapp import Grid, ServerApp
 
+from tasks.flower_logs import plain_unless_terminal
 from tasks.models import mlp
 from tasks.registry import get_task
 
 from .explanations import what_if
-from .journal import RoundListener, StudyJournal
+from .journal import ProgressFile, RoundListener, StudyJournal
 from .report import build_report, write_study_folder
 from .strategies import JournaledStrategy, StudyAborted, build_strategy
 from .study_config import StudyConfig, StudyConfigError
 
 os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
+plain_unless_terminal()  # Flower colours every line, also into log files
 log = logging.getLogger(__name__)
 
 #: How long round 1 waits for every listed site to connect before going on with those present.
@@ -29,7 +31,8 @@ app = ServerApp()
 
 @app.main()
 def main(grid: Grid, context: Context) -> None:
-    run_study(grid, StudyConfig.from_run_config(context.run_config))
+    config = StudyConfig.from_run_config(context.run_config)
+    run_study(grid, config, ProgressFile(config.study_dir, config.num_server_rounds))  # run-study shows it
 
 
 def run_study(grid: Grid, config: StudyConfig, on_round: RoundListener | None = None) -> dict[str, object]:

@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Mapping
 
 from policies.decide import decide
-from policies.loader import PolicyLoadError, load_document, load_purposes, load_site_policies
+from policies.loader import PolicyLoadError, load_document, load_purposes
 from policies.models import LegalBasis, SitePolicy, StudyRequest
 from tasks.instructions import StudyInstructions
 from tasks.registry import TaskSpec
@@ -79,12 +79,16 @@ class BrokerGate(StudyGate):
         )
 
     def _site_policies(self) -> dict[str, SitePolicy]:
-        """The site's own document when the node names one: in deployment the shipped copy comes
-        from the app bundle the coordinator submitted, so it cannot be the site's last word."""
-        if self.settings.site_policy is None:
-            return load_site_policies()
+        """The site's own document, from the node's own folder, always: in deployment the shipped
+        copy comes from the app bundle the coordinator submitted, so it is never read here."""
+        path = self.settings.policy_path()
+        if path is None or not path.is_file():
+            raise NodeDeclined(
+                "site.policy_missing",
+                f"no site policy of its own at {path} (the app bundle's copy is not the site's word)",
+            )
         try:
-            policy = load_document(self.settings.site_policy, SitePolicy)
+            policy = load_document(path, SitePolicy)
         except PolicyLoadError as exc:
             raise NodeDeclined("site.policy_invalid", str(exc)) from None
         return {policy.site: policy}

@@ -1,4 +1,7 @@
-"""`r2dde node …`: what a partner's IT team runs — the site's SuperNode."""
+"""`r2dde node …`: what a partner's IT team runs — the site's SuperNode.
+
+Imports stay inside the commands: `r2dde --help` must not pay for pandas, Flower or torch.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +13,9 @@ from typing import Annotated
 
 import typer
 
-from node_agent.deployment.supernode import DEFAULT_RUNTIME_PORT, SuperNodeSettings
-from policies.loader import PolicyLoadError
-from tasks.reference import ENV_VAR as REFERENCE_ENV
-from tasks.reference import ReferenceDataError, reference_data_dir
-
 app = typer.Typer(help="A partner's node agent: the site's Flower SuperNode.", no_args_is_help=True)
+
+DEFAULT_RUNTIME_PORT = 9094  # node_agent.deployment.supernode.DEFAULT_RUNTIME_PORT (checked by a test)
 
 
 @app.callback()
@@ -29,6 +29,9 @@ def supernode_environment(flwr_home: Path | None) -> dict[str, str]:
     The ClientApp runs from the app bundle Flower installs under FLWR_HOME, where the default
     ``<repo>/../shared/data`` means nothing: the reference-data folder is resolved here, once.
     """
+    from tasks.reference import ENV_VAR as REFERENCE_ENV
+    from tasks.reference import ReferenceDataError, reference_data_dir
+
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env["FLWR_TELEMETRY_ENABLED"] = "0"
@@ -40,13 +43,22 @@ def supernode_environment(flwr_home: Path | None) -> dict[str, str]:
     return env
 
 
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code=2)
+
+
 @app.command("start")
 def start(
     site: Annotated[str, typer.Option(help="This partner's site id, e.g. france_travail.")],
     data_dir: Annotated[Path, typer.Option(help="Folder holding parcours.csv.")],
-    keys_dir: Annotated[Path, typer.Option(help="This site's folder from `r2dde provision` (nodes/<site>).")],
     broker_url: Annotated[str, typer.Option(help="The trust broker's URL.")],
     superlink: Annotated[str, typer.Option(help="The Region's SuperLink address host:port.")],
+    keys: Annotated[
+        Path | None,
+        typer.Option("--keys", help="This node's own folder (keys, pinned CA and broker key, site policy)."),
+    ] = None,
+    keys_dir: Annotated[Path | None, typer.Option("--keys-dir", hidden=True)] = None,  # old name of --keys
     runtime_port: Annotated[
         int, typer.Option(help="Loopback port of the SuperNode's own Runtime API (one per node on a host).")
     ] = DEFAULT_RUNTIME_PORT,
@@ -57,15 +69,32 @@ def start(
         float | None, typer.Option(help="Give up after this many seconds without the SuperLink.")
     ] = None,
     site_policy: Annotated[
-        Path | None, typer.Option(help="This site's own policy document (YAML) for the local veto.")
+        Path | None,
+        typer.Option(help="This site's own policy (YAML); default: site-policy.yaml in the --keys folder."),
     ] = None,
-    dry_run: Annotated[bool, typer.Option(help="Check and print the command, do not start.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option(help="Run every check (data, keys, policy, broker, SuperLink), print the command.")
+    ] = False,
+    restart: Annotated[
+        bool,
+        typer.Option(
+            help="Start the SuperNode again when it exits on its own (e.g. the SuperLink restarted)."
+        ),
+    ] = True,
 ) -> None:
-    """Check this site's files, say what the node exposes and trusts, then become its SuperNode."""
+    """Check this site's data, keys, policy, broker and SuperLink, say what the node exposes and trusts,
+    then become its SuperNode."""
+    from node_agent.deployment.checks import run_checks
+    from node_agent.deployment.supernode import SuperNodeSettings
+    from policies.loader import PolicyLoadError
+
+    folder = keys or keys_dir
+    if folder is None:
+        raise _fail("missing option '--keys' (this node's own folder)")
     settings = SuperNodeSettings(
         site=site,
         data_dir=data_dir,
-        keys_dir=keys_dir,
+        keys_dir=folder,
         broker_url=broker_url,
         superlink=superlink,
         runtime_port=runtime_port,
@@ -76,18 +105,113 @@ def start(
         settings.check()
         argv = settings.argv()
     except (ValueError, FileNotFoundError, PolicyLoadError) as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(code=2) from None
+        raise _fail(str(exc)) from None
     typer.echo(f"R2DDE node agent — SuperNode of {site}")
     for line in settings.describe():
         typer.echo(f"  {line}")
+    findings = run_checks(settings, network=True)
+    blocking = [f for f in findings if not f.ok and (dry_run or not _is_network(f.check))]
+    for finding in findings:
+        mark = "ok  " if finding.ok else ("FAIL" if finding in blocking else "warn")
+        first, *rest = finding.detail.splitlines() or [""]
+        typer.echo(f"  check {mark} {finding.check}: {first}", err=not finding.ok)
+        for line in rest:
+            typer.echo(f"       {line}", err=True)
+    if blocking:
+        raise _fail(
+            f"{len(blocking)} check(s) failed: {', '.join(f.check for f in blocking)} — fix and retry"
+        )
     if dry_run:
         typer.echo(" ".join(argv))
         return
     sys.stdout.flush()
     sys.stderr.flush()
-    # Become the SuperNode (same pid): signals from systemd/docker/Ctrl-C reach Flower directly.
-    os.execve(argv[0], argv, supernode_environment(flwr_home))
+    if not restart:
+        # Become the SuperNode (same pid): signals from systemd/docker/Ctrl-C reach Flower directly.
+        os.execve(argv[0], argv, supernode_environment(flwr_home))
+    from node_agent.deployment.keepalive import keep_running
+
+    code = keep_running(argv, supernode_environment(flwr_home), say=lambda line: typer.echo(line, err=True))
+    raise typer.Exit(code=code)
+
+
+@app.command("keygen")
+def keygen(
+    site: Annotated[str, typer.Option(help="This partner's site id, e.g. france_travail.")],
+    keys: Annotated[Path, typer.Option("--keys", help="This node's own folder (created, 0700).")],
+    overwrite: Annotated[bool, typer.Option(help="Replace this node's existing keys.")] = False,
+) -> None:
+    """Generate this node's own key pairs at home; export only their public halves for registration."""
+    from trust_broker.provision.party import generate_node_keys
+
+    try:
+        made = generate_node_keys(keys, site, overwrite=overwrite)
+    except (ValueError, FileExistsError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"keys of node {site} in {made.folder} (private, 0600: they never leave this machine)")
+    typer.echo(f"send to the trusted third party and the Region: {made.public_dir}/ (public keys only)")
+    for path in made.exports:
+        typer.echo(f"  {path}")
+    typer.echo(f"review the site's own policy: {made.folder / 'site-policy.yaml'} (the node reads no other)")
+
+
+linkage = typer.Typer(
+    help="The linkage key, made among the nodes: never held by the broker or the Region.",
+    no_args_is_help=True,
+)
+app.add_typer(linkage, name="linkage-key")
+
+
+@linkage.command("new")
+def linkage_new(keys: Annotated[Path, typer.Option("--keys", help="This node's own folder.")]) -> None:
+    """Create the federation's linkage key here (one node does this once), then seal it for the others."""
+    from trust_broker.provision.linkage import LINKAGE_KEY_FILE, create_linkage_key
+
+    try:
+        path = create_linkage_key(keys / LINKAGE_KEY_FILE)
+    except FileExistsError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(
+        f"linkage key created: {path} (0600). Seal it for each other node: `r2dde node linkage-key seal`"
+    )
+
+
+@linkage.command("seal")
+def linkage_seal(
+    keys: Annotated[Path, typer.Option("--keys", help="This node's own folder (holding linkage.key).")],
+    to: Annotated[Path, typer.Option("--to", help="The other node's exported exchange.pub.")],
+    out: Annotated[Path, typer.Option("--out", help="The sealed file to send to that node.")],
+) -> None:
+    """Seal the linkage key for one other node: only that node can open the file, whoever carries it."""
+    from trust_broker.provision.linkage import LINKAGE_KEY_FILE, LinkageSealError, seal_linkage_key
+
+    try:
+        seal_linkage_key(keys / LINKAGE_KEY_FILE, to, out)
+    except (OSError, LinkageSealError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"sealed for the holder of {to}: {out} (safe to send by any channel)")
+
+
+@linkage.command("open")
+def linkage_open(
+    keys: Annotated[Path, typer.Option("--keys", help="This node's own folder (holding exchange.key).")],
+    sealed: Annotated[Path, typer.Option("--sealed", help="The sealed file another node sent.")],
+) -> None:
+    """Open the linkage key another node sealed for this one; write it as linkage.key (0600)."""
+    from trust_broker.provision.linkage import LINKAGE_KEY_FILE, LinkageSealError, open_sealed_linkage_key
+    from trust_broker.provision.party import EXCHANGE_KEY
+
+    try:
+        path = open_sealed_linkage_key(sealed, keys / EXCHANGE_KEY, keys / LINKAGE_KEY_FILE)
+    except (LinkageSealError, FileExistsError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"linkage key written: {path} (0600)")
+
+
+def _is_network(check: str) -> bool:
+    from node_agent.deployment.checks import CHECKS
+
+    return any(c.name == check and c.network for c in CHECKS)
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m node_agent.cli` before the root CLI mounts it

@@ -15,11 +15,12 @@ import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
+from tasks.flower_logs import plain_unless_terminal
 from tasks.instructions import InstructionError, StudyInstructions
 from tasks.metrics import binary_metrics, group_rates, score_histograms
 from tasks.models import mlp
 
-from .declined import NodeDeclined
+from .declined import NodeDeclined, NodeFailed, log
 from .dp_plan import epsilon_spent
 from .gate import StandaloneGate, StudyGate
 from .settings import NodeSettings, NodeSettingsError, resolve
@@ -27,6 +28,7 @@ from .site_study import SiteStudy, open_site_study
 from .training import predict, train_round
 
 os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
+plain_unless_terminal()  # Flower colours every line, also into log files
 #: Error code of a reply in which the site declines (Flower reserves small codes for itself).
 DECLINED = 100
 
@@ -55,12 +57,16 @@ def _answer(msg: Message, context: Context, handler: Handler) -> Message:
         torch.set_num_threads(1)  # one core per node: simulated nodes share the machine
         study = open_site_study(settings, instructions, _gate)
         return Message(handler(study, msg, context), reply_to=msg)
-    except NodeDeclined as declined:
+    except (NodeDeclined, NodeSettingsError, InstructionError) as exc:
+        declined = exc if isinstance(exc, NodeDeclined) else NodeDeclined("node.config", str(exc))
+        declined.log_locally(site)  # the partner sees every refusal in its own log, with its rule
         return Message(Error(code=DECLINED, reason=declined.reason(site)), reply_to=msg)
-    except (NodeSettingsError, InstructionError) as exc:
-        return Message(
-            Error(code=DECLINED, reason=f"site {site} declined — rule node.config: {exc}"), reply_to=msg
+    except Exception:  # a bug or an outage: the details stay in the node's log, not in the Region's
+        log.exception("site %s: unexpected error in this round", site)
+        failed = NodeFailed(
+            "node.internal", "an unexpected error at the node; the node's log has the details"
         )
+        return Message(Error(code=DECLINED, reason=failed.reason(site)), reply_to=msg)
 
 
 def _gate(settings: NodeSettings) -> StudyGate:

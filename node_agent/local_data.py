@@ -15,7 +15,7 @@ import pandas as pd
 from tasks.registry import TaskSpec
 from tasks.schema import SchemaError
 
-from .declined import NodeDeclined
+from .declined import NodeDataError
 from .settings import NodeSettings
 
 HOLDOUT_SHARE = 0.2
@@ -39,12 +39,16 @@ class SiteData:
 
 
 def load_site_table(spec: TaskSpec, settings: NodeSettings) -> pd.DataFrame:
-    """Read and validate the site's file for the task; a schema problem declines the round."""
+    """Read and validate the site's file for the task; a schema problem is a data error for the round.
+
+    The one row rule (tasks/schema.py): any bad cell refuses the whole file, every problem with its
+    line, field and rule — in full in the partner's log, without cell values in the Region's report.
+    """
     path = settings.data_dir / spec.file_name
     try:
         return spec.load(path, settings.site)
     except SchemaError as exc:
-        raise NodeDeclined("data.schema", str(exc)) from None
+        raise NodeDataError("data.schema", str(exc), public=exc.public()) from None
 
 
 def split_and_encode(

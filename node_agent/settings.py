@@ -16,6 +16,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 MANIFEST_ENV = "R2DDE_SIMULATION_MANIFEST"
+#: The site's own policy document, in the node's own folder (`r2dde provision` / `r2dde node keygen`
+#: put a starting copy there for the partner to review). The node reads no other by default.
+SITE_POLICY_FILE = "site-policy.yaml"
 
 
 class NodeSettingsError(ValueError):
@@ -45,6 +48,16 @@ class NodeSettings:
             broker_url=str(broker) if broker else None,
             site_policy=Path(str(policy)) if policy else None,
         )
+
+    def policy_path(self) -> Path | None:
+        """The site policy the local veto reads: the one named, else the one in the node's folder.
+
+        Never the copy shipped in the app bundle: in deployment the bundle is the coordinator's, so a
+        coordinator could otherwise edit the veto meant to stop it.
+        """
+        if self.site_policy is not None:
+            return self.site_policy
+        return self.keys_dir / SITE_POLICY_FILE if self.keys_dir is not None else None
 
     def to_mapping(self) -> dict[str, str]:
         raw = asdict(self)

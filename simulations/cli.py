@@ -105,15 +105,43 @@ def simulate(
 
             progress.stop()
             console.print(f"[red]Study failed:[/red] {describe(exc)}")
+            details = _keep_traceback(out)
+            if details is not None:
+                console.print(f"details for a developer: {details}")
             raise typer.Exit(1) from None
         progress.update(step, description="done", total=1, completed=1)
     extra = {k: report[k] for k in ("grant", "audit") if k in report}
-    if extra:
-        report = amend_report(out, extra)
+    extra["data"] = _data_notice(chosen.governed)
+    report = amend_report(out, extra)
     _summary(report, out)
     audit = report.get("audit")
     if report["status"] != "completed" or (isinstance(audit, dict) and not audit["verified"]):
         raise typer.Exit(1)
+
+
+def _keep_traceback(out: Path) -> Path | None:
+    """The traceback goes to a file in the study folder, not to the person at the terminal."""
+    import traceback
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / "error.log"
+        path.write_text(traceback.format_exc(), encoding="utf-8")
+    except OSError:
+        return None
+    return path
+
+
+def _data_notice(synthetic: bool) -> dict[str, object]:
+    """What the report's reader must know about the records behind it (said first in report.md)."""
+    if synthetic:
+        return {
+            "synthetic": True,
+            "description": "Partenaires simulés (r2dde simulate) : identités, parcours et notes de"
+            " conseillers générés, calibrés sur des données publiques réelles (communes et zones"
+            " d'emploi INSEE, BMO 2024, ROME 4.0).",
+        }
+    return {"synthetic": False, "description": "UCI Adult (données publiques réelles, anonymes)."}
 
 
 def _summary(report: dict[str, object], out: Path) -> None:

@@ -14,6 +14,13 @@ def describe(exc: BaseException) -> str:
         return f"the trust broker refused the study:\n{reasons}"
     if isinstance(exc, BrokerError):
         return f"trust broker: {exc}"
-    if isinstance(exc, (ValueError, OSError, FileExistsError, KeyError)):
-        return f"{type(exc).__name__}: {exc}"
-    return f"{type(exc).__name__}: {exc} (see the log above for details)"
+    if isinstance(exc, FileNotFoundError) and exc.filename:
+        return f"{exc.filename}: no such file"
+    if isinstance(exc, OSError):
+        return f"{exc.filename or 'a file'}: {exc.strerror or exc}"
+    if isinstance(exc, KeyError):
+        return f"missing entry {exc.args[0]!s}" if exc.args else "a missing entry"
+    if isinstance(exc, ValueError):
+        return str(exc)
+    # No class name for people (issue 12): what failed, and where the details are.
+    return f"an unexpected error stopped the study ({exc})"

@@ -6,9 +6,14 @@ message a data steward can act on: file, row, field and rule. Problems are colle
 reported together. Identifier *values* never appear in a message (only the row and the field), because
 these messages end up in logs.
 
-Row numbers are those a person sees when opening the file: for CSV the header is row 1 and the first
-record is row 2 (as in a spreadsheet or an editor); for Parquet, which has no header line, the first
-record is row 1.
+One numbering everywhere (the node's log, the Region's report, `r2dde anonymize table`): **the file's
+line number**, as an editor shows it. For CSV the header is line 1 and the first record line 2; a
+record whose quoted text spans several lines starts on the line where it starts. Parquet has no lines:
+its records are numbered from 1 and called "record".
+
+One row rule everywhere: a file with any bad cell is refused as a whole, every problem listed with its
+line, field and rule (the node's site then takes no part, a *data error*; `anonymize table` exits
+non-zero). Leaving bad rows out silently would bias a study without anyone deciding it.
 """
 
 from __future__ import annotations
@@ -41,21 +46,41 @@ OUTCOME_HORIZON_MONTHS = 6.0
 class SchemaError(ValueError):
     """One problem in a partner file: where (source, row, field) and which rule failed."""
 
-    def __init__(self, source: str, row: int | None, field: str | None, rule: str, message: str) -> None:
+    def __init__(
+        self,
+        source: str,
+        row: int | None,
+        field: str | None,
+        rule: str,
+        message: str,
+        *,
+        value: str | None = None,
+        unit: str = "line",
+    ) -> None:
         self.source = source
-        self.row = row
+        self.row = row  # the file's line number (CSV) or record number (Parquet), see `unit`
         self.field = field
         self.rule = rule
         self.detail = message
+        self.value = value  # the offending cell of a non-identifying field, shown on the node only
+        self.unit = unit
         super().__init__(self._render())
 
-    def _render(self) -> str:
+    def _where(self) -> str:
         parts = [self.source]
         if self.row is not None:
-            parts.append(f"row {self.row}")
+            parts.append(f"{self.unit} {self.row}")
         if self.field is not None:
             parts.append(f"field '{self.field}'")
-        return f"{', '.join(parts)}: {self.detail}"
+        return ", ".join(parts)
+
+    def _render(self) -> str:
+        shown = f"{self.value!r} " if self.value is not None else ""
+        return f"{self._where()}: {shown}{self.detail}"
+
+    def public(self) -> str:
+        """The problem without any cell value: what may leave the node (where, which rule)."""
+        return f"{self._where()}: {self.detail} (rule {self.rule})"
 
 
 class SchemaErrors(SchemaError):
@@ -73,6 +98,13 @@ class SchemaErrors(SchemaError):
 
     def _render(self) -> str:
         return self.detail
+
+    def public(self) -> str:
+        """Every problem's place and rule, no value: one line, fit for the Region's report."""
+        total = len(self.problems) + self.more
+        shown = "; ".join(p.public() for p in self.problems[:5])
+        rest = total - min(5, len(self.problems))
+        return f"{total} problem(s) in {self.source}: {shown}" + (f"; and {rest} more" if rest else "")
 
 
 # --------------------------------------------------------------------------- value parsers
@@ -324,10 +356,11 @@ PARCOURS_SCHEMA = TableSchema(
                 Matches(
                     r"[1-478]\d{2}(0[1-9]|1[0-2]|[2-9]\d)(\d{2}|2[AB])\d{3}\d{3}\d{2}",
                     "a NIR (15 characters, key included)",
-                    ignore=" ",
+                    ignore=" .-",
                 ),
             ),
-            description="NIR with key; spaces allowed; Corsica 2A/2B",
+            description="NIR with key; spaces, dots or dashes between groups (as the pseudonymizer"
+            " normalizes them); Corsica 2A/2B",
         ),
         ColumnSpec(
             "ft_id",
@@ -493,15 +526,20 @@ ADULT_COLUMNS: tuple[str, ...] = ADULT_SCHEMA.names
 class _Collector:
     """Gathers problems up to the cap, counting the rest."""
 
-    def __init__(self, source: str, limit: int) -> None:
+    def __init__(self, source: str, limit: int, unit: str = "line") -> None:
         self.source = source
         self.limit = limit
+        self.unit = unit
         self.problems: list[SchemaError] = []
         self.more = 0
 
-    def add(self, row: int | None, field_name: str | None, rule: str, message: str) -> None:
+    def add(
+        self, row: int | None, field_name: str | None, rule: str, message: str, value: str | None = None
+    ) -> None:
         if len(self.problems) < self.limit:
-            self.problems.append(SchemaError(self.source, row, field_name, rule, message))
+            self.problems.append(
+                SchemaError(self.source, row, field_name, rule, message, value=value, unit=self.unit)
+            )
         else:
             self.more += 1
 
@@ -541,9 +579,25 @@ def _check_columns(found: Sequence[str], schema: TableSchema, problems: _Collect
         seen.add(name)
 
 
-def _describe_value(spec: ColumnSpec, text: str) -> str:
+def _describe_value(spec: ColumnSpec, text: str) -> str | None:
     """The offending value, or nothing for identifiers (their values must never reach a log)."""
-    return "" if spec.identifier else f"{text!r} "
+    return None if spec.identifier else text
+
+
+#: ``DataFrame.attrs`` keys set by ``read_table``: each record's line number and what a number counts.
+LINE_NUMBERS = "line_numbers"
+ROW_UNIT = "row_unit"
+
+
+def _line_numbers(frame: pd.DataFrame, first_line: int) -> np.ndarray:
+    """The line each CSV record starts on: quoted text spanning several lines pushes the next ones."""
+    starts = np.arange(len(frame)) + first_line
+    if len(frame) == 0:
+        return starts
+    extra = np.zeros(len(frame), dtype=np.int64)
+    for name in frame.columns:  # read as text (dtype=str): every column may hold a quoted newline
+        extra += frame[name].astype("str").str.count("\n").to_numpy(dtype=np.int64)
+    return starts + np.concatenate([[0], np.cumsum(extra)[:-1]])
 
 
 def validate_table(
@@ -556,10 +610,13 @@ def validate_table(
 ) -> pd.DataFrame:
     """Check ``df`` against ``schema`` and return typed columns in schema order.
 
-    ``first_row`` is the number shown for the first record (2 for CSV with its header line, 1 for Parquet).
+    ``first_row`` is the number shown for the first record (2 for CSV with its header line, 1 for Parquet)
+    unless ``read_table`` left each record's line number in ``df.attrs``.
     Raises ``SchemaErrors`` listing every problem found (up to ``max_problems``).
+    The returned table carries the records' numbers in ``attrs[LINE_NUMBERS]``.
     """
-    problems = _Collector(source, max_problems)
+    unit = str(df.attrs.get(ROW_UNIT, "line"))
+    problems = _Collector(source, max_problems, unit)
     found = [str(c).strip().lstrip("\ufeff") for c in df.columns]
     if not found:
         problems.add(None, None, "empty_file", "the file is empty (no header, no rows)")
@@ -571,9 +628,11 @@ def validate_table(
         problems.add(None, None, "no_rows", "the file has a header but no data rows")
         problems.raise_if_any()
 
-    rows = np.arange(len(df)) + first_row
+    numbered = df.attrs.get(LINE_NUMBERS)
+    rows = np.asarray(numbered) if numbered is not None else np.arange(len(df)) + first_row
     typed: dict[str, pd.Series] = {}
-    cell_problems: list[tuple[int, int, str, str, str]] = []  # (row, column position, field, rule, message)
+    # (row, column position, field, rule, message, value shown on the node or None)
+    cell_problems: list[tuple[int, int, str, str, str, str | None]] = []
     unlisted = 0  # problems beyond the ones turned into messages (each check lists at most the cap + 1)
 
     def first(mask_or_index: np.ndarray) -> np.ndarray:
@@ -591,12 +650,11 @@ def validate_table(
         empty = (text == "").to_numpy()
         if not spec.nullable:
             for i in first(empty):
-                cell_problems.append((int(rows[i]), position, spec.name, "required", "is empty"))
+                cell_problems.append((int(rows[i]), position, spec.name, "required", "is empty", None))
         parsed = spec.parser.parse(text)
         for i in first(parsed.bad):
             shown = _describe_value(spec, text.iat[i])
-            message = f"{shown}{parsed.reason}".strip()
-            cell_problems.append((int(rows[i]), position, spec.name, "type", message))
+            cell_problems.append((int(rows[i]), position, spec.name, "type", parsed.reason, shown))
         checkable = ~empty & ~parsed.bad
         for rule in spec.rules:
             idx = np.flatnonzero(checkable)
@@ -605,8 +663,7 @@ def validate_table(
             broken = idx[rule.violations(parsed.values.iloc[idx])]
             for i in first(broken):
                 shown = _describe_value(spec, text.iat[i])
-                message = f"{shown}{rule.explain()}".strip()
-                cell_problems.append((int(rows[i]), position, spec.name, rule.name, message))
+                cell_problems.append((int(rows[i]), position, spec.name, rule.name, rule.explain(), shown))
             checkable[broken] = False
         usable &= (checkable | empty) if spec.nullable else checkable
         typed[spec.name] = _typed(spec, parsed.values, empty | parsed.bad)
@@ -617,7 +674,7 @@ def validate_table(
         broken = idx[rule.violations(table.iloc[idx])]
         for i in first(broken):
             where = ", ".join(rule.fields)
-            cell_problems.append((int(rows[i]), len(schema.columns), where, rule.name, rule.explain()))
+            cell_problems.append((int(rows[i]), len(schema.columns), where, rule.name, rule.explain(), None))
     for name in schema.unique:
         spec = schema.by_name[name]
         values = table[name]
@@ -625,13 +682,15 @@ def validate_table(
         for i in first(duplicated):
             original = int(rows[int(np.flatnonzero((values == values.iat[i]).to_numpy())[0])])
             shown = _describe_value(spec, values.iat[i])
-            message = f"{shown}repeats the value of row {original} (must be unique)".strip()
-            cell_problems.append((int(rows[i]), schema.names.index(name), name, "unique", message))
+            message = f"repeats the value of {unit} {original} (must be unique)"
+            cell_problems.append((int(rows[i]), schema.names.index(name), name, "unique", message, shown))
 
-    for row, _, field_name, rule_name, message in sorted(cell_problems, key=lambda p: (p[0], p[1])):
-        problems.add(row, field_name, rule_name, message)
+    for row, _, field_name, rule_name, message, shown in sorted(cell_problems, key=lambda p: (p[0], p[1])):
+        problems.add(row, field_name, rule_name, message, shown)
     problems.more += unlisted
     problems.raise_if_any()
+    table.attrs[LINE_NUMBERS] = [int(r) for r in rows]
+    table.attrs[ROW_UNIT] = unit
     return table
 
 
@@ -663,18 +722,37 @@ def _file_problem(source: str, rule: str, message: str) -> SchemaErrors:
     return SchemaErrors(source, [SchemaError(source, None, None, rule, message)])
 
 
+def _not_utf8(path: Path, source: str) -> SchemaErrors:
+    """The line of the first byte that is not UTF-8 (a latin-1 export, typically), and the fix."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+        position = len(data)
+    except UnicodeDecodeError as exc:
+        position = exc.start
+    line = data.count(b"\n", 0, position) + 1
+    return SchemaErrors(
+        source,
+        [
+            SchemaError(
+                source, line, None, "encoding", "is not UTF-8 text (latin-1?): re-export the file as UTF-8"
+            )
+        ],
+    )
+
+
 def _read_csv_text(path: Path, source: str) -> pd.DataFrame:
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             header = handle.readline()
-    except UnicodeDecodeError as exc:
-        raise _file_problem(source, "encoding", f"is not UTF-8 text ({exc.reason})") from None
+    except UnicodeDecodeError:
+        raise _not_utf8(path, source) from None
     if not header.strip():
         raise _file_problem(source, "empty_file", "the file is empty")
     # French exports often use ';' (with decimal commas, which the decimal parser accepts).
     separator = ";" if header.count(";") > header.count(",") else ","
     try:
-        return pd.read_csv(
+        frame = pd.read_csv(
             path,
             sep=separator,
             dtype=str,
@@ -683,12 +761,15 @@ def _read_csv_text(path: Path, source: str) -> pd.DataFrame:
             encoding="utf-8-sig",
             quoting=csv.QUOTE_MINIMAL,
         )
-    except UnicodeDecodeError as exc:
-        raise _file_problem(source, "encoding", f"is not UTF-8 text ({exc.reason})") from None
+    except UnicodeDecodeError:
+        raise _not_utf8(path, source) from None
     except pd.errors.EmptyDataError:
         raise _file_problem(source, "empty_file", "the file is empty") from None
     except pd.errors.ParserError as exc:
         raise _file_problem(source, "csv_syntax", f"is not valid CSV: {exc}") from None
+    frame.attrs[LINE_NUMBERS] = [int(n) for n in _line_numbers(frame, 2)]
+    frame.attrs[ROW_UNIT] = "line"
+    return frame
 
 
 def read_table(path: Path, source: str) -> tuple[pd.DataFrame, int]:
@@ -701,7 +782,9 @@ def read_table(path: Path, source: str) -> tuple[pd.DataFrame, int]:
         return _read_csv_text(path, source), 2
     if suffix in (".parquet", ".pq"):
         try:
-            return pd.read_parquet(path), 1
+            frame = pd.read_parquet(path)
+            frame.attrs[ROW_UNIT] = "record"
+            return frame, 1
         except (OSError, ValueError) as exc:
             raise _file_problem(source, "parquet", f"is not a readable Parquet file ({exc})") from None
     raise _file_problem(source, "format", f"unsupported file type '{suffix}' (expected .csv or .parquet)")
@@ -716,6 +799,16 @@ def load_parcours(path: Path, site: str) -> pd.DataFrame:
     source = _source(path, site)
     frame, first_row = read_table(path, source)
     return validate_parcours(frame, source, first_row=first_row)
+
+
+#: The raw schemas by dataset name, for tools that check a partner's file as the node does.
+SCHEMAS: dict[str, TableSchema] = {PARCOURS_SCHEMA.name: PARCOURS_SCHEMA, ADULT_SCHEMA.name: ADULT_SCHEMA}
+
+
+def load_table(path: Path, source: str, schema: TableSchema) -> pd.DataFrame:
+    """Read any raw table and validate it: the one row rule and numbering shared by every tool."""
+    frame, first_row = read_table(path, source)
+    return validate_table(frame, source, schema, first_row=first_row)
 
 
 def load_adult_site(path: Path, site: str) -> pd.DataFrame:
@@ -733,10 +826,13 @@ __all__ = [
     "PARCOURS_COLUMNS",
     "PARCOURS_SCHEMA",
     "ColumnSpec",
+    "LINE_NUMBERS",
+    "SCHEMAS",
     "SchemaError",
     "SchemaErrors",
     "TableSchema",
     "load_adult_site",
+    "load_table",
     "load_parcours",
     "read_table",
     "validate_adult",

@@ -1,4 +1,8 @@
-"""``r2dde broker …``: run the trust broker service."""
+"""``r2dde broker …``: run the trust broker service.
+
+The service (FastAPI, SQLAlchemy, uvicorn, the accountants) is imported when `serve` runs, not for
+`--help`.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
 from rich.console import Console
-from sqlalchemy.exc import SQLAlchemyError
 
-from policies import PolicyLoadError
-from trust_broker.service import app as app_module
-from trust_broker.service.app import create_app, freeze_startup_heap
-from trust_broker.service.context import BrokerContext, BrokerSettings
-from trust_broker.service.workers import serve_workers
-from trust_broker.store.db import DEFAULT_DB_URL
+DEFAULT_DB_URL = (
+    "sqlite:///r2dde-broker.db"  # trust_broker.store.db.DEFAULT_DB_URL (a test checks they agree)
+)
 
 app = typer.Typer(
     help="The trust broker: grants, opt-outs, privacy-budget ledger, audit chain.", no_args_is_help=True
@@ -37,7 +36,9 @@ def _fail(message: str) -> typer.Exit:
 @app.command()
 def serve(
     keys: Annotated[Path, typer.Option("--keys", help="folder written by `r2dde provision`")],
-    db: Annotated[str, typer.Option("--db", help="SQLite path/URL or postgresql:// URL")] = DEFAULT_DB_URL,
+    database: Annotated[
+        str, typer.Option("--database", help="SQLite path/URL or postgresql:// URL")
+    ] = DEFAULT_DB_URL,
     policies: Annotated[
         Path | None, typer.Option("--policies", help="folder with purposes/ and sites/ (default: shipped)")
     ] = None,
@@ -51,8 +52,19 @@ def serve(
         ),
     ] = 1,
     workers: Annotated[int, typer.Option(help="server processes (PostgreSQL only; SQLite keeps one)")] = 1,
+    db: Annotated[str | None, typer.Option("--db", hidden=True)] = None,  # old name of --database
 ) -> None:
     """Serve the broker API over HTTP (put TLS in front of it in production)."""
+    import uvicorn
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from policies import PolicyLoadError
+    from trust_broker.service import app as app_module
+    from trust_broker.service.app import create_app, freeze_startup_heap
+    from trust_broker.service.context import BrokerContext, BrokerSettings
+    from trust_broker.service.workers import serve_workers
+
+    db = db or database
     try:
         settings = BrokerSettings(sign_heads_every=max(1, sign_heads_every))
         context = BrokerContext.from_config(db, keys, policies, settings=settings)
@@ -61,7 +73,8 @@ def serve(
     except (ValueError, FileExistsError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from exc
     except SQLAlchemyError as exc:
-        raise _fail(f"database {db!r}: {type(exc).__name__}: {exc.__class__.__doc__ or ''}".strip()) from exc
+        first = (str(getattr(exc, "orig", None) or exc).splitlines() or ["unknown error"])[0]
+        raise _fail(f"database {db!r} cannot be used: {first}") from None
     out = Console(soft_wrap=True)
     out.print(f"[bold]R2DDE trust broker[/bold] on http://{host}:{port} (database: {context.database_name})")
     out.print("policies loaded:")

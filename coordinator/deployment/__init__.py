@@ -1,19 +1,30 @@
 """The Region's side of Flower's deployment engine: SuperLink, SuperNode registration, study runs."""
 
-from coordinator.deployment.control import (
-    DeploymentError,
-    RegisteredSuperNode,
-    RunOutcome,
-    SuperLinkControl,
-    build_app_bundle,
-)
-from coordinator.deployment.processes import (
-    ManagedProcess,
-    ProcessSupervisor,
-    free_port,
-    wait_for_tls_port,
-)
-from coordinator.deployment.superlink import DEFAULT_SUPERLINK_PORT, SuperLinkSettings, SuperLinkTls
+import importlib
+from typing import Any
+
+#: Loaded on first use (PEP 562): `r2dde coordinator --help` must not import Flower.
+_WHERE = {
+    "DeploymentError": "control",
+    "RegisteredSuperNode": "control",
+    "RunOutcome": "control",
+    "SuperLinkControl": "control",
+    "build_app_bundle": "control",
+    "ManagedProcess": "processes",
+    "ProcessSupervisor": "processes",
+    "free_port": "processes",
+    "wait_for_tls_port": "processes",
+    "DEFAULT_SUPERLINK_PORT": "superlink",
+    "SuperLinkSettings": "superlink",
+    "SuperLinkTls": "superlink",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+
 
 __all__ = [
     "DEFAULT_SUPERLINK_PORT",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +25,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from flwr.cli.build import build_fab_from_files
 from flwr.cli.typing import SuperLinkConnection
-from flwr.cli.utils import flwr_cli_exc_handler, init_http_client_from_connection
+from flwr.cli.utils import (
+    SUPERLINK_UNAVAILABLE_MESSAGE,
+    flwr_cli_exc_handler,
+    init_http_client_from_connection,
+)
 from flwr.common.serde import fab_to_proto, user_config_to_proto
 from flwr.proto.control_pb2 import (  # pylint: disable=no-name-in-module
     ListNodesRequest,
@@ -147,13 +151,22 @@ def build_app_bundle(app_dir: Path, run_config: Mapping[str, Any] | None = None)
     return Fab(hashlib.sha256(fab_bytes).hexdigest(), fab_bytes, {})
 
 
+#: Flower's CLI messages that speak of its own configuration files, in our operators' words.
+_PLAIN_WORDS = {
+    SUPERLINK_UNAVAILABLE_MESSAGE: (
+        "the SuperLink does not answer (stopped, restarting, or unreachable from here)"
+    ),
+}
+
+
 @contextmanager
 def _operator_errors(action: str) -> Iterator[None]:
     try:
         with flwr_cli_exc_handler():
             yield
     except click.ClickException as exc:
-        raise DeploymentError(f"{action}: {exc.format_message()}") from None
+        message = exc.format_message()
+        raise DeploymentError(f"{action}: {_PLAIN_WORDS.get(message, message)}") from None
 
 
 class SuperLinkControl:
@@ -251,11 +264,23 @@ class SuperLinkControl:
         status = response.run_dict[run_id].status
         return status.status, status.sub_status, status.details
 
-    def wait(self, run_id: int, *, timeout_s: float, poll_s: float = 0.5) -> RunOutcome:
-        """Poll until the run is finished; on timeout the run is stopped and reported as such."""
+    def wait(
+        self,
+        run_id: int,
+        *,
+        timeout_s: float,
+        poll_s: float = 0.5,
+        on_poll: Callable[[str], None] | None = None,
+    ) -> RunOutcome:
+        """Poll until the run is finished; on timeout the run is stopped and reported as such.
+
+        ``on_poll`` is called with the run's status at every poll (progress displays).
+        """
         start = time.monotonic()
         while True:
             status, sub_status, details = self.run_status(run_id)
+            if on_poll is not None:
+                on_poll(status)
             elapsed = time.monotonic() - start
             if status == _FINISHED:
                 return RunOutcome(run_id, status, sub_status, details, elapsed)

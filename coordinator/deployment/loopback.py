@@ -67,7 +67,7 @@ class LoopbackFederation:
             "serve",
             "--keys",
             str(self.keys),
-            "--db",
+            "--database",
             database,
             "--host",
             "127.0.0.1",
@@ -90,9 +90,13 @@ class LoopbackFederation:
                 time.sleep(0.2)
         raise DeploymentError(f"the broker did not answer on {self.broker_url} within {timeout_s:.0f} s")
 
-    def start_superlink(self, *, timeout_s: float = 60.0) -> ManagedProcess:
-        """`r2dde coordinator start`: SuperLink with TLS + SuperNode auth, every site's key registered."""
-        self.superlink_port = free_port()
+    def start_superlink(
+        self, *, timeout_s: float = 60.0, port: int | None = None, memory_state: bool = False
+    ) -> ManagedProcess:
+        """`r2dde coordinator start`: SuperLink with TLS + SuperNode auth, every site's key registered.
+
+        ``port``: the same one again, to restart a stopped SuperLink where the nodes dial it."""
+        self.superlink_port = port or free_port()
         argv = [
             sys.executable,
             "-m",
@@ -104,6 +108,7 @@ class LoopbackFederation:
             str(self.superlink_port),
             "--log-dir",
             str(self.workdir / "superlink"),
+            *(["--memory-state"] if memory_state else []),
         ]
         process = self.supervisor.start(
             "superlink", argv, cwd=self.workdir, env={"FLWR_HOME": str(self.workdir / "flwr-superlink")}
@@ -134,7 +139,7 @@ class LoopbackFederation:
             sys.executable, "-m", "node_agent.cli", "start",
             "--site", site,
             "--data-dir", str(self.data / site),
-            "--keys-dir", str(keys_dir),
+            "--keys", str(keys_dir),
             "--broker-url", self.broker_url,
             "--superlink", self.superlink,
             "--runtime-port", str(free_port()),

@@ -65,6 +65,12 @@ class SuperLinkSettings:
         return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
 
     def argv(self) -> list[str]:
+        """The command that runs the SuperLink: Flower's, with plain logs off a terminal."""
+        from tasks.flower_logs import wrapped
+
+        return wrapped(self.flower_argv())
+
+    def flower_argv(self) -> list[str]:
         """The ``flower-superlink`` command line."""
         argv = [
             executable("flower-superlink"),

@@ -20,6 +20,7 @@ SUPERLINK_CA_FILE = "superlink-ca.pem"
 DATA_FILE = "parcours.csv"
 # Written by `provision` into nodes/<site>/ (see trust_broker/provision/keys.py and docs/CONTRACTS.md).
 PROVISIONED_NODE_FILES = ("node.key", "linkage.key", "broker.pub")
+SITE_POLICY_FILE = "site-policy.yaml"  # the site's own policy, in the node's own folder (settings.py)
 
 
 def _config_literal(name: str, value: str) -> str:
@@ -54,7 +55,7 @@ class SuperNodeSettings:
     superlink: str
     runtime_port: int = DEFAULT_RUNTIME_PORT
     max_wait_time_s: float | None = None  # None: keep trying to reach the SuperLink forever
-    site_policy: Path | None = None  # the site's own policy document (local veto); None: the shipped one
+    site_policy: Path | None = None  # the site's own policy document; None: <keys_dir>/site-policy.yaml
     extra_node_config: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -65,6 +66,16 @@ class SuperNodeSettings:
     def ca_certificate(self) -> Path:
         return self.keys_dir / SUPERLINK_CA_FILE
 
+    @property
+    def data_path(self) -> Path:
+        return self.data_dir / DATA_FILE
+
+    @property
+    def policy_path(self) -> Path:
+        """The site's own policy: named by the partner, else in the node's own folder — never the
+        copy inside the app bundle the Region submits."""
+        return self.site_policy if self.site_policy is not None else self.keys_dir / SITE_POLICY_FILE
+
     def check(self) -> None:
         """Refuse to start with a clear message naming the missing file or bad value."""
         if not self.site or not self.site.replace("_", "").isalnum() or self.site != self.site.lower():
@@ -72,22 +83,12 @@ class SuperNodeSettings:
         _check_superlink_address(self.superlink)
         if self.broker_url is not None:
             _check_broker_url(self.broker_url)
-        if not (self.data_dir / DATA_FILE).is_file():
-            raise FileNotFoundError(f"{self.data_dir / DATA_FILE}: the site's data file is missing")
-        if self.site_policy is not None:
-            self._check_site_policy(self.site_policy)
+        if not self.data_dir.is_dir():
+            raise FileNotFoundError(f"{self.data_dir}: the site's data folder is missing")
         provisioned = (self.keys_dir / name for name in PROVISIONED_NODE_FILES)
         for path in (self.private_key, self.ca_certificate, *provisioned):
             if not path.is_file():
                 raise FileNotFoundError(f"{path}: missing from the node's keys folder (`r2dde provision`)")
-
-    def _check_site_policy(self, path: Path) -> None:
-        from policies.loader import load_document
-        from policies.models import SitePolicy
-
-        policy = load_document(path, SitePolicy)  # raises PolicyLoadError naming file and field
-        if policy.site != self.site:
-            raise ValueError(f"{path}: policy of site {policy.site!r}, not of {self.site!r}")
 
     def node_config(self) -> str:
         """The ``--node-config`` string: what the ClientApp learns about its site."""
@@ -96,12 +97,18 @@ class SuperNodeSettings:
             "data-dir": str(self.data_dir.resolve()),
             "keys-dir": str(self.keys_dir.resolve()),
             **({"broker-url": self.broker_url} if self.broker_url else {}),
-            **({"site-policy": str(self.site_policy.resolve())} if self.site_policy else {}),
+            "site-policy": str(self.policy_path.resolve()),
             **self.extra_node_config,
         }
         return " ".join(_config_literal(k, v) for k, v in items.items())
 
     def argv(self) -> list[str]:
+        """The command that becomes the SuperNode: Flower's, with plain logs off a terminal."""
+        from tasks.flower_logs import wrapped
+
+        return wrapped(self.flower_argv())
+
+    def flower_argv(self) -> list[str]:
         """The ``flower-supernode`` command line (no runtime dependency installation: the default)."""
         argv = [
             str(Path(sys.executable).parent / "flower-supernode"),
@@ -134,7 +141,7 @@ class SuperNodeSettings:
             f"{self.broker_url or '(none: public-data studies only)'} (outbound only)",
             f"trusts       a SuperLink certificate issued by {self.ca_certificate}; grants signed by the "
             "pinned broker key",
-            f"local veto   {self.site_policy or 'the site policy shipped with the app'}",
+            f"local veto   the site's own policy {self.policy_path} (never the app bundle's copy)",
             f"proves       its identity with {self.private_key} (registered by the Region)",
             "sends        model updates and metrics only (DP-SGD), never rows or pseudonyms",
             "refuses      plain-text SuperLinks, unsigned or expired grants, purposes its site policy "

@@ -54,8 +54,9 @@ def make_parcours(n: int, seed: int = 0) -> pd.DataFrame:
                 "training_followed": rng.choice("01"),
                 "registration_date": f"20{rng.randint(20, 24)}-{rng.randint(1, 12):02d}-"
                 f"{rng.randint(1, 28):02d}",
-                "employed_6m": rng.choice("01"),
-                "months_to_employment": rng.choice(["", "3.0", "7.5"]),
+                # consistent, as the schema's outcome rule wants (anonymize table checks it as the node)
+                "employed_6m": (employed := rng.choice("01")),
+                "months_to_employment": "3.0" if employed == "1" else rng.choice(["", "7.5"]),
                 "counselor_note": f"Entretien avec {first} {last}, joignable au {f.write_phone(phone, rng)} "
                 f"ou {f.email_for(first, last, rng)}. Souhaite une formation de cariste.",
             }

@@ -114,3 +114,39 @@ def test_table_command_names_the_line_of_non_utf8_bytes(tmp_path: Path, key_file
         ["table", str(source), str(tmp_path / "o.csv"), "--config", str(CONFIG), "--key-file", str(key_file)],
     )
     assert result.exit_code == 2 and f"{source}: line 2 is not UTF-8" in result.output
+
+
+def test_table_command_applies_the_nodes_row_rule_and_numbers_lines_as_the_node(
+    tmp_path: Path, key_file: Path
+) -> None:
+    """Issue 12: a birth year 1890 was '1 unknown' here while the node refused the site for it."""
+    raw = make_parcours(4, seed=3)
+    raw["birth_year"] = raw["birth_year"].astype(str)
+    raw.loc[2, "birth_year"] = "1890"
+    source = tmp_path / "parcours.csv"
+    raw.to_csv(source, index=False)
+    result = runner.invoke(
+        app,
+        ["table", str(source), str(tmp_path / "o.csv"), "--config", str(CONFIG), "--key-file", str(key_file)],
+    )
+    assert result.exit_code == 2, result.output
+    assert "line 4, field 'birth_year'" in result.output  # header line 1, third record on line 4
+    assert "Traceback" not in result.output and not (tmp_path / "o.csv").exists()
+
+
+def test_the_report_lists_file_line_numbers(tmp_path: Path, key_file: Path, scrubber, monkeypatch) -> None:
+    monkeypatch.setattr("anonymization.table.default_scrubber", lambda: scrubber)
+    raw = make_parcours(4, seed=3)
+    raw.loc[1, "nir"] = ""  # dropped: no linkage identifier (the schema requires one; a generic table)
+    config = tmp_path / "c.yaml"
+    config.write_text(CONFIG.read_text().replace("dataset: parcours", "dataset: partner_export"))
+    source = tmp_path / "p.csv"
+    raw.to_csv(source, index=False)
+    result = runner.invoke(
+        app,
+        ["table", str(source), str(tmp_path / "o.csv"), "--config", str(config), "--key-file", str(key_file)],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "o.csv.report.json").read_text())
+    dropped = [entry for entry in report["dropped_records"].values() if entry["count"]]
+    assert dropped[0]["rows"] == [3]  # the second record is on line 3 of the file

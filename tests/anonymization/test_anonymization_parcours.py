@@ -91,11 +91,12 @@ def test_no_identifier_reaches_the_output_or_the_report(anonymized) -> None:
 def test_invalid_and_missing_linkage_identifiers_are_dropped_and_counted_by_row(anonymized) -> None:
     raw, out, report = anonymized
     assert report.records_in == 40 and report.records_out == 38 == len(out)
-    assert report.identifiers["nir"].rejected == 1 and report.identifiers["nir"].rejected_rows == [4]
+    # the file's line numbers (header on line 1), as in the node's messages
+    assert report.identifiers["nir"].rejected == 1 and report.identifiers["nir"].rejected_rows == [5]
     assert report.identifiers["nir"].empty == 1
-    assert {r.rows[0] for r in report.dropped_records.values()} == {4, 8}
-    assert report.identifiers["email"].rejected_rows == [10]
-    assert report.generalized["commune"].unknown_rows == [13]
+    assert {r.rows[0] for r in report.dropped_records.values()} == {5, 9}
+    assert report.identifiers["email"].rejected_rows == [11]
+    assert report.generalized["commune"].unknown_rows == [14]
     assert report.scrubbed["counselor_note"].entities.get("FR_PHONE", 0) >= 38
     json.dumps(report.to_dict())
 
@@ -198,7 +199,7 @@ def test_k_anonymity_enforcement_suppresses_small_classes(linkage_key) -> None:
         }
     )
     out, report = anonymize_table(raw, config, source="t.csv", linkage_key=linkage_key, study_id="s")
-    assert len(out) == 6 and report.dropped_records["k-anonymity (k=3)"].rows == [7]
+    assert len(out) == 6 and report.dropped_records["k-anonymity (k=3)"].rows == [8]  # line 8 of t.csv
     assert report.k_anonymity["k_achieved"] == 3 and report.k_anonymity["target_reached"]
 
 

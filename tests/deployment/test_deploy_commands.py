@@ -60,7 +60,12 @@ def test_provision_writes_a_self_contained_keys_folder_per_node(tmp_path: Path) 
     assert result.exit_code == 0, result.output
     node = tmp_path / "keys" / "nodes" / "apec"
     assert {p.name for p in node.iterdir()} == {
-        "node.key", "linkage.key", "broker.pub", "supernode.key", "superlink-ca.pem"
+        "node.key",
+        "linkage.key",
+        "broker.pub",
+        "supernode.key",
+        "superlink-ca.pem",
+        "site-policy.yaml",
     }
     assert (node / "broker.pub").read_bytes() == (tmp_path / "keys" / "public" / "broker.pub").read_bytes()
     assert (tmp_path / "keys" / "public" / "supernodes" / "apec.pub").is_file()
@@ -70,7 +75,8 @@ def test_provision_writes_a_self_contained_keys_folder_per_node(tmp_path: Path) 
 def test_superlink_command_is_accepted_by_flower_with_tls_auth_and_no_runtime_installs(keys: Path) -> None:
     tls = SuperLinkTls.from_provision(keys)
     settings = SuperLinkSettings(tls=tls, port=19093, database=keys / "state.db")
-    args = _parse_args_run_superlink().parse_args(settings.argv()[1:])
+    assert settings.argv()[:3] == [sys.executable, "-m", "tasks.flower_logs"]  # plain logs off a terminal
+    args = _parse_args_run_superlink().parse_args(settings.flower_argv()[1:])
     assert not args.insecure
     assert args.enable_supernode_auth
     assert args.runtime_dependency_install is False
@@ -83,7 +89,8 @@ def test_superlink_command_is_accepted_by_flower_with_tls_auth_and_no_runtime_in
 
 def test_supernode_command_is_accepted_by_flower_and_carries_the_site_config(node: SuperNodeSettings) -> None:
     node.check()
-    args = _parse_args_run_supernode().parse_args(node.argv()[1:])
+    assert node.argv()[3:] == node.flower_argv()
+    args = _parse_args_run_supernode().parse_args(node.flower_argv()[1:])
     assert not args.insecure
     assert args.runtime_dependency_install is False
     assert Path(args.auth_supernode_private_key) == node.keys_dir.resolve() / "supernode.key"
@@ -95,13 +102,16 @@ def test_supernode_command_is_accepted_by_flower_and_carries_the_site_config(nod
         "data-dir": str(node.data_dir.resolve()),
         "keys-dir": str(node.keys_dir.resolve()),
         "broker-url": "https://broker.example:8443",
+        "site-policy": str(node.keys_dir.resolve() / "site-policy.yaml"),  # the site's own, always
     }
 
 
 def test_a_node_missing_its_data_file_is_refused_naming_the_file(node: SuperNodeSettings) -> None:
+    from node_agent.deployment.checks import DataFileCheck
+
     (node.data_dir / "parcours.csv").unlink()
-    with pytest.raises(FileNotFoundError, match="parcours.csv"):
-        node.check()
+    finding = DataFileCheck().run(node)
+    assert not finding.ok and "parcours.csv" in finding.detail
 
 
 @pytest.mark.parametrize(
@@ -123,19 +133,43 @@ def test_bad_node_settings_are_refused_with_the_option_named(
 def test_node_start_dry_run_says_what_it_listens_on_trusts_and_refuses(node: SuperNodeSettings) -> None:
     result = CliRunner().invoke(
         node_cli,
-        ["start", "--site", "apec", "--data-dir", str(node.data_dir), "--keys-dir", str(node.keys_dir),
-         "--broker-url", node.broker_url, "--superlink", node.superlink, "--dry-run"],
+        [
+            "start",
+            "--site",
+            "apec",
+            "--data-dir",
+            str(node.data_dir),
+            "--keys-dir",
+            str(node.keys_dir),
+            "--broker-url",
+            node.broker_url,
+            "--superlink",
+            node.superlink,
+            "--dry-run",
+        ],
     )
-    assert result.exit_code == 0, result.output
-    for word in ("listens on   127.0.0.1", "trusts", "refuses", "flower-supernode"):
+    assert result.exit_code == 2, result.output  # its data file and broker.example fail the checks
+    for word in ("listens on   127.0.0.1", "trusts", "refuses", "FAIL data file", "FAIL trust broker"):
         assert word in result.output
 
 
 def test_node_start_with_wrong_keys_exits_naming_the_file(node: SuperNodeSettings, tmp_path: Path) -> None:
     result = CliRunner().invoke(
         node_cli,
-        ["start", "--site", "apec", "--data-dir", str(node.data_dir), "--keys-dir", str(tmp_path),
-         "--broker-url", node.broker_url, "--superlink", node.superlink, "--dry-run"],
+        [
+            "start",
+            "--site",
+            "apec",
+            "--data-dir",
+            str(node.data_dir),
+            "--keys-dir",
+            str(tmp_path),
+            "--broker-url",
+            node.broker_url,
+            "--superlink",
+            node.superlink,
+            "--dry-run",
+        ],
     )
     assert result.exit_code == 2
     assert "supernode.key" in result.output and "Traceback" not in result.output
@@ -196,9 +230,21 @@ def test_supervisor_does_not_touch_processes_of_another_launch(tmp_path: Path) -
 def test_run_study_without_a_reachable_broker_exits_with_a_message(keys: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(
         coordinator_cli,
-        ["run-study", "--superlink", "127.0.0.1:1", "--ca", str(keys / "public" / "superlink-ca.pem"),
-         "--sites", "apec,france_travail", "--broker-url", "http://127.0.0.1:1", "--keys", str(keys),
-         "--study-dir", str(tmp_path)],
+        [
+            "run-study",
+            "--superlink",
+            "127.0.0.1:1",
+            "--ca",
+            str(keys / "public" / "superlink-ca.pem"),
+            "--sites",
+            "apec,france_travail",
+            "--broker-url",
+            "http://127.0.0.1:1",
+            "--keys",
+            str(keys),
+            "--study-dir",
+            str(tmp_path),
+        ],
     )
     assert result.exit_code == 2, result.output
     assert "asking the broker at http://127.0.0.1:1" in result.output and "Traceback" not in result.output
@@ -207,9 +253,23 @@ def test_run_study_without_a_reachable_broker_exits_with_a_message(keys: Path, t
 def test_run_study_with_a_bad_config_value_names_the_key(keys: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(
         coordinator_cli,
-        ["run-study", "--superlink", "127.0.0.1:1", "--ca", str(keys / "public" / "superlink-ca.pem"),
-         "--sites", "apec", "--min-sites", "2", "--broker-url", "http://127.0.0.1:1", "--keys", str(keys),
-         "--study-dir", str(tmp_path)],
+        [
+            "run-study",
+            "--superlink",
+            "127.0.0.1:1",
+            "--ca",
+            str(keys / "public" / "superlink-ca.pem"),
+            "--sites",
+            "apec",
+            "--min-sites",
+            "2",
+            "--broker-url",
+            "http://127.0.0.1:1",
+            "--keys",
+            str(keys),
+            "--study-dir",
+            str(tmp_path),
+        ],
     )
     assert result.exit_code == 2
     assert "min-sites" in result.output

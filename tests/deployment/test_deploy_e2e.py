@@ -183,11 +183,14 @@ def test_a_node_killed_mid_round_is_left_out_and_its_reservation_stays_charged(
 
 
 def test_a_node_whose_site_policy_refuses_the_purpose_declines_and_the_report_says_so(
-    study: StudyRun,
+    study: StudyRun, federation: LoopbackFederation
 ) -> None:
     site = study.report["sites"][DECLINES]
     assert site["status"] == "declined" and site["rounds_trained"] == []
     assert any(PURPOSE in reason or "purpose" in reason for reason in site["declined"]), site["declined"]
+    # issue 12: the partner sees the refusal in its own node's log, with the rule (not only "Sent")
+    node_log = federation.supervisor[f"node-{DECLINES}"].log_text()
+    assert f"site {DECLINES} declined — rule" in node_log, node_log[-2000:]
 
 
 def test_a_node_with_an_unregistered_key_is_refused_at_the_superlink(

@@ -69,3 +69,20 @@ def test_a_round_without_a_grant_is_declined(granted):
     with pytest.raises(NodeDeclined) as declined:
         BrokerGate(settings).admit(instructions, get_task("employment_outcome"))
     assert declined.value.rule == "grant.missing"
+
+
+def test_the_local_veto_reads_the_sites_own_policy_never_the_bundles_copy(granted):
+    """Issue 12, item 6: a node without its own policy declined nothing — it read the shipped copy,
+    which in deployment is the app bundle the Region submitted."""
+    keys, _, config, settings = granted
+    own = keys.node_dir("missions_locales") / "site-policy.yaml"
+    text = own.read_text(encoding="utf-8")
+    own.unlink()
+    with pytest.raises(NodeDeclined) as declined:
+        BrokerGate(settings).admit(config.instructions(), get_task("employment_outcome"))
+    assert declined.value.rule == "site.policy_missing"
+    # the site's own edit is what decides: refusing the purpose in its own file declines the study
+    own.write_text(text.replace("  - autodiagnostic_mobilite\n", ""), encoding="utf-8")
+    with pytest.raises(NodeDeclined) as declined:
+        BrokerGate(settings).admit(config.instructions(), get_task("employment_outcome"))
+    assert declined.value.rule.startswith("site.")

@@ -96,3 +96,17 @@ def test_an_objection_at_one_partner_removes_the_person_at_every_partner(demo):
     assert report["sites"]["france_travail"]["counts"]["opt_outs_applied"] == OBJECTORS
     shared = sum(report["sites"][s]["counts"]["opt_outs_applied"] for s in ("apec", "missions_locales"))
     assert shared >= 1  # people registered at two partners are dropped at both
+
+
+def test_failure_messages_name_no_python_class() -> None:
+    """Issue 12, item 3: the simulate CLI printed `ValueError: …`, `RuntimeError: …` to people."""
+    from simulations.errors import describe
+
+    for exc in (
+        ValueError("ε must be positive"),
+        FileNotFoundError(2, "No such file", "x.csv"),
+        KeyError("site_9"),
+        RuntimeError("the engine stopped"),
+    ):
+        text = describe(exc)
+        assert type(exc).__name__ not in text and text

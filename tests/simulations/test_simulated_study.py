@@ -50,10 +50,10 @@ def test_study_beats_chance_keeps_each_site_within_epsilon_and_goes_on_without_a
         assert 0 < site["epsilon"] <= config.target_epsilon
         assert site["delta"] <= 1 / (10 * site["examples"])
     missing = report["sites"]["site_4"]
-    assert missing["status"] == "declined"
-    assert "data.schema" in missing["declined"][0] and "file not found" in missing["declined"][0]
+    assert missing["status"] == "data error"  # the site's own file, not a policy refusal
+    assert "data.schema" in missing["data_errors"][0] and "file not found" in missing["data_errors"][0]
     on_disk = json.loads((config.study_dir / "report.json").read_text())
-    assert on_disk["sites"]["site_4"]["status"] == "declined"
+    assert on_disk["sites"]["site_4"]["status"] == "data error"
     assert (config.study_dir / "model.pt").exists() and "site_4" in (
         config.study_dir / "report.md"
     ).read_text()
@@ -71,8 +71,9 @@ def test_study_stops_cleanly_when_too_few_sites_remain_and_says_why(tmp_path):
     report = run_simulated_study(config, site_nodes(tmp_path / "data", list(paths)))
 
     assert report["status"] == "aborted" and "0 site(s) trained" in report["reason"]
-    malformed = report["sites"]["site_1"]["declined"][0]
-    assert "row 8" in malformed and "'age'" in malformed and "forty" in malformed
+    malformed = report["sites"]["site_1"]["data_errors"][0]
+    assert "line 8" in malformed and "'age'" in malformed and "rule type" in malformed
+    assert "forty" not in malformed  # the cell's value stays in the node's log
     assert "dp.plan" in report["sites"]["site_2"]["declined"][0]
     assert not (config.study_dir / "model.pt").exists()
     assert all(not math.isnan(v["epsilon"]) and v["epsilon"] == 0 for v in report["sites"].values())

@@ -108,7 +108,7 @@ def test_wrong_type_names_file_row_and_field(tmp_path: Path) -> None:
     assert len(error.problems) == 1
     problem = error.problems[0]
     assert (problem.row, problem.field, problem.rule) == (4, "birth_year", "type")  # header is row 1
-    assert str(problem) == "france_travail/parcours.csv, row 4, field 'birth_year': 'abc' is not an integer"
+    assert str(problem) == "france_travail/parcours.csv, line 4, field 'birth_year': 'abc' is not an integer"
 
 
 @pytest.mark.parametrize(
@@ -223,4 +223,23 @@ def test_adult_site_file_is_validated_with_the_same_error_style(tmp_path: Path) 
     pd.DataFrame([row, {**row, "income": ">50K."}]).to_csv(path, index=False)
     with pytest.raises(SchemaErrors) as caught:
         load_adult_site(path, "site_1")
-    assert str(caught.value.problems[0]).startswith("site_1/adult.csv, row 3, field 'income': '>50K.'")
+    assert str(caught.value.problems[0]).startswith("site_1/adult.csv, line 3, field 'income': '>50K.'")
+
+
+def test_rows_are_the_files_line_numbers_also_after_a_note_on_several_lines(tmp_path: Path) -> None:
+    """Issue 12: one numbering, the line an editor shows — a quoted note over 3 lines pushes the rest."""
+    rows = [_person(1, counselor_note="Entretien.\nSuite.\nFin."), _person(2), _person(3, sex="X")]
+    path = _write(tmp_path, rows)
+    assert path.read_text(encoding="utf-8").splitlines()[5].startswith("FT-0003")  # line 6 of the file
+    problem = _errors(path).problems[0]
+    assert (problem.row, problem.unit) == (6, "line")
+    assert str(problem).startswith("france_travail/parcours.csv, line 6, field 'sex'")
+
+
+def test_the_public_form_of_a_problem_holds_no_cell_value(tmp_path: Path) -> None:
+    """What leaves the node says where and which rule, never the value ('1890' reached the Region)."""
+    error = _errors(_write(tmp_path, [_person(1), _person(2, birth_year=1890)]))
+    assert "1890" in str(error)  # the partner's own log shows it
+    public = error.public()
+    assert "1890" not in public
+    assert "line 3" in public and "birth_year" in public and "rule range" in public

@@ -17,8 +17,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from trust_broker.audit.export import ExportError
-
 if TYPE_CHECKING:
     from trust_broker.audit.verify import VerificationReport
 
@@ -38,6 +36,7 @@ ExportArg = Annotated[Path, typer.Argument(help="JSON Lines export of the broker
 
 
 def _load(export: Path, console: Console) -> VerificationReport:
+    from trust_broker.audit.export import ExportError
     from trust_broker.audit.verify import verify_export  # imports the accountants: only when used
 
     try:

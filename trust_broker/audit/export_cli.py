@@ -9,9 +9,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from trust_broker.client import BrokerClient, BrokerError
-from trust_broker.roles import Role
-
 
 def export_command(
     out: Annotated[Path, typer.Option("--out", help="JSON Lines file to write (0600)")],
@@ -22,12 +19,17 @@ def export_command(
         str | None, typer.Option("--broker-url", help="broker base URL (default: $R2DDE_BROKER_URL)")
     ] = None,
     role: Annotated[str, typer.Option(help="whose key signs the request: auditor or admin")] = "auditor",
-    db: Annotated[
+    database: Annotated[
         str | None,
-        typer.Option("--db", help="read the broker's database directly instead (on the broker host)"),
+        typer.Option("--database", help="read the broker's database directly instead (on the broker host)"),
     ] = None,
+    db: Annotated[str | None, typer.Option("--db", hidden=True)] = None,  # old name of --database
 ) -> None:
     """Write the audit chain with the broker's signed heads, for `r2dde audit verify`."""
+    from trust_broker.client import BrokerClient, BrokerError  # the HTTP stack: only when it runs
+    from trust_broker.roles import Role
+
+    db = db or database
     console = Console(stderr=True)
     try:
         if db is not None:

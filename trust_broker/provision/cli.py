@@ -24,13 +24,29 @@ def provision_command(
         list[str] | None,
         typer.Option(help="DNS name or IP the nodes dial for the SuperLink (repeatable; localhost always)"),
     ] = None,
+    node_keys: Annotated[
+        Path | None,
+        typer.Option(
+            help="folder of the nodes' exported public keys, <site>/node.pub and <site>/supernode.pub "
+            "(`r2dde node keygen`); without it one folder holds every key (demos only)"
+        ),
+    ] = None,
 ) -> None:
-    """Write Ed25519 keys for every participant, the linkage key for the nodes, and the public registry."""
-    console = Console()
+    """Write the broker's, the Region's and the auditor's keys, the public registry and the SuperLink's TLS;
+    with --node-keys the nodes keep their own keys and the linkage key is theirs."""
+    console = Console(soft_wrap=True)
     site_ids = [s.strip() for s in sites.split(",") if s.strip()]
     try:
-        folder = provision(out, site_ids, overwrite=overwrite)
-        tls = write_tls_material(folder.root, folder.sites, superlink_host or ())
+        exported = _node_exports(node_keys, site_ids) if node_keys is not None else {}
+        folder = provision(
+            out, site_ids, overwrite=overwrite, node_public_keys={s: e[0] for s, e in exported.items()}
+        )
+        tls = write_tls_material(
+            folder.root,
+            folder.sites,
+            superlink_host or (),
+            supernode_public_keys={s: e[1] for s, e in exported.items()},
+        )
     except (ValueError, FileExistsError) as exc:
         Console(stderr=True).print(f"[red]error:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(code=2) from exc
@@ -38,14 +54,37 @@ def provision_command(
     console.print(f"  broker key nodes pin:   {folder.broker_public_key_path}")
     console.print(f"  participants registry:  {folder.participants_path}")
     for site in folder.sites:
-        console.print(f"  node {site:<20} {folder.node_dir(site)} (node.key, linkage.key)")
+        if site in exported:
+            console.print(
+                f"  node {site:<20} its own keys; send it {folder.node_dir(site)}"
+                " (broker.pub, superlink-ca.pem)"
+            )
+        else:
+            console.print(f"  node {site:<20} {folder.node_dir(site)} (node.key, linkage.key)")
     console.print(f"  SuperLink certificate:  {tls.server_certificate} (hosts: {', '.join(tls.hosts)})")
     console.print(f"  CA every party pins:    {tls.ca_certificate}")
     for site, key in tls.supernodes.items():
-        console.print(f"  SuperNode key of {site:<12} {key.private_key} (public: {key.public_key})")
-    console.print(
-        "The linkage key is shared by the nodes only: never copy it to the broker or the coordinator."
-    )
+        if site not in exported:
+            console.print(f"  SuperNode key of {site:<12} {key.private_key} (public: {key.public_key})")
+    if exported and len(exported) == len(folder.sites):
+        console.print("No node key and no linkage key were made here: the nodes hold their own.")
+    else:
+        console.print(
+            "[yellow]Demo mode[/yellow]: this folder holds node keys and the linkage key. Across "
+            "institutions each node runs `r2dde node keygen` and you pass --node-keys (README)."
+        )
+
+
+def _node_exports(folder: Path, sites: list[str]) -> dict[str, tuple[Path, Path]]:
+    """site -> (node.pub, supernode.pub) from the folder the nodes' public exports were gathered in."""
+    found = {}
+    for site in sites:
+        node_pub, supernode_pub = folder / site / "node.pub", folder / site / "supernode.pub"
+        missing = [p for p in (node_pub, supernode_pub) if not p.is_file()]
+        if missing:
+            raise ValueError(f"{missing[0]}: missing (copy the public/ folder of `r2dde node keygen` there)")
+        found[site] = (node_pub, supernode_pub)
+    return found
 
 
 app.callback(invoke_without_command=True)(provision_command)

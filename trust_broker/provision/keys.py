@@ -22,7 +22,7 @@ import base64
 import json
 import os
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -216,8 +216,42 @@ def register_provisioner(name: str, provisioner: Provisioner) -> None:
     _EXTRA_PROVISIONERS[name] = provisioner
 
 
-def provision(out: Path, sites: Sequence[str], *, overwrite: bool = False) -> ProvisionedFolder:
+#: The site's own policy in its node's folder: the only one its local veto reads (node_agent/settings.py).
+SITE_POLICY_FILE = "site-policy.yaml"
+
+
+def write_site_policy_copy(node_dir: Path, site: str) -> Path | None:
+    """Start the site's own policy from the shipped document, for the partner to review and edit.
+
+    The node reads this file, never the app bundle's copy; a site with no shipped document gets none
+    (its node then declines governed studies until the partner writes one).
+    """
+    from policies.loader import DOCUMENTS_DIR
+
+    shipped = DOCUMENTS_DIR / "sites" / f"{site}.yaml"
+    if not shipped.is_file():
+        return None
+    target = Path(node_dir) / SITE_POLICY_FILE
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not target.exists():  # the partner's edits are never overwritten
+        target.write_bytes(shipped.read_bytes())
+        os.chmod(target, 0o600)
+    return target
+
+
+def provision(
+    out: Path,
+    sites: Sequence[str],
+    *,
+    overwrite: bool = False,
+    node_public_keys: Mapping[str, Path] | None = None,
+) -> ProvisionedFolder:
     """Write every participant's key pair, the linkage key and the public registry into ``out``.
+
+    With ``node_public_keys`` (site -> the ``node.pub`` each node exported with `r2dde node keygen`),
+    the nodes keep their own keys: only their public keys enter the registry, and neither a node's
+    private key nor the linkage key (made among the nodes, `r2dde node linkage-key`) is written here.
+    Without it (demos, simulations on one machine) one folder holds everything.
 
     Refuses to overwrite an existing folder's keys unless told to: silently rotating keys
     would orphan every grant and signature made with the old ones.
@@ -245,19 +279,30 @@ def provision(out: Path, sites: Sequence[str], *, overwrite: bool = False) -> Pr
         (Role.AUDITOR, None),
         (Role.ADMIN, None),
     ]
-    identities += [(Role.NODE, site) for site in sites]
+    exported = dict(node_public_keys or {})
+    unknown = sorted(set(exported) - set(sites))
+    if unknown:
+        raise ValueError(f"node keys given for site(s) not provisioned: {', '.join(unknown)}")
+    identities += [(Role.NODE, site) for site in sites if site not in exported]
     for role, site in identities:
         key = Ed25519PrivateKey.generate()
         kid = folder.kid_for(role, site)
         write_private_key(folder.private_key_path(role, site), key)
         write_public_key(folder.public_dir / f"{kid}.pub", key.public_key())
         records.append(ParticipantRecord(kid=kid, role=role, site=site, public_key=key.public_key()))
+    for site, path in exported.items():  # the node's own key: only its public half is here
+        public = load_public_key(Path(path))
+        write_public_key(folder.public_dir / f"{node_kid(site)}.pub", public)
+        records.append(ParticipantRecord(kid=node_kid(site), role=Role.NODE, site=site, public_key=public))
 
     linkage_hex = secrets.token_bytes(LINKAGE_KEY_BYTES).hex() + "\n"
     for site in sites:
-        _write_private(folder.linkage_key_path(site), linkage_hex.encode("ascii"))
         # A node's folder is self-contained: the broker key it pins travels with its own keys.
         write_public_key(folder.node_dir(site) / "broker.pub", broker_key.public_key())
+        if site in exported:
+            continue  # its private keys, site policy and the linkage key are the node's own business
+        _write_private(folder.linkage_key_path(site), linkage_hex.encode("ascii"))
+        write_site_policy_copy(folder.node_dir(site), site)
 
     payload = json.dumps([r.to_json() for r in records], indent=2) + "\n"
     _write_private(folder.participants_path, payload.encode("utf-8"))

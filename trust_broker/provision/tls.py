@@ -206,17 +206,32 @@ def write_supernode_key(private_path: Path, public_path: Path) -> None:
     _write(public_path, public + b"\n", private=False)
 
 
+def _checked_supernode_public_key(path: Path) -> bytes:
+    """A node's exported SuperNode key, refused unless it is an OpenSSH P-384 public key."""
+    data = path.read_bytes()
+    try:
+        key = serialization.load_ssh_public_key(data.strip())
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{path}: not an OpenSSH public key ({exc})") from None
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != SUPERNODE_CURVE.name:
+        raise ValueError(f"{path}: a SuperNode key must be ECDSA P-384 (what `r2dde node keygen` writes)")
+    return data.strip() + b"\n"
+
+
 def write_tls_material(
     folder: Path,
     sites: Sequence[str],
     hosts: Sequence[str] = (),
     *,
     days: int = CERT_VALIDITY_DAYS,
+    supernode_public_keys: Mapping[str, Path] | None = None,
 ) -> TlsMaterial:
     """Write a fresh CA, the SuperLink certificate and one SuperNode key pair per site into ``folder``.
 
     ``hosts`` are the extra names/IPs the nodes dial (e.g. ``superlink`` in compose, the
     Region's DNS name); ``localhost`` and ``127.0.0.1`` are always included.
+    ``supernode_public_keys`` (site -> the OpenSSH public key a node exported with `r2dde node
+    keygen`): those sites keep their own private key; only their public key is copied for registration.
     """
     folder = Path(folder)
     sites = tuple(dict.fromkeys(sites))
@@ -244,7 +259,11 @@ def write_tls_material(
     supernodes: dict[str, SuperNodeKey] = {}
     for site in sites:
         paths = _supernode_paths(folder, site)
-        write_supernode_key(paths.private_key, paths.public_key)
+        exported = (supernode_public_keys or {}).get(site)
+        if exported is not None:
+            _write(paths.public_key, _checked_supernode_public_key(Path(exported)), private=False)
+        else:
+            write_supernode_key(paths.private_key, paths.public_key)
         _write(paths.ca_certificate, ca_pem, private=False)
         supernodes[site] = paths
     return TlsMaterial(
