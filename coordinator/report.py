@@ -8,9 +8,10 @@ from pathlib import Path
 
 import torch
 
-from tasks.metrics import fairness_gaps
+from tasks.metrics import RECORD_CELLS
+from tasks.noisy import NoisyValue
 
-from .journal import StudyJournal
+from .journal import SiteRecord, StudyJournal
 from .study_config import StudyConfig
 
 
@@ -21,11 +22,10 @@ def build_report(
     status: str,
     reason: str,
     rounds_completed: int,
-    round_metrics: dict[int, dict[str, float]],
+    round_metrics: dict[int, dict[str, dict[str, float]]],
     wall_seconds: float,
     feature_names: list[str],
     explanations: dict[str, object] | None = None,
-    min_cell: int = 11,
 ) -> dict[str, object]:
     final = round_metrics[max(round_metrics)] if round_metrics else {}
     sites = {}
@@ -36,12 +36,11 @@ def build_report(
             "epsilon": record.epsilon,
             "target_epsilon": record.target_epsilon,
             "delta": record.delta,
-            "examples": record.examples,
             "noise_multiplier": record.noise_multiplier,
             "rounds_trained": record.rounds_trained,
             "declined": record.declined,
             "failures": record.failures,
-            "counts": record.counts,
+            **site_records(record),
         }
     return {
         "study_id": config.study_id,
@@ -52,19 +51,71 @@ def build_report(
         "rounds": rounds_completed,
         "rounds_planned": config.num_server_rounds,
         "wall_seconds": round(wall_seconds, 3),
-        "metrics": {k: final.get(k, float("nan")) for k in ("accuracy", "auc", "log_loss")},
+        **quality_section(final),
         "metrics_by_round": {str(r): m for r, m in sorted(round_metrics.items())},
         "sites": sites,
-        "fairness": {a: fairness_gaps(g, min_cell) for a, g in journal.pooled_fairness().items()},
+        "fairness": journal.pooled_fairness(),
         "explanations": explanations or {},
         "rounds_detail": {str(r): d for r, d in sorted(journal.rounds.items())},
         "features": feature_names,
-        "privacy": {
-            "unit": "one person's record in one partner's dataset",
-            "accountant": "RDP (Opacus), composed over all rounds of the study",
-            "evaluation_metrics": (
-                "each site's holdout: accuracy, log-loss, per-group counts and a 50-bin score histogram"
-                " (pooled AUC), released as aggregates without DP noise"
+        "privacy": privacy_section(journal),
+    }
+
+
+QUALITY = ("accuracy", "auc", "log_loss", "positive_rate")
+
+
+def quality_section(final: dict[str, dict[str, float]]) -> dict[str, object]:
+    """The pooled holdout metrics (noisy: computed from DP releases) and their 95 % intervals."""
+    return {
+        "metrics": {k: final[k]["value"] if k in final else float("nan") for k in QUALITY},
+        "metrics_intervals": {k: [final[k]["low"], final[k]["high"]] for k in QUALITY if k in final},
+    }
+
+
+def site_records(record: SiteRecord) -> dict[str, object]:
+    """A site's record counts as the coordinator knows them: noisy, from its last evaluation's
+    release (None where the node suppressed a cell under the small-cell rule, or never evaluated)."""
+    release = record.evaluation
+    cells: list[NoisyValue | None] = release.block("records") if release else [None] * len(RECORD_CELLS)
+    records = {
+        name: None
+        if cell is None
+        else {"value": round(cell.value), "interval": [round(x) for x in cell.interval()]}
+        for name, cell in zip(RECORD_CELLS, cells, strict=True)
+    }
+    train = records["train"]
+    return {"examples": train["value"] if train else None, "records": records}
+
+
+def privacy_section(journal: StudyJournal) -> dict[str, object]:
+    """What the ε figures protect, and how far they reach for a person present at several sites."""
+    trained = {s: r for s, r in journal.sites.items() if r.rounds_trained}
+    evaluated = [r.evaluation for r in trained.values() if r.evaluation is not None]
+    worst = sum(r.epsilon for r in trained.values())
+    return {
+        "unit": "one person's record in one partner's dataset (add/remove), per study",
+        "accountant": "RDP (Opacus), composed over every DP-SGD round and every evaluation of the study",
+        "evaluation_metrics": (
+            "each site's holdout statistics (score histogram, clamped log-loss sum, record counts, "
+            "per-group outcome × prediction cells) leave the node as one Gaussian release per "
+            "evaluation, reserved and committed in the site's ledger account; cells under "
+            f"{evaluated[0].min_cell if evaluated else 11} are suppressed at the node after noise; "
+            "intervals are 95 % for the DP noise only"
+        ),
+        "evaluations": {
+            "granted_per_site": evaluated[0].evaluations_granted if evaluated else 0,
+            "noise_std_per_cell": {s: r.evaluation.noise_std for s, r in trained.items() if r.evaluation},
+        },
+        "several_sites": {
+            "sites": sorted(trained),
+            "worst_case_epsilon": worst,
+            "statement": (
+                "a person whose records are at several partners is protected by the composition of "
+                "those sites' mechanisms: at most the sum of their ε (basic composition, each at its "
+                f"δ; δ's add too) — here up to ε = {worst:.2f} for a person at all "
+                f"{len(trained)} sites, against a per-site target of "
+                f"{max((r.target_epsilon for r in trained.values()), default=float('nan')):.2f}"
             ),
         },
     }
@@ -111,6 +162,86 @@ def _fmt(value: object, digits: int = 3) -> str:
     return str(value)
 
 
+def _interval(pair: object) -> str:
+    if not isinstance(pair, list | tuple) or None in pair:
+        return ""
+    return f" [{_fmt(pair[0])}, {_fmt(pair[1])}]"
+
+
+def _noisy_count(cell: object) -> str:
+    if not isinstance(cell, dict):
+        return "suppressed"
+    low, high = cell["interval"]
+    return f"≈{cell['value']} [{low}, {high}]"
+
+
+def render_quality(report: dict[str, object]) -> list[str]:
+    """Pooled holdout metrics, noisy, each with its 95 % interval (DP noise only)."""
+    metrics, intervals = report["metrics"], report.get("metrics_intervals") or {}
+    assert isinstance(metrics, dict) and isinstance(intervals, dict)
+    return [
+        "## Model quality (pooled holdouts, from each site's DP release; 95 % intervals for the noise)",
+        "",
+        "| accuracy | AUC | log-loss | positive rate |",
+        "|---|---|---|---|",
+        "| " + " | ".join(f"{_fmt(metrics.get(k))}{_interval(intervals.get(k))}" for k in QUALITY) + " |",
+    ]
+
+
+def render_fairness(report: dict[str, object]) -> list[str]:
+    """Group rates and gaps from the pooled noisy cells, with their 95 % intervals."""
+    fairness = report["fairness"]
+    assert isinstance(fairness, dict)
+    if not fairness:
+        return []
+    lines = ["", "## Fairness (pooled holdouts; groups under the small-cell size suppressed at the node)", ""]
+    for attribute, f in fairness.items():
+        gaps = f.get("gap_intervals", {})
+        suppressed = [*f["suppressed_groups"], *f.get("suppressed_at_sites", [])]
+        shown = ", ".join(
+            f"{label} gap {_fmt(f[key])}{_interval(gaps.get(key))}"
+            for label, key in (
+                ("demographic-parity", "demographic_parity_gap"),
+                ("equal-opportunity", "equal_opportunity_gap"),
+                ("observed-outcome", "observed_outcome_gap"),
+            )
+        )
+        lines.append(
+            f"- **{attribute}**: {shown}" + (f" (suppressed: {', '.join(suppressed)})" if suppressed else "")
+        )
+        lines += [
+            "",
+            "  | group | n | selection rate | true-positive rate | observed rate |",
+            "  |---|---|---|---|---|",
+        ]
+        for group, r in f["groups"].items():
+            within = r.get("intervals", {})
+            lines.append(
+                f"  | {group} | ≈{_fmt(r['n'], 0)} | "
+                + " | ".join(
+                    f"{_fmt(r[k])}{_interval(within.get(k))}"
+                    for k in ("selection_rate", "true_positive_rate", "observed_rate")
+                )
+                + " |"
+            )
+    return lines
+
+
+def render_privacy(report: dict[str, object]) -> list[str]:
+    """The unit of privacy and the worst case of a person present at several sites."""
+    privacy = report.get("privacy")
+    if not isinstance(privacy, dict) or "several_sites" not in privacy:
+        return []
+    return [
+        "",
+        "## Unit of privacy",
+        "",
+        f"- Unit: {privacy['unit']}.",
+        f"- Evaluations: {privacy['evaluation_metrics']}.",
+        f"- Several sites: {privacy['several_sites']['statement']}.",
+    ]
+
+
 def render_markdown(report: dict[str, object]) -> str:
     metrics = report["metrics"]
     assert isinstance(metrics, dict)
@@ -121,47 +252,25 @@ def render_markdown(report: dict[str, object]) -> str:
         f"Rounds: {report['rounds']} of {report['rounds_planned']} · strategy {report['strategy']}"
         f" · wall time {_fmt(report['wall_seconds'], 1)} s",
         "",
-        "## Model quality (federated evaluation on each site's holdout)",
+        *render_quality(report),
         "",
-        "| accuracy | AUC | log-loss |",
-        "|---|---|---|",
-        f"| {_fmt(metrics['accuracy'])} | {_fmt(metrics['auc'])} | {_fmt(metrics['log_loss'])} |",
+        "## Sites and privacy spent (this study, all rounds and evaluations composed)",
         "",
-        "## Sites and privacy spent (this study, all rounds composed)",
-        "",
-        "| site | status | records read | opt-outs applied | examples | ε spent | ε target | δ | σ | notes |",
+        "| site | status | trained on | held out | not used | ε spent | ε target | δ | σ | notes |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     sites = report["sites"]
     assert isinstance(sites, dict)
     for site, s in sites.items():
         notes = "; ".join([*s["declined"], *s["failures"]]) or ""
-        counts = s["counts"] or {}
+        counts = [_noisy_count(s["records"].get(c)) for c in RECORD_CELLS]
         lines.append(
-            f"| {site} | {s['status']} | {counts.get('records_loaded', '—')}"
-            f" | {counts.get('opt_outs_applied', '—')} | {s['examples']}"
+            f"| {site} | {s['status']} | {' | '.join(counts)}"
             f" | {_fmt(s['epsilon'])} | {_fmt(s['target_epsilon'])}"
             f" | {s['delta'] or 0:.2e} | {_fmt(s['noise_multiplier'])} | {notes} |"
         )
-    fairness = report["fairness"]
-    assert isinstance(fairness, dict)
-    if fairness:
-        lines += ["", "## Fairness (pooled holdouts; groups under 11 records suppressed)", ""]
-        for attribute, f in fairness.items():
-            lines.append(
-                f"- **{attribute}**: demographic-parity gap {_fmt(f['demographic_parity_gap'])}, "
-                f"equal-opportunity gap {_fmt(f['equal_opportunity_gap'])}, "
-                f"observed-outcome gap {_fmt(f['observed_outcome_gap'])}"
-                + (f" (suppressed: {', '.join(f['suppressed_groups'])})" if f["suppressed_groups"] else "")
-            )
-            lines.append("")
-            lines.append("  | group | n | selection rate | true-positive rate | observed rate |")
-            lines.append("  |---|---|---|---|---|")
-            for group, r in f["groups"].items():
-                lines.append(
-                    f"  | {group} | {int(r['n'])} | {_fmt(r['selection_rate'])} | "
-                    f"{_fmt(r['true_positive_rate'])} | {_fmt(r['observed_rate'])} |"
-                )
+    lines += render_fairness(report)
+    lines += render_privacy(report)
     explanations = report.get("explanations")
     if isinstance(explanations, dict) and explanations:
         profile = ", ".join(f"{k}={v}" for k, v in explanations["reference_profile"].items())

@@ -7,19 +7,24 @@ each round may run in a fresh process and the session is simply rebuilt, determi
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from tasks.instructions import StudyInstructions
+from tasks.metrics import HoldoutLayout
 from tasks.registry import TaskSpec, get_task
 
 from .declined import NodeDeclined
-from .dp_plan import DpPlan, PrivacyPlanError, plan_study, site_delta
+from .dp_plan import DpPlan, PrivacyPlanError, epsilon_spent, plan_study, site_delta
+from .dp_release import GaussianRelease, NodeRandomness, ReleaseCounter, evaluation_release
 from .gate import StudyGate, StudyTerms
 from .local_data import SiteData, load_site_table, split_and_encode
-from .preparation import analysis_view, usable
+from .preparation import analysis_view, holdout_membership, usable
 from .settings import NodeSettings
+
+#: Where a node keeps its own records of what it released per study (evaluations so far).
+NODE_STATE = "node-state"
 
 
 @dataclass
@@ -31,6 +36,26 @@ class SiteStudy:
     terms: StudyTerms
     data: SiteData
     plan: DpPlan
+    #: What leaves the node after an evaluation: the cells, and one evaluation's Gaussian release
+    #: (None only for non-private benchmark training, whose evaluations are exact and marked so).
+    layout: HoldoutLayout | None = None
+    evaluation: GaussianRelease | None = None
+    randomness: NodeRandomness = field(default_factory=NodeRandomness)
+
+    def evaluations(self) -> ReleaseCounter:
+        return ReleaseCounter(self.settings.data_dir / NODE_STATE, self.instructions.study_id, "evaluation")
+
+    def holdout_set(self) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """Holdout records usable now: people who objected since the study opened leave it too."""
+        keys = self.data.test_keys
+        if keys is None:
+            return self.data.x_test, self.data.y_test, self.data.groups_test
+        keep, _ = usable(keys, self.gate, self.terms)
+        return (
+            self.data.x_test[keep],
+            self.data.y_test[keep],
+            {name: values[keep] for name, values in self.data.groups_test.items()},
+        )
 
     def training_set(self) -> tuple[np.ndarray, np.ndarray, int]:
         """Training records this round may use, and how many left since the study opened."""
@@ -61,20 +86,52 @@ def _open(settings: NodeSettings, instructions: StudyInstructions, gate: StudyGa
     frame, counts = analysis_view(
         spec, raw, settings=settings, study_id=instructions.study_id, gate=gate, terms=terms
     )
-    data = split_and_encode(
-        spec, frame, study_id=instructions.study_id, site=settings.site, fields=terms.fields, counts=counts
-    )
+    holdout = holdout_membership(frame, settings=settings, study_id=instructions.study_id)
+    data = split_and_encode(spec, frame, fields=terms.fields, counts=counts, holdout=holdout)
     n_train = len(data.y_train)
+    layout = HoldoutLayout.for_encoder(spec.encoder_for(terms.fields))
     try:
+        delta = site_delta(terms.delta, n_train)
+        evaluation = evaluation_release(terms.evaluation, terms.target_epsilon, delta, layout.l2_sensitivity)
+        plan = _training_plan(instructions, terms, n_train, delta, evaluation)
+    except PrivacyPlanError as exc:
+        raise NodeDeclined("dp.plan", str(exc)) from None
+    return SiteStudy(settings, instructions, spec, gate, terms, data, plan, layout, evaluation)
+
+
+def _training_plan(
+    instructions: StudyInstructions,
+    terms: StudyTerms,
+    n_train: int,
+    delta: float,
+    evaluation: GaussianRelease | None,
+) -> DpPlan:
+    """DP-SGD calibrated on what the evaluations leave of the site's study ε.
+
+    The evaluations' share is set aside first (their σ is fixed by it); DP-SGD gets the rest, and
+    the composition of every round and every granted evaluation is checked, with the same RDP
+    accountant as the ledger's, to stay within the site's target — else the broker would refuse the
+    last release of the study. Since RDP composes more tightly than the ε's add, the first try holds.
+    """
+    share = terms.evaluation.epsilon_share if evaluation is not None else 0.0
+    target = terms.target_epsilon * (1.0 - share)
+    for _ in range(20):
         plan = plan_study(
             n_train=n_train,
             batch_size=instructions.batch_size,
             local_epochs=instructions.local_epochs,
             rounds=instructions.num_rounds,
-            target_epsilon=terms.target_epsilon,
-            delta=site_delta(terms.delta, n_train),
+            target_epsilon=target,
+            delta=delta,
             max_grad_norm=instructions.max_grad_norm,
         )
-    except PrivacyPlanError as exc:
-        raise NodeDeclined("dp.plan", str(exc)) from None
-    return SiteStudy(settings, instructions, spec, gate, terms, data, plan)
+        if evaluation is None or not plan.private:
+            return plan
+        whole = [
+            (plan.noise_multiplier, plan.sample_rate, plan.steps_per_round * plan.rounds),
+            (evaluation.noise_multiplier, 1.0, terms.evaluation.evaluations),
+        ]
+        if epsilon_spent(whole, delta) <= terms.target_epsilon:
+            return plan
+        target *= 0.98
+    raise PrivacyPlanError(f"no DP-SGD plan fits beside the evaluations within ε {terms.target_epsilon}")
