@@ -97,11 +97,12 @@ def privacy_section(journal: StudyJournal) -> dict[str, object]:
         "unit": "one person's record in one partner's dataset (add/remove), per study",
         "accountant": "RDP (Opacus), composed over every DP-SGD round and every evaluation of the study",
         "evaluation_metrics": (
-            "each site's holdout statistics (score histogram, clamped log-loss sum, record counts, "
-            "per-group outcome × prediction cells) leave the node as one Gaussian release per "
+            "each site's holdout statistics (score histogram by outcome, record counts, per-group "
+            "outcome × prediction cells; L2 sensitivity 1 per block) leave the node as one Gaussian release per "
             "evaluation, reserved and committed in the site's ledger account; cells under "
             f"{evaluated[0].min_cell if evaluated else 11} are suppressed at the node after noise; "
-            "intervals are 95 % for the DP noise only"
+            "the log-loss is read from the histogram's bin mid-points; intervals are 95 % for the "
+            "DP noise only (not the holdout's sampling error, nor the bias suppression adds)"
         ),
         "evaluations": {
             "granted_per_site": evaluated[0].evaluations_granted if evaluated else 0,

@@ -137,14 +137,6 @@ def _record_round(context: Context, study: SiteStudy) -> list[tuple[float, float
     record["sigma"] = [*record["sigma"], study.plan.noise_multiplier]
     record["q"] = [*record["q"], study.plan.sample_rate]
     record["steps"] = [*record["steps"], study.plan.steps_per_round]
-    return _history(context, study)
-
-
-def _history(context: Context, study: SiteStudy) -> list[tuple[float, float, int]]:
-    key = f"dp-history:{study.instructions.study_id}"
-    if key not in context.state:
-        return []
-    record = context.state[key]
     return list(zip(record["sigma"], record["q"], record["steps"], strict=True))
 
 
@@ -178,8 +170,15 @@ def _evaluate(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
         noisy = np.array([v.value for v in release(exact, spec, study.randomness)])
         study.gate.commit(reservation, mechanism)
         noise_std = spec.noise_std
+        # Every round the plan allows, composed with the evaluations released so far: what the
+        # site's account holds for this study once training is over (the evaluation comes last).
+        plan = study.plan
         epsilon = epsilon_spent(
-            [*_history(context, study), (spec.noise_multiplier, 1.0, number)], study.plan.delta
+            [
+                (plan.noise_multiplier, plan.sample_rate, plan.steps_per_round * plan.rounds),
+                (spec.noise_multiplier, 1.0, number),
+            ],
+            plan.delta,
         )
     answer = HoldoutRelease(
         layout=study.layout,

@@ -7,7 +7,7 @@ each round may run in a fresh process and the session is simply rebuilt, determi
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -108,30 +108,37 @@ def _training_plan(
 ) -> DpPlan:
     """DP-SGD calibrated on what the evaluations leave of the site's study ε.
 
-    The evaluations' share is set aside first (their σ is fixed by it); DP-SGD gets the rest, and
-    the composition of every round and every granted evaluation is checked, with the same RDP
-    accountant as the ledger's, to stay within the site's target — else the broker would refuse the
-    last release of the study. Since RDP composes more tightly than the ε's add, the first try holds.
+    The evaluations' noise is fixed first, by their share of ε (what they would cost alone); then
+    DP-SGD's σ is the smallest whose rounds, composed with every granted evaluation by the ledger's
+    RDP accountant, stay within the site's target. RDP composes far more tightly than ε's add: a
+    plan on ε·(1 − share) alone would leave about a fifth of the budget unspent (2.38 of 3 in the
+    demo) — the plan on that figure only gives the steps and the sample rate.
     """
-    share = terms.evaluation.epsilon_share if evaluation is not None else 0.0
-    target = terms.target_epsilon * (1.0 - share)
-    for _ in range(20):
-        plan = plan_study(
-            n_train=n_train,
-            batch_size=instructions.batch_size,
-            local_epochs=instructions.local_epochs,
-            rounds=instructions.num_rounds,
-            target_epsilon=target,
-            delta=delta,
-            max_grad_norm=instructions.max_grad_norm,
-        )
-        if evaluation is None or not plan.private:
-            return plan
-        whole = [
-            (plan.noise_multiplier, plan.sample_rate, plan.steps_per_round * plan.rounds),
-            (evaluation.noise_multiplier, 1.0, terms.evaluation.evaluations),
-        ]
-        if epsilon_spent(whole, delta) <= terms.target_epsilon:
-            return plan
-        target *= 0.98
-    raise PrivacyPlanError(f"no DP-SGD plan fits beside the evaluations within ε {terms.target_epsilon}")
+    plan = plan_study(
+        n_train=n_train,
+        batch_size=instructions.batch_size,
+        local_epochs=instructions.local_epochs,
+        rounds=instructions.num_rounds,
+        target_epsilon=terms.target_epsilon * (1.0 - terms.evaluation.epsilon_share)
+        if evaluation is not None
+        else terms.target_epsilon,
+        delta=delta,
+        max_grad_norm=instructions.max_grad_norm,
+    )
+    if evaluation is None or not plan.private:
+        return plan
+    evaluations = (evaluation.noise_multiplier, 1.0, terms.evaluation.evaluations)
+    steps = plan.steps_per_round * plan.rounds
+
+    def epsilon(sigma: float) -> float:
+        return epsilon_spent([(sigma, plan.sample_rate, steps), evaluations], delta)
+
+    low, high = 0.3, plan.noise_multiplier  # σ of DP-SGD alone on the smaller share: always enough
+    if epsilon(high) > terms.target_epsilon:
+        raise PrivacyPlanError(f"no DP-SGD plan fits beside the evaluations within ε {terms.target_epsilon}")
+    for _ in range(40):
+        middle = (low + high) / 2
+        low, high = (low, middle) if epsilon(middle) <= terms.target_epsilon else (middle, high)
+        if high - low < 1e-3:
+            break
+    return replace(plan, noise_multiplier=high, target_epsilon=terms.target_epsilon)

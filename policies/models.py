@@ -54,7 +54,7 @@ class EvaluationBudget(_Document):
     trade-off between a better model and a better-measured one out of the coordinator's hands.
     """
 
-    epsilon_share: float = Field(default=0.2, gt=0.0, lt=1.0)
+    epsilon_share: float = Field(default=0.35, gt=0.0, lt=1.0)
     evaluations: int = Field(default=1, ge=0, le=20)
 
 

@@ -29,9 +29,11 @@ def binary_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float = 0.
 
 
 #: Score bins of the holdout histograms nodes release, from which the coordinator pools an AUC,
-#: the accuracy and the positive rate. Even, so that the 0.5 threshold is a bin edge; 20 rather
-#: than 50 since every bin is a noisy, suppressible cell (fewer, fuller cells survive the noise).
-ROC_BINS = 20
+#: the accuracy, the positive rate and a binned log-loss. Even, so that the 0.5 threshold is a bin
+#: edge; 10 rather than 50 since every bin is a noisy, suppressible cell: on use case 1's holdouts
+#: (≈1 250 people, noise std ≈ 12 per cell) 10 bins cost 0.003 of AUC in binning and halve the
+#: noise's pull towards 0.5 that 20 bins suffer (a simulation with the demo's sizes).
+ROC_BINS = 10
 
 
 def score_histograms(y_true: np.ndarray, scores: np.ndarray, bins: int = ROC_BINS) -> dict[str, list[int]]:
@@ -58,10 +60,11 @@ def auc_from_histograms(positive: np.ndarray, negative: np.ndarray) -> float:
 
 # --- What an evaluation releases (issue 10, item 4) -------------------------------------------------
 #
-# A node's evaluation is one Gaussian release of a vector made of *blocks*. Each block is either a
-# partition count (every holdout record falls in exactly one of its cells) or a sum of per-record
-# values clamped to [0, 1]; so adding or removing one person's record moves each block by at most 1
-# in L2, and the whole vector by at most √(number of blocks) — the sensitivity the noise is scaled to.
+# A node's evaluation is one Gaussian release of a vector made of *blocks*. Each block is a partition
+# count: every record falls in at most one of its cells, so adding or removing one person's record
+# moves each block by at most 1 in L2, and the whole vector by at most √(number of blocks) — the
+# sensitivity the noise is scaled to. (A clamped log-loss sum would be one more block and √5 instead
+# of 2 in the noise of every cell; the log-loss is read from the score histogram instead.)
 # Under replacement of one record by another the bound would be √2 per block; the project's unit is
 # add/remove, as for DP-SGD with Poisson sampling.
 #
@@ -72,15 +75,13 @@ def auc_from_histograms(positive: np.ndarray, negative: np.ndarray) -> float:
 #: exact record count would be a release about the site's people (issue 10, item 4), and a noisy
 #: one would cost ε for a weight whose exactness does not matter to DP-FedAvg.
 AGGREGATION_WEIGHT = "aggregation-weight"
-#: Per-record log-loss clamped to [0, LOSS_CLAMP] (i.e. scores to [1/100, 99/100] in effect) and
-#: divided by it, so that one record moves the released sum by at most 1.
-LOSS_CLAMP = math.log(100.0)
+#: Scores are clamped to [1/100, 99/100] for the binned log-loss (a bin's mid-point stands for its scores).
+LOSS_CLAMP = 0.01
 #: A group's four cells: (observed outcome, predicted outcome) = (0,0), (0,1), (1,0), (1,1).
 OUTCOME_CELLS = ("o0p0", "o0p1", "o1p0", "o1p1")
 #: Where each record of the site went: trained on, held out, or not used (opt-outs, missing consent,
 #: rejected identifiers) — a partition of the records the node loaded.
 RECORD_CELLS = ("train", "holdout", "not_used")
-OTHER = "other"
 
 
 @dataclass(frozen=True)
@@ -88,14 +89,14 @@ class HoldoutLayout:
     """The cells of an evaluation release, in order, from public vocabularies only."""
 
     bins: int
-    #: (attribute, its categories) for each fairness attribute; values outside go to ``other``.
+    #: (attribute, its categories) for each fairness attribute; a value outside them is in no cell.
     groups: tuple[tuple[str, tuple[str, ...]], ...]
 
     @classmethod
     def for_encoder(cls, encoder: TabularEncoder, bins: int = ROC_BINS) -> HoldoutLayout:
         vocabularies = {f.column: tuple(f.vocabulary) for f in encoder.features if isinstance(f, Categorical)}
         groups = tuple(
-            (name, (*vocabularies[column], OTHER))
+            (name, vocabularies[column])
             for name, column in encoder.group_columns.items()
             if column in vocabularies
         )
@@ -104,7 +105,6 @@ class HoldoutLayout:
     def blocks(self) -> list[tuple[str, int]]:
         return [
             ("scores", 2 * self.bins),
-            ("loss", 1),
             ("records", len(RECORD_CELLS)),
             *((f"group:{name}", len(OUTCOME_CELLS) * len(categories)) for name, categories in self.groups),
         ]
@@ -161,14 +161,12 @@ def holdout_statistics(
     out[where["scores"]] = np.bincount(
         y * layout.bins + score_bins(scores, layout.bins), minlength=2 * layout.bins
     )
-    probability_of_truth = np.where(y == 1, scores, 1.0 - scores)
-    losses = np.minimum(-np.log(np.clip(probability_of_truth, 1e-12, 1.0)), LOSS_CLAMP) / LOSS_CLAMP
-    out[where["loss"]] = losses.sum()
     out[where["records"]] = np.clip(np.asarray(records, dtype=float), 0, None)
     for name, categories in layout.groups:
         index = {c: i for i, c in enumerate(categories)}
-        codes = np.array([index.get(str(v), len(categories) - 1) for v in groups[name]], dtype=int)
-        cells = codes * len(OUTCOME_CELLS) + 2 * y + predicted
+        codes = np.array([index.get(str(v), -1) for v in groups[name]], dtype=int)
+        known = codes >= 0
+        cells = codes[known] * len(OUTCOME_CELLS) + 2 * y[known] + predicted[known]
         out[where[f"group:{name}"]] = np.bincount(cells, minlength=len(OUTCOME_CELLS) * len(categories))
     return out
 
@@ -178,7 +176,7 @@ def suppress_small_cells(layout: HoldoutLayout, noisy: np.ndarray, min_cell: int
 
     Score-histogram and record cells under ``min_cell`` are withheld one by one; a fairness group is
     withheld whole when its noisy size or its noisy number of observed positives is under ``min_cell``
-    (the rates the report shows divide by them). The loss sum is not a count and is kept.
+    (the rates the report shows divide by them).
     """
     out: list[float | None] = [float(v) for v in noisy]
     where = layout.slices()
@@ -254,6 +252,8 @@ class PooledHoldout:
     layout: HoldoutLayout
     values: np.ndarray
     stds: np.ndarray
+    #: Cells at least one site released.
+    released: np.ndarray
     #: (site, attribute, group) withheld at a site by the small-cell rule.
     suppressed_groups: tuple[tuple[str, str, str], ...]
     suppressed_cells: int
@@ -264,6 +264,7 @@ class PooledHoldout:
             return None
         layout = next(iter(releases.values())).layout
         values, variances = np.zeros(layout.size), np.zeros(layout.size)
+        released = np.zeros(layout.size, dtype=bool)
         suppressed: list[tuple[str, str, str]] = []
         hidden = 0
         for site, release in sorted(releases.items()):
@@ -275,17 +276,19 @@ class PooledHoldout:
                     continue
                 values[i] += v
                 variances[i] += release.noise_std**2
+                released[i] = True
             where = layout.slices()
             for name, categories in layout.groups:
                 start = where[f"group:{name}"].start
                 for g, category in enumerate(categories):
                     if release.values[start + g * len(OUTCOME_CELLS)] is None:
                         suppressed.append((site, name, category))
-        return cls(layout, values, np.sqrt(variances), tuple(suppressed), hidden)
+        return cls(layout, values, np.sqrt(variances), released, tuple(suppressed), hidden)
 
 
 def _quality(layout: HoldoutLayout) -> tuple[list[str], object]:
     where, half = layout.slices(), layout.bins // 2
+    middle = np.clip((np.arange(layout.bins) + 0.5) / layout.bins, LOSS_CLAMP, 1.0 - LOSS_CLAMP)
 
     def statistic(v: np.ndarray) -> np.ndarray:
         cells = np.clip(v[where["scores"]], 0.0, None)
@@ -295,7 +298,7 @@ def _quality(layout: HoldoutLayout) -> tuple[list[str], object]:
             return np.full(4, np.nan)
         correct = positive[half:].sum() + negative[:half].sum()
         selected = positive[half:].sum() + negative[half:].sum()
-        loss = v[where["loss"]][0] * LOSS_CLAMP / total
+        loss = (positive @ -np.log(middle) + negative @ -np.log(1.0 - middle)) / total
         return np.array([auc_from_histograms(positive, negative), correct / total, loss, selected / total])
 
     return ["auc", "accuracy", "log_loss", "positive_rate"], statistic
@@ -320,8 +323,7 @@ def pooled_fairness(pooled: PooledHoldout, level: float = 0.95) -> dict[str, dic
     rates = ("selection_rate", "true_positive_rate", "observed_rate", "accuracy")
     for name, categories in pooled.layout.groups:
         block = where[f"group:{name}"]
-        # A group released by at least one site carries noise; one withheld everywhere has none.
-        shown = [g for g in range(len(categories)) if pooled.stds[block.start + g * len(OUTCOME_CELLS)] > 0]
+        shown = [g for g in range(len(categories)) if pooled.released[block.start + g * len(OUTCOME_CELLS)]]
 
         def statistic(v: np.ndarray, block: slice = block, shown: list[int] = shown) -> np.ndarray:
             cells = np.clip(v[block], 0.0, None).reshape(-1, len(OUTCOME_CELLS))[shown]

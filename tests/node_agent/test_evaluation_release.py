@@ -49,7 +49,9 @@ def node(tmp_path):
             num_server_rounds=1,
             study_dir=tmp_path,
         )
-        config = request_grant(config, purpose="autodiagnostic_mobilite", broker_url=broker.url, keys=keys.root)
+        config = request_grant(
+            config, purpose="autodiagnostic_mobilite", broker_url=broker.url, keys=keys.root
+        )
         settings = NodeSettings(
             site=SITE, data_dir=tmp_path / "data" / SITE, keys_dir=keys.node_dir(SITE), broker_url=broker.url
         )
