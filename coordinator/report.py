@@ -98,8 +98,8 @@ def privacy_section(journal: StudyJournal) -> dict[str, object]:
         "accountant": "RDP (Opacus), composed over every DP-SGD round and every evaluation of the study",
         "evaluation_metrics": (
             "each site's holdout statistics (score histogram by outcome, record counts, per-group "
-            "outcome × prediction cells; L2 sensitivity 1 per block) leave the node as one Gaussian release per "
-            "evaluation, reserved and committed in the site's ledger account; cells under "
+            "outcome × prediction cells; L2 sensitivity 1 per block) leave the node as one Gaussian "
+            "release per evaluation, reserved and committed in the site's ledger account; cells under "
             f"{evaluated[0].min_cell if evaluated else 11} are suppressed at the node after noise; "
             "the log-loss is read from the histogram's bin mid-points; intervals are 95 % for the "
             "DP noise only (not the holdout's sampling error, nor the bias suppression adds)"
