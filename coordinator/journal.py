@@ -22,6 +22,8 @@ class SiteRecord:
     delta: float = 0.0
     target_epsilon: float = float("nan")
     noise_multiplier: float = 0.0
+    sample_rate: float = 0.0
+    steps_per_round: int = 0
     rounds_trained: list[int] = field(default_factory=list)
     #: The site's last evaluation, as released: noisy cells, some suppressed at the node.
     evaluation: HoldoutRelease | None = None
@@ -92,6 +94,8 @@ class StudyJournal:
             record.epsilon = max(record.epsilon, float(metrics["epsilon"]))
             record.delta = float(metrics["delta"])
             record.noise_multiplier = float(metrics["noise-multiplier"])
+            record.sample_rate = float(metrics["sample-rate"])
+            record.steps_per_round = int(metrics["steps"])
             record.target_epsilon = float(info["target-epsilon"])
             record.rounds_trained.append(server_round)
             answered.append(site)
