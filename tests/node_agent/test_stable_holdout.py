@@ -83,3 +83,37 @@ def test_the_holdout_depends_on_the_study_and_on_the_key(tmp_path):
     shuffled = frame.sample(frac=1.0, random_state=5)
     again = pd.Series(holdout_membership(shuffled, settings=settings, study_id=STUDY), index=shuffled.index)
     assert (again.loc[frame.index].to_numpy() == one).all()
+
+
+def test_a_person_who_objects_after_the_study_opened_leaves_the_holdout(tmp_path):
+    from dataclasses import replace
+
+    import numpy as np
+
+    from node_agent.gate import StandaloneGate, StudyTerms
+    from node_agent.local_data import SiteData
+    from node_agent.site_study import SiteStudy
+
+    class Registry(StandaloneGate):
+        opted_out: set[str] = set()
+
+        def excluded(self, terms: StudyTerms) -> frozenset[str] | None:
+            return frozenset(self.opted_out)
+
+    keys = np.array([f"p1.k.{i}" for i in range(50)])
+    data = SiteData(
+        x_train=np.zeros((0, 1), np.float32),
+        y_train=np.zeros(0, np.float32),
+        x_test=np.arange(50, dtype=np.float32).reshape(-1, 1),
+        y_test=np.zeros(50, np.float32),
+        groups_test={"sex": np.array(["F"] * 50)},
+        test_keys=keys,
+    )
+    gate = Registry()
+    terms = StudyTerms(3.0, 1e-6, "parcours", "autodiagnostic_mobilite", "public_interest")
+    study = SiteStudy(None, None, None, gate, terms, data, None)  # type: ignore[arg-type]
+    assert len(study.holdout_set()[0]) == 50
+    gate.opted_out = {"p1.k.7", "p1.k.unknown"}
+    x, y, groups = study.holdout_set()
+    assert len(x) == 49 and 7.0 not in x.ravel() and len(groups["sex"]) == 49
+    assert replace(study, gate=gate).holdout_set()[0].shape == (49, 1)
