@@ -71,6 +71,10 @@ class Purpose(_Document):
     delta_rule: DeltaRule = DeltaRule()
     min_cell_size: int = Field(default=11, ge=2)
     evaluation: EvaluationBudget = EvaluationBudget()
+    #: ε a person present at *every* requested site may spend on one study, all sites composed (the
+    #: unit of privacy stays one record at one site; this bounds its worst case across sites, issue
+    #: 10 item 9). None: no cross-site bound. Checked by ``decide()`` (rule ``budget.person_cap``).
+    person_epsilon_cap: float | None = Field(default=None, gt=0.0)
     retention_days: int = Field(ge=1)
     description: str = ""
 
