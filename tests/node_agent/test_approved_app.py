@@ -109,3 +109,14 @@ def test_the_launcher_runs_flowers_clientapp_through_the_guard(tmp_path):
     launcher = write_launcher(tmp_path / "bin")
     shown = subprocess.run([str(launcher), "--help"], capture_output=True, text=True, timeout=120)
     assert shown.returncode == 0 and "--runtime-api-address" in shown.stdout
+
+
+def test_the_supernode_finds_the_partners_launcher_first(tmp_path):
+    import shutil
+
+    from node_agent.cli import supernode_environment
+
+    env = supernode_environment(tmp_path / "flwr")
+    found = shutil.which("flwr-clientapp", path=env["PATH"])
+    assert found is not None and Path(found).parent == (tmp_path / "flwr" / "r2dde-bin").resolve()
+    assert "node_agent.deployment.approved_app" in Path(found).read_text()
