@@ -152,13 +152,13 @@ def test_a_crafted_model_gets_a_noisy_table_and_the_ledger_charges_it(node, tmp_
 
 def test_evaluations_past_the_grants_number_are_refused_even_from_a_fresh_process(node, tmp_path):
     settings, config, broker, keys = node
-    model = mlp(len(_open(settings, config).spec.encoder_for(config.fields).feature_names), (64, 32))
+    study = _open(settings, config)
+    model = mlp(study.data.x_test.shape[1], (64, 32))
     granted = 1  # the purpose's policy: one evaluation per study (the last round)
-    for _ in range(granted):
-        client_app._evaluate(_open(settings, config), _message(model, config), _context())
-    for _ in range(3):  # the coordinator asks again, in new processes
+    client_app._evaluate(study, _message(model, config), _context())
+    for attempt in (study, _open(settings, config)):  # asked again, then again in a new process
         with pytest.raises(NodeDeclined) as refused:
-            client_app._evaluate(_open(settings, config), _message(model, config), _context())
+            client_app._evaluate(attempt, _message(model, config), _context())
         assert refused.value.rule == "grant.evaluations"
     assert len(_gaussian_commits(keys, broker, tmp_path)) == granted
 
