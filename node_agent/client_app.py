@@ -144,15 +144,15 @@ def _evaluate(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
     """One evaluation of the sent model on the site's holdout, released as a DP statistic only.
 
     Whatever model the coordinator sends (a crafted one can turn a score histogram into the
-    holdout's table), the answer is one Gaussian release of clamped statistics, counted against the
-    grant's number of evaluations, reserved at the broker before the noise is drawn and committed
-    after, with small cells suppressed here, on the noisy values.
+    holdout's table), the answer is one Gaussian release of counts of bounded sensitivity,
+    counted against the grant's number of evaluations, reserved at the broker before the noise is
+    drawn and committed after, with small cells suppressed here, on the noisy values.
     """
     study.gate.still_granted()
+    model = _model(study, msg)  # a model that does not load costs no evaluation
     granted = study.terms.evaluation.evaluations
     number = study.evaluations().claim(granted)  # NodeDeclined grant.evaluations past the grant
     assert study.layout is not None
-    model = _model(study, msg)
     x, y, groups = study.holdout_set()
     n_train = len(study.training_set()[1])
     loaded = int(study.data.counts.get("records_loaded", n_train + len(y)))  # type: ignore[call-overload]

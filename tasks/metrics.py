@@ -76,7 +76,7 @@ def auc_from_histograms(positive: np.ndarray, negative: np.ndarray) -> float:
 #: one would cost ε for a weight whose exactness does not matter to DP-FedAvg.
 AGGREGATION_WEIGHT = "aggregation-weight"
 #: Scores are clamped to [1/100, 99/100] for the binned log-loss (a bin's mid-point stands for its scores).
-LOSS_CLAMP = 0.01
+SCORE_CLAMP = 0.01
 #: A group's four cells: (observed outcome, predicted outcome) = (0,0), (0,1), (1,0), (1,1).
 OUTCOME_CELLS = ("o0p0", "o0p1", "o1p0", "o1p1")
 #: Where each record of the site went: trained on, held out, or not used (opt-outs, missing consent,
@@ -288,7 +288,7 @@ class PooledHoldout:
 
 def _quality(layout: HoldoutLayout) -> tuple[list[str], object]:
     where, half = layout.slices(), layout.bins // 2
-    middle = np.clip((np.arange(layout.bins) + 0.5) / layout.bins, LOSS_CLAMP, 1.0 - LOSS_CLAMP)
+    middle = np.clip((np.arange(layout.bins) + 0.5) / layout.bins, SCORE_CLAMP, 1.0 - SCORE_CLAMP)
 
     def statistic(v: np.ndarray) -> np.ndarray:
         cells = np.clip(v[where["scores"]], 0.0, None)
