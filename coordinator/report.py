@@ -112,6 +112,11 @@ def privacy_section(journal: StudyJournal) -> dict[str, object]:
             "sites": sorted(trained),
             "worst_case_epsilon": worst,
             "delta": sum(r.delta for r in trained.values()),
+            "by_pair": {
+                f"{a}+{b}": several_sites_epsilon([trained[a], trained[b]])
+                for i, a in enumerate(sorted(trained))
+                for b in sorted(trained)[i + 1 :]
+            },
             "statement": (
                 "a person whose records are at several partners is protected by the composition of "
                 "those sites' mechanisms (every DP-SGD round and evaluation of each, composed with RDP "
