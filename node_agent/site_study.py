@@ -6,8 +6,10 @@ each round may run in a fresh process and the session is simply rebuilt, determi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -27,6 +29,15 @@ from .settings import NodeSettings
 NODE_STATE = "node-state"
 
 
+def node_state_dir(settings: NodeSettings) -> Path:
+    """The node's own writable folder: beside its data, or — where the data folder is mounted
+    read-only (containers) — under its Flower home (``r2dde node start`` sets FLWR_HOME)."""
+    if os.access(settings.data_dir, os.W_OK):
+        return settings.data_dir / NODE_STATE
+    home = Path(os.environ.get("FLWR_HOME") or Path.home() / ".flwr")
+    return home / "r2dde-state" / settings.site
+
+
 @dataclass
 class SiteStudy:
     settings: NodeSettings
@@ -43,7 +54,7 @@ class SiteStudy:
     randomness: NodeRandomness = field(default_factory=NodeRandomness)
 
     def evaluations(self) -> ReleaseCounter:
-        return ReleaseCounter(self.settings.data_dir / NODE_STATE, self.instructions.study_id, "evaluation")
+        return ReleaseCounter(node_state_dir(self.settings), self.instructions.study_id, "evaluation")
 
     def holdout_set(self) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """Holdout records usable now: people who objected since the study opened leave it too."""
