@@ -31,8 +31,9 @@ def binary_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float = 0.
 #: Score bins of the holdout histograms nodes release, from which the coordinator pools an AUC,
 #: the accuracy, the positive rate and a binned log-loss. Even, so that the 0.5 threshold is a bin
 #: edge; 10 rather than 50 since every bin is a noisy, suppressible cell: on use case 1's holdouts
-#: (≈1 250 people, noise std ≈ 9 per cell) 10 bins cost 0.003 of AUC in binning and halve the
-#: noise's pull towards 0.5 that 20 bins suffer (−0.016 against −0.037, a simulation at the demo's sizes).
+#: (≈1 250 people, noise std ≈ 9 per cell) 10 bins cost 0.003 of AUC in binning and cut the
+#: noise's pull towards 0.5 that 20 bins suffer (−0.008 against −0.046: benchmarks/federated/
+#: evaluation_noise.py).
 ROC_BINS = 10
 
 
