@@ -94,8 +94,9 @@ class StudyJournal:
             record.epsilon = max(record.epsilon, float(metrics["epsilon"]))
             record.delta = float(metrics["delta"])
             record.noise_multiplier = float(metrics["noise-multiplier"])
-            record.sample_rate = float(metrics["sample-rate"])
-            record.steps_per_round = int(metrics["steps"])
+            # What the several-sites worst case composes (report.several_sites_epsilon).
+            record.sample_rate = float(metrics.get("sample-rate", 1.0))
+            record.steps_per_round = int(metrics.get("steps", 0))
             record.target_epsilon = float(info["target-epsilon"])
             record.rounds_trained.append(server_round)
             answered.append(site)
