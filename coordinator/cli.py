@@ -194,6 +194,22 @@ def _study_config(
         raise _fail(f"study configuration: {message}") from None
 
 
+@app.command("bundle")
+def bundle(
+    out: Annotated[Path, typer.Option(help="Where to write the app bundle (.fab) partners review.")],
+    app_dir: Annotated[Path, typer.Option("--app", help="The Flower app folder (this repo).")] = Path("."),
+) -> None:
+    """Write the app bundle `run-study` submits, for partners to review and approve
+    (`r2dde node approve-app`): a node runs no other bundle."""
+    from coordinator.deployment.control import build_app_bundle
+
+    try:
+        out.write_bytes(build_app_bundle(app_dir).content)
+    except (DeploymentError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"app bundle of {app_dir.resolve()} written to {out}")
+
+
 @app.command("run-study")
 def run_study(
     superlink: Annotated[str, typer.Option(help="The SuperLink address host:port.")],

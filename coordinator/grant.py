@@ -72,4 +72,10 @@ def request_grant(config: StudyConfig, *, purpose: str, broker_url: str, keys: P
         raise GrantRequestError(f"the broker refused study {config.study_id}: {reasons}") from None
     except (BrokerError, OSError, ValueError) as exc:
         raise GrantRequestError(f"asking the broker at {broker_url} for a grant: {exc}") from None
-    return replace(config, grant=granted.grant, fields=fields, delta=delta)
+    return replace(
+        config,
+        grant=granted.grant,
+        fields=fields,
+        delta=delta,
+        evaluations=granted.claims.evaluation.evaluations,
+    )

@@ -11,10 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from flwr.app import Message
 
-from tasks.metrics import auc_from_histograms
+from tasks.metrics import HoldoutRelease, PooledHoldout, pooled_fairness, pooled_quality
 
 #: A node's error reply (node_agent/declined.py): a refusal, a data error at home, or a failure there.
 _DECLINED = re.compile(r"site (?P<site>\S+) (?P<kind>declined|data error|failed) — (?P<why>.*)", re.DOTALL)
@@ -27,12 +26,12 @@ class SiteRecord:
     epsilon: float = 0.0
     delta: float = 0.0
     target_epsilon: float = float("nan")
-    examples: int = 0
     noise_multiplier: float = 0.0
+    sample_rate: float = 0.0
+    steps_per_round: int = 0
     rounds_trained: list[int] = field(default_factory=list)
-    counts: dict[str, object] = field(default_factory=dict)
-    evaluation: dict[str, float] = field(default_factory=dict)
-    fairness: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    #: The site's last evaluation, as released: noisy cells, some suppressed at the node.
+    evaluation: HoldoutRelease | None = None
     declined: list[str] = field(default_factory=list)
     #: Problems with the site's own file (schema): to fix at the partner, not a policy refusal.
     data_errors: list[str] = field(default_factory=list)
@@ -96,7 +95,7 @@ class StudyJournal:
         self.node_sites: dict[int, str] = dict(node_sites or {})
         self._sent: list[Message] = []
         self.rounds: dict[int, dict[str, object]] = defaultdict(dict)
-        self.roc: dict[int, dict[str, tuple[np.ndarray, np.ndarray]]] = defaultdict(dict)
+        self.releases: dict[int, dict[str, HoldoutRelease]] = defaultdict(dict)
 
     def _site_of(self, msg: Message) -> str:
         if msg.has_error():
@@ -143,12 +142,13 @@ class StudyJournal:
             site = self._site_of(msg)
             metrics, info = msg.content["metrics"], msg.content["site"]
             record = self.sites.setdefault(site, SiteRecord())
-            record.epsilon = float(metrics["epsilon"])
+            record.epsilon = max(record.epsilon, float(metrics["epsilon"]))
             record.delta = float(metrics["delta"])
-            record.examples = int(metrics["num-examples"])
             record.noise_multiplier = float(metrics["noise-multiplier"])
+            # What the several-sites worst case composes (report.several_sites_epsilon).
+            record.sample_rate = float(metrics.get("sample-rate", 1.0))
+            record.steps_per_round = int(metrics.get("steps", 0))
             record.target_epsilon = float(info["target-epsilon"])
-            record.counts = json.loads(str(info["counts"]))
             record.rounds_trained.append(server_round)
             answered.append(site)
         silent = sorted(set(self.node_sites.values()) - {self._site_of(m) for m in replies})
@@ -163,31 +163,27 @@ class StudyJournal:
                 continue
             site = self._site_of(msg)
             record = self.sites.setdefault(site, SiteRecord())
-            record.evaluation = {k: float(v) for k, v in msg.content["metrics"].items()}
-            record.fairness = json.loads(str(msg.content["site"]["fairness"]))
-            roc = json.loads(str(msg.content["site"]["roc"]))
-            self.roc[server_round][site] = (np.asarray(roc["positive"]), np.asarray(roc["negative"]))
+            release = HoldoutRelease.from_json(str(msg.content["site"]["evaluation"]))
+            record.evaluation = release
+            record.epsilon = max(record.epsilon, release.epsilon)  # training and evaluations composed
+            self.releases[server_round][site] = release
         self.rounds[server_round]["evaluated"] = sorted(
             self._site_of(m) for m in replies if not m.has_error()
         )
         if self.on_round is not None:
             self.on_round(server_round, list(self.rounds[server_round].get("trained", [])))
 
-    def pooled_auc(self, server_round: int) -> float:
-        """The AUC of all sites' holdout scores together, from their released histograms."""
-        histograms = list(self.roc.get(server_round, {}).values())
-        if not histograms:
-            return float("nan")
-        return auc_from_histograms(sum(h[0] for h in histograms), sum(h[1] for h in histograms))
+    def pooled(self, server_round: int) -> PooledHoldout | None:
+        """Every site's noisy cells of one round's evaluation, summed."""
+        return PooledHoldout.of(self.releases.get(server_round, {}))
 
-    def pooled_fairness(self) -> dict[str, dict[str, dict[str, float]]]:
-        """Per-group counts summed over sites (the last evaluation of each)."""
-        pooled: dict[str, dict[str, dict[str, float]]] = defaultdict(
-            lambda: defaultdict(lambda: defaultdict(float))
-        )
-        for record in self.sites.values():
-            for attribute, groups in record.fairness.items():
-                for group, counts in groups.items():
-                    for key, value in counts.items():
-                        pooled[attribute][group][key] += value
-        return {a: {g: dict(c) for g, c in groups.items()} for a, groups in pooled.items()}
+    def pooled_quality(self, server_round: int) -> dict[str, dict[str, float]]:
+        """Pooled AUC, accuracy, log-loss and positive rate with their 95 % intervals (noise only)."""
+        pooled = self.pooled(server_round)
+        return pooled_quality(pooled) if pooled is not None else {}
+
+    def pooled_fairness(self) -> dict[str, dict[str, object]]:
+        """Group rates and gaps from the last evaluated round's pooled cells, with their intervals."""
+        evaluated = [r for r, releases in self.releases.items() if releases]
+        pooled = self.pooled(max(evaluated)) if evaluated else None
+        return pooled_fairness(pooled) if pooled is not None else {}

@@ -16,9 +16,10 @@ from pathlib import Path
 import torch
 
 from tasks import reference
-from tasks.metrics import fairness_gaps
+from tasks.metrics import RECORD_CELLS
+from tasks.noisy import NoisyValue
 
-from .journal import StudyJournal
+from .journal import SiteRecord, StudyJournal
 from .study_config import StudyConfig
 
 
@@ -29,11 +30,10 @@ def build_report(
     status: str,
     reason: str,
     rounds_completed: int,
-    round_metrics: dict[int, dict[str, float]],
+    round_metrics: dict[int, dict[str, dict[str, float]]],
     wall_seconds: float,
     feature_names: list[str],
     explanations: dict[str, object] | None = None,
-    min_cell: int = 11,
 ) -> dict[str, object]:
     final = round_metrics[max(round_metrics)] if round_metrics else {}
     sites = {}
@@ -43,13 +43,12 @@ def build_report(
             "epsilon": record.epsilon,
             "target_epsilon": record.target_epsilon,
             "delta": record.delta,
-            "examples": record.examples,
             "noise_multiplier": record.noise_multiplier,
             "rounds_trained": record.rounds_trained,
             "declined": record.declined,
             "data_errors": record.data_errors,
             "failures": record.failures,
-            "counts": record.counts,
+            **site_records(record),
         }
     return {
         "study_id": config.study_id,
@@ -60,22 +59,101 @@ def build_report(
         "rounds": rounds_completed,
         "rounds_planned": config.num_server_rounds,
         "wall_seconds": round(wall_seconds, 3),
-        "metrics": {k: final.get(k, float("nan")) for k in ("accuracy", "auc", "log_loss")},
+        **quality_section(final),
         "metrics_by_round": {str(r): m for r, m in sorted(round_metrics.items())},
         "sites": sites,
-        "fairness": {a: fairness_gaps(g, min_cell) for a, g in journal.pooled_fairness().items()},
+        "fairness": journal.pooled_fairness(),
         "explanations": explanations or {},
         "rounds_detail": {str(r): d for r, d in sorted(journal.rounds.items())},
         "features": feature_names,
-        "privacy": {
-            "unit": "one person's record in one partner's dataset",
-            "accountant": "RDP (Opacus), composed over all rounds of the study",
-            "evaluation_metrics": (
-                "each site's holdout: accuracy, log-loss, per-group counts and a 50-bin score histogram"
-                " (pooled AUC), released as aggregates without DP noise"
+        "privacy": privacy_section(journal),
+    }
+
+
+QUALITY = ("accuracy", "auc", "log_loss", "positive_rate")
+
+
+def quality_section(final: dict[str, dict[str, float]]) -> dict[str, object]:
+    """The pooled holdout metrics (noisy: computed from DP releases) and their 95 % intervals."""
+    return {
+        "metrics": {k: final[k]["value"] if k in final else float("nan") for k in QUALITY},
+        "metrics_intervals": {k: [final[k]["low"], final[k]["high"]] for k in QUALITY if k in final},
+    }
+
+
+def site_records(record: SiteRecord) -> dict[str, object]:
+    """A site's record counts as the coordinator knows them: noisy, from its last evaluation's
+    release (None where the node suppressed a cell under the small-cell rule, or never evaluated)."""
+    release = record.evaluation
+    cells: list[NoisyValue | None] = release.block("records") if release else [None] * len(RECORD_CELLS)
+    records = {
+        name: None
+        if cell is None
+        else {"value": round(cell.value), "interval": [round(x) for x in cell.interval()]}
+        for name, cell in zip(RECORD_CELLS, cells, strict=True)
+    }
+    train = records["train"]
+    return {"examples": train["value"] if train else None, "records": records}
+
+
+def privacy_section(journal: StudyJournal) -> dict[str, object]:
+    """What the ε figures protect, and how far they reach for a person present at several sites."""
+    trained = {s: r for s, r in journal.sites.items() if r.rounds_trained}
+    evaluated = [r.evaluation for r in trained.values() if r.evaluation is not None]
+    worst = several_sites_epsilon(list(trained.values()))
+    return {
+        "unit": "one person's record in one partner's dataset (add/remove), per study",
+        "accountant": "RDP (Opacus), composed over every DP-SGD round and every evaluation of the study",
+        "evaluation_metrics": (
+            "each site's holdout statistics (score histogram by outcome, record counts, per-group "
+            "outcome × prediction cells; L2 sensitivity 1 per block) leave the node as one Gaussian "
+            "release per evaluation, reserved and committed in the site's ledger account; cells under "
+            f"{evaluated[0].min_cell if evaluated else 11} are suppressed at the node after noise; "
+            "the log-loss is read from the histogram's bin mid-points; intervals are 95 % for the "
+            "DP noise only (not the holdout's sampling error, nor the bias suppression adds)"
+        ),
+        "evaluations": {
+            "granted_per_site": evaluated[0].evaluations_granted if evaluated else 0,
+            "noise_std_per_cell": {s: r.evaluation.noise_std for s, r in trained.items() if r.evaluation},
+        },
+        "several_sites": {
+            "sites": sorted(trained),
+            "worst_case_epsilon": worst,
+            "delta": sum(r.delta for r in trained.values()),
+            "by_pair": {
+                f"{a}+{b}": several_sites_epsilon([trained[a], trained[b]])
+                for i, a in enumerate(sorted(trained))
+                for b in sorted(trained)[i + 1 :]
+            },
+            "statement": (
+                "a person whose records are at several partners is protected by the composition of "
+                "those sites' mechanisms (every DP-SGD round and evaluation of each, composed with RDP "
+                f"and read at the sum of their δ) — here up to ε = {worst:.2f} for a person at all "
+                f"{len(trained)} sites, against a per-site target of "
+                f"{max((r.target_epsilon for r in trained.values()), default=float('nan')):.2f}"
             ),
         },
     }
+
+
+def several_sites_epsilon(records: list[SiteRecord]) -> float:
+    """ε of one person present at every one of these sites: the composition of all their mechanisms
+    (RDP, Opacus' analysis as the ledger uses it), converted at the sum of the sites' δ."""
+    from opacus.accountants import RDPAccountant
+
+    history = []
+    for record in records:
+        if record.noise_multiplier > 0 and record.steps_per_round > 0:
+            steps = record.steps_per_round * len(record.rounds_trained)
+            history.append((record.noise_multiplier, record.sample_rate, steps))
+        release = record.evaluation
+        if release is not None and release.noise_std > 0:
+            history.append((release.noise_std / release.layout.l2_sensitivity, 1.0, release.evaluation))
+    if not history:
+        return float("nan")
+    accountant = RDPAccountant()
+    accountant.history = history
+    return float(accountant.get_epsilon(sum(r.delta for r in records)))
 
 
 def write_study_folder(folder: Path, report: dict[str, object], model: torch.nn.Module | None) -> None:
@@ -135,6 +213,7 @@ QUALITY_ROWS: list[tuple[str, str]] = [
     ("AUC (capacité à classer)", "auc"),
     ("Exactitude (accuracy, seuil 0,5)", "accuracy"),
     ("Log-loss (perte logarithmique)", "log_loss"),
+    ("Taux de prédictions positives", "positive_rate"),
 ]
 
 #: The glossary printed at the end of every report: term -> plain-French explanation.
@@ -214,6 +293,90 @@ def _status(value: object) -> str:
     return STATUS_FR.get(str(value), str(value))
 
 
+def _interval(pair: object) -> str:
+    if not isinstance(pair, list | tuple) or None in pair:
+        return ""
+    return f" [{_fr(pair[0])} ; {_fr(pair[1])}]"
+
+
+def _noisy_count(cell: object) -> str:
+    if not isinstance(cell, dict):
+        return "masqué"
+    low, high = cell["interval"]
+    return f"≈{cell['value']} [{low} ; {high}]"
+
+
+def render_fairness(report: dict[str, object]) -> list[str]:
+    """Group rates and gaps from the pooled noisy cells, with their 95 % intervals."""
+    fairness = report["fairness"]
+    assert isinstance(fairness, dict)
+    if not fairness:
+        return []
+    lines = [
+        "",
+        "## Équité (échantillons de test réunis ; petits groupes masqués au nœud ; intervalles à 95 %)",
+        "",
+    ]
+    for attribute, f in fairness.items():
+        gaps = f.get("gap_intervals", {})
+        suppressed = ", ".join(
+            md_cell(g) for g in [*f["suppressed_groups"], *f.get("suppressed_at_sites", [])]
+        )
+        shown = ", ".join(
+            f"{label} {_fr(f[key])}{_interval(gaps.get(key))}"
+            for label, key in (
+                ("écart de parité démographique", "demographic_parity_gap"),
+                ("écart d'égalité des chances", "equal_opportunity_gap"),
+                ("écart des issues observées", "observed_outcome_gap"),
+            )
+        )
+        lines.append(
+            f"- **{FIELD_FR.get(attribute, md_cell(attribute))}** : {shown}"
+            + (f" (masqués : {suppressed})" if suppressed else "")
+        )
+        lines += [
+            "",
+            "  | groupe | effectif | taux de sélection | taux de vrais positifs | taux observé |",
+            "  |---|---|---|---|---|",
+        ]
+        for group, r in f["groups"].items():
+            within = r.get("intervals", {})
+            lines.append(
+                f"  | {md_cell(group)} | ≈{_fmt(r['n'], 0)} | "
+                + " | ".join(
+                    f"{_fr(r[k])}{_interval(within.get(k))}"
+                    for k in ("selection_rate", "true_positive_rate", "observed_rate")
+                )
+                + " |"
+            )
+        lines.append("")
+    return lines
+
+
+def render_privacy(report: dict[str, object]) -> list[str]:
+    """The unit of privacy and the worst case of a person present at several sites."""
+    privacy = report.get("privacy")
+    if not isinstance(privacy, dict) or "several_sites" not in privacy:
+        return []
+    several = privacy["several_sites"]
+    target = max((s.get("target_epsilon") or 0.0 for s in report["sites"].values()), default=0.0)  # type: ignore[union-attr]
+    return [
+        "",
+        "## Unité de confidentialité",
+        "",
+        "- Unité : l'enregistrement d'une personne chez un partenaire (ajout ou retrait), pour une étude.",
+        "- Évaluations : chaque partenaire publie les statistiques de son échantillon de test (histogramme"
+        " des scores par issue, effectifs, cellules issue × prédiction par groupe) en une seule"
+        " publication gaussienne par évaluation, réservée puis enregistrée dans son compte de budget ;"
+        " les cellules de moins de 11 personnes sont masquées au nœud après le bruit. Les intervalles"
+        " (95 %) couvrent le bruit seul.",
+        f"- Personne présente chez plusieurs partenaires : protégée par la composition des mécanismes de"
+        f" ces partenaires, soit au pire ε = {_fr(several.get('worst_case_epsilon'), 2)} pour une personne"
+        f" présente chez les {len(several.get('sites', []))} partenaires (cible par partenaire :"
+        f" {_fr(target, 2)}).",
+    ]
+
+
 def render_markdown(report: dict[str, object]) -> str:
     metrics = report["metrics"]
     assert isinstance(metrics, dict)
@@ -233,17 +396,22 @@ def render_markdown(report: dict[str, object]) -> str:
         f"Tours : {report['rounds']} sur {report['rounds_planned']} · stratégie {md_cell(report['strategy'])}"
         f" · durée {_fr(report['wall_seconds'], 1)} s",
         "",
-        "## Qualité du modèle (évaluation fédérée sur l'échantillon de test de chaque partenaire)",
+        "## Qualité du modèle (échantillons de test réunis, publiés sous confidentialité différentielle ;"
+        " intervalles à 95 % pour le bruit)",
         "",
         "| mesure | valeur |",
         "|---|---|",
     ]
-    lines += [f"| {label} | {_fr(metrics.get(key))} |" for label, key in QUALITY_ROWS]
+    intervals = report.get("metrics_intervals") or {}
+    assert isinstance(intervals, dict)
+    lines += [
+        f"| {label} | {_fr(metrics.get(key))}{_interval(intervals.get(key))} |" for label, key in QUALITY_ROWS
+    ]
     lines += [
         "",
-        "## Partenaires et confidentialité dépensée (cette étude, tous les tours composés)",
+        "## Partenaires et confidentialité dépensée (cette étude, tous les tours et évaluations composés)",
         "",
-        "| partenaire | statut | enregistrements lus | oppositions appliquées | exemples | ε dépensé"
+        "| partenaire | statut | apprentissage (bruité) | test (bruité) | non utilisés (bruité) | ε dépensé"
         " | ε prévu | δ | σ | remarques |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -251,40 +419,14 @@ def render_markdown(report: dict[str, object]) -> str:
     assert isinstance(sites, dict)
     for site, s in sites.items():
         notes = "; ".join([*s["declined"], *s.get("data_errors", []), *s["failures"]])
-        counts = s["counts"] or {}
+        counts = [_noisy_count(s["records"].get(c)) for c in RECORD_CELLS]
         lines.append(
-            f"| {md_cell(site_name(site))} | {_status(s['status'])} | {counts.get('records_loaded', '—')}"
-            f" | {counts.get('opt_outs_applied', '—')} | {s['examples']}"
+            f"| {md_cell(site_name(site))} | {_status(s['status'])} | {' | '.join(counts)}"
             f" | {_fr(s['epsilon'])} | {_fr(s['target_epsilon'])}"
             f" | {s['delta'] or 0:.2e} | {_fr(s['noise_multiplier'])} | {md_cell(notes)} |"
         )
-    fairness = report["fairness"]
-    assert isinstance(fairness, dict)
-    if fairness:
-        lines += [
-            "",
-            "## Équité (échantillons de test réunis ; groupes de moins de 11 personnes masqués)",
-            "",
-        ]
-        for attribute, f in fairness.items():
-            suppressed = ", ".join(md_cell(g) for g in f["suppressed_groups"])
-            lines.append(
-                f"- **{FIELD_FR.get(attribute, attribute)}** : écart de parité démographique"
-                f" {_fr(f['demographic_parity_gap'])}, écart d'égalité des chances"
-                f" {_fr(f['equal_opportunity_gap'])}, écart des issues observées"
-                f" {_fr(f['observed_outcome_gap'])}" + (f" (masqués : {suppressed})" if suppressed else "")
-            )
-            lines.append("")
-            lines.append(
-                "  | groupe | effectif | taux de sélection | taux de vrais positifs | taux observé |"
-            )
-            lines.append("  |---|---|---|---|---|")
-            for group, r in f["groups"].items():
-                lines.append(
-                    f"  | {md_cell(group)} | {int(r['n'])} | {_fr(r['selection_rate'])} | "
-                    f"{_fr(r['true_positive_rate'])} | {_fr(r['observed_rate'])} |"
-                )
-            lines.append("")
+    lines += render_fairness(report)
+    lines += render_privacy(report)
     explanations = report.get("explanations")
     if isinstance(explanations, dict) and explanations:
         profile = ", ".join(

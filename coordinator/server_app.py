@@ -55,6 +55,9 @@ def run_study(grid: Grid, config: StudyConfig, on_round: RoundListener | None = 
         ),
         journal,
         config.min_sites,
+        evaluated_rounds=range(
+            config.num_server_rounds - config.evaluations + 1, config.num_server_rounds + 1
+        ),
     )
     instructions = ConfigRecord(config.instructions().to_config())
     started = time.monotonic()
@@ -70,9 +73,7 @@ def run_study(grid: Grid, config: StudyConfig, on_round: RoundListener | None = 
             evaluate_config=instructions,
         )
         final = result.arrays
-        round_metrics = {
-            r: {**dict(m), "auc": journal.pooled_auc(r)} for r, m in result.evaluate_metrics_clientapp.items()
-        }
+        round_metrics = {r: journal.pooled_quality(r) for r in result.evaluate_metrics_clientapp}
     except StudyAborted as exc:
         status, reason, round_metrics = "aborted", str(exc), {}
         log.error("study %s stopped: %s", config.study_id, exc)
@@ -87,7 +88,7 @@ def run_study(grid: Grid, config: StudyConfig, on_round: RoundListener | None = 
         status=status,
         reason=reason,
         rounds_completed=max(journal.rounds, default=0) if status == "aborted" else config.num_server_rounds,
-        round_metrics={int(r): {k: float(v) for k, v in m.items()} for r, m in round_metrics.items()},
+        round_metrics={int(r): m for r, m in round_metrics.items()},
         wall_seconds=time.monotonic() - started,
         feature_names=encoder.feature_names,
         explanations=explanations,

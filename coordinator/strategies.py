@@ -9,6 +9,8 @@ from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAdam, FedAvg, FedAvgM, FedMedian, FedTrimmedAvg, FedYogi, Strategy
 
+from tasks.metrics import AGGREGATION_WEIGHT
+
 from .journal import StudyJournal
 
 
@@ -39,16 +41,21 @@ def build_strategy(name: str, *, fraction_train: float, min_sites: int, availabl
         min_train_nodes=min_sites,
         min_evaluate_nodes=min_sites,
         min_available_nodes=available,
+        weighted_by_key=AGGREGATION_WEIGHT,  # every site weighs 1: no record count leaves a node
     )
 
 
 class JournaledStrategy(Strategy):
     """Delegates to an aggregation strategy; records each site's reply in the study journal."""
 
-    def __init__(self, inner: Strategy, journal: StudyJournal, min_sites: int) -> None:
+    def __init__(
+        self, inner: Strategy, journal: StudyJournal, min_sites: int, evaluated_rounds: Iterable[int] = ()
+    ) -> None:
         self.inner = inner
         self.journal = journal
         self.min_sites = min_sites
+        #: Each evaluation is a DP release the grant pays for: only these rounds ask for one.
+        self.evaluated_rounds = frozenset(evaluated_rounds)
 
     def summary(self) -> None:
         self.inner.summary()
@@ -72,9 +79,13 @@ class JournaledStrategy(Strategy):
     def configure_evaluate(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
+        if server_round not in self.evaluated_rounds:
+            return []
         return self.journal.sent(list(self.inner.configure_evaluate(server_round, arrays, config, grid)))
 
     def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> MetricRecord | None:
-        replies = list(replies)
-        self.journal.record_evaluate(server_round, replies)
-        return self.inner.aggregate_evaluate(server_round, replies)
+        """The pooled holdout quality of the round, from the sites' noisy releases (not an average
+        of per-site metrics: the node sends cells, and the coordinator pools them)."""
+        self.journal.record_evaluate(server_round, list(replies))
+        quality = self.journal.pooled_quality(server_round)
+        return MetricRecord({k: v["value"] for k, v in quality.items()}) if quality else None

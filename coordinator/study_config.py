@@ -45,6 +45,9 @@ class StudyConfig:
     fields: tuple[str, ...] = ()
     grant: str = ""
     round_timeout: float = 600.0
+    #: Holdout evaluations the grant pays each site for (the last rounds are evaluated); a study
+    #: without a broker (public benchmark data) gets the purposes' default.
+    evaluations: int = 1
     #: Deployment only: "node_id=site,…" as registered at the SuperLink, so that a node that dies
     #: before its first reply is still named in the report (simulation: empty).
     node_sites: str = ""

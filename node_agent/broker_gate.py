@@ -76,6 +76,8 @@ class BrokerGate(StudyGate):
             purpose=grant.purpose,
             legal_basis=str(purpose.legal_basis),
             fields=grant.fields,
+            evaluation=grant.evaluation,
+            min_cell_size=grant.min_cell_size,
         )
 
     def _site_policies(self) -> dict[str, SitePolicy]:

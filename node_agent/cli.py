@@ -24,16 +24,23 @@ def node() -> None:
 
 
 def supernode_environment(flwr_home: Path | None) -> dict[str, str]:
-    """This venv first on PATH (the SuperNode launches ``flwr-clientapp`` by name), telemetry off.
+    """This venv first on PATH (the SuperNode launches ``flwr-clientapp`` by name), and before it
+    the partner's ``flwr-clientapp`` launcher, which runs only app bundles the partner approved
+    (``node_agent.deployment.approved_app``); telemetry off.
 
     The ClientApp runs from the app bundle Flower installs under FLWR_HOME, where the default
     ``<repo>/../shared/data`` means nothing: the reference-data folder is resolved here, once.
     """
+    from node_agent.deployment.approved_app import write_launcher
     from tasks.reference import ENV_VAR as REFERENCE_ENV
     from tasks.reference import ReferenceDataError, reference_data_dir
 
     env = dict(os.environ)
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    home = (flwr_home or Path.home() / ".flwr").resolve()
+    launcher = write_launcher(home / "r2dde-bin")
+    env["PATH"] = os.pathsep.join(
+        [str(launcher.parent), str(Path(sys.executable).parent), env.get("PATH", "")]
+    )
     env["FLWR_TELEMETRY_ENABLED"] = "0"
     with contextlib.suppress(ReferenceDataError):
         env[REFERENCE_ENV] = str(reference_data_dir())
@@ -212,6 +219,27 @@ def _is_network(check: str) -> bool:
     from node_agent.deployment.checks import CHECKS
 
     return any(c.name == check and c.network for c in CHECKS)
+
+
+@app.command("approve-app")
+def approve_app(
+    fab: Annotated[Path, typer.Option(help="The app bundle (.fab) this partner reviewed.")],
+    keys: Annotated[Path, typer.Option("--keys", "--keys-dir", help="This node's own folder.")],
+) -> None:
+    """Add a reviewed app bundle's code digest to this node's allow-list: only listed apps run here."""
+    from node_agent.deployment.approved_app import APPROVED_APPS_FILE, AppNotApproved, code_digest
+
+    keys_dir = keys
+    try:
+        digest = code_digest(fab.read_bytes())
+    except (OSError, AppNotApproved) as exc:
+        typer.secho(f"error: {fab}: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=2) from None
+    allow_list = keys_dir / APPROVED_APPS_FILE
+    listed = allow_list.read_text(encoding="utf-8") if allow_list.exists() else ""
+    if digest not in listed:
+        allow_list.write_text(listed + f"{digest}  # {fab.name}\n", encoding="utf-8")
+    typer.echo(f"{digest} approved in {allow_list}")
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m node_agent.cli` before the root CLI mounts it

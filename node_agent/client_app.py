@@ -7,21 +7,28 @@ update and metrics only.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from tasks.flower_logs import plain_unless_terminal
 from tasks.instructions import InstructionError, StudyInstructions
-from tasks.metrics import binary_metrics, group_rates, score_histograms
+from tasks.metrics import (
+    AGGREGATION_WEIGHT,
+    RECORD_CELLS,
+    HoldoutRelease,
+    holdout_statistics,
+    suppress_small_cells,
+)
 from tasks.models import mlp
 
 from .declined import NodeDeclined, NodeFailed, log
 from .dp_plan import epsilon_spent
+from .dp_release import release
 from .gate import StandaloneGate, StudyGate
 from .settings import NodeSettings, NodeSettingsError, resolve
 from .site_study import SiteStudy, open_site_study
@@ -110,9 +117,11 @@ def _train(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
     )
     history = _record_round(context, study)
     epsilon = epsilon_spent(history, study.plan.delta) if study.plan.private else float("inf")
+    # No count of the site's records leaves with the update (issue 10, item 4): FedAvg weighs the
+    # sites' updates equally, and the record counts are released, noisy, with the evaluation.
     metrics = MetricRecord(
         {
-            "num-examples": len(y),
+            AGGREGATION_WEIGHT: 1.0,
             "train-loss": outcome.mean_loss,
             "epsilon": epsilon,
             "delta": study.plan.delta,
@@ -121,14 +130,7 @@ def _train(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
             "steps": outcome.steps,
         }
     )
-    site = ConfigRecord(
-        {
-            "site": study.settings.site,
-            "target-epsilon": study.terms.target_epsilon,
-            "opted-out-since-start": newly_opted_out,
-            "counts": json.dumps(study.data.counts, default=str),
-        }
-    )
+    site = ConfigRecord({"site": study.settings.site, "target-epsilon": study.terms.target_epsilon})
     return RecordDict({"arrays": ArrayRecord(model.state_dict()), "metrics": metrics, "site": site})
 
 
@@ -145,23 +147,53 @@ def _record_round(context: Context, study: SiteStudy) -> list[tuple[float, float
 
 
 def _evaluate(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
-    model = _model(study, msg)
-    scores = predict(model, study.data.x_test)
-    metrics = binary_metrics(study.data.y_test, scores)
-    del metrics["auc"]  # undefined on a one-class holdout; the coordinator pools the histograms instead
-    fairness = {
-        attribute: group_rates(study.data.y_test, scores, groups)
-        for attribute, groups in study.data.groups_test.items()
-    }
-    return RecordDict(
-        {
-            "metrics": MetricRecord({"num-examples": len(study.data.y_test), **metrics}),
-            "site": ConfigRecord(
-                {
-                    "site": study.settings.site,
-                    "fairness": json.dumps(fairness),
-                    "roc": json.dumps(score_histograms(study.data.y_test, scores)),
-                }
-            ),
-        }
+    """One evaluation of the sent model on the site's holdout, released as a DP statistic only.
+
+    Whatever model the coordinator sends (a crafted one can turn a score histogram into the
+    holdout's table), the answer is one Gaussian release of counts of bounded sensitivity,
+    counted against the grant's number of evaluations, reserved at the broker before the noise is
+    drawn and committed after, with small cells suppressed here, on the noisy values.
+    """
+    study.gate.still_granted()
+    model = _model(study, msg)  # a model that does not load costs no evaluation
+    granted = study.terms.evaluation.evaluations
+    number = study.evaluations().claim(granted)  # NodeDeclined grant.evaluations past the grant
+    assert study.layout is not None
+    x, y, groups = study.holdout_set()
+    n_train = len(study.training_set()[1])
+    loaded = int(study.data.counts.get("records_loaded", n_train + len(y)))  # type: ignore[call-overload]
+    records = dict(zip(RECORD_CELLS, (n_train, len(y), max(loaded - n_train - len(y), 0)), strict=True))
+    exact = holdout_statistics(study.layout, y, predict(model, x), groups, [records[c] for c in RECORD_CELLS])
+    spec = study.evaluation
+    if spec is None and study.plan.private:
+        raise NodeDeclined("dp.evaluation", "no Gaussian release is calibrated for this study's evaluations")
+    if spec is None:  # non-private benchmark training (ε = ∞): exact, and the report says so
+        noisy, noise_std, epsilon = exact, 0.0, float("inf")
+    else:
+        mechanism = spec.mechanism()
+        request_id = f"{study.instructions.study_id}:{study.settings.site}:evaluation-{number}"
+        reservation = study.gate.reserve(request_id, mechanism, examples=len(y))
+        noisy = np.array([v.value for v in release(exact, spec, study.randomness)])
+        study.gate.commit(reservation, mechanism)
+        noise_std = spec.noise_std
+        # Every round the plan allows, composed with the evaluations released so far: what the
+        # site's account holds for this study once training is over (the evaluation comes last).
+        plan = study.plan
+        epsilon = epsilon_spent(
+            [
+                (plan.noise_multiplier, plan.sample_rate, plan.steps_per_round * plan.rounds),
+                (spec.noise_multiplier, 1.0, number),
+            ],
+            plan.delta,
+        )
+    answer = HoldoutRelease(
+        layout=study.layout,
+        values=tuple(suppress_small_cells(study.layout, noisy, study.terms.min_cell_size)),
+        noise_std=noise_std,
+        evaluation=number,
+        evaluations_granted=granted,
+        epsilon=epsilon,
+        delta=study.plan.delta,
+        min_cell=study.terms.min_cell_size,
     )
+    return RecordDict({"site": ConfigRecord({"site": study.settings.site, "evaluation": answer.to_json()})})

@@ -10,14 +10,21 @@ this randomness: a seed it could know would let it subtract the noise (issue 10,
 
 from __future__ import annotations
 
+import fcntl
+import json
 import math
+import re
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from policies.models import EvaluationBudget
 from tasks.noisy import NoisyValue
+
+from .declined import NodeDeclined
 
 
 class NodeRandomness:
@@ -110,3 +117,52 @@ def noise_multiplier_for(epsilon: float, delta: float, count: int = 1) -> float:
             bracket_interval=dp_accounting.mechanism_calibration.LowerEndpointAndGuess(1e-3, 1.0),
         )
     )
+
+
+def evaluation_release(
+    budget: EvaluationBudget, target_epsilon: float, delta: float, l2_sensitivity: float
+) -> GaussianRelease | None:
+    """One holdout evaluation's Gaussian release, calibrated so that the grant's number of them
+    composes to the budget's share of the site's study ε (None: no evaluation is paid for, or the
+    node runs non-private benchmark training, ε = ∞, whose evaluations are exact and say so)."""
+    if budget.evaluations == 0 or not math.isfinite(target_epsilon):
+        return None
+    sigma = noise_multiplier_for(budget.epsilon_share * target_epsilon, delta, budget.evaluations)
+    return GaussianRelease(noise_multiplier=sigma, l2_sensitivity=l2_sensitivity, delta=delta, count=1)
+
+
+class ReleaseCounter:
+    """The node's own count of one study's releases of one kind, kept on the node's disk.
+
+    In deployment every message runs in a fresh process, and the coordinator may send the same
+    evaluation again or open a new run of the study: the count must outlive both, so it lives in a
+    file the node owns (locked while it is read and bumped). A number is claimed *before* the
+    release is reserved, and never given back: a crash between the two costs the site an
+    evaluation, never a person a release the grant did not pay for.
+    """
+
+    def __init__(self, folder: Path, study_id: str, kind: str) -> None:
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", study_id)
+        self.path = folder / f"{safe}.{kind}.json"
+        self.kind = kind
+
+    def used(self) -> int:
+        if not self.path.exists():
+            return 0
+        return int(json.loads(self.path.read_text(encoding="utf-8"))["used"])
+
+    def claim(self, granted: int) -> int:
+        """The next release's number (1-based); NodeDeclined ``grant.<kind>s`` past ``granted``."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_suffix(".lock"), "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            used = self.used()
+            if used >= granted:
+                raise NodeDeclined(
+                    f"grant.{self.kind}s",
+                    f"{self.kind} {used + 1} refused: the grant pays for {granted} and {used} were released",
+                )
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"used": used + 1}), encoding="utf-8")
+            tmp.replace(self.path)
+            return used + 1

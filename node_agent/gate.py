@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from policies.models import EvaluationBudget
 from tasks.instructions import StudyInstructions
 from tasks.registry import TaskSpec
 
@@ -29,6 +30,10 @@ class StudyTerms:
     legal_basis: str
     #: The fields this site may use for the study (empty: every field of a public benchmark task).
     fields: tuple[str, ...] = ()
+    #: Holdout evaluations this site may release and the share of its ε set aside for them.
+    evaluation: EvaluationBudget = EvaluationBudget(evaluations=0)
+    #: Released counts under this size are suppressed at the node, after noise.
+    min_cell_size: int = 11
 
 
 class StudyGate(ABC):
@@ -77,6 +82,7 @@ class StandaloneGate(StudyGate):
             "benchmark",
             "public_data",
             instructions.field_list,
+            evaluation=EvaluationBudget(),  # public data: the purposes' default evaluation budget
         )
 
     def still_granted(self) -> None:

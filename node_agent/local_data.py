@@ -5,7 +5,6 @@ Nothing here leaves the node; only counts go into the node's report.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -17,8 +16,6 @@ from tasks.schema import SchemaError
 
 from .declined import NodeDataError
 from .settings import NodeSettings
-
-HOLDOUT_SHARE = 0.2
 
 #: Turns the validated raw table into the analysis view (anonymization) and reports counts.
 Anonymize = Callable[[pd.DataFrame, str], tuple[pd.DataFrame, dict[str, object]]]
@@ -35,6 +32,8 @@ class SiteData:
     groups_test: dict[str, np.ndarray]
     #: Linkage pseudonyms of the training records, to apply opt-outs that arrive between rounds.
     train_keys: np.ndarray | None = None
+    #: Linkage pseudonyms of the holdout records: an opt-out leaves the holdout too.
+    test_keys: np.ndarray | None = None
     counts: dict[str, object] = field(default_factory=dict)
 
 
@@ -55,16 +54,12 @@ def split_and_encode(
     spec: TaskSpec,
     frame: pd.DataFrame,
     *,
-    study_id: str,
-    site: str,
     fields: tuple[str, ...],
     counts: dict[str, object],
+    holdout: np.ndarray,
 ) -> SiteData:
-    """Deterministic holdout per (study, site) so every round evaluates on the same records."""
-    seed = int.from_bytes(hashlib.sha256(f"{study_id}|{site}".encode()).digest()[:4], "big")
-    order = np.random.default_rng(seed).permutation(len(frame))
-    n_test = int(round(len(frame) * HOLDOUT_SHARE))
-    test, train = frame.iloc[order[:n_test]], frame.iloc[order[n_test:]]
+    """Split by ``holdout`` (``preparation.holdout_membership``: a property of each person) and encode."""
+    test, train = frame[holdout], frame[~holdout]
     encoder = spec.encoder_for(fields)
     counts.update({"train_records": len(train), "holdout_records": len(test)})
     return SiteData(
@@ -76,5 +71,6 @@ def split_and_encode(
         train_keys=train["linkage_pseudonym"].astype(str).to_numpy()
         if "linkage_pseudonym" in train
         else None,
+        test_keys=test["linkage_pseudonym"].astype(str).to_numpy() if "linkage_pseudonym" in test else None,
         counts=counts,
     )

@@ -6,6 +6,7 @@ No feature is computed before this has run; the raw identifiers never leave this
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -18,6 +19,10 @@ from .gate import StudyGate, StudyTerms
 from .settings import NodeSettings
 
 LINKAGE = "linkage_pseudonym"
+STUDY_PSEUDONYM = "study_pseudonym"
+#: Share of a site's people held out for evaluation.
+HOLDOUT_SHARE = 0.2
+HOLDOUT_KDF_SALT = b"r2dde-holdout-v1"
 
 
 def analysis_view(
@@ -95,3 +100,41 @@ def _linkage_key(settings: NodeSettings):  # type: ignore[no-untyped-def]
             "node.keys", "no keys folder configured: the linkage key is needed to pseudonymize"
         )
     return load_linkage_key(settings.keys_dir / "linkage.key")
+
+
+def holdout_membership(
+    frame: pd.DataFrame, *, settings: NodeSettings, study_id: str, share: float = HOLDOUT_SHARE
+) -> np.ndarray:
+    """Which records are held out: a property of the *person*, not of the table (issue 10, item 5).
+
+    A person is in the holdout when HMAC-SHA256(k, study pseudonym), read as a number in [0, 1), is
+    under ``share``, with k = HKDF-SHA256(linkage key, salt "r2dde-holdout-v1", info = study id):
+    the same in every process and at every round, unchanged when other people opt out or the file
+    is re-ordered, unknown to anyone without the node-shared linkage key, and different per study.
+    (A split that follows the filtered table moved 43 of 180 holdout records into training after
+    one opt-out in deployment, where each message re-reads the table.)
+
+    Public benchmark data has no person to pseudonymize: a permutation seeded by (study, site).
+    """
+    if STUDY_PSEUDONYM not in frame:
+        seed = int.from_bytes(hashlib.sha256(f"{study_id}|{settings.site}".encode()).digest()[:4], "big")
+        order = np.random.default_rng(seed).permutation(len(frame))
+        held = np.zeros(len(frame), dtype=bool)
+        held[order[: int(round(len(frame) * share))]] = True
+        return held
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.hmac import HMAC
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    secret = _linkage_key(settings).secret
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=HOLDOUT_KDF_SALT, info=study_id.encode()).derive(
+        secret
+    )
+    keyed = HMAC(key, hashes.SHA256())
+
+    def draw(pseudonym: str) -> float:
+        mac = keyed.copy()
+        mac.update(pseudonym.encode("ascii"))
+        return int.from_bytes(mac.finalize()[:8], "big") / 2.0**64
+
+    return np.fromiter((draw(str(p)) < share for p in frame[STUDY_PSEUDONYM]), dtype=bool, count=len(frame))

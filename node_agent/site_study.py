@@ -6,20 +6,36 @@ each round may run in a fresh process and the session is simply rebuilt, determi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
 from tasks.instructions import StudyInstructions
+from tasks.metrics import HoldoutLayout
 from tasks.registry import TaskSpec, get_task
 
 from .declined import NodeDeclined
-from .dp_plan import DpPlan, PrivacyPlanError, plan_study, site_delta
+from .dp_plan import DpPlan, PrivacyPlanError, epsilon_spent, plan_study, site_delta
+from .dp_release import GaussianRelease, NodeRandomness, ReleaseCounter, evaluation_release
 from .gate import StudyGate, StudyTerms
 from .local_data import SiteData, load_site_table, split_and_encode
-from .preparation import analysis_view, usable
+from .preparation import analysis_view, holdout_membership, usable
 from .settings import NodeSettings
+
+#: Where a node keeps its own records of what it released per study (evaluations so far).
+NODE_STATE = "node-state"
+
+
+def node_state_dir(settings: NodeSettings) -> Path:
+    """The node's own writable folder: beside its data, or — where the data folder is mounted
+    read-only (containers) — under its Flower home (``r2dde node start`` sets FLWR_HOME)."""
+    if os.access(settings.data_dir, os.W_OK):
+        return settings.data_dir / NODE_STATE
+    home = Path(os.environ.get("FLWR_HOME") or Path.home() / ".flwr")
+    return home / "r2dde-state" / settings.site
 
 
 @dataclass
@@ -31,6 +47,26 @@ class SiteStudy:
     terms: StudyTerms
     data: SiteData
     plan: DpPlan
+    #: What leaves the node after an evaluation: the cells, and one evaluation's Gaussian release
+    #: (None only for non-private benchmark training, whose evaluations are exact and marked so).
+    layout: HoldoutLayout | None = None
+    evaluation: GaussianRelease | None = None
+    randomness: NodeRandomness = field(default_factory=NodeRandomness)
+
+    def evaluations(self) -> ReleaseCounter:
+        return ReleaseCounter(node_state_dir(self.settings), self.instructions.study_id, "evaluation")
+
+    def holdout_set(self) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """Holdout records usable now: people who objected since the study opened leave it too."""
+        keys = self.data.test_keys
+        if keys is None:
+            return self.data.x_test, self.data.y_test, self.data.groups_test
+        keep, _ = usable(keys, self.gate, self.terms)
+        return (
+            self.data.x_test[keep],
+            self.data.y_test[keep],
+            {name: values[keep] for name, values in self.data.groups_test.items()},
+        )
 
     def training_set(self) -> tuple[np.ndarray, np.ndarray, int]:
         """Training records this round may use, and how many left since the study opened."""
@@ -61,20 +97,59 @@ def _open(settings: NodeSettings, instructions: StudyInstructions, gate: StudyGa
     frame, counts = analysis_view(
         spec, raw, settings=settings, study_id=instructions.study_id, gate=gate, terms=terms
     )
-    data = split_and_encode(
-        spec, frame, study_id=instructions.study_id, site=settings.site, fields=terms.fields, counts=counts
-    )
+    holdout = holdout_membership(frame, settings=settings, study_id=instructions.study_id)
+    data = split_and_encode(spec, frame, fields=terms.fields, counts=counts, holdout=holdout)
     n_train = len(data.y_train)
+    layout = HoldoutLayout.for_encoder(spec.encoder_for(terms.fields))
     try:
-        plan = plan_study(
-            n_train=n_train,
-            batch_size=instructions.batch_size,
-            local_epochs=instructions.local_epochs,
-            rounds=instructions.num_rounds,
-            target_epsilon=terms.target_epsilon,
-            delta=site_delta(terms.delta, n_train),
-            max_grad_norm=instructions.max_grad_norm,
-        )
+        delta = site_delta(terms.delta, n_train)
+        evaluation = evaluation_release(terms.evaluation, terms.target_epsilon, delta, layout.l2_sensitivity)
+        plan = _training_plan(instructions, terms, n_train, delta, evaluation)
     except PrivacyPlanError as exc:
         raise NodeDeclined("dp.plan", str(exc)) from None
-    return SiteStudy(settings, instructions, spec, gate, terms, data, plan)
+    return SiteStudy(settings, instructions, spec, gate, terms, data, plan, layout, evaluation)
+
+
+def _training_plan(
+    instructions: StudyInstructions,
+    terms: StudyTerms,
+    n_train: int,
+    delta: float,
+    evaluation: GaussianRelease | None,
+) -> DpPlan:
+    """DP-SGD calibrated on what the evaluations leave of the site's study ε.
+
+    The evaluations' noise is fixed first, by their share of ε (what they would cost alone); then
+    DP-SGD's σ is the smallest whose rounds, composed with every granted evaluation by the ledger's
+    RDP accountant, stay within the site's target. RDP composes far more tightly than ε's add: a
+    plan on ε·(1 − share) alone would leave about a fifth of the budget unspent (2.38 of 3 in the
+    demo) — the plan on that figure only gives the steps and the sample rate.
+    """
+    plan = plan_study(
+        n_train=n_train,
+        batch_size=instructions.batch_size,
+        local_epochs=instructions.local_epochs,
+        rounds=instructions.num_rounds,
+        target_epsilon=terms.target_epsilon * (1.0 - terms.evaluation.epsilon_share)
+        if evaluation is not None
+        else terms.target_epsilon,
+        delta=delta,
+        max_grad_norm=instructions.max_grad_norm,
+    )
+    if evaluation is None or not plan.private:
+        return plan
+    evaluations = (evaluation.noise_multiplier, 1.0, terms.evaluation.evaluations)
+    steps = plan.steps_per_round * plan.rounds
+
+    def epsilon(sigma: float) -> float:
+        return epsilon_spent([(sigma, plan.sample_rate, steps), evaluations], delta)
+
+    low, high = 0.3, plan.noise_multiplier  # σ of DP-SGD alone on the smaller share: always enough
+    if epsilon(high) > terms.target_epsilon:
+        raise PrivacyPlanError(f"no DP-SGD plan fits beside the evaluations within ε {terms.target_epsilon}")
+    for _ in range(40):
+        middle = (low + high) / 2
+        low, high = (low, middle) if epsilon(middle) <= terms.target_epsilon else (middle, high)
+        if high - low < 1e-3:
+            break
+    return replace(plan, noise_multiplier=high, target_epsilon=terms.target_epsilon)

@@ -3,10 +3,11 @@
 from policies.decide import decide
 from policies.digest import policy_digest
 from policies.loader import PolicyLoadError, load_purposes, load_site_policies
-from policies.models import Decision, LegalBasis, Purpose, Reason, SitePolicy, StudyRequest
+from policies.models import Decision, EvaluationBudget, LegalBasis, Purpose, Reason, SitePolicy, StudyRequest
 
 __all__ = [
     "Decision",
+    "EvaluationBudget",
     "LegalBasis",
     "PolicyLoadError",
     "Purpose",

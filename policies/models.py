@@ -43,6 +43,21 @@ class DeltaRule(_Document):
         return min(self.max_delta, 1.0 / (self.inverse_size_factor * max(records, 1)))
 
 
+class EvaluationBudget(_Document):
+    """What a study may spend on evaluating its model on each site's holdout (issue 10, item 4).
+
+    Every evaluation is a Gaussian release of the holdout's statistics, reserved and committed in the
+    site's account like a DP-SGD round. ``epsilon_share`` of each site's study ε is set aside for them
+    before the DP-SGD noise is calibrated on the rest, and the node calibrates the evaluations' noise
+    so that exactly ``evaluations`` releases compose to that share: the number is what the grant pays
+    for, and the node refuses one more. A fixed share, rather than a per-study choice, keeps the
+    trade-off between a better model and a better-measured one out of the coordinator's hands.
+    """
+
+    epsilon_share: float = Field(default=0.35, gt=0.0, lt=1.0)
+    evaluations: int = Field(default=1, ge=0, le=20)
+
+
 class Purpose(_Document):
     """A purpose the Region may pursue with partner data, and the limits attached to it."""
 
@@ -55,6 +70,11 @@ class Purpose(_Document):
     period: Period = "calendar_year"
     delta_rule: DeltaRule = DeltaRule()
     min_cell_size: int = Field(default=11, ge=2)
+    evaluation: EvaluationBudget = EvaluationBudget()
+    #: ε a person present at *every* requested site may spend on one study, all sites composed (the
+    #: unit of privacy stays one record at one site; this bounds its worst case across sites, issue
+    #: 10 item 9). None: no cross-site bound. Checked by ``decide()`` (rule ``budget.person_cap``).
+    person_epsilon_cap: float | None = Field(default=None, gt=0.0)
     retention_days: int = Field(ge=1)
     description: str = ""
 

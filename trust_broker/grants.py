@@ -15,6 +15,8 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from policies.models import EvaluationBudget
+
 GRANT_TYPE = "r2dde-grant+jwt"
 ISSUER = "r2dde-trust-broker"
 CLOCK_LEEWAY_SECONDS = 30
@@ -69,6 +71,12 @@ class Grant(BaseModel):
     delta: float = Field(gt=0.0, lt=1.0)
     dp_bounds: DPBounds
     rounds: int = Field(ge=1)
+    #: The holdout evaluations each site may release (their number and ε share): a grant without
+    #: it pays for none. Copied from the purpose's policy at issue, so the node need not trust the
+    #: policy documents shipped in the coordinator's app bundle.
+    evaluation: EvaluationBudget = EvaluationBudget(evaluations=0)
+    #: Released cells under this size are suppressed at the node, after noise (the purpose's rule).
+    min_cell_size: int = Field(default=11, ge=2)
     coordinator: str
     issued_at: dt.datetime
     expires_at: dt.datetime

@@ -26,6 +26,8 @@ from anonymization import anonymize_parcours
 from anonymization.keys import load_linkage_key
 from coordinator.study_config import StudyConfig
 from node_agent.local_data import split_and_encode
+from node_agent.preparation import holdout_membership
+from node_agent.settings import NodeSettings
 from node_agent.training import predict
 from simulations.ground_truth import GROUND_TRUTH
 from simulations.scenarios import SCENARIOS, run_scenario
@@ -102,9 +104,17 @@ def main() -> None:
             fields=[*fields, "linkage_pseudonym"],
         )
     # The nodes' own deterministic holdouts (per study and site), so every row is scored on one test set.
+    site_settings = {
+        site: NodeSettings(site, work / "data" / site, keys_dir=work / "keys" / "nodes" / site)
+        for site in config.sites
+    }
     parts = {
         site: split_and_encode(
-            spec, view, study_id=config.study_id, site=site, fields=tuple(fields), counts={}
+            spec,
+            view,
+            fields=tuple(fields),
+            counts={},
+            holdout=holdout_membership(view, settings=site_settings[site], study_id=config.study_id),
         )
         for site, view in views.items()
     }

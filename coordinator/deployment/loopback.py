@@ -9,6 +9,7 @@ every sub-command), on 127.0.0.1 with ports chosen free, and every process is st
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -135,6 +136,7 @@ class LoopbackFederation:
         """`r2dde node start` for ``site`` (``keys_dir`` to impersonate it with other keys)."""
         keys_dir = keys_dir or self.keys / "nodes" / site
         name = name or site
+        self._approve_app(keys_dir)
         argv = [
             sys.executable, "-m", "node_agent.cli", "start",
             "--site", site,
@@ -150,6 +152,27 @@ class LoopbackFederation:
         if max_wait_time_s is not None:
             argv += ["--max-wait-time", str(max_wait_time_s)]
         return self.supervisor.start(f"node-{name}", argv, cwd=self.workdir)
+
+    def _approve_app(self, keys_dir: Path) -> None:
+        """What each partner does once it reviewed the Region's app bundle: `r2dde node approve-app`."""
+        from coordinator.deployment.control import build_app_bundle
+
+        if (keys_dir / "approved-apps.txt").exists():
+            return
+        fab = self.workdir / "reviewed-app.fab"
+        fab.write_bytes(build_app_bundle(self.repo).content)
+        argv = [
+            sys.executable,
+            "-m",
+            "node_agent.cli",
+            "approve-app",
+            "--fab",
+            str(fab),
+            "--keys-dir",
+            str(keys_dir),
+        ]
+        pythonpath = os.pathsep.join(filter(None, [str(self.repo), os.environ.get("PYTHONPATH")]))
+        subprocess.run(argv, check=True, capture_output=True, env={**os.environ, "PYTHONPATH": pythonpath})
 
     def control(self) -> SuperLinkControl:
         return SuperLinkControl(self.superlink, self.ca_certificate)

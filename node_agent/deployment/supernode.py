@@ -142,6 +142,7 @@ class SuperNodeSettings:
             f"trusts       a SuperLink certificate issued by {self.ca_certificate}; grants signed by the "
             "pinned broker key",
             f"local veto   the site's own policy {self.policy_path} (never the app bundle's copy)",
+            f"runs         only app bundles whose code digest is in {self.keys_dir / 'approved-apps.txt'}",
             f"proves       its identity with {self.private_key} (registered by the Region)",
             "sends        model updates and metrics only (DP-SGD), never rows or pseudonyms",
             "refuses      plain-text SuperLinks, unsigned or expired grants, purposes its site policy "

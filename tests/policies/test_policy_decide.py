@@ -114,6 +114,16 @@ REFUSALS: dict[str, tuple[Callable[[], Case], str, object]] = {
         "missions_locales.parcours",
         1.5,
     ),
+    "budget.person_cap": (
+        lambda: (
+            _request(target_epsilon=3.0),
+            UC1.model_copy(update={"person_epsilon_cap": 8.0}),
+            SITES,
+            None,
+        ),
+        "autodiagnostic_mobilite",
+        8.0,
+    ),
     "delta.max": (
         lambda: (
             _request(delta=1e-7),

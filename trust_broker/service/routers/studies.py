@@ -99,6 +99,8 @@ def request_study(
             delta=decision.delta,
             dp_bounds=ctx.settings.dp_bounds,
             rounds=request.rounds,
+            evaluation=purpose.evaluation,
+            min_cell_size=purpose.min_cell_size,
             coordinator=request.coordinator,
             issued_at=now.replace(microsecond=0),
             expires_at=(now + ctx.settings.grant_ttl).replace(microsecond=0),

@@ -1,0 +1,151 @@
+"""Only an app bundle the partner approved may run at its node (issue 10, item 6).
+
+In deployment Flower's ``flwr-clientapp`` pulls the Region's app bundle (FAB) from the SuperNode,
+installs it and imports the ClientApp *from the bundle*: the code that touches the partner's data is
+the coordinator's copy, not the partner's installed package. Flower's own defence (a SuperNode's
+``--trusted-entities``, checking signatures on the FAB) only runs for bundles carrying a
+``valid_license`` verification, i.e. with a licensed SuperLink; the open-source SuperLink sends none.
+
+The closest guarantee without it: the partner's SuperNode launches ``flwr-clientapp`` by name, so
+``r2dde node start`` puts a launcher of this module first on its PATH. It runs Flower's own
+``flwr-clientapp`` with one change, made in code the partner installed: right after the task input
+(message, context, bundle) is pulled and *before* the bundle is installed or any of its code is
+imported, the bundle's code digest must be in the node's allow-list, ``approved-apps.txt`` in the
+node's keys folder (one ``sha256:…`` per line). Otherwise the task fails with rule
+``node.app_digest`` and the coordinator gets an error reply.
+
+The digest covers what decides which code runs: every file of the bundle except ``pyproject.toml``
+(whose run-config table the coordinator rewrites per study), plus that file's
+``[tool.flwr.app.components]`` table (the entry points). See :func:`code_digest`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import sys
+import tomllib
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+#: The partner's allow-list, in the node's keys folder (not in anything the coordinator ships).
+APPROVED_APPS_FILE = "approved-apps.txt"
+LAUNCHER_NAME = "flwr-clientapp"
+RULE = "node.app_digest"
+
+
+class AppNotApproved(RuntimeError):
+    """The bundle the coordinator sent is not one the partner approved (the message says why)."""
+
+    rule = RULE
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"rule {RULE}: {detail}")
+
+
+def code_digest(fab: bytes) -> str:
+    """``sha256:`` over the bundle's files (path and content hash, sorted) and its entry points."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(fab))
+    except zipfile.BadZipFile as exc:
+        raise AppNotApproved(f"the app bundle is not a zip archive: {exc}") from None
+    lines: list[str] = []
+    components: object = None
+    with archive:
+        for name in sorted(archive.namelist()):
+            if name.endswith("/") or name.startswith(".info/"):
+                continue
+            content = archive.read(name)
+            if name == "pyproject.toml":
+                try:
+                    project = tomllib.loads(content.decode("utf-8"))
+                except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+                    raise AppNotApproved(f"the bundle's pyproject.toml is unreadable: {exc}") from None
+                components = project.get("tool", {}).get("flwr", {}).get("app", {}).get("components")
+                continue
+            lines.append(f"{name}\0{hashlib.sha256(content).hexdigest()}")
+    lines.append("components\0" + json.dumps(components, sort_keys=True))
+    return "sha256:" + hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+
+
+def approved_digests(keys_dir: Path) -> set[str]:
+    path = keys_dir / APPROVED_APPS_FILE
+    if not path.is_file():
+        raise AppNotApproved(f"{path} is missing: this node runs no app bundle its partner did not approve")
+    digests = set()
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        if not text.startswith("sha256:") or len(text) != 7 + 64:
+            raise AppNotApproved(f"{path}:{number}: expected sha256:<64 hex digits>, got {text[:80]!r}")
+        digests.add(text)
+    return digests
+
+
+def check_bundle(fab: bytes, keys_dir: Path) -> str:
+    """The bundle's digest if the partner approved it; AppNotApproved otherwise."""
+    digest = code_digest(fab)
+    if digest not in approved_digests(keys_dir):
+        raise AppNotApproved(f"app bundle {digest} is not in {keys_dir / APPROVED_APPS_FILE}")
+    return digest
+
+
+PullTaskInput = Callable[[Any], tuple[Any, Any, Any, Any]]
+
+
+def guarded(pull: PullTaskInput) -> PullTaskInput:
+    """Flower's ``pull_task_input``, then the allow-list check on the pulled bundle.
+
+    The keys folder comes from the node config the partner gave its SuperNode (``keys-dir``), which
+    travels in the task's context: the coordinator can neither set nor change it.
+    """
+
+    def pull_and_check(client: Any) -> tuple[Any, Any, Any, Any]:
+        message, context, run, fab = pull(client)
+        keys = context.node_config.get("keys-dir") if context is not None else None
+        if not keys:
+            raise AppNotApproved("the node config names no keys-dir holding approved-apps.txt")
+        check_bundle(fab.content, Path(str(keys)))
+        return message, context, run, fab
+
+    return pull_and_check
+
+
+def install_guard() -> None:
+    """Wrap Flower 1.42's ``run_clientapp.pull_task_input`` (looked up by name at each call)."""
+    from flwr.supernode.runtime import run_clientapp
+
+    if not getattr(run_clientapp.pull_task_input, "r2dde_guarded", False):
+        checked = guarded(run_clientapp.pull_task_input)
+        checked.r2dde_guarded = True  # type: ignore[attr-defined]
+        run_clientapp.pull_task_input = checked
+
+
+def write_launcher(folder: Path) -> Path:
+    """``<folder>/flwr-clientapp``: runs this module with the node's own interpreter (the partner's
+    installed packages; the bundle is not on the path before it has passed the check)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    launcher = folder / LAUNCHER_NAME
+    launcher.write_text(
+        f'#!/bin/sh\nexec "{sys.executable}" -m node_agent.deployment.approved_app "$@"\n',
+        encoding="utf-8",
+    )
+    launcher.chmod(0o755)
+    return launcher
+
+
+def main() -> None:
+    os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
+    install_guard()
+    from flwr.supernode.cli.flwr_clientapp import flwr_clientapp
+
+    flwr_clientapp()
+
+
+if __name__ == "__main__":
+    main()

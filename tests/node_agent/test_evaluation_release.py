@@ -1,0 +1,197 @@
+"""Attacks on `evaluate` by a curious coordinator (issue 10, item 4): whatever model it sends, a
+site answers with one budgeted Gaussian release, a bounded number of times, small groups withheld.
+
+Each test plays the coordinator against the node's real ClientApp handler, with a real broker on
+loopback for the ledger (`test_broker_gate.py`'s set-up) and a synthetic partner's file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, RecordDict
+
+from coordinator.grant import request_grant
+from coordinator.study_config import StudyConfig
+from node_agent import client_app, site_study
+from node_agent.declined import NodeDeclined
+from node_agent.settings import NodeSettings
+from simulations.adult import write_adult_sites
+from simulations.partners import generate_partners
+from tasks.models import mlp
+from trust_broker.client import BrokerClient
+from trust_broker.embedded import EmbeddedBroker
+from trust_broker.provision import provision
+from trust_broker.roles import Role
+
+SITE = "apec"
+AGES = ("16-25", "26-35", "36-45", "46-55", "56+")
+SEXES = ("F", "M")
+
+
+@pytest.fixture
+def node(tmp_path):
+    """A partner's node admitted to a granted study of use case 1 (about 180 people held out)."""
+    keys = provision(tmp_path / "keys", (SITE,))
+    generate_partners(tmp_path / "data", seed=7, people=900, sites=(SITE,))
+    with EmbeddedBroker(f"sqlite:///{tmp_path / 'broker.db'}", keys.root) as broker:
+        config = StudyConfig(
+            study_id=f"attack-{tmp_path.name}"[:60],
+            task="employment_outcome",
+            sites=(SITE,),
+            min_sites=1,
+            num_server_rounds=1,
+            study_dir=tmp_path,
+        )
+        config = request_grant(
+            config, purpose="autodiagnostic_mobilite", broker_url=broker.url, keys=keys.root
+        )
+        settings = NodeSettings(
+            site=SITE, data_dir=tmp_path / "data" / SITE, keys_dir=keys.node_dir(SITE), broker_url=broker.url
+        )
+        yield settings, config, broker, keys
+    site_study._SESSIONS.clear()
+
+
+def _open(settings, config):
+    site_study._SESSIONS.clear()  # as in deployment: every message is a fresh process
+    return site_study.open_site_study(settings, config.instructions(), client_app._gate)
+
+
+def _message(model: torch.nn.Module, config: StudyConfig) -> Message:
+    """What the handler reads of an evaluate message: its content (weights and instructions)."""
+    content = RecordDict(
+        {"arrays": ArrayRecord(model.state_dict()), "config": ConfigRecord(config.instructions().to_config())}
+    )
+    return SimpleNamespace(content=content)  # type: ignore[return-value]
+
+
+def _context() -> Context:
+    return Context(run_id=1, node_id=1, node_config={}, state=RecordDict(), run_config={})
+
+
+def _crafted_model(feature_names: list[str], bins: int) -> torch.nn.Module:
+    """Every holdout record scored into the bin of its (age band, sex) cell: the histogram of scores
+    by outcome is then the holdout's (age × sex) × outcome table."""
+    model = mlp(len(feature_names), (64, 32))
+    first, second, last = (m for m in model if isinstance(m, torch.nn.Linear))
+    with torch.no_grad():
+        for layer in (first, second, last):
+            layer.weight.zero_()
+            layer.bias.zero_()
+        for cell, (age, sex) in enumerate((a, s) for a in AGES for s in SEXES):
+            first.weight[cell, feature_names.index(f"age_band={age}")] = 1.0
+            first.weight[cell, feature_names.index(f"sex={sex}")] = 1.0
+            first.bias[cell] = -1.0  # 1 exactly when both one-hot slots are set
+            second.weight[cell, cell] = 1.0
+            centre = (cell + 0.5) / bins
+            last.weight[0, cell] = math.log(centre / (1 - centre))
+    return model
+
+
+def _scores_by_outcome(reply: RecordDict) -> tuple[np.ndarray, np.ndarray, int]:
+    """(negatives, positives) per score bin as the coordinator reads them from a reply."""
+    site = reply["site"]
+    if "roc" in site:  # the reply before issue 10: exact histograms
+        roc = json.loads(str(site["roc"]))
+        return np.array(roc["negative"], float), np.array(roc["positive"], float), len(roc["positive"])
+    from tasks.metrics import HoldoutRelease
+
+    release = HoldoutRelease.from_json(str(site["evaluation"]))
+    cells = np.array([0.0 if c is None else c.value for c in release.block("scores")])
+    bins = release.layout.bins
+    return cells[:bins], cells[bins:], bins
+
+
+def _gaussian_commits(keys, broker, tmp_path) -> list[dict]:
+    with BrokerClient.from_folder(keys.root, Role.AUDITOR, base_url=broker.url) as auditor:
+        export = auditor.export_audit(tmp_path / "audit.jsonl")
+    events = [json.loads(line) for line in export.read_text().splitlines()]
+    return [
+        e["payload"]
+        for e in events
+        if e.get("kind") == "budget.committed" and e["payload"]["mechanism"]["kind"] == "gaussian"
+    ]
+
+
+def test_a_crafted_model_gets_a_noisy_table_and_the_ledger_charges_it(node, tmp_path):
+    settings, config, broker, keys = node
+    study = _open(settings, config)
+    names = study.spec.encoder_for(study.terms.fields).feature_names
+    bins = study.layout.bins if hasattr(study, "layout") else 50  # 50: the old node's histogram
+    reply = client_app._evaluate(study, _message(_crafted_model(names, bins), config), _context())
+    negatives, positives, bins = _scores_by_outcome(reply)
+
+    groups, y = study.data.groups_test, study.data.y_test.astype(int)
+    truth = np.zeros((2, len(AGES) * len(SEXES)))
+    for age, sex, outcome in zip(groups["age_band"], groups["sex"], y, strict=True):
+        truth[outcome, AGES.index(age) * len(SEXES) + SEXES.index(sex)] += 1
+    assert truth.sum() > 150  # the finding's scale: a holdout of about 180 people
+    recovered = np.stack([negatives[: truth.shape[1]], positives[: truth.shape[1]]])
+
+    # The attack worked on the old node (the exact table, every cell); now the answer is noisy...
+    assert not np.array_equal(recovered, truth)
+    release = json.loads(str(reply["site"]["evaluation"]))
+    assert release["noise_std"] > 5.0  # per cell, at this site's ε share for one evaluation
+    # ... and the ledger shows what it cost: one Gaussian release at the σ the node used, committed.
+    commits = _gaussian_commits(keys, broker, tmp_path)
+    assert len(commits) == 1
+    assert commits[0]["mechanism"]["noise_multiplier"] == pytest.approx(study.evaluation.noise_multiplier)
+    assert release["noise_std"] == pytest.approx(
+        study.evaluation.noise_multiplier * study.layout.l2_sensitivity
+    )
+    with BrokerClient.from_folder(keys.root, Role.AUDITOR, base_url=broker.url) as auditor:
+        assert auditor.balance("parcours", SITE).epsilon > 0
+
+
+def test_evaluations_past_the_grants_number_are_refused_even_from_a_fresh_process(node, tmp_path):
+    settings, config, broker, keys = node
+    study = _open(settings, config)
+    model = mlp(study.data.x_test.shape[1], (64, 32))
+    granted = 1  # the purpose's policy: one evaluation per study (the last round)
+    client_app._evaluate(study, _message(model, config), _context())
+    for attempt in (study, _open(settings, config)):  # asked again, then again in a new process
+        with pytest.raises(NodeDeclined) as refused:
+            client_app._evaluate(attempt, _message(model, config), _context())
+        assert refused.value.rule == "grant.evaluations"
+    assert len(_gaussian_commits(keys, broker, tmp_path)) == granted
+
+
+def test_groups_under_the_small_cell_size_are_not_released(tmp_path):
+    """Public benchmark data on a broker-less node, at a very high ε so the noise is small: what
+    is withheld is decided by the small-cell rule, not by chance."""
+    path = write_adult_sites(tmp_path, 4, seed=5)["site_1"]
+    frame = pd.read_csv(path)
+    frame.iloc[:1500].to_csv(path, index=False)
+    settings = NodeSettings(site="site_1", data_dir=path.parent)
+    config = StudyConfig(
+        study_id=f"cells-{tmp_path.name}"[:60], task="adult_income", sites=("site_1",), target_epsilon=50.0
+    )
+    study = _open(settings, config)
+    model = mlp(study.data.x_test.shape[1], (64, 32))
+    reply = client_app._evaluate(study, _message(model, config), _context())
+
+    races, y = study.data.groups_test["race"], study.data.y_test.astype(int)
+    small = {r for r in set(races) if ((races == r) & (y == 1)).sum() <= 5}
+    large = {r for r in set(races) if ((races == r) & (y == 1)).sum() >= 25}
+    assert small and large
+    site = reply["site"]
+    if "fairness" in site:  # the reply before issue 10: every group, exact
+        released = {g for g, c in json.loads(str(site["fairness"]))["race"].items() if c["n"] > 0}
+    else:
+        from tasks.metrics import HoldoutRelease
+
+        release = HoldoutRelease.from_json(str(site["evaluation"]))
+        assert release.noise_std < 3
+        categories = dict(release.layout.groups)["race"]
+        cells = release.block("group:race")
+        released = {c for i, c in enumerate(categories) if cells[4 * i] is not None}
+    assert small.isdisjoint(released)
+    assert large <= released
+    site_study._SESSIONS.clear()
