@@ -110,3 +110,14 @@ def noise_multiplier_for(epsilon: float, delta: float, count: int = 1) -> float:
             bracket_interval=dp_accounting.mechanism_calibration.LowerEndpointAndGuess(1e-3, 1.0),
         )
     )
+
+
+def gaussian_epsilon(releases: list[tuple[float, int]], delta: float) -> float:
+    """ε of (σ, count) Gaussian releases composed under RDP at ``delta`` (what the ledger computes)."""
+    import dp_accounting
+    from dp_accounting.rdp import RdpAccountant
+
+    accountant = RdpAccountant()
+    for sigma, count in releases:
+        accountant.compose(dp_accounting.SelfComposedDpEvent(dp_accounting.GaussianDpEvent(sigma), count))
+    return float(accountant.get_epsilon(delta))

@@ -9,8 +9,10 @@ the noise itself is drawn at the node (``node_agent.dp_release``).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from scipy.stats import norm
 
 
@@ -49,5 +51,29 @@ def ratio_interval(
         return math.nan, math.nan, math.nan
     estimate = numerator.value / denominator.value
     std = math.hypot(numerator.noise_std, estimate * denominator.noise_std) / denominator.value
+    half = normal_quantile(level) * std
+    return estimate, estimate - half, estimate + half
+
+
+def linear_ratio(
+    values: Sequence[float],
+    stds: Sequence[float],
+    numerator: Sequence[float],
+    denominator: Sequence[float],
+    level: float = 0.95,
+) -> tuple[float, float, float]:
+    """(Σ aᵢXᵢ) / (Σ bᵢXᵢ) of independent noisy values Xᵢ, with a delta-method interval.
+
+    Shares whose numerator is part of their denominator (employed / everyone), means and value
+    added all take this form; unlike :func:`ratio_interval` the two sums may share terms.
+    Returns (estimate, low, high); NaN everywhere when the noisy denominator is not positive.
+    """
+    x, s = np.asarray(values, dtype=float), np.asarray(stds, dtype=float)
+    a, b = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
+    den = float(b @ x)
+    if den <= 0:
+        return math.nan, math.nan, math.nan
+    estimate = float(a @ x) / den
+    std = math.sqrt(float((((a - estimate * b) / den) ** 2) @ (s**2)))
     half = normal_quantile(level) * std
     return estimate, estimate - half, estimate + half
