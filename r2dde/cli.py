@@ -10,6 +10,7 @@ os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
 
 from anonymization.cli import app as anonymize_app  # noqa: E402
 from coordinator.cli import app as coordinator_app  # noqa: E402
+from coordinator.query_cli import query  # noqa: E402
 from node_agent.cli import app as node_app  # noqa: E402
 from simulations.cli import simulate  # noqa: E402
 from trust_broker.audit.cli import app as audit_app  # noqa: E402
@@ -23,6 +24,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("simulate")(simulate)
+
+app.command("query")(query)  # the study machinery (broker, simulation engine) is imported when run
 app.command("provision")(provision_command)
 app.add_typer(broker_app, name="broker", help="The trust broker service.")
 app.add_typer(audit_app, name="audit", help="Auditors: export, verify and report on the broker's books.")

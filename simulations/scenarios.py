@@ -17,6 +17,7 @@ from coordinator.analytics import QueryStudy
 from coordinator.journal import RoundListener
 from coordinator.study_config import StudyConfig
 from node_agent.settings import NodeSettings
+from tasks.analytics import QuerySpec
 from tasks.formations import FORMATIONS_TASK
 from tasks.registry import TaskSpec, get_task
 
@@ -214,3 +215,46 @@ def _governed(
 
 def new_study_id(scenario: str) -> str:
     return f"{scenario}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}"
+
+
+def run_query_simulation(spec: QuerySpec, data_dir: Path, out: Path) -> dict[str, object]:
+    """`r2dde query --data`: one analyst's table over existing partner folders, fully governed
+    (keys, embedded broker, grant, opt-out registry, audit export verified)."""
+    from coordinator.analytics_report import write_query_folder
+    from coordinator.query_grant import min_cell_size, request_query_grant, study_request
+
+    def link(root: Path, sites: Sequence[str], seed: int, people: int) -> dict[str, Path]:
+        root.mkdir(parents=True, exist_ok=True)
+        for site in sites:
+            (root / site).symlink_to((data_dir / site).resolve(), target_is_directory=True)
+        return {site: root / site / FORMATIONS_TASK.file_name for site in sites}
+
+    def request(base: StudyConfig, purpose: str, broker_url: str, keys: Path) -> tuple[QueryStudy, str]:
+        grant_request = study_request(base.study_id, purpose, base.sites, spec.fields(), spec.epsilon)
+        grant = request_query_grant(grant_request, broker_url=broker_url, keys=keys)
+        study = QueryStudy(
+            study_id=base.study_id,
+            sites=base.sites,
+            study_dir=base.study_dir,
+            grant=grant,
+            delta=grant_request.delta,
+            epsilon=spec.epsilon,
+            min_cell_size=min_cell_size(purpose),
+            kind="table",
+            query=spec.to_json(),
+        )
+        return study, grant
+
+    scenario = Scenario(
+        "query", spec.title or spec.id, FORMATIONS_TASK.name, spec.purpose, spec.sites, link, True, request
+    )
+    base = StudyConfig(
+        study_id=f"{spec.id}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}",
+        task=FORMATIONS_TASK.name,
+        sites=spec.sites,
+        target_epsilon=spec.epsilon,
+        study_dir=out,
+    )
+    report = run_scenario(scenario, base, people=0, narrate=lambda _: None)
+    write_query_folder(out, report)
+    return report
