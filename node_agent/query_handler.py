@@ -74,11 +74,11 @@ def _prepare(settings: NodeSettings, terms: StudyTerms) -> pd.DataFrame:
 
 
 def answer_query(
-    msg: Message, context: Context, settings: NodeSettings, gate: Callable[[NodeSettings], StudyGate]
+    content: RecordDict, context: Context, settings: NodeSettings, gate: Callable[[NodeSettings], StudyGate]
 ) -> RecordDict:
-    instructions = StudyInstructions.from_config(msg.content["config"])
+    instructions = StudyInstructions.from_config(content["config"])
     try:
-        request = QueryRequest.from_config(msg.content["query"])
+        request = QueryRequest.from_config(content["query"])
     except (KeyError, ValueError) as exc:
         raise NodeDeclined("query.message", str(exc)) from None
     session = open_query_session(settings, instructions, gate)
@@ -158,7 +158,7 @@ def reply_to_query(
     try:
         settings = resolve(context.node_config)
         site = settings.site
-        return Message(answer_query(msg, context, settings, gate), reply_to=msg)
+        return Message(answer_query(msg.content, context, settings, gate), reply_to=msg)
     except NodeDeclined as declined:
         return Message(Error(code=declined_code, reason=declined.reason(site)), reply_to=msg)
     except (NodeSettingsError, InstructionError) as exc:
