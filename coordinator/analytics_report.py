@@ -26,6 +26,10 @@ def _num(value: object) -> str:
     return "—" if value is None else f"{float(value):,.1f}".replace(",", " ")  # type: ignore[arg-type]
 
 
+def _interval(row: dict[str, object]) -> str:
+    return f"{_pct(row['value'])} [{_pct(row['ci_low'])} ; {_pct(row['ci_high'])}]"
+
+
 def _rows(report: dict[str, object], measure: str, table: str | None = None) -> list[dict[str, object]]:
     cells = report["cells"]
     assert isinstance(cells, list)
@@ -149,7 +153,8 @@ def render_markdown(report: dict[str, object]) -> str:
     for site, info in sites.items():
         delta = "—" if info["delta"] is None else f"{float(info['delta']):.1e}"
         lines.append(
-            f"| {site} | {info['status']} | {float(info['epsilon'] or 0):.3f} | {delta} | {info['declined'] or ''} |"
+            f"| {site} | {info['status']} | {float(info['epsilon'] or 0):.3f} | {delta} "
+            f"| {info['declined'] or ''} |"
         )
     suppressed = [r for r in cells if r["suppressed"]]
     lines += [
@@ -157,7 +162,8 @@ def render_markdown(report: dict[str, object]) -> str:
         f"ε accordé par partenaire : {report['epsilon_target']}. Taille minimale de cellule : "
         f"{report['min_cell_size']} personnes ; une cellule n'est publiée que si son effectif bruité, "
         "diminué de 3,09 écarts-types du bruit, atteint ce seuil (décision prise sur les seuls comptes "
-        f"bruités). Valeurs publiées : {report['released_values']} ; masquées : {report['suppressed_values']}.",
+        f"bruités). Valeurs publiées : {report['released_values']} ; "
+        f"masquées : {report['suppressed_values']}.",
         "",
     ]
     if report["kind"] == "usecase3":
@@ -184,7 +190,8 @@ def _generic_table(cells: list[dict[str, object]]) -> list[str]:
         if r["suppressed"]:
             continue
         lines.append(
-            f"| {_label(r['group'])} | {r['measure']} | {_num(r['value'])} | [{_num(r['ci_low'])} ; {_num(r['ci_high'])}] |"
+            f"| {_label(r['group'])} | {r['measure']} | {_num(r['value'])} "
+            f"| [{_num(r['ci_low'])} ; {_num(r['ci_high'])}] |"
         )  # type: ignore[arg-type]
     return lines
 
@@ -213,7 +220,7 @@ def _usecase3_tables(report: dict[str, object]) -> list[str]:
         va = m["valeur_ajoutee"]
         lines.append(
             f"| {_label(group)} | {_num(m['effectif']['value'])} | {_pct(m['taux_emploi_6m']['value'])} | "
-            f"{_pct(m['taux_attendu']['value'])} | {_pct(va['value'])} [{_pct(va['ci_low'])} ; {_pct(va['ci_high'])}] |"
+            f"{_pct(m['taux_attendu']['value'])} | {_interval(va)} |"
         )
     for table, title in (
         ("training_domain-zone_emploi", "Par domaine et zone d'emploi"),
@@ -231,13 +238,14 @@ def _usecase3_tables(report: dict[str, object]) -> list[str]:
             va = m["valeur_ajoutee"]
             durable = m.get("taux_emploi_durable")
             lines.append(
-                f"| {_label(group)} | {_num(m['effectif']['value'])} | {_pct(m['taux_emploi_6m']['value'])} | "
-                f"{_pct(m['taux_attendu']['value'])} | {_pct(va['value'])} [{_pct(va['ci_low'])} ; {_pct(va['ci_high'])}] | "
+                f"| {_label(group)} | {_num(m['effectif']['value'])} "
+                f"| {_pct(m['taux_emploi_6m']['value'])} | {_pct(m['taux_attendu']['value'])} | {_interval(va)} | "
                 f"{_pct(durable['value']) if durable else '—'} |"
             )
     lines += [
         "",
-        "Lecture : une valeur ajoutée dont l'intervalle exclut zéro distingue la formation de ce que le profil "
+        "Lecture : une valeur ajoutée dont l'intervalle exclut zéro distingue la formation de ce que "
+        "le profil "
         "de ses stagiaires laissait attendre ; un intervalle qui contient zéro ne permet pas de conclure. "
         "Le taux attendu vient d'un modèle logistique (âge, sexe, niveau d'études, durée sans emploi) ajusté "
         "sur un tableau de profils publié sous confidentialité différentielle par les deux partenaires.",

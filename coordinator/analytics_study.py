@@ -89,7 +89,9 @@ def _report(
         "sites": sites,
         "epsilon_target": study.epsilon,
         "min_cell_size": study.min_cell_size,
-        "suppression": "a cell is published when its noisy count minus 3.09 noise std reaches the minimum cell size",
+        "suppression": (
+            "a cell is published when its noisy count minus 3.09 noise std reaches the minimum cell size"
+        ),
         "interval_level": 0.95,
         "cells": rows,
         "released_values": len(released),

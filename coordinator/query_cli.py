@@ -36,7 +36,10 @@ def query(
             typer.secho(f"refused: {file}:{problem}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
     spec = parsed.spec
-    typer.echo(f"{file}: query {spec.id} is well-formed ({len(spec.measures)} measures, sites {', '.join(spec.sites)})")
+    typer.echo(
+        f"{file}: query {spec.id} is well-formed "
+        f"({len(spec.measures)} measures, sites {', '.join(spec.sites)})"
+    )
     if check:
         return
     if data is None:
@@ -60,7 +63,8 @@ def query(
     audit = report.get("audit", {})
     typer.echo(
         f"study {report['study_id']}: {report['status']}, {report['released_values']} values released, "
-        f"{report['suppressed_values']} suppressed; audit {'verified' if audit.get('verified') else 'NOT verified'}"
+        f"{report['suppressed_values']} suppressed; "
+        f"audit {'verified' if audit.get('verified') else 'NOT verified'}"
     )
     typer.echo(f"report: {out / 'report.md'}")
     if report["status"] != "completed" or not audit.get("verified"):

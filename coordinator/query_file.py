@@ -95,7 +95,9 @@ def read_query_file(path: Path) -> QueryFile:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         reason = getattr(exc, "problem", None) or str(exc)
-        raise QueryFileError(path, [QueryFileProblem("query.yaml", line, f"malformed YAML: {reason}")]) from None
+        raise QueryFileError(
+            path, [QueryFileProblem("query.yaml", line, f"malformed YAML: {reason}")]
+        ) from None
     lines: dict[tuple[str | int, ...], int] = {}
     if node is not None:
         _lines(node, (), lines)
@@ -105,7 +107,11 @@ def read_query_file(path: Path) -> QueryFile:
         spec = QuerySpec.model_validate(data)
     except ValidationError as exc:
         problems = [
-            QueryFileProblem("query.schema", _line(lines, [p for p in e["loc"] if not str(p).startswith("function")]), f"{'.'.join(map(str, e['loc']))}: {e['msg']}")
+            QueryFileProblem(
+                "query.schema",
+                _line(lines, [p for p in e["loc"] if not str(p).startswith("function")]),
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}",
+            )
             for e in exc.errors()
         ]
         raise QueryFileError(path, problems) from None
@@ -122,12 +128,16 @@ def _granted(query: QueryFile) -> list[QueryFileProblem]:
     spec = query.spec
     purposes, sites = load_purposes(), load_site_policies()
     if spec.purpose not in purposes:
-        return [QueryFileProblem("purpose.unknown", query.line_of(("purpose",)), f"no purpose {spec.purpose!r}")]
+        return [
+            QueryFileProblem("purpose.unknown", query.line_of(("purpose",)), f"no purpose {spec.purpose!r}")
+        ]
     problems = []
     allowed = set(purposes[spec.purpose].allowed_fields)
     for i, site in enumerate(spec.sites):
         if site not in sites:
-            problems.append(QueryFileProblem("site.unknown", query.line_of(("sites", i)), f"no policy for site {site!r}"))
+            problems.append(
+                QueryFileProblem("site.unknown", query.line_of(("sites", i)), f"no policy for site {site!r}")
+            )
     for field in spec.fields():
         if field not in allowed:
             detail = f"field {field!r} is not allowed by purpose {spec.purpose}"

@@ -96,9 +96,24 @@ def test_a_good_file_is_accepted(tmp_path):
     ("old", "new", "rule", "line"),
     [
         ("sites: [carif_oref, france_travail]", "sites: [carif_oref, apec]", "query.field_granted", 5),
-        ("  - {name: heures, kind: mean, field: duration_hours, clamp: [0, 1500]}", "  - {name: heures, kind: sum, field: duration_hours}", "query.clamp_required", 9),
-        ("group_by: [training_domain, zone_emploi]", "group_by: [training_domain, duration_hours]", "query.group_key_public", 5),
-        ("group_by: [training_domain, zone_emploi]", "group_by: [training_domain, nir]", "query.field_unknown", 5),
+        (
+            "  - {name: heures, kind: mean, field: duration_hours, clamp: [0, 1500]}",
+            "  - {name: heures, kind: sum, field: duration_hours}",
+            "query.clamp_required",
+            9,
+        ),
+        (
+            "group_by: [training_domain, zone_emploi]",
+            "group_by: [training_domain, duration_hours]",
+            "query.group_key_public",
+            5,
+        ),
+        (
+            "group_by: [training_domain, zone_emploi]",
+            "group_by: [training_domain, nir]",
+            "query.field_unknown",
+            5,
+        ),
         ("  - {name: n, kind: count}", "  - {name: n, kind: count", "query.yaml", 8),
         ("epsilon: 0.5", "epsilon: -1", "query.schema", 4),
     ],

@@ -33,7 +33,9 @@ class RecordingGate(StudyGate):
         self.committed: list[Mapping[str, object]] = []
 
     def admit(self, instructions, spec):  # type: ignore[no-untyped-def]
-        return StudyTerms(1.0, 1e-6, formations.DATASET, "commande_publique_formation", "public_interest", self.fields)
+        return StudyTerms(
+            1.0, 1e-6, formations.DATASET, "commande_publique_formation", "public_interest", self.fields
+        )
 
     def still_granted(self) -> None:
         return None
@@ -128,7 +130,7 @@ def test_noise_matches_the_stated_sigma_and_is_reserved_before_and_committed_aft
     spec = _spec()
     plan = release_plan(spec)
     gate = RecordingGate()
-    answers = [_ask(site, gate, spec, 'noise') for _ in range(100)]
+    answers = [_ask(site, gate, spec, "noise") for _ in range(100)]
     frame = formations.load_formations(site.data_dir / formations.FILE_NAME, "carif_oref")
     frame = frame.sort_values("training_end").drop_duplicates("nir", keep="last")
     exact = true_components(frame, spec, plan)
@@ -150,7 +152,7 @@ def test_one_person_counts_once_per_site_and_values_are_clamped(site):
     spec = _spec()
     plan = release_plan(spec)
     gate = RecordingGate()
-    answers = [_ask(site, gate, spec, 'once') for _ in range(60)]
+    answers = [_ask(site, gate, spec, "once") for _ in range(60)]
     counts = np.mean([a.component("cells").sum() for a in answers])
     assert abs(counts - 399) < 4 * answers[0].noise_std["cells"] * math.sqrt(4) / math.sqrt(60)
     # Clamping, checked against a plain pandas computation: durations above 1000 h count as 1000.
@@ -172,13 +174,13 @@ def test_one_person_counts_once_per_site_and_values_are_clamped(site):
 def test_a_query_outside_the_grant_is_refused_before_any_reservation(site, spec_update, rule):
     gate = RecordingGate()
     with pytest.raises(NodeDeclined) as declined:
-        _ask(site, gate, _spec(**spec_update), f'refused-{rule}')
+        _ask(site, gate, _spec(**spec_update), f"refused-{rule}")
     assert declined.value.rule == rule
     assert gate.reserved == []
 
 
 def test_reply_holds_noisy_values_only(site):
-    answer = _ask(site, RecordingGate(), _spec(), 'noisy-only')
+    answer = _ask(site, RecordingGate(), _spec(), "noisy-only")
     exact = true_components(
         formations.load_formations(site.data_dir / formations.FILE_NAME, "carif_oref")
         .sort_values("training_end")
