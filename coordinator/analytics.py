@@ -29,9 +29,9 @@ log = logging.getLogger(__name__)
 
 LEVEL = 0.95
 #: A cell is released only if its noisy count minus this many noise std still reaches the minimum
-#: cell size (one-sided 99.9 %): the decision uses noisy counts only, and a cell whose true count
-#: is under the minimum is released with probability below 0.1 %.
-SUPPRESSION_Z = float(normal_quantile(0.998))
+#: cell size (one-sided 99.99 %): the decision uses noisy counts only, and a cell whose true count
+#: is under the minimum is released with probability below 0.01 % (a table has hundreds of cells).
+SUPPRESSION_Z = float(normal_quantile(0.9998))
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,7 @@ class Exchange:
 
     answers: dict[str, QueryAnswer] = field(default_factory=dict)
     declined: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
 
 
 def ask(
@@ -106,7 +107,10 @@ def ask(
         for node in node_ids
     ]
     exchange = Exchange()
-    for reply in grid.send_and_receive(messages, timeout=study.timeout):
+    started = time.monotonic()
+    replies = list(grid.send_and_receive(messages, timeout=study.timeout))
+    exchange.seconds = time.monotonic() - started
+    for reply in replies:
         node = reply.metadata.src_node_id
         if reply.has_error():
             site = (node_sites or {}).get(node, f"node {node}")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from tasks import keysets
 
+from .analytics import SUPPRESSION_Z
+
 MAX_PLOTTED = 30
 
 
@@ -161,7 +163,8 @@ def render_markdown(report: dict[str, object]) -> str:
         "",
         f"ε accordé par partenaire : {report['epsilon_target']}. Taille minimale de cellule : "
         f"{report['min_cell_size']} personnes ; une cellule n'est publiée que si son effectif bruité, "
-        "diminué de 3,09 écarts-types du bruit, atteint ce seuil (décision prise sur les seuls comptes "
+        f"diminué de {SUPPRESSION_Z:.2f} écarts-types du bruit".replace(".", ",")
+        + ", atteint ce seuil (décision prise sur les seuls comptes "
         f"bruités). Valeurs publiées : {report['released_values']} ; "
         f"masquées : {report['suppressed_values']}.",
         "",
@@ -239,7 +242,8 @@ def _usecase3_tables(report: dict[str, object]) -> list[str]:
             durable = m.get("taux_emploi_durable")
             lines.append(
                 f"| {_label(group)} | {_num(m['effectif']['value'])} "
-                f"| {_pct(m['taux_emploi_6m']['value'])} | {_pct(m['taux_attendu']['value'])} | {_interval(va)} | "
+                f"| {_pct(m['taux_emploi_6m']['value'])} | {_pct(m['taux_attendu']['value'])} "
+                f"| {_interval(va)} | "
                 f"{_pct(durable['value']) if durable else '—'} |"
             )
     lines += [

@@ -31,7 +31,8 @@ from .analytics import LEVEL, Combined, Exchange, QueryStudy, cell_count, combin
 
 PURPOSE = "commande_publique_formation"
 PROFILE_FIELDS = ("age_band", "sex", "education_level", "months_out_band")
-SHARES = {"profile": 0.15, "domain_zone": 0.70, "provider": 0.15}
+#: Each release's share of the study's ε per site (they compose, under RDP, to the grant's ε).
+SHARES = {"profile": 0.10, "domain_zone": 0.55, "domain_zone_expected": 0.20, "provider": 0.15}
 
 
 def profile_query(study: QueryStudy) -> QuerySpec:
@@ -133,10 +134,15 @@ def value_added_rows(spec: QuerySpec, total: Combined, min_cell_size: int) -> li
     return rows
 
 
-def run_usecase3(
+def run_usecase3(  # type: ignore[no-untyped-def]
     ask, study: QueryStudy
-) -> tuple[list[dict[str, object]], dict[str, Exchange], ProfileModel | None]:  # type: ignore[no-untyped-def]
-    """The three releases; ``ask(request) -> Exchange`` sends one to every site."""
+) -> tuple[list[dict[str, object]], dict[str, Exchange], ProfileModel | None]:
+    """The releases of use case 3; ``ask(request) -> Exchange`` sends one to every site.
+
+    The domain × zone table is asked in two releases — the outcome histogram (counts and observed
+    shares) and the sum of expected probabilities — so that each gets its own share of ε: the
+    observed shares, the measure buyers read first, get the larger one.
+    """
     exchanges: dict[str, Exchange] = {}
     profile = profile_query(study)
     exchanges["profile"] = ask(QueryRequest("profile", profile, SHARES["profile"]))
@@ -144,24 +150,32 @@ def run_usecase3(
         return [], exchanges, None
     model = fit_profile_model(profile, Combined.of(exchanges["profile"].answers.values()))
     rows: list[dict[str, object]] = []
-    for release, keys, durable in (
-        ("domain_zone", ("training_domain", "zone_emploi"), True),
-        ("provider", ("provider",), False),
+    domain_zone = outcome_query(
+        study, model, ("training_domain", "zone_emploi"), SHARES["domain_zone"], False
+    )
+    observed = domain_zone.model_copy(update={"measures": domain_zone.measures[:-1]})
+    expected = domain_zone.model_copy(update={"measures": domain_zone.measures[-1:]})
+    provider = outcome_query(study, model, ("provider",), SHARES["provider"], True)
+    for release, spec in (
+        ("domain_zone", observed),
+        ("domain_zone_expected", expected),
+        ("provider", provider),
     ):
-        spec = outcome_query(study, model, keys, SHARES[release], durable)
-        exchange = exchanges[release] = ask(QueryRequest(release, spec, SHARES[release]))
-        if not exchange.answers:
-            continue
-        total = Combined.of(exchange.answers.values())
-        tables = [(spec, total)]
-        if release == "domain_zone":  # by domain alone: the same release summed over zones
-            margin, smaller, _ = total.margin(spec, ("training_domain",))
-            tables.append((smaller, margin))
-        for table_spec, table_total in tables:
-            for row in combine_totals(table_spec, table_total, study.min_cell_size) + value_added_rows(
-                table_spec, table_total, study.min_cell_size
-            ):
-                rows.append({**row, "table": "-".join(table_spec.group_by)})
+        exchanges[release] = ask(QueryRequest(release, spec, SHARES[release]))
+    tables: list[tuple[QuerySpec, Combined]] = []
+    if exchanges["domain_zone"].answers and exchanges["domain_zone_expected"].answers:
+        counts = Combined.of(exchanges["domain_zone"].answers.values())
+        sums = Combined.of(exchanges["domain_zone_expected"].answers.values())
+        total = Combined({**counts.values, **sums.values}, {**counts.stds, **sums.stds})
+        margin, by_domain, _ = total.margin(domain_zone, ("training_domain",))  # post-processing
+        tables += [(domain_zone, total), (by_domain, margin)]
+    if exchanges["provider"].answers:
+        tables.append((provider, Combined.of(exchanges["provider"].answers.values())))
+    for table_spec, table_total in tables:
+        for row in combine_totals(table_spec, table_total, study.min_cell_size) + value_added_rows(
+            table_spec, table_total, study.min_cell_size
+        ):
+            rows.append({**row, "table": "-".join(table_spec.group_by)})
     return rows, exchanges, model
 
 

@@ -217,7 +217,7 @@ def new_study_id(scenario: str) -> str:
     return f"{scenario}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}"
 
 
-def run_query_simulation(spec: QuerySpec, data_dir: Path, out: Path) -> dict[str, object]:
+def run_query_simulation(spec: QuerySpec, data_dir: Path, out: Path, repeat: int = 1) -> dict[str, object]:
     """`r2dde query --data`: one analyst's table over existing partner folders, fully governed
     (keys, embedded broker, grant, opt-out registry, audit export verified)."""
     from coordinator.analytics_report import write_query_folder
@@ -242,6 +242,7 @@ def run_query_simulation(spec: QuerySpec, data_dir: Path, out: Path) -> dict[str
             min_cell_size=min_cell_size(purpose),
             kind="table",
             query=spec.to_json(),
+            extra={"repeat": repeat} if repeat > 1 else {},
         )
         return study, grant
 

@@ -258,7 +258,7 @@ def _trainings(
 def generate_formations(
     out_dir: Path, *, seed: int, people: int, sites: Sequence[str] = SITES
 ) -> dict[str, Path]:
-    """Write ``<out_dir>/<site>/formations.csv`` and ``<out_dir>/ground_truth.json``; same seed, same bytes."""
+    """Write ``<out_dir>/<site>/formations.csv`` and ``<out_dir>/ground_truth.json``; a seed, one output."""
     rng = np.random.default_rng([seed, 3])
     population = _people(rng, people)
     presence = rng.choice(3, size=people, p=tuple(PRESENCE.values()))

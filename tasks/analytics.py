@@ -275,7 +275,8 @@ def release_plan(spec: QuerySpec) -> ReleasePlan:
         dict.fromkeys(m.field for m in spec.measures if m.kind in ("share", "histogram") and m.field)
     )
     categories = tuple(itertools.product(*(_categories(f) for f in categorical)))
-    components = [Component("cells", (len(cells), len(categories)), 1.0)]
+    counted = any(m.kind in ("count", "share", "histogram") for m in spec.measures)
+    components = [Component("cells", (len(cells), len(categories)), 1.0)] if counted else []
     for m in spec.measures:
         if m.kind in ("sum", "mean"):
             low, high = m.clamp  # type: ignore[misc]
@@ -334,11 +335,13 @@ def true_components(frame: pd.DataFrame, spec: QuerySpec, plan: ReleasePlan) -> 
     )
     n_cells, n_categories = len(plan.cells), len(plan.categories)
     inside = (cell >= 0) & (category >= 0)
-    out: dict[str, np.ndarray] = {
-        "cells": np.bincount(cell[inside] * n_categories + category[inside], minlength=n_cells * n_categories)
-        .reshape(n_cells, n_categories)
-        .astype(float)
-    }
+    out: dict[str, np.ndarray] = {}
+    if any(c.name == "cells" for c in plan.components):
+        out["cells"] = (
+            np.bincount(cell[inside] * n_categories + category[inside], minlength=n_cells * n_categories)
+            .reshape(n_cells, n_categories)
+            .astype(float)
+        )
     in_cell = cell >= 0
     for m in spec.measures:
         if m.kind in ("sum", "mean", "expected_share"):

@@ -191,3 +191,47 @@ def test_reply_holds_noisy_values_only(site):
     assert not np.allclose(answer.component("cells"), exact["cells"])
     assert set(answer.values) == {"cells", "sum:heures"}
     assert Path(site.data_dir / formations.FILE_NAME).exists()
+
+
+def test_the_coordinator_cannot_ask_for_more_than_the_grant_in_one_release(site):
+    gate = RecordingGate()
+    instructions = StudyInstructions("greedy", formations.TASK, 1, 1, 1, 0.0, 1.0, 1.0, 1e-6, 0)
+    content = RecordDict(
+        {
+            "config": ConfigRecord(instructions.to_config()),
+            "query": ConfigRecord(QueryRequest("r", _spec(), 4.0).to_config()),
+        }
+    )
+    context = Context(run_id=1, node_id=1, node_config={}, state=RecordDict(), run_config={})
+    with pytest.raises(NodeDeclined) as declined:
+        answer_query(content, context, site, lambda _: gate)
+    assert declined.value.rule == "query.budget_share"
+    assert gate.reserved == []
+
+
+def test_values_outside_the_public_key_sets_make_no_cell_and_any_model_stays_bounded():
+    frame = pd.DataFrame(
+        {
+            "training_domain": ["nsf330", "nsf330", "nsf999"],
+            "zone_emploi": ["9312", "0000", "9312"],
+            "employed_6m": [1, 0, 1],
+            "age_band": ["26-35", "26-35", "26-35"],
+        }
+    )
+    spec = _spec(
+        group_by=("training_domain", "zone_emploi"),
+        measures=(
+            Measure(name="n", kind="count"),
+            Measure(
+                name="attendu",
+                kind="expected_share",
+                # A coordinator trying to amplify one person's weight: probabilities stay in [0, 1].
+                model={"intercept": 1e6, "coefficients": {"age_band": {"26-35": 1e9}}},
+            ),
+        ),
+    )
+    plan = release_plan(spec)
+    exact = true_components(frame, spec, plan)
+    assert ("nsf999", "9312") not in plan.cells and ("nsf330", "0000") not in plan.cells
+    assert exact["cells"].sum() == 1  # only the record whose values are all public keys
+    assert exact["sum:attendu"].max() <= 1.0
