@@ -17,7 +17,7 @@ OBJECTORS = 30
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("uc3") / "run"
     command = [str(Path(sys.executable).with_name("r2dde")), "simulate", "--scenario", "usecase3"]
-    command += ["--sites", "2", "--epsilon", "1", "--people", "4000", "--opt-outs", str(OBJECTORS)]
+    command += ["--sites", "2", "--epsilon", "1", "--people", "3000", "--opt-outs", str(OBJECTORS)]
     result = subprocess.run(
         [*command, "--out", str(out)], capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}
     )
