@@ -18,6 +18,8 @@ DEFAULT_RUNTIME_PORT = 9094
 SUPERNODE_KEY_FILE = "supernode.key"
 SUPERLINK_CA_FILE = "superlink-ca.pem"
 DATA_FILE = "parcours.csv"
+#: The data files a node may serve: use case 1's paths, use case 3's trainings (statistics queries).
+DATA_FILES = (DATA_FILE, "formations.csv")
 # Written by `provision` into nodes/<site>/ (see trust_broker/provision/keys.py and docs/CONTRACTS.md).
 PROVISIONED_NODE_FILES = ("node.key", "linkage.key", "broker.pub")
 
@@ -72,8 +74,10 @@ class SuperNodeSettings:
         _check_superlink_address(self.superlink)
         if self.broker_url is not None:
             _check_broker_url(self.broker_url)
-        if not (self.data_dir / DATA_FILE).is_file():
-            raise FileNotFoundError(f"{self.data_dir / DATA_FILE}: the site's data file is missing")
+        if not any((self.data_dir / name).is_file() for name in DATA_FILES):
+            raise FileNotFoundError(
+                f"{self.data_dir / DATA_FILE}: the site's data file is missing (nor {DATA_FILES[1]} there)"
+            )
         if self.site_policy is not None:
             self._check_site_policy(self.site_policy)
         provisioned = (self.keys_dir / name for name in PROVISIONED_NODE_FILES)
