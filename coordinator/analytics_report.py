@@ -28,8 +28,17 @@ def _num(value: object) -> str:
     return "—" if value is None else f"{float(value):,.1f}".replace(",", " ")  # type: ignore[arg-type]
 
 
+def _points(value: object) -> str:
+    return "—" if value is None else f"{100 * float(value):+.1f} pts"  # type: ignore[arg-type]
+
+
 def _interval(row: dict[str, object]) -> str:
-    return f"{_pct(row['value'])} [{_pct(row['ci_low'])} ; {_pct(row['ci_high'])}]"
+    """A value added in percentage points with its interval."""
+    return f"{_points(row['value'])} [{_points(row['ci_low'])} ; {_points(row['ci_high'])}]"
+
+
+def _whole(value: object) -> str:
+    return "—" if value is None else f"{float(value):,.0f}".replace(",", " ")  # type: ignore[arg-type]
 
 
 def _rows(report: dict[str, object], measure: str, table: str | None = None) -> list[dict[str, object]]:
@@ -222,7 +231,7 @@ def _usecase3_tables(report: dict[str, object]) -> list[str]:
             continue
         va = m["valeur_ajoutee"]
         lines.append(
-            f"| {_label(group)} | {_num(m['effectif']['value'])} | {_pct(m['taux_emploi_6m']['value'])} | "
+            f"| {_label(group)} | {_whole(m['effectif']['value'])} | {_pct(m['taux_emploi_6m']['value'])} | "
             f"{_pct(m['taux_attendu']['value'])} | {_interval(va)} |"
         )
     for table, title in (
@@ -230,27 +239,28 @@ def _usecase3_tables(report: dict[str, object]) -> list[str]:
         ("provider", "Par organisme de formation (cellules assez grandes)"),
     ):
         rows = [item for item in ranked if item[0] == table]
+        durable = table == "provider"  # durable employment is released by provider
         lines += [
             "",
             f"## {title} — {len(rows)} cellules publiées",
             "",
-            "| cellule | effectif | observé | attendu | valeur ajoutée (IC 95 %) | emploi durable |",
-            "|---|---|---|---|---|---|",
+            "| cellule | effectif | observé | attendu | valeur ajoutée (IC 95 %) |"
+            + (" emploi durable |" if durable else ""),
+            "|---|---|---|---|---|" + ("---|" if durable else ""),
         ]
         for _, group, m in rows:
-            va = m["valeur_ajoutee"]
-            durable = m.get("taux_emploi_durable")
-            lines.append(
-                f"| {_label(group)} | {_num(m['effectif']['value'])} "
+            line = (
+                f"| {_label(group)} | {_whole(m['effectif']['value'])} "
                 f"| {_pct(m['taux_emploi_6m']['value'])} | {_pct(m['taux_attendu']['value'])} "
-                f"| {_interval(va)} | "
-                f"{_pct(durable['value']) if durable else '—'} |"
+                f"| {_interval(m['valeur_ajoutee'])} |"
             )
+            if durable and "taux_emploi_durable" in m:
+                line += f" {_pct(m['taux_emploi_durable']['value'])} |"
+            lines.append(line)
     lines += [
         "",
         "Lecture : une valeur ajoutée dont l'intervalle exclut zéro distingue la formation de ce que "
-        "le profil "
-        "de ses stagiaires laissait attendre ; un intervalle qui contient zéro ne permet pas de conclure. "
+        "le profil de ses stagiaires laissait attendre ; un intervalle qui contient zéro ne permet pas de conclure. "
         "Le taux attendu vient d'un modèle logistique (âge, sexe, niveau d'études, durée sans emploi) ajusté "
         "sur un tableau de profils publié sous confidentialité différentielle par les deux partenaires.",
     ]

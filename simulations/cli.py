@@ -88,7 +88,11 @@ def simulate(
         console=console,
     ) as progress:
         step = progress.add_task("preparing", total=None)
-        rounds_bar = progress.add_task("federated rounds", total=rounds)
+        rounds_bar = progress.add_task(
+            "federated rounds",
+            total=rounds,
+            visible=chosen.name != "usecase3",  # statistics: no rounds
+        )
 
         def narrate(message: str) -> None:
             progress.update(step, description=message)
