@@ -149,7 +149,6 @@ class Combined:
 
     def margin(self, spec: QuerySpec, keep: tuple[str, ...]) -> tuple[Combined, QuerySpec, ReleasePlan]:
         """The same table by fewer keys: cells summed (post-processing, no extra ε), stds grown."""
-        plan = release_plan(spec)
         sizes = [len(keysets.key_set_of(k).values()) for k in spec.group_by]  # type: ignore[union-attr]
         dropped = tuple(a for a, k in enumerate(spec.group_by) if k not in keep)
         merged = math.prod(sizes[a] for a in dropped)
@@ -159,7 +158,6 @@ class Combined:
         }
         stds = {name: std * math.sqrt(merged) for name, std in self.stds.items()}
         smaller = spec.model_copy(update={"group_by": tuple(k for k in spec.group_by if k in keep)})
-        del plan
         return Combined(values, stds), smaller, release_plan(smaller)
 
 

@@ -260,7 +260,8 @@ def _usecase3_tables(report: dict[str, object]) -> list[str]:
     lines += [
         "",
         "Lecture : une valeur ajoutée dont l'intervalle exclut zéro distingue la formation de ce que "
-        "le profil de ses stagiaires laissait attendre ; un intervalle qui contient zéro ne permet pas de conclure. "
+        "le profil de ses stagiaires laissait attendre ; un intervalle qui contient zéro ne permet pas "
+        "de conclure. "
         "Le taux attendu vient d'un modèle logistique (âge, sexe, niveau d'études, durée sans emploi) ajusté "
         "sur un tableau de profils publié sous confidentialité différentielle par les deux partenaires.",
     ]

@@ -1,19 +1,21 @@
 """Use case 3: where publicly funded training leads to work — observed, expected, value added.
 
-Three releases under one grant, their budget shares summing to 1 (the nodes calibrate σ so that
-they compose, under RDP, to the grant's ε; the broker refuses anything more):
+Four releases under one grant, their budget shares summing to 1 (``SHARES``; the nodes calibrate
+σ so that they compose, under RDP, to the grant's ε; the broker refuses anything more):
 
-1. **profile table** (share 0.15): employed at six months by age band × sex × education ×
-   months out of work, one histogram (sensitivity 1). The coordinator fits a main-effects
-   logistic model on these noisy counts — DP *sufficient statistics*: the model is a function of
-   this one release, which costs less than DP-SGD's many steps for the same categorical model.
-2. **domain × zone table** (share 0.70): employed / durable employment histogram and the sum of
-   each person's expected probability under the model (sensitivity 1, whatever the model).
-3. **provider table** (share 0.15): the same by provider, published where cells are large enough.
+1. **profile table** (0.10): employed at six months by age band × sex × education × months out
+   of work, one histogram (sensitivity 1). The coordinator fits a main-effects logistic model on
+   these noisy counts — DP *sufficient statistics*: the model is a function of this one release,
+   which costs less than DP-SGD's many steps for the same categorical model.
+2. **domain × zone, observed** (0.55): the employed / not employed histogram (counts and shares).
+3. **domain × zone, expected** (0.20): the sum of each person's probability under the model
+   (sensitivity 1, whatever the model the coordinator sends).
+4. **provider table** (0.15): count, employment, durable employment and expected sum by provider,
+   published where cells are large enough.
 
 Value added = observed share − expected share, as InserJeunes' indicator, with a delta-method
 interval that accounts for the noise of both sums (not for the model's own estimation error,
-which is the same for every cell).
+which is the same for every cell). By domain alone: the domain × zone releases summed over zones.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import math
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from tasks import formations, keysets
+from tasks import keysets
 from tasks.analytics import Measure, ProfileModel, QueryRequest, QuerySpec, release_plan
 from tasks.noisy import linear_ratio
 
@@ -177,14 +179,3 @@ def run_usecase3(  # type: ignore[no-untyped-def]
         ):
             rows.append({**row, "table": "-".join(table_spec.group_by)})
     return rows, exchanges, model
-
-
-def group_label(group: dict[str, str]) -> str:
-    parts = []
-    for field, value in group.items():
-        key_set = keysets.key_set_of(field)
-        parts.append(key_set.label(value) if key_set else value)
-    return " × ".join(parts)
-
-
-__all__ = ["PROFILE_FIELDS", "SHARES", "fit_profile_model", "formations", "run_usecase3", "value_added_rows"]
