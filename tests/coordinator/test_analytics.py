@@ -137,3 +137,37 @@ def test_a_cost_past_the_remaining_budget_is_pinned_to_the_epsilon_line(tmp_path
     assert not decision.allowed
     refused = refusal_from_broker(query, decision.reasons)
     assert [(p.rule, p.line) for p in refused.problems] == [("budget.remaining", 4)]
+
+
+def test_quantiles_read_from_the_noisy_histogram_cover_the_true_median():
+    spec = QuerySpec(
+        id="q",
+        purpose="commande_publique_formation",
+        sites=("carif_oref",),
+        epsilon=1.0,
+        measures=(
+            Measure(name="n", kind="count"),
+            Measure(name="delai", kind="quantile", field="months_to_employment", clamp=(0, 24), bins=24),
+        ),
+    )
+    rng = np.random.default_rng(3)
+    values = rng.exponential(6.0, size=3000).clip(0, 24)  # true median 6·ln 2 ≈ 4.16 months
+    counts = np.histogram(values, bins=24, range=(0, 24))[0].astype(float)
+    true_median = float(np.median(values))
+    hits = 0
+    for _ in range(300):
+        noisy = counts + rng.normal(0, 6.0, size=24)
+        answer = QueryAnswer(
+            "carif_oref",
+            "r",
+            {"cells": [[3000 + rng.normal(0, 6.0)]], "bins:delai": [noisy.tolist()]},
+            {"cells": 6.0, "bins:delai": 6.0},
+            1.0,
+            1e-6,
+            6.0,
+            2,
+        )
+        row = next(r for r in combine_totals(spec, Combined.of([answer]), 11) if r["measure"] == "delai[q50]")
+        assert abs(row["value"] - true_median) < 0.5
+        hits += row["ci_low"] <= true_median <= row["ci_high"]
+    assert hits / 300 >= 0.9
