@@ -62,13 +62,26 @@ def _prepare(settings: NodeSettings, terms: StudyTerms) -> pd.DataFrame:
     """Granted columns and the linkage pseudonym; identifiers dropped; one record per person."""
     from anonymization.pseudonyms import Pseudonymizer
 
-    from .preparation import _linkage_key
+    from .preparation import _linkage_key, _write_local_report
 
     raw = load_site_table(formations.FORMATIONS_TASK, settings)
+    loaded = len(raw)
     pseudonyms = Pseudonymizer(_linkage_key(settings)).pseudonymize_column("nir", raw["nir"].tolist())
     raw = raw.assign(**{LINKAGE: pseudonyms.pseudonyms}).dropna(subset=[LINKAGE])
+    usable_ids = len(raw)
     # A person with several trainings at this site counts once: their latest one.
     raw = raw.sort_values("training_end", kind="stable").drop_duplicates(LINKAGE, keep="last")
+    # The partner's own record of what was left out and why (it stays on the node).
+    _write_local_report(
+        settings,
+        f"{terms.purpose}-query",
+        {
+            "records_loaded": loaded,
+            "nir_rejected_rows": [int(r) + 2 for r in pseudonyms.rejected_rows],
+            "nir_empty_rows": [int(r) + 2 for r in pseudonyms.empty_rows],
+            "later_trainings_of_the_same_person": usable_ids - len(raw),
+        },
+    )
     granted = [c for c in formations.COLUMNS if c in terms.fields]
     return raw[[*granted, LINKAGE]].reset_index(drop=True)
 
