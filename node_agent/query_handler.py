@@ -54,11 +54,11 @@ def open_query_session(
     if key not in _SESSIONS:
         the_gate = gate(settings)
         terms = the_gate.admit(instructions, formations.FORMATIONS_TASK)
-        _SESSIONS[key] = QuerySession(the_gate, terms, _prepare(settings, terms))
+        _SESSIONS[key] = QuerySession(the_gate, terms, _prepare(settings, terms, instructions.study_id))
     return _SESSIONS[key]
 
 
-def _prepare(settings: NodeSettings, terms: StudyTerms) -> pd.DataFrame:
+def _prepare(settings: NodeSettings, terms: StudyTerms, study_id: str) -> pd.DataFrame:
     """Granted columns and the linkage pseudonym; identifiers dropped; one record per person."""
     from anonymization.pseudonyms import Pseudonymizer
 
@@ -74,7 +74,7 @@ def _prepare(settings: NodeSettings, terms: StudyTerms) -> pd.DataFrame:
     # The partner's own record of what was left out and why (it stays on the node).
     _write_local_report(
         settings,
-        f"{terms.purpose}-query",
+        study_id,
         {
             "records_loaded": loaded,
             "nir_rejected_rows": [int(r) + 2 for r in pseudonyms.rejected_rows],
