@@ -31,6 +31,13 @@ app = ServerApp()
 
 @app.main()
 def main(grid: Grid, context: Context) -> None:
+    if context.run_config.get("analytics"):  # a statistics study: query messages, no training
+        from .analytics import QueryStudy
+        from .analytics_study import run_query_study
+
+        study = QueryStudy.from_run_config(context.run_config)
+        run_query_study(grid, study, {int(k): str(v) for k, v in study.extra.get("node_sites", {}).items()})
+        return
     config = StudyConfig.from_run_config(context.run_config)
     run_study(grid, config, ProgressFile(config.study_dir, config.num_server_rounds))  # run-study shows it
 

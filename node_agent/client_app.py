@@ -52,6 +52,14 @@ def evaluate(msg: Message, context: Context) -> Message:
     return _answer(msg, context, _evaluate)
 
 
+@app.query()
+def query(msg: Message, context: Context) -> Message:
+    """A statistics query: noisy aggregates of the site's records (node_agent.query_handler)."""
+    from .query_handler import reply_to_query
+
+    return reply_to_query(msg, context, _gate, DECLINED)
+
+
 Handler = Callable[[SiteStudy, Message, Context], RecordDict]
 
 

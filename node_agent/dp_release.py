@@ -166,3 +166,14 @@ class ReleaseCounter:
             tmp.write_text(json.dumps({"used": used + 1}), encoding="utf-8")
             tmp.replace(self.path)
             return used + 1
+
+
+def gaussian_epsilon(releases: list[tuple[float, int]], delta: float) -> float:
+    """ε of (σ, count) Gaussian releases composed under RDP at ``delta`` (what the ledger computes)."""
+    import dp_accounting
+    from dp_accounting.rdp import RdpAccountant
+
+    accountant = RdpAccountant()
+    for sigma, count in releases:
+        accountant.compose(dp_accounting.SelfComposedDpEvent(dp_accounting.GaussianDpEvent(sigma), count))
+    return float(accountant.get_epsilon(delta))

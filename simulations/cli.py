@@ -24,7 +24,8 @@ console = Console()
 
 def simulate(
     scenario: Annotated[
-        str, typer.Option(help="usecase1 (governed, synthetic partners) or adult (benchmark)")
+        str,
+        typer.Option(help="usecase1 (training), usecase3 (DP statistics on trainings) or adult (benchmark)"),
     ] = "usecase1",
     sites: Annotated[int, typer.Option(min=1, help="number of partner sites")] = 3,
     rounds: Annotated[int, typer.Option(min=1, help="federated rounds")] = 3,
@@ -32,7 +33,10 @@ def simulate(
         float, typer.Option(help="ε each site may spend on the whole study ('inf': no DP)")
     ] = 3.0,
     out: Annotated[Path, typer.Option(help="study folder (replaced if it exists)")] = Path("runs/demo"),
-    people: Annotated[int, typer.Option(min=100, help="distinct people in the synthetic population")] = 6000,
+    people: Annotated[
+        int | None,
+        typer.Option(min=100, help="distinct people in the synthetic population (default: the scenario's)"),
+    ] = None,
     seed: Annotated[int, typer.Option(help="seed of the synthetic data and the model")] = 42,
     strategy: Annotated[
         str, typer.Option(help="aggregation strategy (fedavg, fedadam, fedmedian, …)")
@@ -84,7 +88,11 @@ def simulate(
         console=console,
     ) as progress:
         step = progress.add_task("preparing", total=None)
-        rounds_bar = progress.add_task("federated rounds", total=rounds)
+        rounds_bar = progress.add_task(
+            "federated rounds",
+            total=rounds,
+            visible=chosen.name != "usecase3",  # statistics: no rounds
+        )
 
         def narrate(message: str) -> None:
             progress.update(step, description=message)
@@ -98,7 +106,12 @@ def simulate(
 
         try:
             report = run_scenario(
-                chosen, config, people=people, narrate=narrate, on_round=on_round, objections=opt_outs
+                chosen,
+                config,
+                people=people or chosen.default_people,
+                narrate=narrate,
+                on_round=on_round,
+                objections=opt_outs,
             )
         except Exception as exc:  # the message names what failed; the traceback is not for the user
             from .errors import describe
@@ -111,9 +124,15 @@ def simulate(
             raise typer.Exit(1) from None
         progress.update(step, description="done", total=1, completed=1)
     extra = {k: report[k] for k in ("grant", "audit") if k in report}
-    extra["data"] = _data_notice(chosen.governed)
-    report = amend_report(out, extra)
-    _summary(report, out)
+    if report.get("kind") == "usecase3":
+        from coordinator.analytics_report import write_query_folder
+
+        write_query_folder(out, report)
+        _query_summary(report, out)
+    else:
+        extra["data"] = _data_notice(chosen.governed)
+        report = amend_report(out, extra)
+        _summary(report, out)
     audit = report.get("audit")
     if report["status"] != "completed" or (isinstance(audit, dict) and not audit["verified"]):
         raise typer.Exit(1)
@@ -171,6 +190,26 @@ def _summary(report: dict[str, object], out: Path) -> None:
         for problem in audit["problems"]:
             console.print(f"  - {problem}")
     console.print(f"Report: {out / 'report.md'} (and report.json, model.pt)")
+
+
+def _query_summary(report: dict[str, object], out: Path) -> None:
+    console.print(
+        f"Study [bold]{report['status']}[/bold] in {report['wall_seconds']:.1f} s — "
+        f"{report['released_values']} values released, {report['suppressed_values']} suppressed"
+    )
+    table = Table("site", "status", "ε spent", "δ")
+    sites = report["sites"]
+    assert isinstance(sites, dict)
+    for site, s in sites.items():
+        table.add_row(site, s["status"], _f(s["epsilon"]), f"{s['delta'] or 0:.1e}")
+    console.print(table)
+    audit = report.get("audit")
+    if isinstance(audit, dict):
+        verdict = "[green]verified[/green]" if audit["verified"] else "[red]FAILED[/red]"
+        console.print(f"Audit export {out / 'audit.jsonl'}: {verdict}")
+        for problem in audit["problems"]:
+            console.print(f"  - {problem}")
+    console.print(f"Report: {out / 'report.md'} (and report.json, plots)")
 
 
 def _f(value: object) -> str:

@@ -8,6 +8,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from coordinator.analytics import QueryStudy
+from coordinator.analytics_study import query_server_app
 from coordinator.journal import RoundListener
 from coordinator.server_app import server_app_for
 from coordinator.study_config import StudyConfig
@@ -17,14 +19,16 @@ os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
 
 
 def run_simulated_study(
-    config: StudyConfig,
+    config: StudyConfig | QueryStudy,
     nodes: Sequence[NodeSettings],
     *,
     on_round: RoundListener | None = None,
     cpus: int | None = None,
     quiet: bool = True,
 ) -> dict[str, object]:
-    """One virtual SuperNode per site; returns the study report (also written to `config.study_dir`)."""
+    """One virtual SuperNode per site; returns the study report (also written to `config.study_dir`).
+
+    A `QueryStudy` runs the analytics ServerApp (query messages) instead of training rounds."""
     from flwr.simulation import run_simulation
 
     from node_agent.client_app import app as client_app
@@ -42,7 +46,9 @@ def run_simulated_study(
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")  # no GPU here; silences Ray's notice
     try:
         run_simulation(
-            server_app=server_app_for(config, on_round),
+            server_app=query_server_app(config)
+            if isinstance(config, QueryStudy)
+            else server_app_for(config, on_round),
             client_app=client_app,
             num_supernodes=len(nodes),
             backend_config={

@@ -7,16 +7,24 @@ shares, the other partners that know the same person drop their records too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from tasks.schema import load_parcours
 
 
-def choose_objectors(parcours_file: Path, site: str, count: int, seed: int) -> list[str]:
+def choose_objectors(
+    parcours_file: Path,
+    site: str,
+    count: int,
+    seed: int,
+    load: Callable[[Path, str], pd.DataFrame] = load_parcours,
+) -> list[str]:
     """The NIRs of `count` people registered at `site`, drawn with `seed` (they stay on the node)."""
-    frame = load_parcours(parcours_file, site)
+    frame = load(parcours_file, site)
     nirs = sorted(set(frame["nir"]))
     rng = np.random.default_rng(seed)
     return [nirs[i] for i in rng.choice(len(nirs), size=min(count, len(nirs)), replace=False)]

@@ -13,15 +13,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from coordinator.analytics import QueryStudy
 from coordinator.journal import RoundListener
 from coordinator.study_config import StudyConfig
 from node_agent.settings import NodeSettings
-from tasks.registry import get_task
+from tasks.analytics import QuerySpec
+from tasks.formations import FORMATIONS_TASK
+from tasks.registry import TaskSpec, get_task
 
 from .adult import write_adult_sites
 from .engine import run_simulated_study, site_nodes
 from .objections import choose_objectors, register_objections
 from .partners import DEFAULT_SITES, generate_partners
+from .usecase3 import SITES as USECASE3_SITES
+from .usecase3 import generate_formations
 
 #: What a step of a scenario tells the person watching (the CLI shows it as a status line).
 Narrate = Callable[[str], None]
@@ -36,10 +41,62 @@ class Scenario:
     default_sites: tuple[str, ...]
     write_data: Callable[[Path, Sequence[str], int, int], dict[str, Path]]
     governed: bool
+    #: Asks the broker for the study's grant: (what the simulation engine runs, the grant).
+    request: Callable[[StudyConfig, str, str, Path], tuple[StudyConfig | QueryStudy, str]] | None = None
+    default_people: int = 6000
+
+    @property
+    def task_spec(self) -> TaskSpec:
+        return FORMATIONS_TASK if self.task == FORMATIONS_TASK.name else get_task(self.task)
 
 
 def _partners(root: Path, sites: Sequence[str], seed: int, people: int) -> dict[str, Path]:
     return generate_partners(root, seed=seed, people=people, sites=sites)
+
+
+def _formations(root: Path, sites: Sequence[str], seed: int, people: int) -> dict[str, Path]:
+    return generate_formations(root, seed=seed, people=people, sites=sites)
+
+
+def _training_request(
+    base: StudyConfig, purpose: str, broker_url: str, keys: Path
+) -> tuple[StudyConfig | QueryStudy, str]:
+    from coordinator.grant import request_grant
+
+    config = request_grant(base, purpose=purpose, broker_url=broker_url, keys=keys)
+    return config, config.grant
+
+
+def _usecase3_request(
+    base: StudyConfig, purpose: str, broker_url: str, keys: Path
+) -> tuple[StudyConfig | QueryStudy, str]:
+    """The three releases of use case 3 under one grant of the study's ε per site."""
+    from coordinator.query_grant import min_cell_size, request_query_grant, study_request
+    from coordinator.value_added import PROFILE_FIELDS
+    from tasks.formations import FIELDS
+
+    used = (
+        *PROFILE_FIELDS,
+        "training_domain",
+        "zone_emploi",
+        "provider",
+        "employed_6m",
+        "durable_employment",
+    )
+    fields = tuple(dict.fromkeys(FIELDS[f].source for f in used))
+    request = study_request(base.study_id, purpose, base.sites, fields, base.target_epsilon)
+    grant = request_query_grant(request, broker_url=broker_url, keys=keys)
+    study = QueryStudy(
+        study_id=base.study_id,
+        sites=base.sites,
+        study_dir=base.study_dir,
+        grant=grant,
+        delta=request.delta,
+        epsilon=base.target_epsilon,
+        min_cell_size=min_cell_size(purpose),
+        kind="usecase3",
+    )
+    return study, grant
 
 
 def _adult(root: Path, sites: Sequence[str], seed: int, people: int) -> dict[str, Path]:
@@ -57,6 +114,17 @@ SCENARIOS: dict[str, Scenario] = {
             DEFAULT_SITES,
             _partners,
             governed=True,
+        ),
+        Scenario(
+            "usecase3",
+            "Commande publique de formation: employment six months after training, DP statistics",
+            FORMATIONS_TASK.name,
+            "commande_publique_formation",
+            USECASE3_SITES,
+            _formations,
+            governed=True,
+            request=_usecase3_request,
+            default_people=60000,
         ),
         Scenario(
             "adult",
@@ -100,7 +168,6 @@ def _governed(
     on_round: RoundListener | None,
     objections: int,
 ) -> dict[str, object]:
-    from coordinator.grant import request_grant
     from trust_broker.audit.verify import verify_export
     from trust_broker.client import BrokerClient
     from trust_broker.embedded import EmbeddedBroker
@@ -111,15 +178,17 @@ def _governed(
     out = base.study_dir
     narrate("provisioning keys (broker, coordinator, auditor, one per node, the nodes' linkage key)")
     keys: ProvisionedFolder = provision(out / "keys", base.sites)
-    spec = get_task(scenario.task)
+    spec = scenario.task_spec
     with EmbeddedBroker(f"sqlite:///{(out / 'broker.db').resolve()}", keys.root) as broker:
         narrate(f"trust broker listening on {broker.url}; asking for a grant for purpose {scenario.purpose}")
-        config = request_grant(base, purpose=scenario.purpose, broker_url=broker.url, keys=keys.root)
-        grant = verify_grant(config.grant, keys.broker_public_key(), site=base.sites[0])
+        config, token = (scenario.request or _training_request)(base, scenario.purpose, broker.url, keys.root)
+        grant = verify_grant(token, keys.broker_public_key(), site=base.sites[0])
         if objections:
             site = base.sites[0]
             narrate(f"{objections} people object at {site}: its node posts their linkage pseudonyms")
-            nirs = choose_objectors(out / "data" / site / spec.file_name, site, objections, base.seed)
+            nirs = choose_objectors(
+                out / "data" / site / spec.file_name, site, objections, base.seed, spec.load
+            )
             register_objections(keys.root, broker.url, site, nirs, keys.linkage_key_path(site))
         nodes = [
             NodeSettings(site=s, data_dir=out / "data" / s, keys_dir=keys.node_dir(s), broker_url=broker.url)
@@ -146,3 +215,47 @@ def _governed(
 
 def new_study_id(scenario: str) -> str:
     return f"{scenario}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}"
+
+
+def run_query_simulation(spec: QuerySpec, data_dir: Path, out: Path, repeat: int = 1) -> dict[str, object]:
+    """`r2dde query --data`: one analyst's table over existing partner folders, fully governed
+    (keys, embedded broker, grant, opt-out registry, audit export verified)."""
+    from coordinator.analytics_report import write_query_folder
+    from coordinator.query_grant import min_cell_size, request_query_grant, study_request
+
+    def link(root: Path, sites: Sequence[str], seed: int, people: int) -> dict[str, Path]:
+        root.mkdir(parents=True, exist_ok=True)
+        for site in sites:
+            (root / site).symlink_to((data_dir / site).resolve(), target_is_directory=True)
+        return {site: root / site / FORMATIONS_TASK.file_name for site in sites}
+
+    def request(base: StudyConfig, purpose: str, broker_url: str, keys: Path) -> tuple[QueryStudy, str]:
+        grant_request = study_request(base.study_id, purpose, base.sites, spec.fields(), spec.epsilon)
+        grant = request_query_grant(grant_request, broker_url=broker_url, keys=keys)
+        study = QueryStudy(
+            study_id=base.study_id,
+            sites=base.sites,
+            study_dir=base.study_dir,
+            grant=grant,
+            delta=grant_request.delta,
+            epsilon=spec.epsilon,
+            min_cell_size=min_cell_size(purpose),
+            kind="table",
+            query=spec.to_json(),
+            extra={"repeat": repeat} if repeat > 1 else {},
+        )
+        return study, grant
+
+    scenario = Scenario(
+        "query", spec.title or spec.id, FORMATIONS_TASK.name, spec.purpose, spec.sites, link, True, request
+    )
+    base = StudyConfig(
+        study_id=f"{spec.id}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}",
+        task=FORMATIONS_TASK.name,
+        sites=spec.sites,
+        target_epsilon=spec.epsilon,
+        study_dir=out,
+    )
+    report = run_scenario(scenario, base, people=0, narrate=lambda _: None)
+    write_query_folder(out, report)
+    return report

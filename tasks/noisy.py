@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,4 +80,28 @@ def simulated_intervals(
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns (an undefined statistic)
         spread = np.nanstd(samples, axis=0)
     half = normal_quantile(level) * spread
+    return estimate, estimate - half, estimate + half
+
+
+def linear_ratio(
+    values: Sequence[float],
+    stds: Sequence[float],
+    numerator: Sequence[float],
+    denominator: Sequence[float],
+    level: float = 0.95,
+) -> tuple[float, float, float]:
+    """(Σ aᵢXᵢ) / (Σ bᵢXᵢ) of independent noisy values Xᵢ, with a delta-method interval.
+
+    Shares whose numerator is part of their denominator (employed / everyone), means and value
+    added all take this form; unlike :func:`ratio_interval` the two sums may share terms.
+    Returns (estimate, low, high); NaN everywhere when the noisy denominator is not positive.
+    """
+    x, s = np.asarray(values, dtype=float), np.asarray(stds, dtype=float)
+    a, b = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
+    den = float(b @ x)
+    if den <= 0:
+        return math.nan, math.nan, math.nan
+    estimate = float(a @ x) / den
+    std = math.sqrt(float((((a - estimate * b) / den) ** 2) @ (s**2)))
+    half = normal_quantile(level) * std
     return estimate, estimate - half, estimate + half

@@ -18,6 +18,8 @@ DEFAULT_RUNTIME_PORT = 9094
 SUPERNODE_KEY_FILE = "supernode.key"
 SUPERLINK_CA_FILE = "superlink-ca.pem"
 DATA_FILE = "parcours.csv"
+#: The data files a node may serve: use case 1's paths, use case 3's trainings (statistics queries).
+DATA_FILES = (DATA_FILE, "formations.csv")
 # Written by `provision` into nodes/<site>/ (see trust_broker/provision/keys.py and docs/CONTRACTS.md).
 PROVISIONED_NODE_FILES = ("node.key", "linkage.key", "broker.pub")
 SITE_POLICY_FILE = "site-policy.yaml"  # the site's own policy, in the node's own folder (settings.py)
