@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -135,6 +136,14 @@ class CompanyFileError(ValueError):
     """The file itself is unusable (missing columns): nothing can be read from it."""
 
 
+def load_companies(path: Path, site: str) -> pd.DataFrame:
+    """A holder's ``entreprises.csv`` (or Parquet) as written, every cell a string; see ``validate_companies``."""
+    from .schema import read_table
+
+    frame, _ = read_table(path, f"{site}/{Path(path).name}")
+    return frame
+
+
 def parse_occupations(text: str) -> dict[str, int]:
     """``"G1603:3|G1602:1"`` → ``{"G1603": 3, "G1602": 1}`` (ROME 4.0 code → hiring projects)."""
     out: dict[str, int] = {}
@@ -229,7 +238,8 @@ def company_view(valid: pd.DataFrame) -> pd.DataFrame:
     division = valid["naf"].astype(str).str[:2].astype(int)
     communes = reference.communes_paca()
     commune = valid["commune"].astype(str).str.strip()
-    hiring = valid["hiring_projects"].astype(int).to_numpy()
+    counts = {c: pd.to_numeric(valid[c]).astype(int).to_numpy() for c in COUNT_COLUMNS}
+    hiring = counts["hiring_projects"]
     safe = np.maximum(hiring, 1)
     return pd.DataFrame(
         {
@@ -239,9 +249,9 @@ def company_view(valid: pd.DataFrame) -> pd.DataFrame:
             "zone_emploi": commune.map(communes["zone_emploi"]).to_numpy(),
             "departement": commune.map(communes["departement"]).to_numpy(),
             "hiring_projects": hiring,
-            "difficult_projects_share": np.where(hiring > 0, valid["difficult_projects"] / safe, 0.0),
-            "seasonal_projects_share": np.where(hiring > 0, valid["seasonal_projects"] / safe, 0.0),
-            "past_hires": valid["past_hires"].astype(int).to_numpy(),
+            "difficult_projects_share": np.where(hiring > 0, counts["difficult_projects"] / safe, 0.0),
+            "seasonal_projects_share": np.where(hiring > 0, counts["seasonal_projects"] / safe, 0.0),
+            "past_hires": counts["past_hires"],
             "rome_sought": valid["rome_sought"].fillna("").astype(str).to_numpy(),
             "skill_need": valid["skill_need"].fillna("").astype(str).to_numpy(),
         }

@@ -87,6 +87,7 @@ def clear_caches() -> None:
         bassin_tension_lookup,
         naf_subclasses,
         size_brackets,
+        rome_grand_domaine_labels,
     ):
         loader.cache_clear()
 
@@ -400,3 +401,11 @@ def size_brackets() -> pd.DataFrame:
         },
         index=pd.Index(table["code"].to_numpy(), name="size_bracket"),
     )
+
+
+@lru_cache(maxsize=1)
+def rome_grand_domaine_labels() -> dict[str, str]:
+    """ROME grand domaine letter (A…N) → its French label (ROME 4.0)."""
+    table = _read_csv(_ROME_DOMAINES, dtype=str, keep_default_na=False)
+    pairs = table.drop_duplicates("code_grand_domaine")
+    return dict(zip(pairs["code_grand_domaine"], pairs["libelle_grand_domaine"], strict=True))
