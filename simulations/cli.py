@@ -24,15 +24,19 @@ console = Console()
 
 def simulate(
     scenario: Annotated[
-        str, typer.Option(help="usecase1 (governed, synthetic partners) or adult (benchmark)")
+        str,
+        typer.Option(help="usecase1 (governed, synthetic partners), usecase2 (companies) or adult (benchmark)"),
     ] = "usecase1",
     sites: Annotated[int, typer.Option(min=1, help="number of partner sites")] = 3,
-    rounds: Annotated[int, typer.Option(min=1, help="federated rounds")] = 3,
+    rounds: Annotated[int, typer.Option(min=1, help="federated rounds (usecase2: Lloyd iterations)")] = 3,
     epsilon: Annotated[
         float, typer.Option(help="ε each site may spend on the whole study ('inf': no DP)")
     ] = 3.0,
     out: Annotated[Path, typer.Option(help="study folder (replaced if it exists)")] = Path("runs/demo"),
     people: Annotated[int, typer.Option(min=100, help="distinct people in the synthetic population")] = 6000,
+    companies: Annotated[
+        int, typer.Option(min=150, help="distinct establishments in the synthetic population (usecase2)")
+    ] = 20000,
     seed: Annotated[int, typer.Option(help="seed of the synthetic data and the model")] = 42,
     strategy: Annotated[
         str, typer.Option(help="aggregation strategy (fedavg, fedadam, fedmedian, …)")
@@ -97,8 +101,9 @@ def simulate(
             )
 
         try:
+            population = companies if chosen.unit == "companies" else people
             report = run_scenario(
-                chosen, config, people=people, narrate=narrate, on_round=on_round, objections=opt_outs
+                chosen, config, people=population, narrate=narrate, on_round=on_round, objections=opt_outs
             )
         except Exception as exc:  # the message names what failed; the traceback is not for the user
             from .errors import describe
@@ -107,8 +112,12 @@ def simulate(
             console.print(f"[red]Study failed:[/red] {describe(exc)}")
             raise typer.Exit(1) from None
         progress.update(step, description="done", total=1, completed=1)
-    extra = {k: report[k] for k in ("grant", "audit") if k in report}
-    if extra:
+    extra = {k: report[k] for k in ("grant", "audit", "quality", "bad_input") if k in report}
+    if extra and chosen.unit == "companies":
+        from coordinator.company_clustering import amend_company_report
+
+        report = amend_company_report(out, extra)
+    elif extra:
         report = amend_report(out, extra)
     _summary(report, out)
     audit = report.get("audit")
@@ -119,10 +128,19 @@ def simulate(
 def _summary(report: dict[str, object], out: Path) -> None:
     metrics = report["metrics"]
     assert isinstance(metrics, dict)
-    console.print(
-        f"Study [bold]{report['status']}[/bold] in {report['wall_seconds']:.1f} s — "
-        f"accuracy {_f(metrics.get('accuracy'))}, AUC {_f(metrics.get('auc'))}"
-    )
+    if "clusters" in report:
+        quality = report.get("quality") or {}
+        assert isinstance(quality, dict)
+        console.print(
+            f"Study [bold]{report['status']}[/bold] in {report['wall_seconds']:.1f} s — "
+            f"{len(report['clusters'])} company types released, cost ratio {_f(quality.get('cost_ratio'))}, "  # type: ignore[arg-type]
+            f"ARI {_f(quality.get('ari_local_labels_vs_true_types'))}"
+        )
+    else:
+        console.print(
+            f"Study [bold]{report['status']}[/bold] in {report['wall_seconds']:.1f} s — "
+            f"accuracy {_f(metrics.get('accuracy'))}, AUC {_f(metrics.get('auc'))}"
+        )
     table = Table("site", "status", "examples", "ε spent", "ε target", "δ")
     sites = report["sites"]
     assert isinstance(sites, dict)
@@ -130,7 +148,7 @@ def _summary(report: dict[str, object], out: Path) -> None:
         table.add_row(
             site,
             s["status"],
-            str(s["examples"]),
+            str(s["examples"]) if s.get("examples") is not None else "—",
             _f(s["epsilon"]),
             _f(s["target_epsilon"]),
             f"{s['delta'] or 0:.1e}",
@@ -142,7 +160,8 @@ def _summary(report: dict[str, object], out: Path) -> None:
         console.print(f"Audit export {out / 'audit.jsonl'}: {verdict}")
         for problem in audit["problems"]:
             console.print(f"  - {problem}")
-    console.print(f"Report: {out / 'report.md'} (and report.json, model.pt)")
+    produced = "types.png" if "clusters" in report else "model.pt"
+    console.print(f"Report: {out / 'report.md'} (and report.json, {produced})")
 
 
 def _f(value: object) -> str:

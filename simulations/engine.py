@@ -8,6 +8,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from flwr.serverapp import ServerApp
+
 from coordinator.journal import RoundListener
 from coordinator.server_app import server_app_for
 from coordinator.study_config import StudyConfig
@@ -23,8 +25,11 @@ def run_simulated_study(
     on_round: RoundListener | None = None,
     cpus: int | None = None,
     quiet: bool = True,
+    server_app: ServerApp | None = None,
 ) -> dict[str, object]:
-    """One virtual SuperNode per site; returns the study report (also written to `config.study_dir`)."""
+    """One virtual SuperNode per site; returns the study report (also written to `config.study_dir`).
+
+    ``server_app`` replaces the training study's ServerApp (use case 2 brings its own driver)."""
     from flwr.simulation import run_simulation
 
     from node_agent.client_app import app as client_app
@@ -42,7 +47,7 @@ def run_simulated_study(
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")  # no GPU here; silences Ray's notice
     try:
         run_simulation(
-            server_app=server_app_for(config, on_round),
+            server_app=server_app or server_app_for(config, on_round),
             client_app=client_app,
             num_supernodes=len(nodes),
             backend_config={
