@@ -103,7 +103,8 @@ def run_company_clustering(
         if len(replies) < min_sites:
             declined = "; ".join(f"{s}: {r}" for s, r in federation.declines.items()) or "no reply"
             raise StudyStopped(
-                f"step {request.release_name}: {len(replies)} site(s) answered, {min_sites} needed ({declined})"
+                f"step {request.release_name}: {len(replies)} site(s) answered, "
+                f"{min_sites} needed ({declined})"
             )
         return replies
 
@@ -122,7 +123,10 @@ def run_company_clustering(
         raise StudyStopped("the DP coreset kept fewer than two cells: too few companies for this ε")
     if k is None:
         k, curve = clustering.choose_k(coreset, seed)
-        chosen_by = f"coude de la courbe de coût du coreset DP (gain < {clustering.ELBOW_GAIN:.0%})"
+        chosen_by = (
+            "coude de la courbe de coût du coreset DP : plus petit k au-delà duquel un type de plus "
+            f"explique moins de {clustering.ELBOW_GAIN:.0%} de la dispersion totale"
+        )
     else:
         curve, chosen_by = {}, "fixé par l'étude"
     centres, _ = clustering.weighted_kmeans(coreset, k, seed)
@@ -279,7 +283,8 @@ def render_markdown(report: dict[str, object]) -> str:
     assert isinstance(clustering_part, dict)
     if clustering_part:
         lines += [
-            f"## Typologie ({clustering_part['k']} types ; choix de k : {clustering_part['k_choice']['rule']})",
+            f"## Typologie ({clustering_part['k']} types ; "
+            f"choix de k : {clustering_part['k_choice']['rule']})",
             "",
             "![Types d'entreprises](types.png)",
             "",
@@ -289,7 +294,8 @@ def render_markdown(report: dict[str, object]) -> str:
         for c in clustering_part["clusters"]:
             low, high = c["size_interval_95"]
             lines.append(
-                f"| {c['type']} | {c['label']} | {c['noisy_size']:.0f} ({low:.0f}–{high:.0f}) | {c['profile_fr']} |"
+                f"| {c['type']} | {c['label']} | {c['noisy_size']:.0f} ({low:.0f}–{high:.0f}) "
+                f"| {c['profile_fr']} |"
             )
         withheld = clustering_part.get("withheld_clusters", 0)
         lines += [
@@ -305,7 +311,8 @@ def render_markdown(report: dict[str, object]) -> str:
                 "## Prévision des métiers difficiles à pourvoir l'an prochain",
                 "",
                 f"Précision@3 : **{prediction['precision_at_3']:.3f}** (IC 95 % {lo:.3f}–{hi:.3f}) ; "
-                f"au moins un domaine juste parmi les 3 : {prediction['hit_at_3']:.3f} ({hlo:.3f}–{hhi:.3f}), "
+                "au moins un domaine juste parmi les 3 : "
+                f"{prediction['hit_at_3']:.3f} ({hlo:.3f}–{hhi:.3f}), "
                 f"sur environ {prediction['evaluated_companies_noisy']:.0f} établissements de validation.",
                 "",
             ]
@@ -326,7 +333,8 @@ def render_markdown(report: dict[str, object]) -> str:
     for site, s in sites.items():
         eps = s.get("epsilon")
         lines.append(
-            f"| {site} | {s['status']} | {s.get('examples') or '—'} | {eps if eps is None else f'{eps:.3f}'} | "
+            f"| {site} | {s['status']} | {s.get('examples') or '—'} | "
+            f"{eps if eps is None else f'{eps:.3f}'} | "
             f"{s.get('target_epsilon')} | {s.get('delta') or 0:.1e} | {s.get('releases', '—')} |"
         )
     bad = report.get("bad_input")
@@ -334,7 +342,8 @@ def render_markdown(report: dict[str, object]) -> str:
         lines += ["", "## Lignes écartées (rapport local des partenaires)", ""]
         for site, detail in bad.items():
             lines.append(
-                f"- {site} : {detail['rows_left_out']} ligne(s) sur {detail['rows_read']} ({detail['by_rule']})"
+                f"- {site} : {detail['rows_left_out']} ligne(s) sur {detail['rows_read']} "
+                f"({detail['by_rule']})"
             )
             for problem in detail.get("examples", []):
                 lines.append(f"  - {problem}")

@@ -25,7 +25,9 @@ console = Console()
 def simulate(
     scenario: Annotated[
         str,
-        typer.Option(help="usecase1 (governed, synthetic partners), usecase2 (companies) or adult (benchmark)"),
+        typer.Option(
+            help="usecase1 (governed, synthetic partners), usecase2 (companies) or adult (benchmark)"
+        ),
     ] = "usecase1",
     sites: Annotated[int, typer.Option(min=1, help="number of partner sites")] = 3,
     rounds: Annotated[int, typer.Option(min=1, help="federated rounds (usecase2: Lloyd iterations)")] = 3,

@@ -19,8 +19,8 @@ from coordinator.company_clustering import SiteFederation
 from node_agent.company_study import TASK, CompanySite, company_site_from_view
 from node_agent.declined import NodeDeclined
 from node_agent.gate import StudyGate, StudyTerms
-from tasks.clustering_protocol import ClusteringReply, ClusteringRequest
 from tasks.clustering import kmeans_cost
+from tasks.clustering_protocol import ClusteringReply, ClusteringRequest
 from tasks.companies import CompanyFeatures, RowProblem, company_view, load_companies, validate_companies
 from tasks.registry import get_task
 
@@ -122,7 +122,9 @@ def sites_from_files(
 # --------------------------------------------------------------------------- the scenario's evaluation
 
 
-def pooled_features(data_root: Path, sites: Sequence[str], fields: Sequence[str]) -> tuple[np.ndarray, list[tuple[str, str]]]:
+def pooled_features(
+    data_root: Path, sites: Sequence[str], fields: Sequence[str]
+) -> tuple[np.ndarray, list[tuple[str, str]]]:
     """Every site's valid rows in the study's feature space, and their (site, SIRET) keys."""
     features = CompanyFeatures(tuple(fields))
     parts, keys = [], []
@@ -166,17 +168,26 @@ def evaluate_quality(study_dir: Path, report: Mapping[str, object], seed: int) -
         "cost_nonprivate_kmeanspp": round(float(anchor.inertia_), 3),
         "cost_ratio": round(kmeans_cost(x, centres) / float(anchor.inertia_), 4),
         "ari_local_labels_vs_true_types": round(
-            float(adjusted_rand_score(true_types[mask], [labelled[key] for key, m in zip(keys, mask) if m])), 4
+            float(
+                adjusted_rand_score(
+                    true_types[mask], [labelled[key] for key, m in zip(keys, mask, strict=True) if m]
+                )
+            ),
+            4,
         )
         if mask.any()
         else None,
-        "ari_nonprivate_kmeanspp_vs_true_types": round(float(adjusted_rand_score(true_types, anchor.labels_)), 4),
+        "ari_nonprivate_kmeanspp_vs_true_types": round(
+            float(adjusted_rand_score(true_types, anchor.labels_)), 4
+        ),
         "companies_pooled": len(keys),
         "note": "évaluation hors étude : seul le simulateur voit les données regroupées et les types cachés",
     }
 
 
-def bad_input_summary(data_root: Path, sites: Sequence[str], study_id: str, examples: int = 5) -> dict[str, object]:
+def bad_input_summary(
+    data_root: Path, sites: Sequence[str], study_id: str, examples: int = 5
+) -> dict[str, object]:
     """What each partner's own validation report says (the simulator reads every node's folder)."""
     out: dict[str, object] = {}
     for site in sites:

@@ -28,9 +28,9 @@ from .companies import SECTORS, CompanyFeatures
 DIFFICULTY_CUTS = (0.5,)
 SEASONAL_CUTS = (0.35,)
 #: k range scanned on the coreset, and the elbow rule: the smallest k after which one more
-#: cluster lowers the coreset cost by less than this fraction.
+#: cluster explains less than this fraction of the coreset's whole dispersion (its cost at k = 1).
 K_RANGE = range(2, 13)
-ELBOW_GAIN = 0.08
+ELBOW_GAIN = 0.04
 
 
 def release_sensitivity(features: CompanyFeatures) -> float:
@@ -152,14 +152,15 @@ def weighted_kmeans(coreset: Coreset, k: int, seed: int) -> tuple[np.ndarray, fl
 
 def choose_k(coreset: Coreset, seed: int, k_range: Sequence[int] = K_RANGE) -> tuple[int, dict[int, float]]:
     """The elbow of the coreset's cost curve: computed on DP statistics only, so it costs no ε."""
-    curve: dict[int, float] = {}
+    mean = np.average(coreset.points, axis=0, weights=coreset.weights)
+    curve: dict[int, float] = {1: kmeans_cost(coreset.points, mean[None, :], coreset.weights)}
     for k in k_range:
         if k > len(coreset.points):
             break
         curve[k] = weighted_kmeans(coreset, k, seed)[1]
-    ks = sorted(curve)
+    ks = sorted(k for k in curve if k > 1)
     for k, following in zip(ks, ks[1:], strict=False):
-        if curve[k] <= 0 or (curve[k] - curve[following]) / curve[k] < ELBOW_GAIN:
+        if curve[1] <= 0 or (curve[k] - curve[following]) / curve[1] < ELBOW_GAIN:
             return k, curve
     return ks[-1], curve
 
