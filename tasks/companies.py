@@ -137,7 +137,7 @@ class CompanyFileError(ValueError):
 
 
 def load_companies(path: Path, site: str) -> pd.DataFrame:
-    """A holder's ``entreprises.csv`` (or Parquet) as written, cells as strings (``validate_companies`` next)."""
+    """A holder's ``entreprises.csv`` (or Parquet) as written, cells as strings (validated next)."""
     from .schema import read_table
 
     frame, _ = read_table(path, f"{site}/{Path(path).name}")
