@@ -152,9 +152,8 @@ def main() -> None:
                 "seconds": time.perf_counter() - started,
             }
         )
-        print(
-            f"repeat {repeat}: federated {federated[-1]['cost_ratio']:.3f}, diffprivlib {central[-1]['cost_ratio']:.3f}"
-        )
+        ratios = f"federated {federated[-1]['cost_ratio']:.3f}, diffprivlib {central[-1]['cost_ratio']:.3f}"
+        print(f"repeat {repeat}: {ratios}")
 
     def summary(runs: list[dict[str, object]], key: str) -> dict[str, float]:
         values = np.array([float(r[key]) for r in runs])  # type: ignore[arg-type]
