@@ -93,9 +93,10 @@ class CompanySite:
                 "dp.releases", f"Lloyd step {request.index} outside 1..{self.lloyd_iterations}"
             )
         self.gate.still_granted()
-        vector, sensitivity = self._statistics(request)
-        spec = GaussianRelease(self.sigma, sensitivity, self.delta, count=1)
+        self._check(request)  # a malformed request is refused before anything is reserved
+        spec = GaussianRelease(self.sigma, self._sensitivity(request.step), self.delta, count=1)
         reservation = self.gate.reserve(f"{self.study_id}:{self.site}:{name}", spec.mechanism(), len(self.x))
+        vector = self._statistics(request)  # records are read for the release only once it is reserved
         noisy = release(vector, spec, self.randomness)
         self.gate.commit(reservation, spec.mechanism())
         done.add(name)
@@ -109,36 +110,16 @@ class CompanySite:
             releases=len(done),
         )
 
-    def _statistics(self, request: ClusteringRequest) -> tuple[np.ndarray, float]:
-        width = self.features.width
-        if request.step == Step.CORESET:
-            grid = clustering.CoresetGrid(self.features)
-            stats = clustering.cell_statistics(self.x, grid.cells(self.x), grid.n_cells)
-            return stats, clustering.release_sensitivity(self.features)
-        centres = self._centres(request, width)
-        types = clustering.assign(self.x, centres)
-        if request.step == Step.LLOYD:
-            return clustering.cell_statistics(self.x, types, len(centres)), clustering.release_sensitivity(
-                self.features
-            )
-        holdout = skill_needs.in_holdout(self.pseudonyms)
-        if request.step == Step.SKILLS:
-            self._label_locally(types, request.labels)
-            train = ~holdout
-            stats = skill_needs.table_statistics(
-                types[train], self.sought[train], self.needs[train], len(centres)
-            )
-            return stats, skill_needs.table_sensitivity()
-        model = skill_needs.SkillNeedsModel.from_list(list(request.model), len(centres))
-        if model.rate_sought.shape != (len(centres), self.needs.shape[1]):
-            raise NodeDeclined("protocol", "the model does not match the released types")
-        predicted = model.predict(types[holdout], self.sought[holdout])
-        return skill_needs.evaluation_statistics(
-            predicted, self.needs[holdout]
-        ), skill_needs.EVALUATION_SENSITIVITY
+    def _sensitivity(self, step: Step) -> float:
+        if step in (Step.CORESET, Step.LLOYD):
+            return clustering.release_sensitivity(self.features)
+        return skill_needs.table_sensitivity() if step == Step.SKILLS else skill_needs.EVALUATION_SENSITIVITY
 
-    def _centres(self, request: ClusteringRequest, width: int) -> np.ndarray:
+    def _check(self, request: ClusteringRequest) -> None:
+        if request.step == Step.CORESET:
+            return
         centres = request.centres
+        width = self.features.width
         if (
             centres.ndim != 2
             or centres.shape[0] < 1
@@ -148,7 +129,30 @@ class CompanySite:
             raise NodeDeclined(
                 "protocol", f"centres must be a finite k × {width} matrix, got {centres.shape}"
             )
-        return centres
+        if request.step == Step.EVALUATE:
+            expected = 2 * len(centres) * self.needs.shape[1]
+            values = np.asarray(request.model, dtype=float)
+            if values.shape != (expected,) or not np.isfinite(values).all():
+                raise NodeDeclined("protocol", f"the model must hold {expected} finite rates for these types")
+
+    def _statistics(self, request: ClusteringRequest) -> np.ndarray:
+        if request.step == Step.CORESET:
+            grid = clustering.CoresetGrid(self.features)
+            return clustering.cell_statistics(self.x, grid.cells(self.x), grid.n_cells)
+        centres = request.centres
+        types = clustering.assign(self.x, centres)
+        if request.step == Step.LLOYD:
+            return clustering.cell_statistics(self.x, types, len(centres))
+        holdout = skill_needs.in_holdout(self.pseudonyms)
+        if request.step == Step.SKILLS:
+            self._label_locally(types, request.labels)
+            train = ~holdout
+            return skill_needs.table_statistics(
+                types[train], self.sought[train], self.needs[train], len(centres)
+            )
+        model = skill_needs.SkillNeedsModel.from_list(list(request.model), len(centres))
+        predicted = model.predict(types[holdout], self.sought[holdout])
+        return skill_needs.evaluation_statistics(predicted, self.needs[holdout])
 
     def _label_locally(self, types: np.ndarray, labels: tuple[str, ...]) -> None:
         """Each company's released type, for the holder's counselors: written here, sent nowhere."""

@@ -172,3 +172,15 @@ def test_local_labelling_stays_at_the_node(paths: dict[str, Path], tmp_path: Pat
     assert len(replies[Step.EVALUATE].values) == 3
     assert outcome.model is not None and outcome.model.rate_sought.shape == (n_types, len(ROME_DOMAINS))
     assert len(SECTORS) == 10 and math.isfinite(outcome.evaluated.value)  # type: ignore[union-attr]
+
+
+def test_the_coordinator_cannot_choose_the_noise_nor_send_malformed_centres(paths: dict[str, Path]) -> None:
+    sites, _ = sites_from_files(paths, epsilon=1.0, delta=1e-6, lloyd_iterations=1)
+    site = sites["apec"]
+    assert site.randomness.private  # seeded from the OS at the node; no request field carries a seed
+    assert "seed" not in ClusteringRequest(Step.CORESET).to_config()
+    bad = np.full((3, site.features.width), np.nan)
+    with pytest.raises(NodeDeclined) as refused:
+        site.answer(ClusteringRequest(Step.LLOYD, 1, bad), set())
+    assert refused.value.rule == "protocol"
+    assert site.gate.reserved == []  # type: ignore[attr-defined]
