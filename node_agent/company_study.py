@@ -41,6 +41,8 @@ from .preparation import usable
 from .settings import NodeSettings
 
 TASK = "company_clustering"
+#: Entry of a site's release book that pins the study's plan (number of releases and σ).
+PLAN_PREFIX = "plan:"
 
 
 def _epsilon_of(sigma: float, releases: int, delta: float) -> float:
@@ -59,8 +61,9 @@ def _epsilon_of(sigma: float, releases: int, delta: float) -> float:
 class CompanySite:
     """A holder's companies, ready to release statistics: features, labels for the model, σ.
 
-    ``done`` holds the names of the releases already made in this study (kept across processes by
-    the caller in the Flower context), so a replayed step is refused instead of spent twice.
+    ``done`` is the site's release book for this study (kept across processes by the caller in the
+    Flower context): the plan the first release was made under, and the names of the releases
+    made, so that a replayed step, or a plan changed by later instructions, is refused.
     """
 
     site: str
@@ -84,9 +87,16 @@ class CompanySite:
 
     def answer(self, request: ClusteringRequest, done: set[str]) -> ClusteringReply:
         name = request.release_name
-        if name in done:
+        plan = f"{PLAN_PREFIX}{self.releases_planned}:{self.sigma:.12g}"
+        pinned = {d for d in done if d.startswith(PLAN_PREFIX)}
+        if pinned and pinned != {plan}:  # deployment rebuilds the session from each message's instructions
+            raise NodeDeclined(
+                "dp.plan_changed", f"study {self.study_id} started here under another release plan"
+            )
+        made = {d for d in done if not d.startswith(PLAN_PREFIX)}
+        if name in made:
             raise NodeDeclined("dp.replay", f"release {name} of study {self.study_id} was already made here")
-        if len(done) >= self.releases_planned:
+        if len(made) >= self.releases_planned:
             raise NodeDeclined("dp.releases", f"the {self.releases_planned} planned releases are spent")
         if request.step == Step.LLOYD and not 1 <= request.index <= self.lloyd_iterations:
             raise NodeDeclined(
@@ -99,15 +109,16 @@ class CompanySite:
         vector = self._statistics(request)  # records are read for the release only once it is reserved
         noisy = release(vector, spec, self.randomness)
         self.gate.commit(reservation, spec.mechanism())
-        done.add(name)
+        done.update((plan, name))
+        made.add(name)
         return ClusteringReply(
             site=self.site,
             step=request.step,
             values=tuple(v.value for v in noisy),
             noise_std=spec.noise_std,
-            epsilon_spent=_epsilon_of(self.sigma, len(done), self.delta),
+            epsilon_spent=_epsilon_of(self.sigma, len(made), self.delta),
             delta=self.delta,
-            releases=len(done),
+            releases=len(made),
         )
 
     def _sensitivity(self, step: Step) -> float:

@@ -184,3 +184,17 @@ def test_the_coordinator_cannot_choose_the_noise_nor_send_malformed_centres(path
         site.answer(ClusteringRequest(Step.LLOYD, 1, bad), set())
     assert refused.value.rule == "protocol"
     assert site.gate.reserved == []  # type: ignore[attr-defined]
+
+
+def test_a_coordinator_cannot_change_the_release_plan_mid_study(paths: dict[str, Path]) -> None:
+    """Deployment rebuilds the session per message from that message's instructions: a coordinator
+    that announces 1 Lloyd step (σ for 4 releases), then 3, would get 6 releases at the σ of 4."""
+    short, _ = sites_from_files({"apec": paths["apec"]}, epsilon=1.0, delta=1e-6, lloyd_iterations=1)
+    longer, _ = sites_from_files({"apec": paths["apec"]}, epsilon=1.0, delta=1e-6, lloyd_iterations=3)
+    book: set[str] = set()
+    short["apec"].answer(ClusteringRequest(Step.CORESET), book)
+    centres = short["apec"].x[:4]
+    with pytest.raises(NodeDeclined) as refused:
+        longer["apec"].answer(ClusteringRequest(Step.LLOYD, 2, centres), book)
+    assert refused.value.rule == "dp.plan_changed"
+    assert longer["apec"].gate.reserved == []  # type: ignore[attr-defined]
