@@ -15,6 +15,7 @@ Local labelling (step ``skills``) writes each company's type to the node's own f
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -169,9 +170,22 @@ class CompanySite:
         """Each company's released type, for the holder's counselors: written here, sent nowhere."""
         if self.labels_path is None:
             return
-        names = [labels[t] if t < len(labels) else f"type {t + 1}" for t in types]
+        safe = [_safe_label(label) for label in labels]
+        names = [safe[t] if t < len(safe) and safe[t] else f"type {t + 1}" for t in types]
         table = pd.DataFrame({"siret": self.sirets, "type": types + 1, "type_label": names})
         table.to_csv(self.labels_path, index=False, lineterminator="\n")  # type: ignore[arg-type]
+
+
+#: What a type's label may hold: letters (accents too), digits, spaces and plain punctuation.
+_LABEL_UNSAFE = re.compile(r"[^\w ,.;:'’()/-]")
+_LABEL_MAX = 120
+
+
+def _safe_label(label: str) -> str:
+    """A label the coordinator sent, made harmless for the spreadsheet counselors open the file in:
+    no formula (a leading =, +, -, @), no control character, no markup, bounded length."""
+    cleaned = _LABEL_UNSAFE.sub(" ", str(label))[:_LABEL_MAX]
+    return " ".join(cleaned.split()).lstrip("=+-@ ")
 
 
 # --------------------------------------------------------------------------- opening a study at a node

