@@ -268,6 +268,18 @@ def outcome_report(outcome: ClusteringOutcome) -> dict[str, object]:
     }
 
 
+QUALITY_LABELS_FR = {
+    "k": "nombre de types (k)",
+    "cost_released_centres": "coût k-means des centres publiés, sur les données regroupées",
+    "cost_nonprivate_kmeanspp": "coût de k-means++ non privé sur les données regroupées",
+    "cost_ratio": "rapport des coûts (publié / non privé)",
+    "ari_local_labels_vs_true_types": "indice de Rand ajusté, étiquetage local / types réels",
+    "ari_nonprivate_kmeanspp_vs_true_types": "indice de Rand ajusté, k-means++ non privé / types réels",
+    "companies_pooled": "lignes regroupées pour l'évaluation",
+    "note": "remarque",
+}
+
+
 def render_markdown(report: dict[str, object]) -> str:
     """The study report in French (the people who read it are the Region's and partners' staff)."""
     lines = [
@@ -287,6 +299,8 @@ def render_markdown(report: dict[str, object]) -> str:
             f"choix de k : {clustering_part['k_choice']['rule']})",
             "",
             "![Types d'entreprises](types.png)",
+            "",
+            "![Domaines de métiers recherchés par type](types_domaines.png)",
             "",
             "| type | libellé | effectif bruité (IC 95 %) | profil |",
             "|---|---|---|---|",
@@ -320,7 +334,7 @@ def render_markdown(report: dict[str, object]) -> str:
     if isinstance(quality, dict):
         lines += ["## Qualité (évaluation sur données synthétiques, hors étude)", ""]
         for key, value in quality.items():
-            lines.append(f"- {key} : {value}")
+            lines.append(f"- {QUALITY_LABELS_FR.get(key, key)} : {value}")
         lines.append("")
     sites = report.get("sites") or {}
     assert isinstance(sites, dict)
@@ -361,17 +375,40 @@ def plot_types(report: dict[str, object], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     clusters = (report.get("clustering") or {}).get("clusters", [])  # type: ignore[union-attr]
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig, ax = plt.subplots(figsize=(10, 5.5))
     for c in clusters:
         p = c["profile"]
         x, y = p.get("difficult_projects_share", 0.0), p.get("seasonal_projects_share", 0.0)
-        ax.scatter(x, y, s=max(c["noisy_size"], 1) / 5, alpha=0.5)
-        ax.annotate(f"{c['type']}. {c['label']}", (x, y), fontsize=7, ha="center")
+        ax.scatter(x, y, s=max(c["noisy_size"], 1) / 5, alpha=0.5, label=f"{c['type']}. {c['label']}")
+        ax.annotate(str(c["type"]), (x, y), fontsize=9, ha="center", va="center", weight="bold")
     ax.set_xlabel("part des projets jugés difficiles")
     ax.set_ylabel("part des projets saisonniers")
     ax.set_title("Types d'entreprises (taille des bulles : effectif bruité)")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
+    ax.set_xlim(-0.05, 1.05)
+    ax.set_ylim(-0.05, 1.05)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5), markerscale=0.3, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_domains(report: dict[str, object], path: Path) -> None:
+    """Heat map: share of each type's hiring projects in each ROME grand domaine (released centres)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    clusters = (report.get("clustering") or {}).get("clusters", [])  # type: ignore[union-attr]
+    if not clusters or "domains" not in clusters[0]["profile"]:
+        return
+    shares = np.array([[c["profile"]["domains"][d] for d in ROME_DOMAINS] for c in clusters])
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(clusters) + 1.5))
+    image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(ROME_DOMAINS)), ROME_DOMAINS)
+    ax.set_yticks(range(len(clusters)), [f"{c['type']}. {c['label']}" for c in clusters], fontsize=7)
+    ax.set_xlabel("grand domaine ROME des métiers recherchés")
+    fig.colorbar(image, ax=ax, label="part des projets")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -383,6 +420,7 @@ def write_company_report(folder: Path, report: dict[str, object]) -> None:
     (folder / "report.md").write_text(render_markdown(report), "utf-8")
     if report.get("clustering"):
         plot_types(report, folder / "types.png")
+        plot_domains(report, folder / "types_domaines.png")
 
 
 def amend_company_report(folder: Path, extra: dict[str, object]) -> dict[str, object]:
