@@ -453,6 +453,8 @@ class FlowerFederation(SiteFederation):
         self.instructions = instructions
         self.timeout = timeout
         self.declines: dict[str, str] = {}
+        #: Each site's latest reply, kept even if the study stops later: its ε is spent.
+        self.latest: dict[str, ClusteringReply] = {}
 
     def ask(self, request: ClusteringRequest) -> dict[str, ClusteringReply]:
         from flwr.app import ConfigRecord, Message, RecordDict
@@ -480,6 +482,7 @@ class FlowerFederation(SiteFederation):
                 continue
             answer = ClusteringReply.from_config(reply.content[RECORD])
             replies[answer.site] = answer
+        self.latest.update(replies)
         return replies
 
 
@@ -514,9 +517,12 @@ def run_company_study(grid, config, k: int | None = None, on_round=None) -> dict
         log.error("study %s stopped: %s", config.study_id, exc)
     sites: dict[str, object] = {}
     for site in config.sites:
-        reply = outcome.sites.get(site) if outcome else None
+        reply = federation.latest.get(site)
+        done = outcome is not None and site in outcome.sites
         sites[site] = {
-            "status": "declined" if site in federation.declines else ("completed" if reply else "absent"),
+            "status": "declined"
+            if site in federation.declines
+            else ("completed" if done else ("stopped" if reply else "absent")),
             "reason": federation.declines.get(site, ""),
             "examples": round(outcome.records.get(site, 0.0))
             if outcome and site in outcome.records

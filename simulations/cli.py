@@ -162,8 +162,8 @@ def _summary(report: dict[str, object], out: Path) -> None:
         console.print(f"Audit export {out / 'audit.jsonl'}: {verdict}")
         for problem in audit["problems"]:
             console.print(f"  - {problem}")
-    produced = "types.png" if "clusters" in report else "model.pt"
-    console.print(f"Report: {out / 'report.md'} (and report.json, {produced})")
+    produced = ", ".join(p for p in ("model.pt", "types.png") if (out / p).is_file())
+    console.print(f"Report: {out / 'report.md'} (and report.json{', ' + produced if produced else ''})")
 
 
 def _f(value: object) -> str:
