@@ -75,7 +75,7 @@ def main() -> None:
     parser.add_argument("--companies", type=int, default=20000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--epsilon", type=float, default=1.0)
-    parser.add_argument("--k", type=int, default=8)
+    parser.add_argument("--k", type=int, default=8, help="0: chosen on the DP coreset, as the scenario does")
     parser.add_argument("--lloyd", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -95,11 +95,13 @@ def main() -> None:
     holdout = np.concatenate([skill_needs.in_holdout(s.pseudonyms) for s in sites.values()])
 
     started = time.perf_counter()
-    anchor = KMeans(args.k, n_init=10, random_state=args.seed).fit(x)
+    anchor_k = args.k or 8
+    anchor = KMeans(anchor_k, n_init=10, random_state=args.seed).fit(x)
     anchor_seconds = time.perf_counter() - started
+    anchors = {anchor_k: float(anchor.inertia_)}
     anchor_types = anchor.labels_
-    exact = skill_needs.table_statistics(anchor_types[~holdout], sought[~holdout], needs[~holdout], args.k)
-    model = skill_needs.SkillNeedsModel.from_statistics(exact, args.k)
+    exact = skill_needs.table_statistics(anchor_types[~holdout], sought[~holdout], needs[~holdout], anchor_k)
+    model = skill_needs.SkillNeedsModel.from_statistics(exact, anchor_k)
     anchor_eval = skill_needs.evaluation_statistics(
         model.predict(anchor_types[holdout], sought[holdout]), needs[holdout]
     )
@@ -116,7 +118,7 @@ def main() -> None:
         outcome = run_company_clustering(
             DirectFederation(sites),
             features,
-            k=args.k,
+            k=args.k or None,
             lloyd_iterations=args.lloyd,
             min_cell_size=11,
             min_sites=2,
@@ -129,9 +131,12 @@ def main() -> None:
         true_eval = skill_needs.evaluation_statistics(
             model_dp.predict(types_dp[holdout], sought[holdout]), needs[holdout]
         )
+        if outcome.k not in anchors:  # the anchor at the k the DP run chose
+            anchors[outcome.k] = float(KMeans(outcome.k, n_init=10, random_state=args.seed).fit(x).inertia_)
         federated.append(
             {
-                "cost_ratio": clustering.kmeans_cost(x, outcome.centres) / anchor.inertia_,
+                "k": outcome.k,
+                "cost_ratio": clustering.kmeans_cost(x, outcome.centres) / anchors[outcome.k],
                 "ari": adjusted_rand_score(true_types, types_dp),
                 "released_clusters": len(outcome.centres),
                 "precision_at_3_released": outcome.precision_at_3[0],
@@ -142,12 +147,11 @@ def main() -> None:
             }
         )
         started = time.perf_counter()
-        dp = dp_kmeans(n_clusters=args.k, epsilon=args.epsilon, bounds=(low, high), random_state=repeat).fit(
-            x
-        )
+        dp = dp_kmeans(n_clusters=outcome.k, epsilon=args.epsilon, bounds=(low, high), random_state=repeat)
+        dp.fit(x)
         central.append(
             {
-                "cost_ratio": clustering.kmeans_cost(x, dp.cluster_centers_) / anchor.inertia_,
+                "cost_ratio": clustering.kmeans_cost(x, dp.cluster_centers_) / anchors[outcome.k],
                 "ari": adjusted_rand_score(true_types, clustering.assign(x, dp.cluster_centers_)),
                 "seconds": time.perf_counter() - started,
             }
@@ -166,7 +170,7 @@ def main() -> None:
             "rows_pooled": len(x),
             "rows_per_site": {s: len(site.x) for s, site in sites.items()},
             "features": features.width,
-            "k": args.k,
+            "k": args.k or "chosen on the DP coreset",
             "lloyd_iterations": args.lloyd,
             "epsilon_per_site": args.epsilon,
             "delta": delta,
