@@ -201,7 +201,7 @@ def bundle(
 ) -> None:
     """Write the app bundle `run-study` submits, for partners to review and approve
     (`r2dde node approve-app`): a node runs no other bundle."""
-    from coordinator.deployment.control import build_app_bundle
+    from coordinator.deployment.control import DeploymentError, build_app_bundle
 
     try:
         out.write_bytes(build_app_bundle(app_dir).content)

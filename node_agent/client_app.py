@@ -60,6 +60,13 @@ def query(msg: Message, context: Context) -> Message:
     return reply_to_query(msg, context, _gate, DECLINED)
 
 
+@app.query("company_clustering")  # message type "query.company_clustering" (use case 2)
+def company_clustering(msg: Message, context: Context) -> Message:
+    from .company_study import answer_company_query
+
+    return answer_company_query(msg, context)
+
+
 Handler = Callable[[SiteStudy, Message, Context], RecordDict]
 
 

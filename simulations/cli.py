@@ -25,10 +25,13 @@ console = Console()
 def simulate(
     scenario: Annotated[
         str,
-        typer.Option(help="usecase1 (training), usecase3 (DP statistics on trainings) or adult (benchmark)"),
+        typer.Option(
+            help="usecase1 (training), usecase2 (companies), usecase3 (DP statistics on trainings)"
+            " or adult (benchmark)"
+        ),
     ] = "usecase1",
     sites: Annotated[int, typer.Option(min=1, help="number of partner sites")] = 3,
-    rounds: Annotated[int, typer.Option(min=1, help="federated rounds")] = 3,
+    rounds: Annotated[int, typer.Option(min=1, help="federated rounds (usecase2: Lloyd iterations)")] = 3,
     epsilon: Annotated[
         float, typer.Option(help="ε each site may spend on the whole study ('inf': no DP)")
     ] = 3.0,
@@ -37,6 +40,9 @@ def simulate(
         int | None,
         typer.Option(min=100, help="distinct people in the synthetic population (default: the scenario's)"),
     ] = None,
+    companies: Annotated[
+        int, typer.Option(min=150, help="distinct establishments in the synthetic population (usecase2)")
+    ] = 20000,
     seed: Annotated[int, typer.Option(help="seed of the synthetic data and the model")] = 42,
     strategy: Annotated[
         str, typer.Option(help="aggregation strategy (fedavg, fedadam, fedmedian, …)")
@@ -108,7 +114,7 @@ def simulate(
             report = run_scenario(
                 chosen,
                 config,
-                people=people or chosen.default_people,
+                people=companies if chosen.unit == "companies" else (people or chosen.default_people),
                 narrate=narrate,
                 on_round=on_round,
                 objections=opt_outs,
@@ -123,12 +129,17 @@ def simulate(
                 console.print(f"details for a developer: {details}")
             raise typer.Exit(1) from None
         progress.update(step, description="done", total=1, completed=1)
-    extra = {k: report[k] for k in ("grant", "audit") if k in report}
+    extra = {k: report[k] for k in ("grant", "audit", "quality", "bad_input") if k in report}
     if report.get("kind") == "usecase3":
         from coordinator.analytics_report import write_query_folder
 
         write_query_folder(out, report)
         _query_summary(report, out)
+    elif chosen.unit == "companies":
+        from coordinator.company_clustering import amend_company_report
+
+        report = amend_company_report(out, extra)
+        _summary(report, out)
     else:
         extra["data"] = _data_notice(chosen.governed)
         report = amend_report(out, extra)
@@ -166,10 +177,19 @@ def _data_notice(synthetic: bool) -> dict[str, object]:
 def _summary(report: dict[str, object], out: Path) -> None:
     metrics = report["metrics"]
     assert isinstance(metrics, dict)
-    console.print(
-        f"Study [bold]{report['status']}[/bold] in {report['wall_seconds']:.1f} s — "
-        f"accuracy {_f(metrics.get('accuracy'))}, AUC {_f(metrics.get('auc'))}"
-    )
+    if "clusters" in report:
+        quality = report.get("quality") or {}
+        assert isinstance(quality, dict)
+        console.print(
+            f"Study [bold]{report['status']}[/bold] in {report['wall_seconds']:.1f} s — "
+            f"{len(report['clusters'])} company types released, cost ratio {_f(quality.get('cost_ratio'))}, "  # type: ignore[arg-type]
+            f"ARI {_f(quality.get('ari_local_labels_vs_true_types'))}"
+        )
+    else:
+        console.print(
+            f"Study [bold]{report['status']}[/bold] in {report['wall_seconds']:.1f} s — "
+            f"accuracy {_f(metrics.get('accuracy'))}, AUC {_f(metrics.get('auc'))}"
+        )
     table = Table("site", "status", "examples", "ε spent", "ε target", "δ")
     sites = report["sites"]
     assert isinstance(sites, dict)
@@ -177,7 +197,7 @@ def _summary(report: dict[str, object], out: Path) -> None:
         table.add_row(
             site,
             s["status"],
-            str(s["examples"]),
+            str(s["examples"]) if s.get("examples") is not None else "—",
             _f(s["epsilon"]),
             _f(s["target_epsilon"]),
             f"{s['delta'] or 0:.1e}",
@@ -189,7 +209,8 @@ def _summary(report: dict[str, object], out: Path) -> None:
         console.print(f"Audit export {out / 'audit.jsonl'}: {verdict}")
         for problem in audit["problems"]:
             console.print(f"  - {problem}")
-    console.print(f"Report: {out / 'report.md'} (and report.json, model.pt)")
+    produced = ", ".join(p for p in ("model.pt", "types.png") if (out / p).is_file())
+    console.print(f"Report: {out / 'report.md'} (and report.json{', ' + produced if produced else ''})")
 
 
 def _query_summary(report: dict[str, object], out: Path) -> None:

@@ -8,6 +8,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from flwr.serverapp import ServerApp
+
 from coordinator.analytics import QueryStudy
 from coordinator.analytics_study import query_server_app
 from coordinator.journal import RoundListener
@@ -18,6 +20,12 @@ from node_agent.settings import MANIFEST_ENV, NodeSettings, write_manifest
 os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
 
 
+def _server_app(config: StudyConfig | QueryStudy, on_round: RoundListener | None) -> ServerApp:
+    if isinstance(config, QueryStudy):
+        return query_server_app(config)
+    return server_app_for(config, on_round)
+
+
 def run_simulated_study(
     config: StudyConfig | QueryStudy,
     nodes: Sequence[NodeSettings],
@@ -25,10 +33,12 @@ def run_simulated_study(
     on_round: RoundListener | None = None,
     cpus: int | None = None,
     quiet: bool = True,
+    server_app: ServerApp | None = None,
 ) -> dict[str, object]:
     """One virtual SuperNode per site; returns the study report (also written to `config.study_dir`).
 
-    A `QueryStudy` runs the analytics ServerApp (query messages) instead of training rounds."""
+    A `QueryStudy` runs the analytics ServerApp (query messages) instead of training rounds.
+    ``server_app`` replaces the training study's ServerApp (use case 2 brings its own driver)."""
     from flwr.simulation import run_simulation
 
     from node_agent.client_app import app as client_app
@@ -46,9 +56,12 @@ def run_simulated_study(
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")  # no GPU here; silences Ray's notice
     try:
         run_simulation(
-            server_app=query_server_app(config)
-            if isinstance(config, QueryStudy)
-            else server_app_for(config, on_round),
+            server_app=server_app
+            or (
+                query_server_app(config)
+                if isinstance(config, QueryStudy)
+                else server_app_for(config, on_round)
+            ),
             client_app=client_app,
             num_supernodes=len(nodes),
             backend_config={

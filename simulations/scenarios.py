@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from flwr.serverapp import ServerApp
+
 from coordinator.analytics import QueryStudy
 from coordinator.journal import RoundListener
 from coordinator.study_config import StudyConfig
@@ -22,11 +24,15 @@ from tasks.formations import FORMATIONS_TASK
 from tasks.registry import TaskSpec, get_task
 
 from .adult import write_adult_sites
+from .companies import DEFAULT_HOLDERS, generate_companies
 from .engine import run_simulated_study, site_nodes
 from .objections import choose_objectors, register_objections
 from .partners import DEFAULT_SITES, generate_partners
 from .usecase3 import SITES as USECASE3_SITES
 from .usecase3 import generate_formations
+
+#: Defective rows written at the first company holder, so that the report shows them left out.
+COMPANY_BAD_ROWS = 3
 
 #: What a step of a scenario tells the person watching (the CLI shows it as a status line).
 Narrate = Callable[[str], None]
@@ -44,6 +50,13 @@ class Scenario:
     #: Asks the broker for the study's grant: (what the simulation engine runs, the grant).
     request: Callable[[StudyConfig, str, str, Path], tuple[StudyConfig | QueryStudy, str]] | None = None
     default_people: int = 6000
+
+    #: What the population size counts (the CLI's --people or --companies).
+    unit: str = "people"
+    #: A ServerApp of its own (use case 2), else the training study's.
+    server_app: Callable[[StudyConfig, RoundListener | None], ServerApp] | None = None
+    #: Sections only the simulator can compute (evaluation against hidden truth, partners' local reports).
+    evaluate: Callable[[Path, dict[str, object], int], dict[str, object]] | None = None
 
     @property
     def task_spec(self) -> TaskSpec:
@@ -99,6 +112,25 @@ def _usecase3_request(
     return study, grant
 
 
+def _companies(root: Path, sites: Sequence[str], seed: int, companies: int) -> dict[str, Path]:
+    return generate_companies(root, seed=seed, companies=companies, sites=sites, bad_rows=COMPANY_BAD_ROWS)
+
+
+def _company_server_app(config: StudyConfig, on_round: RoundListener | None) -> ServerApp:
+    from coordinator.company_clustering import company_server_app
+
+    return company_server_app(config, None, on_round)
+
+
+def _company_evaluation(out: Path, report: dict[str, object], seed: int) -> dict[str, object]:
+    from .usecase2 import bad_input_summary, evaluate_quality
+
+    return {
+        "quality": evaluate_quality(out, report, seed),
+        "bad_input": bad_input_summary(out / "data", list(report["sites"]), str(report["study_id"])),  # type: ignore[arg-type]
+    }
+
+
 def _adult(root: Path, sites: Sequence[str], seed: int, people: int) -> dict[str, Path]:
     return write_adult_sites(root, len(sites), seed)
 
@@ -125,6 +157,18 @@ SCENARIOS: dict[str, Scenario] = {
             governed=True,
             request=_usecase3_request,
             default_people=60000,
+        ),
+        Scenario(
+            "usecase2",
+            "Besoins en compétences des TPE/PME: federated DP k-means of companies and skill needs",
+            "company_clustering",
+            "besoins_competences_tpe_pme",
+            DEFAULT_HOLDERS,
+            _companies,
+            governed=True,
+            unit="companies",
+            server_app=_company_server_app,
+            evaluate=_company_evaluation,
         ),
         Scenario(
             "adult",
@@ -183,7 +227,7 @@ def _governed(
         narrate(f"trust broker listening on {broker.url}; asking for a grant for purpose {scenario.purpose}")
         config, token = (scenario.request or _training_request)(base, scenario.purpose, broker.url, keys.root)
         grant = verify_grant(token, keys.broker_public_key(), site=base.sites[0])
-        if objections:
+        if objections and scenario.unit == "people":
             site = base.sites[0]
             narrate(f"{objections} people object at {site}: its node posts their linkage pseudonyms")
             nirs = choose_objectors(
@@ -195,7 +239,8 @@ def _governed(
             for s in base.sites
         ]
         narrate("running the federated study (Flower simulation engine)")
-        report = run_simulated_study(config, nodes, on_round=on_round)
+        server_app = scenario.server_app(config, on_round) if scenario.server_app else None
+        report = run_simulated_study(config, nodes, on_round=on_round, server_app=server_app)
         with BrokerClient.from_folder(keys.root, Role.AUDITOR, base_url=broker.url) as auditor:
             auditor.export_audit(out / "audit.jsonl")
     narrate("verifying the audit export as an auditor would (chain, signatures, ε recomputed)")
@@ -210,6 +255,9 @@ def _governed(
         "verified": verification.ok,
         "problems": [str(p) for p in verification.problems],
     }
+    if scenario.evaluate is not None and report.get("status") == "completed":
+        narrate("evaluating against the hidden truth (simulator only)")
+        report.update(scenario.evaluate(out, report, base.seed))
     return report
 
 

@@ -28,6 +28,9 @@ _ROME_REFERENTIEL = "rome/unix_referentiel_code_rome_v460_utf8.csv"
 _ROME_DOMAINES = "rome/unix_cr_gd_dp_v460_utf8.csv"
 _ROME_V3_LABELS = "nomenclatures/rome_v3_labels.csv"
 _TENSION = "labour_market/tension_bassin_rome_2021.csv"
+_NAF_SUBCLASSES = "nomenclatures/naf_rev2_sous_classes.csv"
+_SIZE_BRACKETS = "nomenclatures/tranches_effectif_salarie.csv"
+_SIZE_CATEGORIES = "nomenclatures/tranche_effectif_vers_taille.csv"
 
 #: ``ind_tension_d`` is a 1..5 class; the score maps it linearly onto [0, 1].
 TENSION_CLASS_MIN = 1
@@ -82,6 +85,9 @@ def clear_caches() -> None:
         _rome_parents,
         tension_lookup,
         bassin_tension_lookup,
+        naf_subclasses,
+        size_brackets,
+        rome_grand_domaine_labels,
     ):
         loader.cache_clear()
 
@@ -366,3 +372,40 @@ def bassin_tension_lookup(bassin: str, rome4: str) -> TensionLookup:
 def bassin_tension_index(bassin: str, rome4: str) -> float:
     """Tension score in [0, 1] of a ROME 4.0 occupation in a BMO bassin of PACA."""
     return bassin_tension_lookup(bassin, rome4).value
+
+
+# --------------------------------------------------------------------------- companies (NAF, size brackets)
+
+
+@lru_cache(maxsize=1)
+def naf_subclasses() -> pd.Series:
+    """NAF rév. 2 sub-class code (``5610A``) → label, the 732 codes of INSEE's nomenclature."""
+    table = _read_csv(_NAF_SUBCLASSES, sep="|", dtype=str, keep_default_na=False)
+    return pd.Series(table["naf_label"].to_numpy(), index=pd.Index(table["naf_id"].to_numpy(), name="naf"))
+
+
+@lru_cache(maxsize=1)
+def size_brackets() -> pd.DataFrame:
+    """INSEE/SIRENE salaried-size brackets in order: code (``00``…``53``), label (``10-19``), category
+    (TPE/PME/ETI/GE), and the bracket's lower and upper headcounts."""
+    brackets = _read_csv(_SIZE_BRACKETS, dtype=str, keep_default_na=False)
+    categories = _read_csv(_SIZE_CATEGORIES, dtype=str, keep_default_na=False)
+    table = brackets.merge(categories, left_on="code", right_on="effectif", how="left", validate="one_to_one")
+    bounds = table["label"].str.extract(r"^(\d+)(?:-(\d+))?")
+    return pd.DataFrame(
+        {
+            "label": table["label"].to_numpy(),
+            "category": table["taille"].fillna("").to_numpy(),
+            "low": bounds[0].astype(int).to_numpy(),
+            "high": bounds[1].fillna(bounds[0]).astype(int).to_numpy(),
+        },
+        index=pd.Index(table["code"].to_numpy(), name="size_bracket"),
+    )
+
+
+@lru_cache(maxsize=1)
+def rome_grand_domaine_labels() -> dict[str, str]:
+    """ROME grand domaine letter (A…N) → its French label (ROME 4.0)."""
+    table = _read_csv(_ROME_DOMAINES, dtype=str, keep_default_na=False)
+    pairs = table.drop_duplicates("code_grand_domaine")
+    return dict(zip(pairs["code_grand_domaine"], pairs["libelle_grand_domaine"], strict=True))

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import reference, schema
+from . import companies, reference, schema
 from .encoding import Categorical, Derived, Numeric, TabularEncoder
 
 AGE_BANDS = ("16-25", "26-35", "36-45", "46-55", "56+")
@@ -159,6 +159,29 @@ ADULT_WHAT_IF = WhatIf(
     },
 )
 
+
+@lru_cache(maxsize=1)
+def company_fields_encoder() -> TabularEncoder:
+    """The fields a company study reads (use case 2). The clustering's own feature map is
+    ``tasks.companies.CompanyFeatures``; this encoder only names the fields to request, so that
+    the grant covers no more than the clustering and the skill-needs model use (no geography)."""
+    return TabularEncoder(
+        features=tuple(
+            Numeric(name)
+            for name in (
+                "naf_division",
+                "size_bracket",
+                "hiring_projects",
+                "difficult_projects_share",
+                "seasonal_projects_share",
+                "past_hires",
+                "rome_sought",
+            )
+        ),
+        label="skill_need",
+    )
+
+
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in (
@@ -179,6 +202,14 @@ TASKS: dict[str, TaskSpec] = {
             adult_encoder,
             personal_identifiers=False,
             what_if=ADULT_WHAT_IF,
+        ),
+        TaskSpec(
+            "company_clustering",
+            "entreprises",
+            "entreprises.csv",
+            companies.load_companies,
+            company_fields_encoder,
+            personal_identifiers=True,  # SIRETs: pseudonymized at the node, never sent
         ),
     )
 }

@@ -96,7 +96,7 @@ REFUSALS: dict[str, tuple[Callable[[], Case], str, object]] = {
             None,
         ),
         "carif_oref",
-        "formations",
+        "formations, entreprises",
     ),
     "site.field": (
         lambda: (_request(fields=["age_band", "mobility_km"]), UC1, SITES, None),

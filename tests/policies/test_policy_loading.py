@@ -27,7 +27,10 @@ def test_partner_policies_differ_where_the_partners_do() -> None:
     assert sites["apec"].epsilon_cap < sites["france_travail"].epsilon_cap
     assert "mobility_km" not in sites["apec"].exposed_fields("parcours")
     assert "mobility_km" in sites["france_travail"].exposed_fields("parcours")
-    assert sites["carif_oref"].accepted_purposes == ("commande_publique_formation",)
+    assert sites["carif_oref"].accepted_purposes == (
+        "besoins_competences_tpe_pme",
+        "commande_publique_formation",
+    )
 
 
 def test_every_site_accepts_only_purposes_that_exist_and_exposes_only_allowed_fields_somewhere() -> None:
