@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from autodiag.release import release_markdown
 from tasks.metrics import fairness_gaps
 
 from .journal import StudyJournal
@@ -192,4 +193,5 @@ def render_markdown(report: dict[str, object]) -> str:
         verdict = "**verified**" if audit["verified"] else "**FAILED**"
         lines += ["", "## Audit", "", f"`{audit['export']}` {verdict} by the offline auditor check."]
         lines += [f"- {p}" for p in audit["problems"]]
+    lines += release_markdown(report)  # autodiag: whether the fairness gate passed, with the numbers
     return "\n".join(lines) + "\n"

@@ -43,6 +43,21 @@ class DeltaRule(_Document):
         return min(self.max_delta, 1.0 / (self.inverse_size_factor * max(records, 1)))
 
 
+class FairnessPolicy(_Document):
+    """What a purpose's released model must show before it may serve people (the release gate).
+
+    Gaps are those the study measures at the nodes on their holdouts (pooled), at the 0.5 decision
+    threshold: demographic parity (selection rates) and equal opportunity (true-positive rates),
+    largest minus smallest group. ``protected_inputs_reason`` empty means the protected attributes
+    may not be model inputs at all; a purpose that needs one must say why, in words.
+    """
+
+    protected_attributes: tuple[str, ...] = Field(min_length=1)
+    protected_inputs_reason: str = ""
+    max_demographic_parity_gap: float = Field(gt=0.0, le=1.0)
+    max_equal_opportunity_gap: float = Field(gt=0.0, le=1.0)
+
+
 class Purpose(_Document):
     """A purpose the Region may pursue with partner data, and the limits attached to it."""
 
@@ -57,6 +72,8 @@ class Purpose(_Document):
     min_cell_size: int = Field(default=11, ge=2)
     retention_days: int = Field(ge=1)
     description: str = ""
+    #: Release gate of a model served to people; None when the purpose publishes no model to people.
+    fairness: FairnessPolicy | None = None
 
 
 class SiteDataset(_Document):

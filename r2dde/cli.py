@@ -9,6 +9,7 @@ import typer
 os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
 
 from anonymization.cli import app as anonymize_app  # noqa: E402
+from autodiag.cli import app as autodiag_app  # noqa: E402  (light: heavy imports inside the command)
 from coordinator.cli import app as coordinator_app  # noqa: E402
 from node_agent.cli import app as node_app  # noqa: E402
 from simulations.cli import simulate  # noqa: E402
@@ -31,3 +32,6 @@ app.add_typer(
 )
 app.add_typer(node_app, name="node", help="A partner's node (Flower SuperNode + node agent).")
 app.add_typer(coordinator_app, name="coordinator", help="The Region's side (SuperLink + coordinator).")
+app.add_typer(
+    autodiag_app, name="autodiag", help="The autodiagnostic de mobilité service (job seekers, counselors)."
+)
