@@ -6,6 +6,8 @@ this sub-command costs the rest of `r2dde` nothing.
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -23,6 +25,9 @@ def serve(
     host: Annotated[
         str, typer.Option("--host", help="Adresse d'écoute (127.0.0.1 : cette machine seule).")
     ] = "127.0.0.1",
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=16, help="Processus de service (un par cœur).")
+    ] = 1,
     purpose: Annotated[
         str | None, typer.Option("--purpose", help="Finalité dont la porte d'équité s'applique.")
     ] = None,
@@ -35,19 +40,57 @@ def serve(
     except ServiceRefused as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
-    import torch
     import uvicorn
 
-    # One thread per forward pass: a diagnosis is a few dozen rows, and under concurrent users
-    # intra-op threads only fight each other for the cores.
-    torch.set_num_threads(1)
-
-    from .web import create_app
-
-    app_ = create_app(opened.model, opened.gate)
     typer.echo(
         f"Autodiagnostic de mobilité : étude {opened.model.report.study_id}, porte d'équité passée.\n"
         f"Écoute sur http://{host}:{port}/ (conseiller : /conseiller). Aucune réponse n'est journalisée, "
         "aucun cookie, rien n'est enregistré. Ctrl-C pour arrêter."
     )
-    uvicorn.run(app_, host=host, port=port, access_log=False, log_level="warning", server_header=False)
+    # Each worker process opens the study again (and checks its gate again) from these variables.
+    os.environ[STUDY_ENV] = str(study.resolve())
+    os.environ[PURPOSE_ENV] = purpose or ""
+    if workers > 1:
+        # uvicorn's workers re-import __main__: let it be uvicorn, not the whole `r2dde` command line.
+        os.execv(
+            sys.executable,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "autodiag.cli:app_from_environment",
+                "--factory",
+                "--host",
+                host,
+            ]
+            + ["--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+            + ["--no-server-header"],
+        )
+    uvicorn.run(
+        "autodiag.cli:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_level="warning",
+        server_header=False,
+    )
+
+
+STUDY_ENV = "R2DDE_AUTODIAG_STUDY"
+PURPOSE_ENV = "R2DDE_AUTODIAG_PURPOSE"
+
+
+def app_from_environment():  # type: ignore[no-untyped-def]
+    """The app of one service process, for uvicorn's workers (they import it by name)."""
+    import torch
+
+    from .service import open_study
+    from .web import create_app
+
+    # One thread per forward pass: a diagnosis is a few dozen rows, and under concurrent users
+    # intra-op threads only fight each other for the cores.
+    torch.set_num_threads(1)
+    opened = open_study(Path(os.environ[STUDY_ENV]), os.environ.get(PURPOSE_ENV) or None)
+    return create_app(opened.model, opened.gate)

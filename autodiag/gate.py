@@ -132,9 +132,10 @@ def check_release(report: StudyReport, purpose: Purpose) -> GateResult:
                 )
             )
         measured = report.fairness.get(attribute)
+        limits = policy.limits[attribute]
         for gap, limit in (
-            ("demographic_parity_gap", policy.max_demographic_parity_gap),
-            ("equal_opportunity_gap", policy.max_equal_opportunity_gap),
+            ("demographic_parity_gap", limits.max_demographic_parity_gap),
+            ("equal_opportunity_gap", limits.max_equal_opportunity_gap),
         ):
             rule = f"fairness.{gap}"
             value = getattr(measured, gap) if measured is not None else Estimate(float("nan"))

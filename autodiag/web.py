@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -16,7 +17,9 @@ from urllib.parse import parse_qs
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .catalogue import Appellation, Catalogue, Place, catalogue
 from .diagnosis import EDUCATION_FR, FACTOR_FR, Profile, diagnose
@@ -222,6 +225,36 @@ def hidden_fields(profile: Profile) -> list[tuple[str, str]]:
 # --------------------------------------------------------------------------- application
 
 
+class Guard:
+    """Pure ASGI middleware: the security headers on every response, and a French page instead of
+    any failure — logged by its exception type only, since a message may quote the answers.
+    (Starlette's ``BaseHTTPMiddleware`` would do the same at several times the cost per request.)"""
+
+    def __init__(self, app: ASGIApp, failure_page: Callable[[], Response]) -> None:
+        self.app = app
+        self.failure_page = failure_page
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_secured(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                MutableHeaders(scope=message).update(SECURITY_HEADERS)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_secured)
+        except Exception as exc:  # never a traceback to a person, never the answers in a log
+            log.error("autodiag: request failed (%s)", type(exc).__name__)
+            if not started:
+                await self.failure_page()(scope, receive, send_secured)
+
+
 class Pages:
     """Jinja2 templates with the French formatting filters."""
 
@@ -258,20 +291,15 @@ def create_app(model: ReleasedModel, gate: GateResult, cat: Catalogue | None = N
     zones = sorted(cat.zones.values(), key=lambda p: p.label)
     css = (HERE / "static" / "style.css").read_bytes()
 
-    @app.middleware("http")
-    async def _guard(request: Request, call_next):  # type: ignore[no-untyped-def]
-        try:
-            response = await call_next(request)
-        except Exception as exc:  # never a traceback to a person, never the answers in a log
-            log.error("autodiag: request failed (%s)", type(exc).__name__)
-            response = pages.render(
-                "error.html",
-                500,
-                title="Erreur du service",
-                message="Le service n'a pas pu calculer votre diagnostic. Réessayez dans un instant.",
-            )
-        response.headers.update(SECURITY_HEADERS)
-        return response
+    def failure_page() -> HTMLResponse:
+        return pages.render(
+            "error.html",
+            500,
+            title="Erreur du service",
+            message="Le service n'a pas pu calculer votre diagnostic. Réessayez dans un instant.",
+        )
+
+    app.add_middleware(Guard, failure_page=failure_page)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -43,19 +43,28 @@ class DeltaRule(_Document):
         return min(self.max_delta, 1.0 / (self.inverse_size_factor * max(records, 1)))
 
 
+class GapLimits(_Document):
+    """The largest gaps a released model may show across the groups of one protected attribute."""
+
+    max_demographic_parity_gap: float = Field(gt=0.0, le=1.0)
+    max_equal_opportunity_gap: float = Field(gt=0.0, le=1.0)
+
+
 class FairnessPolicy(_Document):
     """What a purpose's released model must show before it may serve people (the release gate).
 
     Gaps are those the study measures at the nodes on their holdouts (pooled), at the 0.5 decision
     threshold: demographic parity (selection rates) and equal opportunity (true-positive rates),
-    largest minus smallest group. ``protected_inputs_reason`` empty means the protected attributes
-    may not be model inputs at all; a purpose that needs one must say why, in words.
+    largest minus smallest group, limited per protected attribute. ``protected_inputs_reason``
+    empty means no protected attribute may be a model input; a purpose that needs one must say why.
     """
 
-    protected_attributes: tuple[str, ...] = Field(min_length=1)
+    limits: dict[str, GapLimits] = Field(min_length=1, description="per protected attribute")
     protected_inputs_reason: str = ""
-    max_demographic_parity_gap: float = Field(gt=0.0, le=1.0)
-    max_equal_opportunity_gap: float = Field(gt=0.0, le=1.0)
+
+    @property
+    def protected_attributes(self) -> tuple[str, ...]:
+        return tuple(self.limits)
 
 
 class Purpose(_Document):
