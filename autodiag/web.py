@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs
 
+import torch
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -287,7 +288,8 @@ def create_app(model: ReleasedModel, gate: GateResult, cat: Catalogue | None = N
     pages.env.globals["report"] = model.report
     app = FastAPI(title="Autodiagnostic de mobilité", docs_url=None, redoc_url=None, openapi_url=None)
     report = model.report
-    card = {"report": report, "gate": gate, "model": model}
+    layers = [m.out_features for m in model.network.modules() if isinstance(m, torch.nn.Linear)][:-1]
+    card = {"report": report, "gate": gate, "model": model, "layers": layers}
     zones = sorted(cat.zones.values(), key=lambda p: p.label)
     css = (HERE / "static" / "style.css").read_bytes()
 

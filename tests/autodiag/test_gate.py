@@ -134,3 +134,12 @@ def test_the_delay_is_consistent_with_the_chance_at_six_months():
         median = median_delay(p)
         # constant hazard: P(job within 6 months) = 1 - 2^(-6 / median)
         assert 1 - math.pow(2, -6 / median) == pytest.approx(p)
+
+
+def test_the_use_case_model_takes_no_protected_input_but_still_measures_them():
+    from tasks.registry import get_task
+
+    spec = get_task("employment_outcome")
+    names = spec.encoder().feature_names
+    assert not [n for n in names if n.split("=")[0] in PURPOSE.fairness.protected_attributes]
+    assert {"sex", "age_band"} <= set(spec.default_fields())  # requested: the nodes measure gaps on them
