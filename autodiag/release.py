@@ -14,6 +14,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from policies.loader import PolicyLoadError
+
 from .gate import UnknownPurposeError, check_release, purpose_for
 from .study import RELEASE_KEY, parse_report
 
@@ -29,6 +31,9 @@ def study_section(report: Mapping[str, object], roc_by_round: Mapping[int, Mappi
     try:
         purpose = purpose_for(typed)
     except UnknownPurposeError:
+        return section
+    except PolicyLoadError as exc:  # the study's report must still be written: say why there is no verdict
+        section["fairness_gate"] = {"passed": False, "error": str(exc)}
         return section
     section["fairness_gate"] = check_release(typed, purpose).to_dict()
     return section
@@ -55,6 +60,8 @@ def release_markdown(report: Mapping[str, object]) -> list[str]:
     gate = release.get("fairness_gate") if isinstance(release, dict) else None
     if not isinstance(gate, dict):
         return []
+    if gate.get("error"):
+        return ["", "## Porte d'équité avant publication", "", f"Pas de verdict : {gate['error']}."]
     verdict = "**passée**" if gate.get("passed") else "**refusée**"
     lines = [
         "",
