@@ -43,12 +43,12 @@ def _pool(per_site: Mapping[str, object]) -> tuple[list[float], list[float]] | N
     """Sum each site's (positive, negative) histogram; None when the shapes do not agree."""
     positives, negatives = [], []
     for histograms in per_site.values():
-        try:
+        try:  # (positive, negative) arrays today; anything else (a future noisy shape) → no table
             positive, negative = histograms  # type: ignore[misc]
+            positives.append(np.asarray(positive, dtype=float))
+            negatives.append(np.asarray(negative, dtype=float))
         except (TypeError, ValueError):
             return None
-        positives.append(np.asarray(positive, dtype=float))
-        negatives.append(np.asarray(negative, dtype=float))
     if not positives or len({p.shape for p in positives + negatives}) != 1:
         return None
     return np.sum(positives, axis=0).tolist(), np.sum(negatives, axis=0).tolist()

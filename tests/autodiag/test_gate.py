@@ -143,3 +143,9 @@ def test_the_use_case_model_takes_no_protected_input_but_still_measures_them():
     names = spec.encoder().feature_names
     assert not [n for n in names if n.split("=")[0] in PURPOSE.fairness.protected_attributes]
     assert {"sex", "age_band"} <= set(spec.default_fields())  # requested: the nodes measure gaps on them
+
+
+def test_an_unexpected_histogram_shape_gives_no_calibration_not_a_crash(study_dir):
+    report = json.loads((study_dir / "report.json").read_text(encoding="utf-8"))
+    section = study_section(report, {3: {"a": {"positive": [1], "negative": [2]}}})
+    assert "calibration" not in section and section["fairness_gate"]["passed"] is True
