@@ -163,3 +163,10 @@ def test_no_answer_reaches_any_log(client, caplog):
 def test_an_oversized_form_is_refused_in_french(client):
     response = client.post("/diagnostic", data={**ANSWERS, "precedent": "x" * 20000})
     assert response.status_code == 413 and "trop long" in response.text
+
+
+def test_what_a_person_types_is_escaped_never_run(client):
+    attack = '<script>alert("x")</script>'
+    response = client.post("/diagnostic", data={**ANSWERS, "metier": attack, "lieu": attack})
+    assert response.status_code == 422
+    assert "<script" not in response.text and "&lt;script&gt;" in response.text
