@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from autodiag.release import release_markdown
 from tasks import reference
 from tasks.metrics import RECORD_CELLS
 from tasks.noisy import NoisyValue
@@ -468,6 +469,7 @@ def render_markdown(report: dict[str, object]) -> str:
             f"{md_cell(audit['export'])} : {verdict} par la vérification hors ligne de l'auditeur.",
         ]
         lines += [f"- {md_cell(p)}" for p in audit["problems"]]
+    lines += release_markdown(report)  # autodiag: whether the fairness gate passed, with the numbers
     lines += ["", "## Glossaire", ""]
     lines += [f"- **{term}** : {text}" for term, text in GLOSSARY.items()]
     return "\n".join(lines) + "\n"

@@ -9,6 +9,7 @@ import time
 from flwr.app import ArrayRecord, ConfigRecord, Context
 from flwr.serverapp import Grid, ServerApp
 
+from autodiag import release
 from tasks.flower_logs import plain_unless_terminal
 from tasks.models import mlp
 from tasks.registry import get_task
@@ -100,6 +101,7 @@ def run_study(grid: Grid, config: StudyConfig, on_round: RoundListener | None = 
         feature_names=encoder.feature_names,
         explanations=explanations,
     )
+    report["release"] = release.study_section(report, journal.roc)  # autodiag: calibration + fairness gate
     write_study_folder(config.study_dir, report, model if final is not None else None)
     return report
 

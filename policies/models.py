@@ -58,6 +58,30 @@ class EvaluationBudget(_Document):
     evaluations: int = Field(default=1, ge=0, le=20)
 
 
+class GapLimits(_Document):
+    """The largest gaps a released model may show across the groups of one protected attribute."""
+
+    max_demographic_parity_gap: float = Field(gt=0.0, le=1.0)
+    max_equal_opportunity_gap: float = Field(gt=0.0, le=1.0)
+
+
+class FairnessPolicy(_Document):
+    """What a purpose's released model must show before it may serve people (the release gate).
+
+    Gaps are those the study measures at the nodes on their holdouts (pooled), at the 0.5 decision
+    threshold: demographic parity (selection rates) and equal opportunity (true-positive rates),
+    largest minus smallest group, limited per protected attribute. ``protected_inputs_reason``
+    empty means no protected attribute may be a model input; a purpose that needs one must say why.
+    """
+
+    limits: dict[str, GapLimits] = Field(min_length=1, description="per protected attribute")
+    protected_inputs_reason: str = ""
+
+    @property
+    def protected_attributes(self) -> tuple[str, ...]:
+        return tuple(self.limits)
+
+
 class Purpose(_Document):
     """A purpose the Region may pursue with partner data, and the limits attached to it."""
 
@@ -77,6 +101,8 @@ class Purpose(_Document):
     person_epsilon_cap: float | None = Field(default=None, gt=0.0)
     retention_days: int = Field(ge=1)
     description: str = ""
+    #: Release gate of a model served to people; None when the purpose publishes no model to people.
+    fairness: FairnessPolicy | None = None
 
 
 class SiteDataset(_Document):

@@ -34,6 +34,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "anonymize": ("anonymization.cli", "app", "A partner's data officer: pseudonymize tables, scrub text."),
     "node": ("node_agent.cli", "app", "A partner's node (Flower SuperNode + node agent)."),
     "coordinator": ("coordinator.cli", "app", "The Region's side (SuperLink + coordinator)."),
+    "autodiag": (
+        "autodiag.cli",
+        "app",
+        "The autodiagnostic de mobilité service (job seekers, counselors).",
+    ),
     "query": (
         "coordinator.query_cli",
         "query",

@@ -41,9 +41,12 @@ class TaskSpec:
     what_if: WhatIf | None = None
 
     def default_fields(self) -> tuple[str, ...]:
-        """Every column the task can use: what a study asks for unless told otherwise."""
+        """Every column the task can use: what a study asks for unless told otherwise — the model
+        inputs, the label, and the protected attributes the nodes measure fairness gaps on (which
+        need not be inputs)."""
         encoder = self.encoder()
-        return (*encoder.source_columns, encoder.label)
+        groups = (c for c in encoder.group_columns.values() if c not in encoder.source_columns)
+        return tuple(dict.fromkeys((*encoder.source_columns, *groups, encoder.label)))
 
     def encoder_for(self, fields: tuple[str, ...] | None) -> TabularEncoder:
         return self.encoder().restricted(fields) if fields else self.encoder()
@@ -64,12 +67,16 @@ def _same_occupation(frame: pd.DataFrame) -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def parcours_encoder() -> TabularEncoder:
-    """Features of a person's path, from the anonymized analysis view (docs/CONTRACTS.md)."""
+    """Features of a person's path, from the anonymized analysis view (docs/CONTRACTS.md).
+
+    Sex and age band are *not* model inputs (purpose ``autodiagnostic_mobilite``, its ``fairness``
+    section): a self-diagnosis must not score a person on who they are, only on what they can
+    tell about their path (the AMS lesson). They stay ``group_columns`` so that the nodes still
+    measure the fairness gaps the release gate checks.
+    """
     zones = tuple(reference.zones_emploi_paca()["ze2020"].astype(str))
     return TabularEncoder(
         features=(
-            Categorical("age_band", AGE_BANDS),
-            Categorical("sex", ("F", "M")),
             Categorical("education_level", EDUCATION_LEVELS),
             Categorical("zone_emploi", zones),
             Categorical("rome_target", ROME_DOMAINS, transform=lambda s: s.str[0]),

@@ -24,7 +24,7 @@ def test_the_factor_the_model_uses_moves_the_chance_and_others_do_not():
     licence = explained["factors"]["driving_licence"]
     assert licence["0"] == 0.5 and licence["1"] > 0.85
     assert explained["factors_by_influence"][0] == "driving_licence"
-    assert len(set(explained["factors"]["sex"].values())) == 1  # the model ignores sex: no change
+    assert "sex" not in explained["factors"]  # sex is not a model input (autodiagnostic purpose)
 
 
 def test_factors_outside_the_grant_are_not_explained():
