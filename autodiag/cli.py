@@ -16,6 +16,11 @@ import typer
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
 
 
+@app.callback()
+def autodiag() -> None:
+    """Le service d'autodiagnostic de mobilité (demandeurs d'emploi, conseillers)."""
+
+
 @app.command("serve")
 def serve(
     study: Annotated[

@@ -182,6 +182,17 @@ class StudyJournal:
         pooled = self.pooled(server_round)
         return pooled_quality(pooled) if pooled is not None else {}
 
+    def pooled_score_histogram(self) -> tuple[list[float], list[float]] | None:
+        """The last evaluation's pooled noisy score histogram (positive, negative), clipped at 0:
+        the calibration counts the autodiagnostic service shows (already DP releases)."""
+        evaluated = [r for r, releases in self.releases.items() if releases]
+        pooled = self.pooled(max(evaluated)) if evaluated else None
+        if pooled is None:
+            return None
+        bins = pooled.layout.bins
+        cells = [max(0.0, float(v)) for v in pooled.values[pooled.layout.slices()["scores"]]]
+        return cells[bins:], cells[:bins]
+
     def pooled_fairness(self) -> dict[str, dict[str, object]]:
         """Group rates and gaps from the last evaluated round's pooled cells, with their intervals."""
         evaluated = [r for r, releases in self.releases.items() if releases]

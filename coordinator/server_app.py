@@ -101,7 +101,9 @@ def run_study(grid: Grid, config: StudyConfig, on_round: RoundListener | None = 
         feature_names=encoder.feature_names,
         explanations=explanations,
     )
-    report["release"] = release.study_section(report, journal.roc)  # autodiag: calibration + fairness gate
+    scores = journal.pooled_score_histogram()
+    # autodiag: calibration counts + fairness gate
+    report["release"] = release.study_section(report, {0: {"pooled": scores}} if scores else {})
     write_study_folder(config.study_dir, report, model if final is not None else None)
     return report
 

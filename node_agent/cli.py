@@ -224,7 +224,7 @@ def _is_network(check: str) -> bool:
 @app.command("approve-app")
 def approve_app(
     fab: Annotated[Path, typer.Option(help="The app bundle (.fab) this partner reviewed.")],
-    keys: Annotated[Path, typer.Option("--keys", "--keys-dir", help="This node's own folder.")],
+    keys: Annotated[Path, typer.Option("--keys", help="This node's own folder.")],
 ) -> None:
     """Add a reviewed app bundle's code digest to this node's allow-list: only listed apps run here."""
     from node_agent.deployment.approved_app import APPROVED_APPS_FILE, AppNotApproved, code_digest

@@ -168,7 +168,7 @@ class LoopbackFederation:
             "approve-app",
             "--fab",
             str(fab),
-            "--keys-dir",
+            "--keys",
             str(keys_dir),
         ]
         pythonpath = os.pathsep.join(filter(None, [str(self.repo), os.environ.get("PYTHONPATH")]))

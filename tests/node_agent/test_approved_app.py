@@ -65,7 +65,7 @@ def approved(tmp_path) -> Path:
     keys.mkdir()
     (tmp_path / "reviewed.fab").write_bytes(_bundle(CLIENT))
     result = CliRunner().invoke(
-        node_cli, ["approve-app", "--fab", str(tmp_path / "reviewed.fab"), "--keys-dir", str(keys)]
+        node_cli, ["approve-app", "--fab", str(tmp_path / "reviewed.fab"), "--keys", str(keys)]
     )
     assert result.exit_code == 0, result.output
     return keys

@@ -31,8 +31,6 @@ from trust_broker.provision import provision
 from trust_broker.roles import Role
 
 SITE = "apec"
-AGES = ("16-25", "26-35", "36-45", "46-55", "56+")
-SEXES = ("F", "M")
 
 
 @pytest.fixture
@@ -76,23 +74,24 @@ def _context() -> Context:
     return Context(run_id=1, node_id=1, node_config={}, state=RecordDict(), run_config={})
 
 
-def _crafted_model(feature_names: list[str], bins: int) -> torch.nn.Module:
-    """Every holdout record scored into the bin of its (age band, sex) cell: the histogram of scores
-    by outcome is then the holdout's (age × sex) × outcome table."""
+def _crafted_model(feature_names: list[str], bins: int) -> tuple[torch.nn.Module, list[int]]:
+    """Every holdout record scored into the bin of its education level: the histogram of scores by
+    outcome is then the holdout's education × outcome table (the attack is the same on any one-hot
+    input; the protected attributes are no longer model inputs). Returns the model and the columns."""
+    columns = [i for i, name in enumerate(feature_names) if name.startswith("education_level=")]
+    assert 2 <= len(columns) <= bins
     model = mlp(len(feature_names), (64, 32))
     first, second, last = (m for m in model if isinstance(m, torch.nn.Linear))
     with torch.no_grad():
         for layer in (first, second, last):
             layer.weight.zero_()
             layer.bias.zero_()
-        for cell, (age, sex) in enumerate((a, s) for a in AGES for s in SEXES):
-            first.weight[cell, feature_names.index(f"age_band={age}")] = 1.0
-            first.weight[cell, feature_names.index(f"sex={sex}")] = 1.0
-            first.bias[cell] = -1.0  # 1 exactly when both one-hot slots are set
+        for cell, column in enumerate(columns):
+            first.weight[cell, column] = 1.0  # 1 exactly when this one-hot slot is set
             second.weight[cell, cell] = 1.0
             centre = (cell + 0.5) / bins
             last.weight[0, cell] = math.log(centre / (1 - centre))
-    return model
+    return model, columns
 
 
 def _scores_by_outcome(reply: RecordDict) -> tuple[np.ndarray, np.ndarray, int]:
@@ -125,13 +124,14 @@ def test_a_crafted_model_gets_a_noisy_table_and_the_ledger_charges_it(node, tmp_
     study = _open(settings, config)
     names = study.spec.encoder_for(study.terms.fields).feature_names
     bins = study.layout.bins if hasattr(study, "layout") else 50  # 50: the old node's histogram
-    reply = client_app._evaluate(study, _message(_crafted_model(names, bins), config), _context())
+    model, columns = _crafted_model(names, bins)
+    reply = client_app._evaluate(study, _message(model, config), _context())
     negatives, positives, bins = _scores_by_outcome(reply)
 
-    groups, y = study.data.groups_test, study.data.y_test.astype(int)
-    truth = np.zeros((2, len(AGES) * len(SEXES)))
-    for age, sex, outcome in zip(groups["age_band"], groups["sex"], y, strict=True):
-        truth[outcome, AGES.index(age) * len(SEXES) + SEXES.index(sex)] += 1
+    y = study.data.y_test.astype(int)
+    truth = np.zeros((2, len(columns)))
+    for row, outcome in zip(study.data.x_test[:, columns], y, strict=True):
+        truth[outcome, int(np.argmax(row))] += 1
     assert truth.sum() > 150  # the finding's scale: a holdout of about 180 people
     recovered = np.stack([negatives[: truth.shape[1]], positives[: truth.shape[1]]])
 
