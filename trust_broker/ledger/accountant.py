@@ -41,9 +41,7 @@ class AccountantRegistryError(ValueError):
     """A second accountant under a name already taken: replacing one must be explicit."""
 
 
-def register_accountant(
-    cls: type[Accountant] | None = None, *, replace: bool = False
-) -> Any:
+def register_accountant(cls: type[Accountant] | None = None, *, replace: bool = False) -> Any:
     """Class decorator: make an accountant available by its ``name``; never silently replace one
     (``replace=True`` says it is meant, e.g. in a test)."""
 

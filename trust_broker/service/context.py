@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +53,8 @@ class BrokerContext:
     # Issued grants by study id: their claims never change (a revocation changes the study's status,
     # which the store checks in every reservation's transaction).
     issued_grants: dict[str, Grant] = field(default_factory=dict, init=False)
+    # Grant decisions of this process, one at a time: each reads what the others hold.
+    grant_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __post_init__(self) -> None:
         self.verifier = RequestVerifier(self.store.participant, self.store.remember_nonce)

@@ -92,6 +92,11 @@ class BrokerStore(ABC):
     @abstractmethod
     def balance(self, site: str, dataset: str, period: str, delta: float) -> AccountBalance: ...
 
+    @abstractmethod
+    def held_epsilon(self, site: str, dataset: str, period: str, delta: float, now: dt.datetime) -> float:
+        """ε a new grant cannot take on an account: what studies no longer live spent, plus the whole
+        per-site ε of every live grant (a grant holds its budget from issue: red-team finding 5)."""
+
     # audit
     @abstractmethod
     def audit_events(self) -> Iterator[Any]:

@@ -932,6 +932,38 @@ class SqlBrokerStore(BrokerStore):
                 mechanisms=history,
             )
 
+    def held_epsilon(self, site: str, dataset: str, period: str, delta: float, now: dt.datetime) -> float:
+        with Session(self._read_engine) as session:
+            live = session.execute(
+                select(StudyRow.study_id, StudyRow.grant_json, StudyRow.expires_at).where(
+                    StudyRow.status == "granted", StudyRow.dataset == dataset
+                )
+            ).all()
+            holds: dict[str, float] = {}
+            for study_id, claims, expires_at in live:
+                if claims is None or (expires_at is not None and _aware(expires_at) <= now):  # type: ignore[operator]
+                    continue
+                epsilon = json.loads(claims).get("epsilon", {})
+                if site in epsilon:
+                    holds[study_id] = float(epsilon[site])
+            account_id = session.scalar(
+                select(BudgetAccountRow.id).where(
+                    BudgetAccountRow.site == site,
+                    BudgetAccountRow.dataset == dataset,
+                    BudgetAccountRow.period == period,
+                )
+            )
+            spent = 0.0
+            if account_id is not None:
+                statement = _SPENT.where(_RESERVATIONS.c.study_id.not_in(list(holds))) if holds else _SPENT
+                counts: Counter[str] = Counter()
+                for raw, count in session.connection().execute(statement, {"account_id": account_id}):
+                    counts[spelling(str(raw))] += int(count)
+                history = self._history(counts)
+                spent = self.accountant.epsilon(history, delta) if history else 0.0
+        # Summing is conservative: RDP composition is sub-additive in ε for the δ the policies allow.
+        return spent + sum(holds.values())
+
     # -- audit ---------------------------------------------------------------------------------
     def audit_events(self) -> Iterator[Any]:
         with Session(self._read_engine) as session:
