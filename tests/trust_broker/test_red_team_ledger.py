@@ -213,6 +213,32 @@ def test_finding_4_truncated_export_is_caught_by_the_nodes_receipts(broker: Brok
     assert "receipt.missing_event" in rules
 
 
+def test_finding_4_rewritten_and_resigned_export_is_caught_by_the_nodes_receipts(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """Whoever holds the database and the broker's key rewrites an early event, re-links the chain and
+    re-signs every head: the export verifies on its own, not against what the nodes were told."""
+    from trust_broker.audit.verify import verify_export
+
+    helpers = _audit_log()
+    study = broker.grant()
+    node = broker.client(Role.NODE, "apec")
+    node.keep_receipts(tmp_path / "receipts" / "apec.jsonl")
+    for _ in range(2):
+        reservation = _reserve(node, study, dpsgd(steps=5))
+        node.commit(reservation.reservation_id, dpsgd(steps=5))
+    path = broker.client(Role.AUDITOR).export_audit(tmp_path / "audit.jsonl")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    target = helpers.event_lines(lines, "node.report") or helpers.event_lines(lines, "study.requested")
+    forged = helpers.rechain_from(
+        lines, target[0], lambda record: record["payload"].update(note="rewritten"), broker.context.broker_key
+    )
+    rewritten = helpers.write_lines(tmp_path, forged, "rewritten.jsonl")
+    assert verify_export(rewritten).ok
+    rules = {p.rule for p in verify_export(rewritten, receipts=tmp_path / "receipts").problems}
+    assert "receipt.contradicted" in rules
+
+
 # -- 5. two grants share the same budget ------------------------------------------------------------
 def test_finding_5_a_grant_holds_its_budget_from_issue(broker: Broker) -> None:
     region = broker.client(Role.REGION)

@@ -34,7 +34,8 @@ import jwt
 from pydantic import ValidationError
 
 from trust_broker.audit.chain import EVENT_KINDS, GENESIS, HeadSignatureError, verify_head
-from trust_broker.audit.export import AuditExport, read_export
+from trust_broker.audit.export import AuditExport, ExportError, read_export
+from trust_broker.audit.receipts import ReceiptError, read_receipts, verify_receipt
 from trust_broker.audit.recompute import FLOAT_TOLERANCE, pld_epsilon, recompute_epsilon, tolerance
 from trust_broker.audit.signatures import (
     SIGNATURE_KEY,
@@ -101,6 +102,8 @@ class VerificationReport:
     problems: list[Problem] = field(default_factory=list)
     accounts: dict[AccountKey, AccountCheck] = field(default_factory=dict)
     grants: dict[tuple[str, str], GrantCheck] = field(default_factory=dict)
+    receipts_location: Path | None = None  # the nodes' receipts, checked against the export
+    receipts: int = 0
 
     @property
     def ok(self) -> bool:
@@ -120,10 +123,15 @@ def check(fn: Check) -> Check:
     return fn
 
 
-def verify_export(path: Path | str) -> VerificationReport:
-    """Read and verify an export. Unreadable files raise ``ExportError`` (naming the line)."""
+def verify_export(path: Path | str, *, receipts: Path | str | None = None) -> VerificationReport:
+    """Read and verify an export, with the nodes' receipts (a folder of ``*.jsonl``, or one file) when
+    given. Unreadable files raise ``ExportError`` (naming the line)."""
     export = read_export(path)
     report = VerificationReport(path=str(path), events=len(export.events), heads=len(export.heads))
+    if receipts is not None:
+        report.receipts_location = Path(receipts)
+        if not report.receipts_location.exists():
+            raise ExportError(f"{receipts}: no such receipts file or folder")
     for run in CHECKS:
         run(export, report)
     report.problems.sort(key=lambda problem: (problem.line, problem.rule))
@@ -411,3 +419,41 @@ def _budget(export: AuditExport, report: VerificationReport) -> None:
         elif event.kind in BUDGET_EVENTS:
             replay.event(item.line, event.seq, event.at, event.kind, event.payload)
     replay.finish()
+
+
+@check
+def _receipts(export: AuditExport, report: VerificationReport) -> None:
+    """Each node's receipts against the export: the broker signed (seq, hash) and the head after it, so
+    an export that lacks the event (cut) or holds another one there (rewritten, forked) fails."""
+    if report.receipts_location is None:
+        return
+    by_seq = {item.event.seq: item.event.hash for item in export.events}
+    last_line = export.events[-1].line if export.events else 1
+    for path, number, receipt in read_receipts(report.receipts_location):
+        where = f"{path.name}:{number}"
+        if receipt is None:
+            report.add(last_line, None, "receipt.unreadable", f"{where}: no receipt on this line")
+            continue
+        try:
+            claims = verify_receipt(receipt, export.broker_public_key)
+        except ReceiptError as exc:
+            report.add(last_line, None, "receipt.signature", f"{where}: {exc}")
+            continue
+        report.receipts += 1
+        for seq, expected in ((claims["seq"], claims["hash"]), (claims["head_seq"], claims["head_hash"])):
+            found = by_seq.get(seq)
+            if found is None:
+                report.add(
+                    last_line,
+                    seq,
+                    "receipt.missing_event",
+                    f"{where}: the broker signed event {seq}, absent from the export (cut or withheld)",
+                )
+            elif found != expected:
+                report.add(
+                    last_line,
+                    seq,
+                    "receipt.contradicted",
+                    f"{where}: the broker signed another event {seq} than the export holds "
+                    "(rewritten or forked)",
+                )

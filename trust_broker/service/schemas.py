@@ -28,6 +28,7 @@ class ErrorBody(_Body):
     limit: float | None = None
     value: float | None = None
     reservation_id: str | None = None
+    receipt: str | None = None
 
 
 class Health(_Body):
@@ -146,6 +147,10 @@ class ReservationOut(_Body):
     epsilon_after: float
     cap: float
     expires_at: dt.datetime
+    receipt: str | None = Field(
+        default=None,
+        description="the broker's signed receipt (compact JWS) for this change's audit event; keep it",
+    )
 
 
 class BalanceOut(_Body):

@@ -9,6 +9,7 @@ locked in both orders, so there is no deadlock; SQLite's ``BEGIN IMMEDIATE`` ser
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -25,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from trust_broker.accounting import LedgerAccountant
-from trust_broker.audit.chain import EVENT_KINDS, GENESIS
+from trust_broker.audit.chain import EVENT_KINDS, GENESIS, AuditEvent
 from trust_broker.grants import Grant
 from trust_broker.ledger.account import AccountKey, LedgerError
 from trust_broker.ledger.analysis import REPEAT_FIELD
@@ -171,8 +172,11 @@ class SqlBrokerStore(BrokerStore):
         *,
         sign_heads_every: int = 1,
         broker_kid: str = "broker",
+        receipt_signer: Callable[[AuditEvent, AuditEvent], str] | None = None,
     ) -> None:
+        """``receipt_signer(event, head)`` signs each ledger answer's receipt (``audit.receipts``)."""
         self.broker_kid = broker_kid
+        self.receipt_signer = receipt_signer
         self.engine = engine
         self.accountant = accountant
         self._dialect = engine.dialect.name
@@ -593,7 +597,18 @@ class SqlBrokerStore(BrokerStore):
         )
 
     async def reserve(self, request: ReserveRequest) -> ReservationRecord:
-        return await self._writer.run(lambda connection, group: self._reserve(connection, group, request))
+        return await self._receipted(lambda connection, group: self._reserve(connection, group, request))
+
+    async def _receipted(
+        self, operation: Callable[[Connection, Group], ReservationRecord]
+    ) -> ReservationRecord:
+        """Run a ledger operation and attach the broker's receipt for the event it recorded (none for a
+        repeat of a request already answered: that answer's receipt stands)."""
+        linked = await self._writer.run_linked(operation)
+        record: ReservationRecord = linked.value
+        if self.receipt_signer is None or not linked.events or linked.head is None:
+            return record
+        return dataclasses.replace(record, receipt=self.receipt_signer(linked.events[-1], linked.head))
 
     def _reserve(self, connection: Connection, group: Group, request: ReserveRequest) -> ReservationRecord:
         # The grant's status as of this transaction (the service checked its immutable claims already):
@@ -742,7 +757,7 @@ class SqlBrokerStore(BrokerStore):
     async def commit(
         self, reservation_id: str, mechanism: dict[str, Any], *, site: str, actor: str
     ) -> ReservationRecord:
-        return await self._writer.run(
+        return await self._receipted(
             lambda connection, group: self._commit(connection, group, reservation_id, mechanism, site, actor)
         )
 
@@ -830,7 +845,7 @@ class SqlBrokerStore(BrokerStore):
         return grant  # type: ignore[no-any-return]
 
     async def release(self, reservation_id: str, *, site: str, actor: str) -> ReservationRecord:
-        return await self._writer.run(
+        return await self._receipted(
             lambda connection, group: self._release(connection, group, reservation_id, site, actor)
         )
 

@@ -48,6 +48,7 @@ def _out(record: ReservationRecord) -> ReservationOut:
         epsilon_after=record.epsilon_after,
         cap=record.cap,
         expires_at=record.expires_at,
+        receipt=record.receipt,
     )
 
 
@@ -134,6 +135,7 @@ async def reserve(
                 "limit": refusal.get("limit"),
                 "value": refusal.get("value"),
                 "reservation_id": record.reservation_id,
+                "receipt": record.receipt,
             },
         )
     return _out(record)
