@@ -14,7 +14,7 @@ three, it shows how much the RDP books over-state.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -24,6 +24,7 @@ from dp_accounting.rdp import rdp_privacy_accountant
 
 from trust_broker.ledger.analysis import RDP_ORDERS
 from trust_broker.ledger.mechanisms import GaussianQuery, SubsampledGaussian
+from trust_broker.ledger.state import mechanism_of
 
 # dp-accounting logs (absl) every RDP order it drops as non-converging; the recomputed ε already
 # accounts for them, and an auditor's or a demo's output should show verdicts, not that noise.
@@ -78,11 +79,46 @@ def recompute_epsilon(mechanisms: Iterable[Any], delta: float) -> float:
     """ε of the composed mechanisms at ``delta`` according to dp-accounting's RDP analysis."""
     if not 0.0 < delta < 1.0:
         raise ValueError(f"δ must be in (0, 1), got {delta}")
-    curve = _curve(mechanisms)
+    return epsilon_of_curve(_curve(mechanisms), delta)
+
+
+_ORDERS = np.asarray(RDP_ORDERS, dtype=float)
+
+
+def epsilon_of_curve(curve: np.ndarray, delta: float) -> float:
+    """dp-accounting's ``compute_epsilon`` (Proposition 12 of arXiv 2004.00010, its special cases
+    included), over all orders at once: the library loops over them in Python, ≈ 1 ms per call, which
+    was half of an audit's time. ``tests/trust_broker/audit`` checks it against the library."""
     if not np.any(curve):
         return 0.0
-    epsilon, _ = rdp_privacy_accountant.compute_epsilon(list(RDP_ORDERS), curve, delta)
+    with np.errstate(all="ignore"):
+        bound = curve + np.log1p(-1.0 / _ORDERS) - np.log(delta * _ORDERS) / (_ORDERS - 1.0)
+        bound = np.where(_ORDERS > 1.01, bound, np.inf)
+        bound = np.where(delta**2 + np.expm1(-curve) > 0, 0.0, bound)  # bounded through KL already
+        bound = np.where(curve < 0, 0.0, bound)
+    return max(0.0, float(np.min(bound)))
+
+
+def library_epsilon_of_curve(curve: np.ndarray, delta: float) -> float:
+    """The library's own loop, for the check above."""
+    epsilon, _ = rdp_privacy_accountant.compute_epsilon(list(RDP_ORDERS), list(curve), delta)
     return max(0.0, float(epsilon))
+
+
+@lru_cache(maxsize=8192)
+def _spelled_curve(text: str) -> np.ndarray:
+    curve = _curve([mechanism_of(text)])
+    curve.setflags(write=False)
+    return curve
+
+
+def charged_epsilon(charged: Mapping[str, int], delta: float) -> float:
+    """ε of an account's charge (mechanism spelling → how many), by dp-accounting's analysis."""
+    total = np.zeros(len(RDP_ORDERS), dtype=float)
+    for text, count in charged.items():
+        if count:
+            total = total + count * _spelled_curve(text)
+    return epsilon_of_curve(total, delta)
 
 
 def pld_epsilon(mechanisms: Iterable[Any], delta: float) -> float:

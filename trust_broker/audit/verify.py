@@ -36,7 +36,7 @@ from pydantic import ValidationError
 from trust_broker.audit.chain import EVENT_KINDS, GENESIS, HeadSignatureError, verify_head
 from trust_broker.audit.export import AuditExport, ExportError, read_export
 from trust_broker.audit.receipts import ReceiptError, read_receipts, verify_receipt
-from trust_broker.audit.recompute import FLOAT_TOLERANCE, pld_epsilon, recompute_epsilon, tolerance
+from trust_broker.audit.recompute import FLOAT_TOLERANCE, charged_epsilon, pld_epsilon, tolerance
 from trust_broker.audit.signatures import (
     SIGNATURE_KEY,
     PayloadSignatureError,
@@ -45,6 +45,7 @@ from trust_broker.audit.signatures import (
 )
 from trust_broker.ledger.account import AccountKey, LedgerError
 from trust_broker.ledger.accountant import compose_epsilon
+from trust_broker.ledger.analysis import charged_curve, epsilon_from_rdp
 from trust_broker.ledger.state import BUDGET_EVENTS, Ledger, LedgerEvent, mechanism_of
 
 
@@ -131,7 +132,7 @@ def verify_export(path: Path | str, *, receipts: Path | str | None = None) -> Ve
     if receipts is not None:
         report.receipts_location = Path(receipts)
         if not report.receipts_location.exists():
-            raise ExportError(f"{receipts}: no such receipts file or folder")
+            raise ExportError(receipts, 0, "no such receipts file or folder")
     for run in CHECKS:
         run(export, report)
     report.problems.sort(key=lambda problem: (problem.line, problem.rule))
@@ -249,6 +250,8 @@ def _signatures(export: AuditExport, report: VerificationReport) -> None:
     keys = {}
     for item in export.events:
         event, payload = item.event, item.event.payload
+        if event.kind == "participant.removed":
+            keys.pop(str(payload.get("kid")), None)
         if event.kind == "participant.registered":
             try:
                 keys[str(payload["kid"])] = decode_public_key(str(payload["public_key"]))
@@ -322,8 +325,8 @@ class _BudgetReplay:
         study_key = AccountKey(f"{study}|{key.site}", key.dataset, key.period)
         with contextlib.suppress(LedgerError):  # the account's replay above already reported it
             self.by_study.apply(event._replace(account=study_key))
-        charged = self.ledger.mechanisms(key)
-        strictest = min((m.delta for m in charged), default=delta)
+        charged = self.ledger.charged(key)
+        strictest = min((mechanism_of(text).delta for text in charged), default=delta)
         if delta > strictest * (1 + FLOAT_TOLERANCE):
             report.add(
                 line,
@@ -331,8 +334,8 @@ class _BudgetReplay:
                 "budget.delta",
                 f"{key.label}: ε reported at δ={delta:g}, looser than the account's δ={strictest:g}",
             )
-        booked = compose_epsilon(charged, delta)
-        independent = recompute_epsilon(charged, delta)
+        booked = epsilon_from_rdp(charged_curve(charged), delta)  # the ledger's own composition
+        independent = charged_epsilon(charged, delta)
         if abs(recorded - booked) > tolerance(booked):
             side = "under-reported" if recorded < booked else "over-reported"
             report.add(
@@ -384,8 +387,8 @@ class _BudgetReplay:
         cap = terms[0][key.site]
         if account_eps <= cap + tolerance(cap):
             return  # a study's share never composes to more than its whole account (RDP is monotone)
-        mechanisms = self.by_study.mechanisms(study_key)
-        spent = max(compose_epsilon(mechanisms, delta), recompute_epsilon(mechanisms, delta))
+        charged = self.by_study.charged(study_key)
+        spent = max(epsilon_from_rdp(charged_curve(charged), delta), charged_epsilon(charged, delta))
         if spent > cap + tolerance(cap):
             self.report.add(
                 line,

@@ -23,7 +23,7 @@ import importlib.util
 import math
 import sys
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
@@ -169,6 +169,27 @@ def rdp_curve(mechanisms: Iterable[Any], orders: tuple[float, ...] = RDP_ORDERS)
         repeat = REPEAT_FIELD[mechanism.kind]
         unit = mechanism.model_copy(update={repeat: 1, "delta": 0.5})  # δ plays no part in RDP
         total = total + getattr(mechanism, repeat) * _single_application_curve(unit, orders)
+    return total
+
+
+@lru_cache(maxsize=8192)
+def _spelled_curve(text: str, orders: tuple[float, ...]) -> np.ndarray:
+    from trust_broker.ledger.state import mechanism_of  # state reads spellings; no cycle at import
+
+    curve = rdp_curve([mechanism_of(text)], orders)
+    curve.setflags(write=False)
+    return curve
+
+
+def charged_curve(charged: Mapping[str, int], orders: tuple[float, ...] = RDP_ORDERS) -> np.ndarray:
+    """RDP of an account's charge (mechanism spelling → how many): the ledger's hot path, one cached
+    curve per distinct mechanism, no model built per call."""
+    total = np.zeros(len(orders), dtype=float)
+    for text, count in charged.items():
+        if count < 0:
+            raise ValueError(f"negative charge {count} for {text}")
+        if count:
+            total = total + count * _spelled_curve(text, orders)
     return total
 
 

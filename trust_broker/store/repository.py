@@ -37,6 +37,10 @@ class BrokerStore(ABC):
     def participant(self, kid: str) -> Participant | None: ...
 
     @abstractmethod
+    def remove_participant(self, kid: str, *, actor: str) -> bool:
+        """Take a key out of the registry (audited, ``participant.removed``); False if unknown."""
+
+    @abstractmethod
     def participants(self) -> list[Participant]: ...
 
     @abstractmethod

@@ -37,3 +37,14 @@ def test_the_two_accountants_really_are_different_code() -> None:
     import trust_broker.audit.recompute as recompute
 
     assert "opacus" not in " ".join(sorted(vars(recompute)))
+
+
+@pytest.mark.parametrize("delta", [1e-5, 1e-8, 1e-12])
+@pytest.mark.parametrize(("sigma", "rate", "steps"), GRID[::5])
+def test_vectorized_conversion_is_dp_accountings_own(
+    sigma: float, rate: float, steps: int, delta: float
+) -> None:
+    from trust_broker.audit.recompute import _curve, epsilon_of_curve, library_epsilon_of_curve
+
+    curve = _curve([SubsampledGaussian(noise_multiplier=sigma, sample_rate=rate, steps=steps, delta=DELTA)])
+    assert epsilon_of_curve(curve, delta) == pytest.approx(library_epsilon_of_curve(curve, delta), rel=1e-12)

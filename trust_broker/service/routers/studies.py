@@ -136,9 +136,12 @@ def _decide_and_record(
 
 
 def _status(study: StudyRecord) -> GrantStatus:
+    status = study.status
+    if status == "granted" and study.expires_at is not None and study.expires_at <= dt.datetime.now(dt.UTC):
+        status = "expired"  # a grant past its expiry no longer stands, whatever its row says
     return GrantStatus(
         study_id=study.study_id,
-        status=study.status,  # type: ignore[arg-type]
+        status=status,  # type: ignore[arg-type]
         expires_at=study.expires_at,
         revoked_at=study.revoked_at,
         reason=study.revoke_reason,
@@ -207,5 +210,7 @@ def post_node_report(
         raise NotFound("study.unknown", f"no study {study_id}")
     if study.grant is None or site not in study.grant.get("sites", []):
         raise StoreError("grant.site", f"site {site} is not listed in study {study_id}", status=403)
+    if study.status == "revoked":
+        raise StoreError("grant.revoked", f"the grant of study {study_id} was revoked", status=403)
     seq = ctx.store.record_node_report(study_id, site, body.model_dump(mode="json"), actor=caller.kid)
     return EventRecorded(seq=seq)
