@@ -167,7 +167,7 @@ def _chain(export: AuditExport, report: VerificationReport) -> None:
                     f"{expected_seq}" if event.seq == expected_seq + 1 else f"{expected_seq}..{event.seq - 1}"
                 )
                 report.add(line, event.seq, "chain.gap", f"event(s) {missing} missing before seq {event.seq}")
-        if event.expected_hash() != event.hash:
+        if (item.content_hash or event.expected_hash()) != event.hash:
             report.add(line, event.seq, "chain.hash", "the event's content does not match its hash (edited)")
         elif not flagged and not prev_flagged and event.prev_hash != prev_hash:
             before = f"the event on line {prev_line}" if prev_line else "the genesis"

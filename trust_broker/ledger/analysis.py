@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 from absl import logging as absl_logging
-from dp_accounting.rdp import rdp_privacy_accountant as dp_rdp
 
 from trust_broker.ledger.mechanisms import GaussianQuery, SubsampledGaussian
 
@@ -56,6 +55,35 @@ def _opacus_rdp() -> ModuleType:
 
 
 opacus_rdp = _opacus_rdp()
+
+
+def _dp_accounting_rdp() -> ModuleType:
+    """dp-accounting's ``rdp/rdp_privacy_accountant.py`` (pure: math, NumPy, SciPy's special functions),
+    without running ``dp_accounting/__init__.py``, which imports the PLD and calibration modules and so
+    ``scipy.stats``: 55 MB per broker process for functions the broker never calls.
+
+    If the package is already imported (an auditor, a node), its module is used. Otherwise the RDP
+    module is imported under a bare package object that is removed again afterwards, so a later
+    ``import dp_accounting`` elsewhere in the process gets the real package.
+    """
+    if "dp_accounting" in sys.modules:
+        return importlib.import_module("dp_accounting.rdp.rdp_privacy_accountant")
+    spec = importlib.util.find_spec("dp_accounting")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("dp-accounting is not installed: the ledger needs its RDP analysis")
+    bare = ModuleType("dp_accounting")
+    bare.__path__ = list(spec.submodule_search_locations)
+    sys.modules["dp_accounting"] = bare
+    try:
+        return importlib.import_module("dp_accounting.rdp.rdp_privacy_accountant")
+    finally:
+        for name in [
+            name for name in sys.modules if name == "dp_accounting" or name.startswith("dp_accounting.")
+        ]:
+            del sys.modules[name]
+
+
+dp_rdp = _dp_accounting_rdp()
 # dp-accounting logs (absl) every order it cannot bound; the curve already says so (+∞).
 absl_logging.set_verbosity(absl_logging.ERROR)
 

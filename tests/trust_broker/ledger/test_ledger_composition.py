@@ -102,6 +102,12 @@ def test_the_ledger_never_imports_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+    # The broker's process: no torch, and not dp-accounting's PLD stack either (scipy.stats, 55 MB).
+    broker = (
+        "import sys, trust_broker.service.app; print('torch' in sys.modules, 'scipy.stats' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", broker], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
 
 
 def test_an_empty_history_spends_nothing() -> None:
