@@ -7,11 +7,14 @@ account's δ rule (the smallest δ recorded, never above the grant's).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
 
 from trust_broker import ledger
+from trust_broker.ledger.analysis import charged_curve, epsilon_from_rdp
+from trust_broker.ledger.state import mechanism_of
 
 RELATIVE_TOLERANCE = 1e-9
 
@@ -57,6 +60,15 @@ class LedgerAccountant:
     def account_delta(self, history: list[dict[str, Any]], delta: float) -> float:
         """δ at which the account's ε is stated: the grant's, or a stricter one recorded in the history."""
         return min(delta, ledger.account_delta(self._parse_all(history), default=delta))
+
+    def charged_delta(self, charged: Mapping[str, int], delta: float) -> float:
+        """The account's δ from its charge (mechanism spelling → how many): the grant's, or stricter."""
+        return min([delta, *(mechanism_of(text).delta for text, count in charged.items() if count)])
+
+    def charged_epsilon(self, charged: Mapping[str, int], delta: float) -> float:
+        """ε of an account's charge: the ledger's hot path (one cached RDP curve per distinct
+        mechanism, no parsing per request)."""
+        return float(epsilon_from_rdp(charged_curve(charged), delta))
 
     def within(self, actual: dict[str, Any], reserved: dict[str, Any], delta: float) -> bool:
         """The committed mechanism alone may not cost more than the reserved one (same kind, ε not

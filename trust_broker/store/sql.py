@@ -646,11 +646,13 @@ class SqlBrokerStore(BrokerStore):
         mechanism_json = _dumps(request.mechanism)
         account = self._account(connection, group, request.site, request.dataset, request.period)
         spent = self._spending(connection, group, account)
-        history = self._history(spent)
-        delta = self.accountant.account_delta([*history, request.mechanism], request.delta)
-        exceeds, epsilon = self.accountant.would_exceed(history, request.mechanism, request.cap, delta)
+        new = spelling(mechanism_json)
+        after = Counter(spent)
+        after[new] += 1
+        delta = self.accountant.charged_delta(after, request.delta)
+        epsilon = self.accountant.charged_epsilon(after, delta)
         refusal: dict[str, Any] | None = None
-        if exceeds:
+        if epsilon > request.cap:
             refusal = {
                 "rule": "budget.cap",
                 "detail": (
@@ -663,11 +665,10 @@ class SqlBrokerStore(BrokerStore):
         elif epsilon > request.study_cap:
             # The study's mechanisms are a subset of the account's, and RDP composition is monotone:
             # only when the whole account passes the study's cap can the study's own share pass it.
-            study_history = self._history(self._spent_counts(connection, account.id, request.study_id))
-            study_exceeds, study_eps = self.accountant.would_exceed(
-                study_history, request.mechanism, request.study_cap, delta
-            )
-            if study_exceeds:
+            study = self._spent_counts(connection, account.id, request.study_id)
+            study[new] += 1
+            study_eps = self.accountant.charged_epsilon(study, delta)
+            if study_eps > request.study_cap:
                 refusal = {
                     "rule": "budget.study_cap",
                     "detail": (
@@ -816,9 +817,8 @@ class SqlBrokerStore(BrokerStore):
         after = Counter(self._spending(connection, group, account))
         after[spelling(row.mechanism_json)] -= 1
         after[spelling(mechanism_json)] += 1
-        history = self._history(after)
-        delta = self.accountant.account_delta(history, row.delta)
-        epsilon = self.accountant.epsilon(history, delta) if history else 0.0
+        delta = self.accountant.charged_delta(after, row.delta)
+        epsilon = self.accountant.charged_epsilon(after, delta)
         if epsilon > row.cap:
             raise StoreError(
                 "budget.cap",
@@ -832,8 +832,7 @@ class SqlBrokerStore(BrokerStore):
                 study = self._spent_counts(connection, account.id, row.study_id)
                 study[spelling(row.mechanism_json)] -= 1
                 study[spelling(mechanism_json)] += 1
-                study_history = self._history(study)
-                study_eps = self.accountant.epsilon(study_history, delta) if study_history else 0.0
+                study_eps = self.accountant.charged_epsilon(study, delta)
                 if study_eps > study_cap:
                     raise StoreError(
                         "budget.study_cap",
@@ -852,6 +851,7 @@ class SqlBrokerStore(BrokerStore):
             ),
             charged=mechanism_json,
             changes={"status": "committed", "committed_mechanism_json": mechanism_json},
+            composed=(delta, epsilon),
         )
 
     def _grant_of(self, claims: str) -> Grant:
@@ -904,6 +904,7 @@ class SqlBrokerStore(BrokerStore):
         *,
         charged: str | None,
         changes: dict[str, Any],
+        composed: tuple[float, float] | None = None,
     ) -> ReservationRecord:
         """End a live reservation: its charge becomes ``charged`` (a mechanism's JSON; None when it is
         given back), the row gets ``changes`` and the account's new ε, and the event records both."""
@@ -918,9 +919,11 @@ class SqlBrokerStore(BrokerStore):
                 reserved_mechanism=spelling(row.mechanism_json),
             )
         )
-        history = self._history(spent)
-        delta = self.accountant.account_delta(history, row.delta)  # the grant's δ, kept with the row
-        epsilon = self.accountant.epsilon(history, delta) if history else 0.0
+        if composed is None:
+            delta = self.accountant.charged_delta(spent, row.delta)  # the grant's δ, kept with the row
+            epsilon = self.accountant.charged_epsilon(spent, delta)
+        else:  # the commit composed the account already, with the same charge
+            delta, epsilon = composed
         row = self._update_reservation(connection, row, **changes, settled_at=_now(), epsilon_after=epsilon)
         group.memo.pop(("reservation", row.id), None)
         payload = {
