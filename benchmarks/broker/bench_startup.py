@@ -45,7 +45,8 @@ def one_start(repo: Path, keys: Path, folder: Path, index: int) -> dict[str, flo
     command = [sys.executable, "-c", code, "serve", "--keys", str(keys), "--db", db, "--port", str(port)]
     env = {**os.environ, "PYTHONPATH": str(repo)}
     began = time.perf_counter()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # cwd = the checkout: ``python -c`` puts the working directory first on sys.path.
+    process = subprocess.Popen(command, env=env, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         while True:
             if process.poll() is not None:
