@@ -6,6 +6,7 @@ transport failures and refusals surface as ``BrokerError`` subclasses, never raw
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,6 +32,7 @@ from trust_broker.service.schemas import (
     ReservationOut,
 )
 
+LOG = logging.getLogger("r2dde.broker_client")
 DEFAULT_BROKER_URL = "http://127.0.0.1:8443"
 BROKER_URL_ENV = "R2DDE_BROKER_URL"
 
@@ -144,8 +146,19 @@ class BrokerClient:
         self.receipts = Path(path) if path is not None else None
 
     def _keep(self, receipt: str | None, **context: Any) -> None:
+        """Append a receipt to the node's file. The change it witnesses is made already: a file that
+        cannot be written must not undo the node's round (its reservation would then expire charged),
+        so it is reported loudly (rule ``receipts.unwritable``, the path, never an identifier)."""
         if receipt and self.receipts is not None:
-            keep_receipt(self.receipts, receipt, **context)
+            try:
+                keep_receipt(self.receipts, receipt, **context)
+            except OSError as exc:
+                LOG.warning(
+                    "receipts.unwritable: cannot keep the broker's receipt in %s (%s); "
+                    "give the node a writable receipts-dir",
+                    self.receipts,
+                    exc.strerror or exc,
+                )
 
     def close(self) -> None:
         if self._own_client:
