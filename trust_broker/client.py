@@ -77,7 +77,7 @@ class BudgetRefused(BrokerError):
         value: float | None = None,
         reservation_id: str | None = None,
         status: int = 409,
-        receipt: str | None = None,
+        receipt: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(rule, detail, status)
         self.limit = limit
@@ -145,13 +145,14 @@ class BrokerClient:
         """Keep the broker's receipts in ``path`` from now on (None: stop keeping them)."""
         self.receipts = Path(path) if path is not None else None
 
-    def _keep(self, receipt: str | None, **context: Any) -> None:
+    def _keep(self, receipt: Mapping[str, Any] | BaseModel | None, **context: Any) -> None:
         """Append a receipt to the node's file. The change it witnesses is made already: a file that
         cannot be written must not undo the node's round (its reservation would then expire charged),
         so it is reported loudly (rule ``receipts.unwritable``, the path, never an identifier)."""
         if receipt and self.receipts is not None:
             try:
-                keep_receipt(self.receipts, receipt, **context)
+                kept = receipt.model_dump(mode="json") if isinstance(receipt, BaseModel) else dict(receipt)
+                keep_receipt(self.receipts, kept, **context)
             except OSError as exc:
                 LOG.warning(
                     "receipts.unwritable: cannot keep the broker's receipt in %s (%s); "
@@ -220,7 +221,7 @@ class BrokerClient:
         if status == 403 and rule.startswith("grant."):
             raise GrantNotUsable(rule, detail, status)
         if status == 409 and rule.startswith("budget."):
-            receipt = body.get("receipt") if isinstance(body.get("receipt"), str) else None
+            receipt = body.get("receipt") if isinstance(body.get("receipt"), dict) else None
             self._keep(receipt, kind="budget.refused", reservation_id=body.get("reservation_id"))
             raise BudgetRefused(
                 rule,

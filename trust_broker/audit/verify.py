@@ -443,7 +443,7 @@ def _receipts(export: AuditExport, report: VerificationReport) -> None:
             report.add(last_line, None, "receipt.signature", f"{where}: {exc}")
             continue
         report.receipts += 1
-        for seq, expected in ((claims["seq"], claims["hash"]), (claims["head_seq"], claims["head_hash"])):
+        for seq, expected in ((claims["head_seq"], claims["head_hash"]), (claims["seq"], claims["hash"])):
             found = by_seq.get(seq)
             if found is None:
                 report.add(

@@ -14,7 +14,6 @@ from policies import Purpose, SitePolicy, load_purposes, load_site_policies
 from policies.digest import policy_digest
 from trust_broker.accounting import LedgerAccountant
 from trust_broker.audit.chain import sign_head
-from trust_broker.audit.receipts import sign_receipt
 from trust_broker.auth.verification import RequestVerifier
 from trust_broker.grants import DPBounds, Grant
 from trust_broker.provision.keys import BROKER_KID, ProvisionedFolder, encode_public_key
@@ -132,7 +131,6 @@ class BrokerContext:
             head_signer=lambda event: sign_head(broker_key, event, BROKER_KID),
             sign_heads_every=settings.sign_heads_every,
             broker_kid=BROKER_KID,
-            receipt_signer=lambda event, head: sign_receipt(broker_key, BROKER_KID, event, head),
         )
         for record in folder.participants() if prepare else ():
             store.register_participant(

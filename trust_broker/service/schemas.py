@@ -23,6 +23,17 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ReceiptOut(_Body):
+    """Where a change sits in the audit chain: its event (seq, hash, kind) and the chain's head after
+    its transaction, signed by the broker (``head``, a compact JWS over ``{seq, hash, at}``). The head's
+    hash commits to every event before it, the change's included (``audit.receipts``)."""
+
+    head: str
+    seq: int
+    hash: str
+    kind: str
+
+
 class ErrorBody(_Body):
     """Every 4xx answer: a stable rule id and a sentence; ``reasons`` for policy refusals."""
 
@@ -32,7 +43,7 @@ class ErrorBody(_Body):
     limit: float | None = None
     value: float | None = None
     reservation_id: str | None = None
-    receipt: str | None = None
+    receipt: ReceiptOut | None = None
 
 
 class Health(_Body):
@@ -159,9 +170,8 @@ class ReservationOut(_Body):
     epsilon_after: float
     cap: float
     expires_at: dt.datetime
-    receipt: str | None = Field(
-        default=None,
-        description="the broker's signed receipt (compact JWS) for this change's audit event; keep it",
+    receipt: ReceiptOut | None = Field(
+        default=None, description="the broker's receipt for this change's audit event: keep it"
     )
 
 

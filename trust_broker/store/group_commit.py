@@ -78,12 +78,12 @@ class WriterClosed(RuntimeError):
 
 
 class Linked(NamedTuple):
-    """An operation's result with the events it recorded, as linked in the chain, and the chain's head
-    when its group committed (what a receipt signs)."""
+    """An operation's result with the events it recorded, as linked in the chain, and the head its
+    group left, signed by the broker (one signature per group: what every receipt of the group holds)."""
 
     value: Any
     events: list[AuditEvent]
-    head: AuditEvent | None
+    head_jws: str | None
 
 
 class _Job:
@@ -258,17 +258,24 @@ class GroupCommitWriter:
                     job.outcome = (False, refusal)
                 job.marks = (mark, len(shared.events))
             linked: list[AuditEvent] = []
+            head_jws: str | None = None
             if tip is not None and self._heads is not None:  # both or neither; the test is for the types
-                linked = chain_io.extend(connection, tip, shared.events, self._heads)
+                linked, head_jws = chain_io.extend(connection, tip, shared.events, self._heads)
                 tip = tip if not linked else chain_io.Tip(linked[-1].seq, linked[-1].hash)
+                if (
+                    linked
+                    and head_jws is None
+                    and self._heads.sign is not None
+                    and any(j.linked for j in jobs)
+                ):
+                    head_jws = self._heads.sign(linked[-1])  # for the receipts only (not kept as a head)
             elif shared.events:
                 raise RuntimeError("an operation of a writer without a chain recorded events")
         self._memo_tip = tip
-        head = linked[-1] if linked else None
         outcomes = []
         for job in jobs:
             ok, value = job.outcome
             if job.linked and ok:
-                value = Linked(value, linked[job.marks[0] : job.marks[1]], head)
+                value = Linked(value, linked[job.marks[0] : job.marks[1]], head_jws)
             outcomes.append((ok, value))
         return outcomes

@@ -51,7 +51,7 @@ class ReservationRecord:
     created_at: dt.datetime
     expires_at: dt.datetime
     refusal: dict[str, Any] | None = None
-    receipt: str | None = None  # the broker's signed receipt for this answer's event (audit.receipts)
+    receipt: dict[str, Any] | None = None  # the broker's receipt for this answer's event (audit.receipts)
 
     @property
     def accepted(self) -> bool:

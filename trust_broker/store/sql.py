@@ -26,7 +26,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from trust_broker.accounting import LedgerAccountant
-from trust_broker.audit.chain import EVENT_KINDS, GENESIS, AuditEvent
+from trust_broker.audit.chain import EVENT_KINDS, GENESIS
+from trust_broker.audit.receipts import make_receipt
 from trust_broker.grants import Grant
 from trust_broker.ledger.account import AccountKey, LedgerError
 from trust_broker.ledger.analysis import REPEAT_FIELD
@@ -173,11 +174,8 @@ class SqlBrokerStore(BrokerStore):
         *,
         sign_heads_every: int = 1,
         broker_kid: str = "broker",
-        receipt_signer: Callable[[AuditEvent, AuditEvent], str] | None = None,
     ) -> None:
-        """``receipt_signer(event, head)`` signs each ledger answer's receipt (``audit.receipts``)."""
         self.broker_kid = broker_kid
-        self.receipt_signer = receipt_signer
         self.engine = engine
         self.accountant = accountant
         self._dialect = engine.dialect.name
@@ -630,9 +628,9 @@ class SqlBrokerStore(BrokerStore):
         repeat of a request already answered: that answer's receipt stands)."""
         linked = await self._writer.run_linked(operation)
         record: ReservationRecord = linked.value
-        if self.receipt_signer is None or not linked.events or linked.head is None:
+        if not linked.events or linked.head_jws is None:
             return record
-        return dataclasses.replace(record, receipt=self.receipt_signer(linked.events[-1], linked.head))
+        return dataclasses.replace(record, receipt=make_receipt(linked.events[-1], linked.head_jws))
 
     def _reserve(self, connection: Connection, group: Group, request: ReserveRequest) -> ReservationRecord:
         # The grant's status as of this transaction (the service checked its immutable claims already):
