@@ -37,7 +37,10 @@ class BrokerGate(StudyGate):
             raise NodeDeclined(
                 "node.keys", f"cannot read the node's keys in {settings.keys_dir}: {exc}"
             ) from None
-        self.client = BrokerClient(settings.broker_url, kid=node_kid(settings.site), private_key=private_key)
+        receipts = (settings.receipts_dir or settings.keys_dir / "receipts") / f"{settings.site}.jsonl"
+        self.client = BrokerClient(
+            settings.broker_url, kid=node_kid(settings.site), private_key=private_key, receipts=receipts
+        )
         self.grant: Grant | None = None
         self.opt_out_cursor = 0
         self.opted_out: set[str] = set()

@@ -32,6 +32,7 @@ class NodeSettings:
     keys_dir: Path | None = None
     broker_url: str | None = None
     site_policy: Path | None = None  # the site's own policy document (deployment: `--site-policy`)
+    receipts_dir: Path | None = None  # where the broker's receipts are kept (default: the keys folder)
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, object], origin: str) -> NodeSettings:
@@ -41,12 +42,14 @@ class NodeSettings:
         keys = config.get("keys-dir")
         broker = config.get("broker-url")
         policy = config.get("site-policy")
+        receipts = config.get("receipts-dir")
         return cls(
             site=str(config["site"]),
             data_dir=Path(str(config["data-dir"])),
             keys_dir=Path(str(keys)) if keys else None,
             broker_url=str(broker) if broker else None,
             site_policy=Path(str(policy)) if policy else None,
+            receipts_dir=Path(str(receipts)) if receipts else None,
         )
 
     def policy_path(self) -> Path | None:

@@ -235,7 +235,13 @@ def _governed(
             )
             register_objections(keys.root, broker.url, site, nirs, keys.linkage_key_path(site))
         nodes = [
-            NodeSettings(site=s, data_dir=out / "data" / s, keys_dir=keys.node_dir(s), broker_url=broker.url)
+            NodeSettings(
+                site=s,
+                data_dir=out / "data" / s,
+                keys_dir=keys.node_dir(s),
+                broker_url=broker.url,
+                receipts_dir=out / "receipts",
+            )
             for s in base.sites
         ]
         narrate("running the federated study (Flower simulation engine)")
@@ -244,7 +250,8 @@ def _governed(
         with BrokerClient.from_folder(keys.root, Role.AUDITOR, base_url=broker.url) as auditor:
             auditor.export_audit(out / "audit.jsonl")
     narrate("verifying the audit export as an auditor would (chain, signatures, ε recomputed)")
-    verification = verify_export(out / "audit.jsonl")
+    receipts = out / "receipts"
+    verification = verify_export(out / "audit.jsonl", receipts=receipts if receipts.exists() else None)
     report["grant"] = {
         "purpose": grant.purpose,
         "fields": list(grant.fields),
@@ -253,6 +260,7 @@ def _governed(
     report["audit"] = {
         "export": "audit.jsonl",
         "verified": verification.ok,
+        "receipts_checked": verification.receipts,
         "problems": [str(p) for p in verification.problems],
     }
     if scenario.evaluate is not None and report.get("status") == "completed":

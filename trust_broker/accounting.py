@@ -7,29 +7,20 @@ account's δ rule (the smallest δ recorded, never above the grant's).
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Any
 
 from pydantic import ValidationError
 
 from trust_broker import ledger
+from trust_broker.ledger.analysis import charged_curve, epsilon_from_rdp
+from trust_broker.ledger.state import mechanism_of
 
 RELATIVE_TOLERANCE = 1e-9
 
 
 class MechanismError(ValueError):
     """A mechanism object the ledger cannot account for; the message names the field."""
-
-
-class Accountant(Protocol):
-    def would_exceed(
-        self, history: list[dict[str, Any]], new: dict[str, Any], cap: float, delta: float
-    ) -> tuple[bool, float]: ...
-
-    def epsilon(self, history: list[dict[str, Any]], delta: float) -> float: ...
-
-    def within(self, actual: dict[str, Any], reserved: dict[str, Any], delta: float) -> bool: ...
-
-    def account_delta(self, history: list[dict[str, Any]], delta: float) -> float: ...
 
 
 def parse_mechanism(data: dict[str, Any]) -> Any:
@@ -43,7 +34,8 @@ def parse_mechanism(data: dict[str, Any]) -> Any:
 
 
 class LedgerAccountant:
-    """RDP composition through ``trust_broker.ledger``."""
+    """The store's view of the ledger's ``Accountant`` (RDP, ``ledger.ACCOUNTANTS["rdp"]``): the same
+    composition on the JSON mechanisms the API carries, with the account's δ rule."""
 
     def warm_up(self) -> None:
         """Compose one mechanism so the numeric libraries are loaded before the first request."""
@@ -69,8 +61,19 @@ class LedgerAccountant:
         """δ at which the account's ε is stated: the grant's, or a stricter one recorded in the history."""
         return min(delta, ledger.account_delta(self._parse_all(history), default=delta))
 
+    def charged_delta(self, charged: Mapping[str, int], delta: float) -> float:
+        """The account's δ from its charge (mechanism spelling → how many): the grant's, or stricter."""
+        return min([delta, *(mechanism_of(text).delta for text, count in charged.items() if count)])
+
+    def charged_epsilon(self, charged: Mapping[str, int], delta: float) -> float:
+        """ε of an account's charge: the ledger's hot path (one cached RDP curve per distinct
+        mechanism, no parsing per request)."""
+        return float(epsilon_from_rdp(charged_curve(charged), delta))
+
     def within(self, actual: dict[str, Any], reserved: dict[str, Any], delta: float) -> bool:
-        """The committed mechanism may not cost more than the reserved one (same kind, ε not above)."""
+        """The committed mechanism alone may not cost more than the reserved one (same kind, ε not
+        above). Necessary, not sufficient: the store also composes the account with it (a mechanism
+        cheaper alone can compose to far more: red-team finding 2)."""
         if actual.get("kind") != reserved.get("kind"):
             return False
         spent = self.epsilon([actual], delta)

@@ -6,6 +6,7 @@ transport failures and refusals surface as ``BrokerError`` subclasses, never raw
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ValidationError
 
 from policies import Reason, StudyRequest
+from trust_broker.audit.receipts import keep_receipt
 from trust_broker.auth.signing import SignedRequestAuth
 from trust_broker.provision.keys import ProvisionedFolder, load_private_key
 from trust_broker.roles import Role
@@ -30,6 +32,7 @@ from trust_broker.service.schemas import (
     ReservationOut,
 )
 
+LOG = logging.getLogger("r2dde.broker_client")
 DEFAULT_BROKER_URL = "http://127.0.0.1:8443"
 BROKER_URL_ENV = "R2DDE_BROKER_URL"
 
@@ -74,11 +77,13 @@ class BudgetRefused(BrokerError):
         value: float | None = None,
         reservation_id: str | None = None,
         status: int = 409,
+        receipt: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(rule, detail, status)
         self.limit = limit
         self.value = value
         self.reservation_id = reservation_id
+        self.receipt = receipt
 
 
 class GrantNotUsable(BrokerError):
@@ -102,9 +107,13 @@ class BrokerClient:
         private_key: Ed25519PrivateKey,
         timeout: float = 10,
         http_client: httpx.Client | None = None,
+        receipts: Path | str | None = None,
     ) -> None:
+        """``receipts``: a JSON Lines file where the broker's signed receipts are kept (a node's
+        witness of the audit chain, for ``r2dde audit verify --receipts``); None keeps none."""
         self.base_url = base_url.rstrip("/")
         self.kid = kid
+        self.receipts: Path | None = Path(receipts) if receipts is not None else None
         self._auth = SignedRequestAuth(kid, private_key)
         self._own_client = http_client is None
         self._http = http_client or httpx.Client(base_url=self.base_url, timeout=timeout)
@@ -118,6 +127,7 @@ class BrokerClient:
         *,
         base_url: str | None = None,
         timeout: float = 10,
+        receipts: Path | str | None = None,
     ) -> BrokerClient:
         """A client with the key of ``role`` (and ``site`` for a node) from a provisioned folder."""
         folder = ProvisionedFolder(root=Path(provision_dir))
@@ -127,9 +137,30 @@ class BrokerClient:
             kid=folder.kid_for(role, site),
             private_key=load_private_key(folder.private_key_path(role, site)),
             timeout=timeout,
+            receipts=receipts,
         )
 
     # -- plumbing --------------------------------------------------------------------------------
+    def keep_receipts(self, path: Path | str | None) -> None:
+        """Keep the broker's receipts in ``path`` from now on (None: stop keeping them)."""
+        self.receipts = Path(path) if path is not None else None
+
+    def _keep(self, receipt: Mapping[str, Any] | BaseModel | None, **context: Any) -> None:
+        """Append a receipt to the node's file. The change it witnesses is made already: a file that
+        cannot be written must not undo the node's round (its reservation would then expire charged),
+        so it is reported loudly (rule ``receipts.unwritable``, the path, never an identifier)."""
+        if receipt and self.receipts is not None:
+            try:
+                kept = receipt.model_dump(mode="json") if isinstance(receipt, BaseModel) else dict(receipt)
+                keep_receipt(self.receipts, kept, **context)
+            except OSError as exc:
+                LOG.warning(
+                    "receipts.unwritable: cannot keep the broker's receipt in %s (%s); "
+                    "give the node a writable receipts-dir",
+                    self.receipts,
+                    exc.strerror or exc,
+                )
+
     def close(self) -> None:
         if self._own_client:
             self._http.close()
@@ -190,6 +221,8 @@ class BrokerClient:
         if status == 403 and rule.startswith("grant."):
             raise GrantNotUsable(rule, detail, status)
         if status == 409 and rule.startswith("budget."):
+            receipt = body.get("receipt") if isinstance(body.get("receipt"), dict) else None
+            self._keep(receipt, kind="budget.refused", reservation_id=body.get("reservation_id"))
             raise BudgetRefused(
                 rule,
                 detail,
@@ -197,6 +230,7 @@ class BrokerClient:
                 value=body.get("value"),
                 reservation_id=body.get("reservation_id"),
                 status=status,
+                receipt=receipt,
             )
         if status >= 500:
             raise BrokerUnavailable(rule, detail, status)
@@ -317,15 +351,25 @@ class BrokerClient:
             "mechanism": _mechanism_json(mechanism),
             "examples": examples,
         }
-        return self._parse(ReservationOut, self._send("POST", "/v1/budget/reserve", json=body))
+        return self._kept("budget.reserved", self._send("POST", "/v1/budget/reserve", json=body))
 
     def commit(self, reservation_id: str, mechanism: Mapping[str, Any] | BaseModel) -> Reservation:
         body = {"reservation_id": reservation_id, "mechanism": _mechanism_json(mechanism)}
-        return self._parse(ReservationOut, self._send("POST", "/v1/budget/commit", json=body))
+        return self._kept("budget.committed", self._send("POST", "/v1/budget/commit", json=body))
 
     def release(self, reservation_id: str) -> Reservation:
         body = {"reservation_id": reservation_id}
-        return self._parse(ReservationOut, self._send("POST", "/v1/budget/release", json=body))
+        return self._kept("budget.released", self._send("POST", "/v1/budget/release", json=body))
+
+    def _kept(self, kind: str, response: httpx.Response) -> Reservation:
+        reservation: Reservation = self._parse(ReservationOut, response)
+        self._keep(
+            reservation.receipt,
+            kind=kind,
+            reservation_id=reservation.reservation_id,
+            request_id=reservation.request_id,
+        )
+        return reservation
 
     def balance(self, dataset: str, site: str | None = None, *, purpose: str | None = None) -> BalanceOut:
         params = {"dataset": dataset, "site": site, "purpose": purpose}

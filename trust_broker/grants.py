@@ -82,6 +82,28 @@ class Grant(BaseModel):
     expires_at: dt.datetime
     kid: str = ""
 
+    def mechanism_refusal(self, mechanism: dict[str, Any]) -> tuple[str, str] | None:
+        """(rule, detail) if ``mechanism`` (its JSON) is outside this grant's DP bounds, else None.
+
+        Checked on every reserve and every commit: what a node says it ran is held to the grant too.
+        """
+        bounds = self.dp_bounds
+        sigma = float(mechanism["noise_multiplier"])
+        if sigma < bounds.min_noise_multiplier:
+            return (
+                "grant.dp_bounds",
+                f"noise multiplier {sigma} is below the grant's minimum {bounds.min_noise_multiplier}",
+            )
+        rate = mechanism.get("sample_rate")
+        if rate is not None and float(rate) > bounds.max_sample_rate:
+            return (
+                "grant.dp_bounds",
+                f"sample rate {rate} is above the grant's maximum {bounds.max_sample_rate}",
+            )
+        if float(mechanism["delta"]) > self.delta:
+            return "grant.delta", f"mechanism δ {mechanism['delta']} is above the grant's δ {self.delta}"
+        return None
+
     def epsilon_for(self, site: str) -> float:
         if site not in self.epsilon:
             raise GrantSiteNotListed(f"site {site!r} is not listed in grant {self.study_id}")

@@ -22,7 +22,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from trust_broker.audit.chain import AuditEvent, next_event, sign_head
 from trust_broker.audit.export import write_export
 from trust_broker.audit.verify import verify_export
-from trust_broker.ledger import AccountBook, AccountKey, GaussianQuery, SubsampledGaussian, compose_epsilon
+from trust_broker.ledger import (
+    AccountKey,
+    GaussianQuery,
+    Ledger,
+    LedgerEvent,
+    SubsampledGaussian,
+    compose_epsilon,
+    spelling,
+)
 
 SITES = ("france_travail", "apec", "missions_locales", "carif_oref")
 DELTA = 1e-7
@@ -31,11 +39,12 @@ RESULTS = Path(__file__).resolve().parents[1] / "results" / "audit_verify.json"
 
 def build(rounds: int, key: Ed25519PrivateKey) -> tuple[list[AuditEvent], float, int]:
     events: list[AuditEvent] = []
-    books = {site: AccountBook(AccountKey(site, "parcours", "2026")) for site in SITES}
+    ledger = Ledger()
+    books = {site: AccountKey(site, "parcours", "2026") for site in SITES}
     start = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
     compose_seconds, compositions = 0.0, 0
     for number in range(rounds):
-        for index, (site, book) in enumerate(books.items()):
+        for index, (site, key) in enumerate(books.items()):
             sigma = 4.0 + 0.1 * index  # sites differ, so no cache is flattered by identical histories
             if number % 25 == 24:
                 mechanism = GaussianQuery(noise_multiplier=30.0, count=40, delta=DELTA)
@@ -49,13 +58,13 @@ def build(rounds: int, key: Ed25519PrivateKey) -> tuple[list[AuditEvent], float,
                 )
             request_id = f"{site}/r{number}"
             for kind in ("budget.reserved", "budget.committed"):
-                book.apply(kind, request_id, mechanism)
+                ledger.apply(LedgerEvent(kind, key, request_id, spelling(mechanism)))
                 began = time.perf_counter()
-                epsilon = compose_epsilon(book.charged(), DELTA)
+                epsilon = compose_epsilon(ledger.mechanisms(key), DELTA)
                 compose_seconds += time.perf_counter() - began
                 compositions += 1
                 payload = {
-                    "account": book.key.to_json(),
+                    "account": key.to_json(),
                     "request_id": request_id,
                     "mechanism": mechanism.model_dump(mode="json"),
                     "cap": 50.0,

@@ -107,7 +107,7 @@ def test_grouped_reserves_commits_and_releases_keep_books_the_auditor_recomputes
     context, other = make_context(db_url, folder), make_context(db_url, folder)
     broker = Broker(context, folder)
     try:
-        study = broker.grant("s-mixed", sites=("apec", "france_travail"))
+        study = broker.grant("s-mixed", sites=("apec", "france_travail"), target_epsilon=4.0)
         barrier = threading.Barrier(24)
 
         def node(i: int) -> None:

@@ -9,6 +9,7 @@ Event kinds (``EVENT_KINDS``) and what their payload carries:
 
 - ``participant.registered``: ``kid``, ``role``, ``site`` (nodes), ``public_key`` (raw Ed25519,
   base64url). Later events signed by that participant are checked against this key.
+- ``participant.removed``: ``kid``, ``role``, ``site``: later events signed with that key fail.
 - ``study.requested``: the ``StudyRequest`` JSON (``study_id`` …).
 - ``study.decided``: ``study_id``, ``allowed``, ``reasons``, ``per_site_epsilon``, ``delta``,
   ``policy_digest``.
@@ -46,6 +47,7 @@ HASH_PATTERN = r"^sha256:[0-9a-f]{64}$"
 EVENT_KINDS: frozenset[str] = frozenset(
     {
         "participant.registered",
+        "participant.removed",
         "study.requested",
         "study.decided",
         "grant.issued",

@@ -35,24 +35,34 @@ def _console() -> Console:
 ExportArg = Annotated[Path, typer.Argument(help="JSON Lines export of the broker (r2dde-audit/1)")]
 
 
-def _load(export: Path, console: Console) -> VerificationReport:
+def _load(export: Path, console: Console, receipts: Path | None = None) -> VerificationReport:
     from trust_broker.audit.export import ExportError
     from trust_broker.audit.verify import verify_export  # imports the accountants: only when used
 
     try:
-        return verify_export(export)
+        return verify_export(export, receipts=receipts)
     except ExportError as exc:
         console.print(f"[bold red]unreadable export[/] {exc}")
         raise typer.Exit(EXIT_UNREADABLE) from None
 
 
 @app.command()
-def verify(export: ExportArg) -> None:
-    """Check the chain, every signature, and recompute each account's ε with dp-accounting."""
+def verify(
+    export: ExportArg,
+    receipts: Annotated[
+        Path | None,
+        typer.Option(
+            "--receipts",
+            help="the nodes' receipts (a folder of <site>.jsonl, or one file): the export must hold "
+            "every event the broker signed for them",
+        ),
+    ] = None,
+) -> None:
+    """Check the chain, every signature, the nodes' receipts, and recompute each account's ε."""
     console = _console()
-    report = _load(export, console)
+    report = _load(export, console, receipts)
     table = Table(title=f"Privacy budget accounts — {export.name}")
-    for column in ("site", "dataset", "period", "cap", "δ", "ε recorded", "ε recomputed", "status"):
+    for column in ("site", "dataset", "period", "cap", "δ", "ε recorded", "ε recomputed", "ε PLD", "status"):
         table.add_column(
             column, justify="right" if column in {"cap", "δ"} or column.startswith("ε") else "left"
         )
@@ -66,13 +76,16 @@ def verify(export: ExportArg) -> None:
             f"{account.delta:.2g}",
             f"{account.epsilon_recorded:.4f}",
             f"{account.epsilon_recomputed:.4f}",
+            "" if account.epsilon_pld is None else f"{account.epsilon_pld:.4f}",
             status,
         )
     console.print(table)
-    console.print(f"{report.events} events, {report.heads} signed head(s)")
+    witnessed = f", {report.receipts} node receipt(s) checked" if receipts is not None else ""
+    console.print(f"{report.events} events, {report.heads} signed head(s){witnessed}")
     if report.ok:
         console.print(
-            "[bold green]OK[/]: chain intact, signatures valid, budgets recomputed within tolerance"
+            "[bold green]OK[/]: chain intact, signatures valid, budgets recomputed exactly "
+            "(floating-point rounding only), no cap nor grant passed"
         )
         raise typer.Exit(EXIT_OK)
     problems = Table(title=f"{len(report.problems)} problem(s)")

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
-from trust_broker.audit.chain import AuditEvent, canonical_json, format_at
+from trust_broker.audit.chain import AuditEvent, format_at
 
 EXPORT_FORMAT = "r2dde-audit/1"
 
@@ -45,6 +45,7 @@ class ExportError(ValueError):
 class ExportedEvent:
     line: int
     event: AuditEvent
+    content_hash: str = ""  # the hash of its content, computed once while reading (RFC 8785 is costly)
 
 
 @dataclass(frozen=True)
@@ -150,12 +151,13 @@ def read_export(path: Path | str) -> AuditExport:
         elif kind == "event":
             try:
                 event = AuditEvent.model_validate(record)
-                canonical_json(record)  # what the hash covers must be expressible in RFC 8785 JSON
+                # What the hash covers must be expressible in RFC 8785 JSON; its hash is kept for verify.
+                content_hash = event.expected_hash()
             except ValidationError as exc:
                 raise ExportError(path, number, f"malformed event: {_first_error(exc)}") from exc
             except rfc8785.CanonicalizationError as exc:
                 raise ExportError(path, number, f"event holds a value outside RFC 8785 JSON: {exc}") from exc
-            export.events.append(ExportedEvent(number, event))
+            export.events.append(ExportedEvent(number, event, content_hash))
         elif kind == "head":
             if not isinstance(record.get("jws"), str) or set(record) != {"jws"}:
                 raise ExportError(path, number, "a head line is exactly {type: head, jws: <compact JWS>}")

@@ -17,7 +17,7 @@ matplotlib.use("Agg")  # files only: an auditor's machine needs no display
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 
-from trust_broker.audit.recompute import ABSOLUTE_TOLERANCE, RELATIVE_TOLERANCE  # noqa: E402
+from trust_broker.audit.recompute import FLOAT_TOLERANCE  # noqa: E402
 from trust_broker.audit.verify import AccountCheck, VerificationReport  # noqa: E402
 from trust_broker.ledger.account import AccountKey  # noqa: E402
 
@@ -98,8 +98,8 @@ def render_markdown(report: VerificationReport, figures: dict[str, str]) -> str:
         f"- Export : `{Path(report.path).name}`",
         f"- Événements : {report.events} ; têtes signées : {report.heads}",
         f"- Vérification : {status}",
-        f"- ε recalculé indépendamment avec dp-accounting (RDP) ; tolérance {100 * RELATIVE_TOLERANCE:g} % "
-        f"+ {ABSOLUTE_TOLERANCE:g}",
+        "- ε recalculé indépendamment avec dp-accounting (RDP) ; seule tolérance : l'arrondi "
+        f"(relatif {FLOAT_TOLERANCE:g}), aucune marge au-dessus d'un plafond",
         "",
         "## Comptes de budget (site, jeu de données, période)",
         "",

@@ -11,8 +11,11 @@ SIGNATURE_LABEL = "r2dde"
 COVERED_COMPONENTS: tuple[str, ...] = ("@method", "@path", "@query")
 # The authority is not covered: behind a reverse proxy the broker cannot know the host the
 # client saw. Method, path, query and the body digest are what the authorization depends on.
-MAX_AGE_SECONDS = 300
+# A signature is accepted while its ``created`` is within ± MAX_CLOCK_SKEW_SECONDS of the broker's
+# clock: the verifier adds the skew to the age, so the age allowed beyond it is 0 (before issue 11 both
+# were 300 s, and a signature 600 s old passed).
 MAX_CLOCK_SKEW_SECONDS = 300
+MAX_AGE_SECONDS = 0
 SIGNATURE_BASE_URL = "http://broker"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from collections.abc import Generator
 from typing import Any
@@ -33,21 +34,37 @@ class SignedRequestAuth(httpx.Auth):
             key_resolver=MappingKeyResolver(public_keys={}, private_keys={kid: private_key}),
         )
 
-    def sign(self, request: httpx.Request) -> None:
+    def sign(self, request: httpx.Request, *, created: dt.datetime | None = None) -> None:
+        """Sign ``request`` now (``created``: another signing time, for tests of stale signatures)."""
         for name in ("Signature", "Signature-Input", "Content-Digest"):
             if name in request.headers:
                 del request.headers[name]
         path = request.url.raw_path.split(b"?", 1)[0].decode("ascii")
         self.sign_view(
-            request.method, path, request.url.query.decode("ascii"), request.headers, request.content
+            request.method,
+            path,
+            request.url.query.decode("ascii"),
+            request.headers,
+            request.content,
+            created=created,
         )
 
-    def sign_view(self, method: str, path: str, query: str, headers: Any, body: bytes | None) -> None:
+    def sign_view(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: Any,
+        body: bytes | None,
+        *,
+        created: dt.datetime | None = None,
+    ) -> None:
         """Add the signature headers to ``headers`` (any mutable mapping: httpx's, requests'…)."""
         view = MessageView(method=method.upper(), url=url_for_signature(path, query), headers=headers)
         self._signer.sign(
             view,
             key_id=self.kid,
+            **({} if created is None else {"created": created}),
             nonce=secrets.token_urlsafe(18),
             tag=SIGNATURE_TAG,
             label=SIGNATURE_LABEL,

@@ -1,7 +1,7 @@
 """The privacy-budget ledger's pure part: mechanisms, accounts and their composition into ε.
 
-The accountant (and so Opacus, a slow import) loads on first use of one of its names, so that
-reading accounts and mechanisms, e.g. in the CLI, stays fast.
+The accountants (and so the numerical stack: NumPy, SciPy, dp-accounting; never torch) load on
+first use of one of their names, so that reading accounts and mechanisms, e.g. in the CLI, stays fast.
 """
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from trust_broker.ledger.account import AccountBook, AccountKey, EntryState, LedgerError, period_of
+from trust_broker.ledger.account import AccountKey, EntryState, LedgerError, period_of
 from trust_broker.ledger.mechanisms import GaussianQuery, Mechanism, SubsampledGaussian, parse_mechanism
+from trust_broker.ledger.state import Ledger, LedgerEvent, spelling
 
 if TYPE_CHECKING:
     from trust_broker.ledger.accountant import (
@@ -33,12 +34,13 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "ACCOUNTANTS",
-    "AccountBook",
     "AccountKey",
     "Accountant",
     "EntryState",
     "GaussianQuery",
+    "Ledger",
     "LedgerError",
+    "LedgerEvent",
     "Mechanism",
     "SubsampledGaussian",
     "account_delta",
@@ -46,5 +48,6 @@ __all__ = [
     "get_accountant",
     "parse_mechanism",
     "period_of",
+    "spelling",
     "would_exceed",
 ]

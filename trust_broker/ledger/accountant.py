@@ -1,9 +1,12 @@
 """Compose a dataset account's history of mechanisms into one ε, and refuse what would pass its cap.
 
-``Accountant`` is the interface; ``RdpAccountant`` (Opacus' RDP analysis, the default) and
-``PrvAccountant`` (Opacus' PRV accountant, tighter but numerical) implement it and are found by name
-in ``ACCOUNTANTS``. The ledger never sums per-round ε: it composes the whole history, across rounds
-and across studies, which is both correct and far less wasteful.
+Opacus' shape: ``Accountant`` is the interface, ``ACCOUNTANTS`` the registry (``register_accountant``
+refuses to replace a name silently), and the analysis behind each one is pure functions
+(``ledger.analysis`` for RDP, dp-accounting's PLD for ``PldAccountant``). ``RdpAccountant`` (Opacus'
+RDP analysis loaded without torch) is the one the ledger decides with; ``PldAccountant`` (privacy
+loss distributions, dp-accounting) is tighter and is reported beside it, so an auditor sees how much
+the RDP books over-state. The ledger never sums per-round ε: it composes the whole history, across
+rounds and across studies, which is both correct and far less wasteful.
 
 δ of an account: the smallest δ any of its mechanisms targeted (``account_delta``), i.e. the
 strictest promise made on that dataset; ε is always reported at that δ.
@@ -13,9 +16,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
-from typing import ClassVar
-
-import numpy as np
+from typing import Any, ClassVar
 
 from trust_broker.ledger.analysis import epsilon_from_rdp, merge_repeats, rdp_curve
 from trust_broker.ledger.mechanisms import Mechanism
@@ -36,10 +37,24 @@ class Accountant(ABC):
 ACCOUNTANTS: dict[str, type[Accountant]] = {}
 
 
-def register_accountant(cls: type[Accountant]) -> type[Accountant]:
-    """Class decorator: make an accountant available by its ``name``."""
-    ACCOUNTANTS[cls.name] = cls
-    return cls
+class AccountantRegistryError(ValueError):
+    """A second accountant under a name already taken: replacing one must be explicit."""
+
+
+def register_accountant(cls: type[Accountant] | None = None, *, replace: bool = False) -> Any:
+    """Class decorator: make an accountant available by its ``name``; never silently replace one
+    (``replace=True`` says it is meant, e.g. in a test)."""
+
+    def register(accountant: type[Accountant]) -> type[Accountant]:
+        if not replace and accountant.name in ACCOUNTANTS and ACCOUNTANTS[accountant.name] is not accountant:
+            raise AccountantRegistryError(
+                f"an accountant named {accountant.name!r} is already registered "
+                f"({ACCOUNTANTS[accountant.name].__qualname__}); pass replace=True to replace it"
+            )
+        ACCOUNTANTS[accountant.name] = accountant
+        return accountant
+
+    return register if cls is None else register(cls)
 
 
 def get_accountant(name: str = DEFAULT_ACCOUNTANT) -> Accountant:
@@ -66,30 +81,34 @@ class RdpAccountant(Accountant):
 
 
 @register_accountant
-class PrvAccountant(Accountant):
-    """Privacy-loss random variables (Gopi et al. 2021) with Opacus' implementation; ε upper bound.
+class PldAccountant(Accountant):
+    """Privacy loss distributions with dp-accounting (Koskela et al.; Doroshenko et al. 2022): a
+    tighter ε than RDP's, reported beside it (never the one the ledger decides with: numerical,
+    slower). A Gaussian query is the subsampled Gaussian at rate 1."""
 
-    A Gaussian query is the subsampled Gaussian at rate 1.
-    """
-
-    name = "prv"
-    eps_error: ClassVar[float] = 0.01
+    name = "pld"
+    value_discretization_interval: ClassVar[float] = 1e-3
 
     def epsilon(self, mechanisms: Sequence[Mechanism], delta: float) -> float:
         _check_delta(delta)
-        from opacus.accountants.prv import PRVAccountant
+        from dp_accounting import dp_event
+        from dp_accounting.pld import pld_privacy_accountant
 
-        history: list[tuple[float, float, int]] = []
+        events = []
         for mechanism in merge_repeats(mechanisms):
-            rate = getattr(mechanism, "sample_rate", 1.0)
-            repeats = getattr(mechanism, "steps", None) or getattr(mechanism, "count", 1)
-            history.append((mechanism.noise_multiplier, rate, int(repeats)))
-        if not history:
+            rate = float(getattr(mechanism, "sample_rate", 1.0))
+            repeats = int(getattr(mechanism, "steps", None) or getattr(mechanism, "count", 1))
+            one: dp_event.DpEvent = dp_event.GaussianDpEvent(mechanism.noise_multiplier)
+            if rate < 1.0:
+                one = dp_event.PoissonSampledDpEvent(rate, one)
+            events.append(dp_event.SelfComposedDpEvent(one, repeats))
+        if not events:
             return 0.0
-        prv = PRVAccountant()
-        prv.history = history
-        with np.errstate(divide="ignore"):  # log(1 - q) at q = 1 is -inf by design in Opacus' PRV
-            return float(prv.get_epsilon(delta=delta, eps_error=self.eps_error))
+        accountant = pld_privacy_accountant.PLDAccountant(
+            value_discretization_interval=self.value_discretization_interval
+        )
+        accountant.compose(dp_event.ComposedDpEvent(events))
+        return max(0.0, float(accountant.get_epsilon(delta)))
 
 
 def compose_epsilon(

@@ -40,9 +40,9 @@ def create_app(context: BrokerContext) -> FastAPI:
 def freeze_startup_heap() -> None:
     """Exempt what start-up allocated from the garbage collector's full passes.
 
-    The broker imports the numerical stack (Opacus, hence torch: ~400 000 objects); every full
-    collection walked all of them, a 130 ms pause for every request in flight (the broker
-    benchmark's p99). Objects created while serving are collected as usual.
+    Start-up leaves a few hundred thousand long-lived objects (FastAPI, SQLAlchemy, NumPy, SciPy; torch
+    too before issue 17); every full collection walked all of them, a 130 ms pause for every request
+    in flight (the broker benchmark's p99). Objects created while serving are collected as usual.
     """
     gc.collect()
     gc.freeze()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import stat
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +23,27 @@ from trust_broker.store.repository import BrokerStore
 from trust_broker.store.sql import SqlBrokerStore
 
 MIB = 1024 * 1024
+
+
+def check_private_files(folder: ProvisionedFolder) -> None:
+    """Refuse to start on keys others can read or a participants file others can write.
+
+    Whoever can read ``broker.key`` signs grants and receipts; whoever can write ``participants.json``
+    (or replace it: its folder) gets any role at the next start. ``PermissionError`` names the file.
+    """
+    key = folder.broker_key_path
+    mode = stat.S_IMODE(key.stat().st_mode)
+    if mode & 0o077:
+        raise PermissionError(
+            f"{key}: the broker key is readable or writable by others (mode {mode:04o}); chmod 600 it"
+        )
+    for path in (folder.participants_path, folder.participants_path.parent):
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o022:
+            raise PermissionError(
+                f"{path}: the participants file or its folder is writable by others (mode {mode:04o}); "
+                "anyone who can write it gets a role at the next start"
+            )
 
 
 @dataclass(frozen=True)
@@ -52,6 +75,8 @@ class BrokerContext:
     # Issued grants by study id: their claims never change (a revocation changes the study's status,
     # which the store checks in every reservation's transaction).
     issued_grants: dict[str, Grant] = field(default_factory=dict, init=False)
+    # Grant decisions of this process, one at a time: each reads what the others hold.
+    grant_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __post_init__(self) -> None:
         self.verifier = RequestVerifier(self.store.participant, self.store.remember_nonce)
@@ -91,6 +116,7 @@ class BrokerContext:
         """
         settings = settings or BrokerSettings()
         folder = ProvisionedFolder.open(Path(keys_dir))
+        check_private_files(folder)
         broker_key = folder.broker_private_key()
         purposes = load_purposes(Path(policies_dir) / "purposes" if policies_dir else None)
         sites = load_site_policies(Path(policies_dir) / "sites" if policies_dir else None)

@@ -3,20 +3,35 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from policies import Decision, Reason
 from trust_broker.grants import Grant
 from trust_broker.ledger.mechanisms import Mechanism
 
+NoteKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")]
+NoteText = Annotated[str, StringConstraints(max_length=512)]
+"""A node report's notes are small counters and labels: 32 of them, 512 characters each at most (a
+900 kB note once went into the chain)."""
 PSEUDONYM_PATTERN = r"^[A-Za-z0-9_\-=+/:.]{16,128}$"
 IDENT_PATTERN = r"^[A-Za-z0-9_.:\-]{1,128}$"
 
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class ReceiptOut(_Body):
+    """Where a change sits in the audit chain: its event (seq, hash, kind) and the chain's head after
+    its transaction, signed by the broker (``head``, a compact JWS over ``{seq, hash, at}``). The head's
+    hash commits to every event before it, the change's included (``audit.receipts``)."""
+
+    head: str
+    seq: int
+    hash: str
+    kind: str
 
 
 class ErrorBody(_Body):
@@ -28,6 +43,7 @@ class ErrorBody(_Body):
     limit: float | None = None
     value: float | None = None
     reservation_id: str | None = None
+    receipt: ReceiptOut | None = None
 
 
 class Health(_Body):
@@ -48,7 +64,7 @@ class GrantResponse(_Body):
 
 class GrantStatus(_Body):
     study_id: str
-    status: Literal["granted", "refused", "revoked"]
+    status: Literal["granted", "refused", "revoked", "expired"]
     expires_at: dt.datetime | None = None
     revoked_at: dt.datetime | None = None
     reason: str | None = None
@@ -68,11 +84,16 @@ class NodeReportIn(_Body):
     opt_out_cursor: int = Field(ge=0, description="cursor of the opt-out list the node applied")
     consent_cursor: int | None = Field(default=None, ge=0)
     reservation_id: str | None = Field(default=None, pattern=IDENT_PATTERN)
-    notes: dict[str, int | float | str] = Field(default_factory=dict, max_length=32)
+    notes: dict[NoteKey, int | float | NoteText] = Field(default_factory=dict, max_length=32)
 
 
 class EventRecorded(_Body):
     seq: int
+
+
+class EventRemoved(_Body):
+    kid: str
+    removed: bool
 
 
 class OptOutIn(_Body):
@@ -83,11 +104,14 @@ class OptOutIn(_Body):
 
 
 class OptOutItem(_Body):
+    """What a node reads: the pseudonym and the purpose, never where nor when the person objected (an
+    auditor or an admin sees ``site`` and ``at``)."""
+
     seq: int
     linkage_pseudonym: str
     purpose: str | None
-    site: str
-    at: str
+    site: str | None = None
+    at: str | None = None
 
 
 class OptOutPage(_Body):
@@ -106,8 +130,8 @@ class ConsentItem(_Body):
     linkage_pseudonym: str
     purpose: str
     action: Literal["given", "withdrawn"]
-    site: str
-    at: str
+    site: str | None = None  # not shown to nodes (see ``OptOutItem``)
+    at: str | None = None
 
 
 class ConsentPage(_Body):
@@ -146,6 +170,9 @@ class ReservationOut(_Body):
     epsilon_after: float
     cap: float
     expires_at: dt.datetime
+    receipt: ReceiptOut | None = Field(
+        default=None, description="the broker's receipt for this change's audit event: keep it"
+    )
 
 
 class BalanceOut(_Body):

@@ -71,24 +71,28 @@ def row_to_event(row: AuditEventRow) -> AuditEvent:
     )
 
 
-def extend(
-    connection: Connection, tip: Tip, pending: Sequence[PendingEvent], heads: HeadSigning
-) -> AuditEvent | None:
+class Extended(NamedTuple):
+    events: list[AuditEvent]  # the linked events, in order (the last is the chain's new head)
+    head_jws: str | None  # the head signed for them, if this extension passed a multiple of ``every``
+
+
+def extend(connection: Connection, tip: Tip, pending: Sequence[PendingEvent], heads: HeadSigning) -> Extended:
     """Link ``pending`` after ``tip`` (locked by this transaction), write them and move the tip.
 
     One batched insert (``executemany``) and one tip update however many events: a group of
-    changes pays the chain's writes, and the head's signature, once. Returns the new last event
-    (None if nothing).
+    changes pays the chain's writes, and the head's signature, once.
     """
     if not pending:
-        return None
+        return Extended([], None)
     at = dt.datetime.now(dt.UTC)
     # ``next_event`` links to the previous event by its seq and hash only: the locked tip row holds
     # both, so the previous event is not re-read.
     previous = None if tip.seq == 0 else AuditEvent.model_construct(seq=tip.seq, hash=tip.hash)
     rows = []
+    linked = []
     for item in pending:
         previous = next_event(previous, kind=item.kind, actor=item.actor, payload=item.payload, at=at)
+        linked.append(previous)
         rows.append(
             {
                 "seq": previous.seq,
@@ -103,16 +107,16 @@ def extend(
     assert previous is not None
     connection.execute(_INSERT_EVENT, rows)
     connection.execute(_MOVE_TIP, {"tip_seq": previous.seq, "tip_hash": previous.hash})
+    head_jws = None
     if heads.sign is not None and previous.seq // heads.every > tip.seq // heads.every:
-        store_head(connection, previous.seq, heads.sign(previous))
-    return previous
+        head_jws = heads.sign(previous)
+        store_head(connection, previous.seq, head_jws)
+    return Extended(linked, head_jws)
 
 
 def append(connection: Connection, event: PendingEvent, heads: HeadSigning) -> AuditEvent:
     """Extend the chain by one event under the tip lock; the caller's transaction commits it."""
-    linked = extend(connection, lock_tip(connection), [event], heads)
-    assert linked is not None
-    return linked
+    return extend(connection, lock_tip(connection), [event], heads).events[-1]
 
 
 def store_head(connection: Connection, seq: int, jws: str) -> None:

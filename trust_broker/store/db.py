@@ -9,6 +9,7 @@ PostgreSQL keeps READ COMMITTED; ledger changes queue on the audit chain's tip r
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,11 +51,24 @@ def _sqlite_hooks(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
+def _private_sqlite_file(database: str | None) -> None:
+    """Create the broker's SQLite file 0600 before SQLite does (it would follow the umask: 0644, and
+    its WAL and shared-memory files copy the main file's mode)."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    os.chmod(path, 0o600)
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     """An engine configured for the broker's locking discipline on either database."""
     url = normalize_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        _private_sqlite_file(parsed.database)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         _sqlite_hooks(engine)
         return engine

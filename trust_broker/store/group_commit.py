@@ -39,10 +39,11 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Connection, Engine
 
+from trust_broker.audit.chain import AuditEvent
 from trust_broker.store import chain_io
 from trust_broker.store.chain_io import HeadSigning, PendingEvent
 from trust_broker.store.records import StoreError
@@ -76,14 +77,29 @@ class WriterClosed(RuntimeError):
     """The store was closed (the broker is stopping): no new operation is taken."""
 
 
+class Linked(NamedTuple):
+    """An operation's result with the events it recorded, as linked in the chain, and the head its
+    group left, signed by the broker (one signature per group: what every receipt of the group holds)."""
+
+    value: Any
+    events: list[AuditEvent]
+    head_jws: str | None
+
+
 class _Job:
-    __slots__ = ("batch", "future", "operation", "outcome")
+    __slots__ = ("batch", "future", "linked", "marks", "operation", "outcome")
 
     def __init__(
-        self, operation: Operation[Any] | None, batch: tuple[BatchOperation, Any] | None = None
+        self,
+        operation: Operation[Any] | None,
+        batch: tuple[BatchOperation, Any] | None = None,
+        *,
+        linked: bool = False,
     ) -> None:
         self.operation = operation
         self.batch = batch  # (batch operation, this call's item)
+        self.linked = linked  # answer with a ``Linked`` (the events and head) rather than the value
+        self.marks = (0, 0)  # its events' slice of the group's
         self.future: Future[Any] = Future()
         self.outcome: tuple[bool, Any] = (False, None)  # (succeeded, result or refusal), set in its group
 
@@ -137,6 +153,14 @@ class GroupCommitWriter:
     async def run(self, operation: Operation[T]) -> T:
         """Await ``operation``'s outcome without holding a thread: the event loop is woken when it is in."""
         return await asyncio.wrap_future(self.submit(operation))
+
+    async def run_linked(self, operation: Operation[Any]) -> Linked:
+        """As ``run``, with the events the operation recorded and the chain's head after its group.
+
+        A refusal (``StoreError``) that recorded an event (a refused reserve) is raised with the
+        ``Linked`` of that event as its ``linked`` attribute, so its answer can carry a receipt too.
+        """
+        return await asyncio.wrap_future(self._enqueue(_Job(operation, linked=True)))  # type: ignore[no-any-return]
 
     async def run_batched(self, batch: BatchOperation, item: Any) -> Any:
         """Await ``item``'s result from the next group's single run of ``batch``."""
@@ -232,10 +256,26 @@ class GroupCommitWriter:
                 except StoreError as refusal:
                     del shared.events[mark:]
                     job.outcome = (False, refusal)
+                job.marks = (mark, len(shared.events))
+            linked: list[AuditEvent] = []
+            head_jws: str | None = None
             if tip is not None and self._heads is not None:  # both or neither; the test is for the types
-                last = chain_io.extend(connection, tip, shared.events, self._heads)
-                tip = tip if last is None else chain_io.Tip(last.seq, last.hash)
+                linked, head_jws = chain_io.extend(connection, tip, shared.events, self._heads)
+                tip = tip if not linked else chain_io.Tip(linked[-1].seq, linked[-1].hash)
+                if (
+                    linked
+                    and head_jws is None
+                    and self._heads.sign is not None
+                    and any(j.linked for j in jobs)
+                ):
+                    head_jws = self._heads.sign(linked[-1])  # for the receipts only (not kept as a head)
             elif shared.events:
                 raise RuntimeError("an operation of a writer without a chain recorded events")
         self._memo_tip = tip
-        return [job.outcome for job in jobs]
+        outcomes = []
+        for job in jobs:
+            ok, value = job.outcome
+            if job.linked and ok:
+                value = Linked(value, linked[job.marks[0] : job.marks[1]], head_jws)
+            outcomes.append((ok, value))
+        return outcomes

@@ -51,6 +51,7 @@ class ReservationRecord:
     created_at: dt.datetime
     expires_at: dt.datetime
     refusal: dict[str, Any] | None = None
+    receipt: dict[str, Any] | None = None  # the broker's receipt for this answer's event (audit.receipts)
 
     @property
     def accepted(self) -> bool:

@@ -37,6 +37,10 @@ class BrokerStore(ABC):
     def participant(self, kid: str) -> Participant | None: ...
 
     @abstractmethod
+    def remove_participant(self, kid: str, *, actor: str) -> bool:
+        """Take a key out of the registry (audited, ``participant.removed``); False if unknown."""
+
+    @abstractmethod
     def participants(self) -> list[Participant]: ...
 
     @abstractmethod
@@ -91,6 +95,11 @@ class BrokerStore(ABC):
 
     @abstractmethod
     def balance(self, site: str, dataset: str, period: str, delta: float) -> AccountBalance: ...
+
+    @abstractmethod
+    def held_epsilon(self, site: str, dataset: str, period: str, delta: float, now: dt.datetime) -> float:
+        """ε a new grant cannot take on an account: what studies no longer live spent, plus the whole
+        per-site ε of every live grant (a grant holds its budget from issue: red-team finding 5)."""
 
     # audit
     @abstractmethod

@@ -9,6 +9,7 @@ locked in both orders, so there is no deadlock; SQLite's ``BEGIN IMMEDIATE`` ser
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -16,7 +17,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any
 
@@ -25,9 +25,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from trust_broker.accounting import Accountant
-from trust_broker.audit.chain import EVENT_KINDS, GENESIS, canonical_json
+from trust_broker.accounting import LedgerAccountant
+from trust_broker.audit.chain import EVENT_KINDS, GENESIS
+from trust_broker.audit.receipts import make_receipt
+from trust_broker.grants import Grant
+from trust_broker.ledger.account import AccountKey, LedgerError
 from trust_broker.ledger.analysis import REPEAT_FIELD
+from trust_broker.ledger.state import BUDGET_EVENTS, Ledger, LedgerEvent, next_state, spelling
 from trust_broker.roles import Role
 from trust_broker.store import chain_io
 from trust_broker.store.chain_io import HeadSigning, PendingEvent
@@ -59,7 +63,8 @@ from trust_broker.store.repository import BrokerStore
 
 ALL_PURPOSES = "*"
 NONCE_SWEEP_EVERY = 500
-PARTICIPANT_CACHE_SECONDS = 5.0
+PARTICIPANT_CACHE_SECONDS = 1.0  # another broker process's key change is seen within this
+MAX_PARTICIPANT_CACHE = 1024  # known participants only: an unknown key id is never cached
 
 # The ledger's hot path, built once on the tables: no ORM bookkeeping and no per-call statement
 # building (SQLAlchemy then reuses the compiled form; the values travel as bound parameters).
@@ -106,20 +111,6 @@ _EVENTS_SINCE = (
     .order_by(_EVENTS.c.seq)
 )
 CATCH_UP_EVENTS = 1000  # beyond, reading the accounts again is cheaper than following the events
-# Event kinds that change no ledger row the writer's memo holds (``budget.refused`` changes no account).
-_NO_LEDGER_CHANGE = frozenset(
-    {
-        "participant.registered",
-        "study.requested",
-        "study.decided",
-        "grant.issued",
-        "optout.added",
-        "consent.given",
-        "consent.withdrawn",
-        "node.report",
-        "budget.refused",
-    }
-)
 _NONCES = NonceRow.__table__
 _SWEEP_NONCES = delete(_NONCES).where(_NONCES.c.expires_at < bindparam("now"))
 # The SET clause comes from the parameters given with each call (any columns but ``id``).
@@ -146,15 +137,25 @@ def _dumps(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
-@lru_cache(maxsize=4096)
-def _canonical_mechanism(mechanism_json: str) -> str:
-    return canonical_json(json.loads(mechanism_json)).decode("utf-8")
+def _key(account: Any) -> AccountKey:
+    return AccountKey(account.site, account.dataset, account.period)
 
 
-def _spent_key(mechanism: str | dict[str, Any]) -> str:
-    """One spelling per mechanism in the spent counts: the audit chain's (RFC 8785, where σ = 1.0 is
-    ``1``), since the counts are kept current both from rows (``_dumps``) and from events."""
-    return _canonical_mechanism(mechanism if isinstance(mechanism, str) else _dumps(mechanism))
+def _ledger(memo: dict[Any, Any]) -> Ledger:
+    """The writer's partial ledger (the accounts it has read), kept in its memo."""
+    ledger = memo.get("ledger")
+    if ledger is None:
+        ledger = memo["ledger"] = Ledger(full=False)
+    return ledger  # type: ignore[no-any-return]
+
+
+def _state(status: str, kind: str, where: str, *, same_mechanism: bool = False) -> bool:
+    """The ledger's transition table on a row's status: True to go on, False when the request is a
+    repeat of what was done already; a refused transition is a ``budget.not_reserved`` refusal."""
+    try:
+        return next_state(status, kind, same_mechanism=same_mechanism, where=where) is not None
+    except LedgerError as exc:
+        raise StoreError("budget.not_reserved", str(exc)) from exc
 
 
 class SqlBrokerStore(BrokerStore):
@@ -168,7 +169,7 @@ class SqlBrokerStore(BrokerStore):
     def __init__(
         self,
         engine: Engine,
-        accountant: Accountant,
+        accountant: LedgerAccountant,
         head_signer: Callable[[Any], str] | None = None,
         *,
         sign_heads_every: int = 1,
@@ -246,14 +247,17 @@ class SqlBrokerStore(BrokerStore):
                     "public_key": participant.public_key,
                 },
             )
-            return True
+        self._participant_cache.clear()  # a rotated key stops working here at once
+        return True
 
     @staticmethod
     def _participant(row: ParticipantRow) -> Participant:
         return Participant(kid=row.kid, role=Role(row.role), site=row.site, public_key=row.public_key)
 
     def participant(self, kid: str) -> Participant | None:
-        """Looked up on every request, so served from a cache refreshed every few seconds."""
+        """Looked up on every request, so served from a cache refreshed every second; a change made by
+        this process empties it at once. Unknown key ids are not cached (any request may name one:
+        caching them cost ≈ 15 MiB per 2 000 unsigned requests), and the cache is bounded."""
         now = time.monotonic()
         cached = self._participant_cache.get(kid)
         if cached is not None and now - cached[0] < PARTICIPANT_CACHE_SECONDS:
@@ -261,8 +265,28 @@ class SqlBrokerStore(BrokerStore):
         with Session(self._read_engine) as session:
             row = session.get(ParticipantRow, kid)
             participant = None if row is None else self._participant(row)
+        if participant is None:
+            self._participant_cache.pop(kid, None)
+            return None
+        if len(self._participant_cache) >= MAX_PARTICIPANT_CACHE:
+            self._participant_cache.clear()
         self._participant_cache[kid] = (now, participant)
         return participant
+
+    def remove_participant(self, kid: str, *, actor: str) -> bool:
+        """Take a participant's key out of the registry (audited); False if it was not registered."""
+        with self._sessions.begin() as session:
+            row = session.get(ParticipantRow, kid, with_for_update=True)
+            if row is None:
+                return False
+            role, site = row.role, row.site
+            session.delete(row)
+            session.flush()
+            self._append(
+                session.connection(), "participant.removed", actor, {"kid": kid, "role": role, "site": site}
+            )
+        self._participant_cache.clear()
+        return True
 
     def participants(self) -> list[Participant]:
         with Session(self._read_engine) as session:
@@ -498,24 +522,25 @@ class SqlBrokerStore(BrokerStore):
     @staticmethod
     def _spent_counts(connection: Connection, account_id: int, study_id: str | None = None) -> Counter[str]:
         """Mechanisms counted as spent (committed with their actual parameters, live and expired
-        reservations), as {mechanism's ``_spent_key``: how many}: identical mechanisms are grouped in SQL."""
+        reservations), as {mechanism's spelling: how many}: identical mechanisms are grouped in SQL."""
         if study_id is None:
             rows = connection.execute(_SPENT, {"account_id": account_id})
         else:
             rows = connection.execute(_STUDY_SPENT, {"account_id": account_id, "study_id": study_id})
         counts: Counter[str] = Counter()
         for raw, count in rows:
-            counts[_spent_key(str(raw))] += int(count)
+            counts[spelling(str(raw))] += int(count)
         return counts
 
     def _spending(self, connection: Connection, group: Group, account: Any) -> Counter[str]:
         """The account's spent counts, read when the memo lacks them; the ledger's operations (and
         ``_catch_up``) keep them current. Keyed as events name accounts: (site, dataset, period)."""
-        key = ("spent", account.site, account.dataset, account.period)
-        counts = group.memo.get(key)
+        ledger = _ledger(group.memo)
+        key = _key(account)
+        counts = ledger.accounts.get(key)
         if counts is None:
-            counts = group.memo[key] = self._spent_counts(connection, account.id)
-        return counts  # type: ignore[no-any-return]
+            counts = ledger.load(key, self._spent_counts(connection, account.id))
+        return counts
 
     @staticmethod
     def _catch_up(
@@ -531,30 +556,22 @@ class SqlBrokerStore(BrokerStore):
             return False
         if (rows[0].prev_hash, rows[-1].seq, rows[-1].hash) != (since.hash, tip.seq, tip.hash):
             return False  # not the chain the memo was made from
+        ledger = memo.get("ledger")
         for row in rows:
-            if row.kind in _NO_LEDGER_CHANGE:
-                continue
-            payload = json.loads(row.payload_json)
+            if row.kind not in EVENT_KINDS:
+                return False
             if row.kind == "grant.revoked":
-                memo.pop(("granted", payload["study_id"]), None)
+                memo.pop(("granted", json.loads(row.payload_json)["study_id"]), None)
                 continue
-            account = payload["account"]
-            spent = memo.get(("spent", account["site"], account["dataset"], account["period"]))
-            if row.kind == "budget.reserved":
-                if spent is not None:
-                    spent[_spent_key(payload["mechanism"])] += 1
-            elif row.kind == "budget.committed":
-                memo.pop(("reservation", payload["reservation_id"]), None)
-                if spent is not None:
-                    spent[_spent_key(payload["reserved_mechanism"])] -= 1
-                    spent[_spent_key(payload["mechanism"])] += 1
-            elif row.kind == "budget.released":
+            if row.kind not in BUDGET_EVENTS:
+                continue  # registries, reports, refusals: no account changes
+            payload = json.loads(row.payload_json)
+            event = LedgerEvent.from_payload(row.kind, payload)
+            if row.kind in ("budget.committed", "budget.released"):
                 live = memo.pop(("reservation", payload["reservation_id"]), None)
-                if spent is not None:
-                    if live is None:  # its mechanism is not in the event: read the account again
-                        return False
-                    spent[_spent_key(live[0].mechanism_json)] -= 1
-            else:
+                if event.reserved_mechanism is None and live is not None:
+                    event = event._replace(reserved_mechanism=spelling(live[0].mechanism_json))
+            if ledger is not None and not ledger.apply(event).complete:
                 return False
         return True
 
@@ -602,7 +619,18 @@ class SqlBrokerStore(BrokerStore):
         )
 
     async def reserve(self, request: ReserveRequest) -> ReservationRecord:
-        return await self._writer.run(lambda connection, group: self._reserve(connection, group, request))
+        return await self._receipted(lambda connection, group: self._reserve(connection, group, request))
+
+    async def _receipted(
+        self, operation: Callable[[Connection, Group], ReservationRecord]
+    ) -> ReservationRecord:
+        """Run a ledger operation and attach the broker's receipt for the event it recorded (none for a
+        repeat of a request already answered: that answer's receipt stands)."""
+        linked = await self._writer.run_linked(operation)
+        record: ReservationRecord = linked.value
+        if not linked.events or linked.head_jws is None:
+            return record
+        return dataclasses.replace(record, receipt=make_receipt(linked.events[-1], linked.head_jws))
 
     def _reserve(self, connection: Connection, group: Group, request: ReserveRequest) -> ReservationRecord:
         # The grant's status as of this transaction (the service checked its immutable claims already):
@@ -610,16 +638,19 @@ class SqlBrokerStore(BrokerStore):
         # before is always seen.
         if ("granted", request.study_id) not in group.memo:
             state = connection.execute(_GRANT_STATE, {"study_id": request.study_id}).one_or_none()
-            granted_claims(request.study_id, state)
+            claims = granted_claims(request.study_id, state)
+            group.memo.setdefault(("grant", request.study_id), self._grant_of(claims))
             group.memo["granted", request.study_id] = True
         mechanism_json = _dumps(request.mechanism)
         account = self._account(connection, group, request.site, request.dataset, request.period)
         spent = self._spending(connection, group, account)
-        history = self._history(spent)
-        delta = self.accountant.account_delta([*history, request.mechanism], request.delta)
-        exceeds, epsilon = self.accountant.would_exceed(history, request.mechanism, request.cap, delta)
+        new = spelling(mechanism_json)
+        after = Counter(spent)
+        after[new] += 1
+        delta = self.accountant.charged_delta(after, request.delta)
+        epsilon = self.accountant.charged_epsilon(after, delta)
         refusal: dict[str, Any] | None = None
-        if exceeds:
+        if epsilon > request.cap:
             refusal = {
                 "rule": "budget.cap",
                 "detail": (
@@ -632,11 +663,10 @@ class SqlBrokerStore(BrokerStore):
         elif epsilon > request.study_cap:
             # The study's mechanisms are a subset of the account's, and RDP composition is monotone:
             # only when the whole account passes the study's cap can the study's own share pass it.
-            study_history = self._history(self._spent_counts(connection, account.id, request.study_id))
-            study_exceeds, study_eps = self.accountant.would_exceed(
-                study_history, request.mechanism, request.study_cap, delta
-            )
-            if study_exceeds:
+            study = self._spent_counts(connection, account.id, request.study_id)
+            study[new] += 1
+            study_eps = self.accountant.charged_epsilon(study, delta)
+            if study_eps > request.study_cap:
                 refusal = {
                     "rule": "budget.study_cap",
                     "detail": (
@@ -688,7 +718,11 @@ class SqlBrokerStore(BrokerStore):
         kind = "budget.refused" if refusal else "budget.reserved"
         group.events.append(PendingEvent(kind, request.requester, payload))
         if not refusal:
-            spent[_spent_key(mechanism_json)] += 1
+            _ledger(group.memo).apply(
+                LedgerEvent(
+                    "budget.reserved", _key(account), row.id, spelling(mechanism_json), request.study_id
+                )
+            )
             group.memo["reservation", row.id] = (row, account)  # for its commit or release
         return self._reservation(row, account)
 
@@ -708,6 +742,13 @@ class SqlBrokerStore(BrokerStore):
             raise StoreError(
                 "budget.request_id_reused",
                 f"request id {request.request_id} was already used for a different reservation",
+            )
+        if previous.status not in ("reserved", "refused"):
+            # Answering with the settled reservation would tell a node its round is covered when it is
+            # not: a request id is reserved once, and once settled it is spent.
+            raise StoreError(
+                "budget.request_settled",
+                f"request id {request.request_id} was already {previous.status}; reserve with a new one",
             )
         return self._reservation(previous, account)
 
@@ -739,7 +780,7 @@ class SqlBrokerStore(BrokerStore):
     async def commit(
         self, reservation_id: str, mechanism: dict[str, Any], *, site: str, actor: str
     ) -> ReservationRecord:
-        return await self._writer.run(
+        return await self._receipted(
             lambda connection, group: self._commit(connection, group, reservation_id, mechanism, site, actor)
         )
 
@@ -754,18 +795,48 @@ class SqlBrokerStore(BrokerStore):
     ) -> ReservationRecord:
         mechanism_json = _dumps(mechanism)
         row, account = self._reservation_and_account(connection, group, reservation_id, site)
-        if row.status == "committed" and row.committed_mechanism_json == mechanism_json:
+        same = row.committed_mechanism_json == mechanism_json
+        if not _state(row.status, "budget.committed", f"reservation {reservation_id}", same_mechanism=same):
             return self._reservation(row, account)
-        if row.status != "reserved":
-            raise StoreError("budget.not_reserved", f"reservation {reservation_id} is {row.status}")
         # A late commit (after expiry) is accepted: it can only lower the charge, never raise it.
         reserved = json.loads(row.mechanism_json)
+        grant = self._grant(connection, group, row.study_id)
+        refusal = grant.mechanism_refusal(mechanism) if grant is not None else None
+        if refusal is not None:
+            raise StoreError(*refusal, status=403)
         if mechanism != reserved and not self.accountant.within(mechanism, reserved, row.delta):
             raise StoreError(
                 "budget.commit_exceeds_reservation",
                 f"committed mechanism of {reservation_id} costs more than was reserved",
             )
-        # The actual parameters replace the reserved ones in the account's spending.
+        # The actual parameters replace the reserved ones in the account's spending, and the account is
+        # composed again with them: a mechanism cheaper alone than its reservation can compose to far
+        # more (red-team finding 2), so the commit is checked against the cap and the grant like a reserve.
+        after = Counter(self._spending(connection, group, account))
+        after[spelling(row.mechanism_json)] -= 1
+        after[spelling(mechanism_json)] += 1
+        delta = self.accountant.charged_delta(after, row.delta)
+        epsilon = self.accountant.charged_epsilon(after, delta)
+        if epsilon > row.cap:
+            raise StoreError(
+                "budget.cap",
+                f"committing {reservation_id} would compose ε {epsilon:.4f} on "
+                f"{account.site}/{account.dataset}/{account.period}, past the cap {row.cap:.4f}; "
+                "the reservation stays charged",
+            )
+        if grant is not None and account.site in grant.epsilon:
+            study_cap = grant.epsilon[account.site]
+            if epsilon > study_cap:  # the study's share can pass its cap only if the whole account does
+                study = self._spent_counts(connection, account.id, row.study_id)
+                study[spelling(row.mechanism_json)] -= 1
+                study[spelling(mechanism_json)] += 1
+                study_eps = self.accountant.charged_epsilon(study, delta)
+                if study_eps > study_cap:
+                    raise StoreError(
+                        "budget.study_cap",
+                        f"committing {reservation_id} would make study {row.study_id} spend ε "
+                        f"{study_eps:.4f} at {account.site}, above its grant's {study_cap:.4f}",
+                    )
         return self._settle(
             connection,
             group,
@@ -778,10 +849,25 @@ class SqlBrokerStore(BrokerStore):
             ),
             charged=mechanism_json,
             changes={"status": "committed", "committed_mechanism_json": mechanism_json},
+            composed=(delta, epsilon),
         )
 
+    def _grant_of(self, claims: str) -> Grant:
+        return Grant.from_claims(json.loads(claims), kid=self.broker_kid)
+
+    def _grant(self, connection: Connection, group: Group, study_id: str) -> Grant | None:
+        """A study's grant (its claims never change, so the memo keeps it for good), None if it has none."""
+        key = ("grant", study_id)
+        grant = group.memo.get(key)
+        if grant is None:
+            state = connection.execute(_GRANT_STATE, {"study_id": study_id}).one_or_none()
+            if state is None or state[1] is None:
+                return None
+            grant = group.memo[key] = self._grant_of(state[1])
+        return grant  # type: ignore[no-any-return]
+
     async def release(self, reservation_id: str, *, site: str, actor: str) -> ReservationRecord:
-        return await self._writer.run(
+        return await self._receipted(
             lambda connection, group: self._release(connection, group, reservation_id, site, actor)
         )
 
@@ -789,10 +875,8 @@ class SqlBrokerStore(BrokerStore):
         self, connection: Connection, group: Group, reservation_id: str, site: str, actor: str
     ) -> ReservationRecord:
         row, account = self._reservation_and_account(connection, group, reservation_id, site)
-        if row.status == "released":
+        if not _state(row.status, "budget.released", f"reservation {reservation_id}"):
             return self._reservation(row, account)
-        if row.status != "reserved":
-            raise StoreError("budget.not_reserved", f"reservation {reservation_id} is {row.status}")
         if _aware(row.expires_at) < _now():  # type: ignore[operator]
             raise StoreError(
                 "budget.reservation_expired",
@@ -803,7 +887,7 @@ class SqlBrokerStore(BrokerStore):
             group,
             row,
             account,
-            PendingEvent("budget.released", actor, {}),
+            PendingEvent("budget.released", actor, {"reserved_mechanism": json.loads(row.mechanism_json)}),
             charged=None,
             changes={"status": "released"},
         )
@@ -818,16 +902,26 @@ class SqlBrokerStore(BrokerStore):
         *,
         charged: str | None,
         changes: dict[str, Any],
+        composed: tuple[float, float] | None = None,
     ) -> ReservationRecord:
         """End a live reservation: its charge becomes ``charged`` (a mechanism's JSON; None when it is
         given back), the row gets ``changes`` and the account's new ε, and the event records both."""
         spent = self._spending(connection, group, account)  # a failed group empties the memo
-        spent[_spent_key(row.mechanism_json)] -= 1
-        if charged is not None:
-            spent[_spent_key(charged)] += 1
-        history = self._history(spent)
-        delta = self.accountant.account_delta(history, row.delta)  # the grant's δ, kept with the row
-        epsilon = self.accountant.epsilon(history, delta) if history else 0.0
+        _ledger(group.memo).apply(
+            LedgerEvent(
+                event.kind,
+                _key(account),
+                row.id,
+                None if charged is None else spelling(charged),
+                row.study_id,
+                reserved_mechanism=spelling(row.mechanism_json),
+            )
+        )
+        if composed is None:
+            delta = self.accountant.charged_delta(spent, row.delta)  # the grant's δ, kept with the row
+            epsilon = self.accountant.charged_epsilon(spent, delta)
+        else:  # the commit composed the account already, with the same charge
+            delta, epsilon = composed
         row = self._update_reservation(connection, row, **changes, settled_at=_now(), epsilon_after=epsilon)
         group.memo.pop(("reservation", row.id), None)
         payload = {
@@ -877,6 +971,38 @@ class SqlBrokerStore(BrokerStore):
                 charged=charged,
                 mechanisms=history,
             )
+
+    def held_epsilon(self, site: str, dataset: str, period: str, delta: float, now: dt.datetime) -> float:
+        with Session(self._read_engine) as session:
+            live = session.execute(
+                select(StudyRow.study_id, StudyRow.grant_json, StudyRow.expires_at).where(
+                    StudyRow.status == "granted", StudyRow.dataset == dataset
+                )
+            ).all()
+            holds: dict[str, float] = {}
+            for study_id, claims, expires_at in live:
+                if claims is None or (expires_at is not None and _aware(expires_at) <= now):  # type: ignore[operator]
+                    continue
+                epsilon = json.loads(claims).get("epsilon", {})
+                if site in epsilon:
+                    holds[study_id] = float(epsilon[site])
+            account_id = session.scalar(
+                select(BudgetAccountRow.id).where(
+                    BudgetAccountRow.site == site,
+                    BudgetAccountRow.dataset == dataset,
+                    BudgetAccountRow.period == period,
+                )
+            )
+            spent = 0.0
+            if account_id is not None:
+                statement = _SPENT.where(_RESERVATIONS.c.study_id.not_in(list(holds))) if holds else _SPENT
+                counts: Counter[str] = Counter()
+                for raw, count in session.connection().execute(statement, {"account_id": account_id}):
+                    counts[spelling(str(raw))] += int(count)
+                history = self._history(counts)
+                spent = self.accountant.epsilon(history, delta) if history else 0.0
+        # Summing is conservative: RDP composition is sub-additive in ε for the δ the policies allow.
+        return spent + sum(holds.values())
 
     # -- audit ---------------------------------------------------------------------------------
     def audit_events(self) -> Iterator[Any]:

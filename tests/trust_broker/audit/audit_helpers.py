@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from trust_broker.audit.chain import AuditEvent, compute_event_hash, next_event, sign_head
 from trust_broker.audit.export import write_export
 from trust_broker.audit.signatures import encode_public_key, sign_payload
-from trust_broker.ledger import AccountBook, AccountKey, SubsampledGaussian, compose_epsilon
+from trust_broker.ledger import AccountKey, Ledger, LedgerEvent, SubsampledGaussian, compose_epsilon, spelling
 
 START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 DELTA = 1e-7
@@ -30,7 +30,7 @@ class BrokerLog:
     kid: str = "broker"
     events: list[AuditEvent] = field(default_factory=list)
     heads: list[str] = field(default_factory=list)
-    books: dict[AccountKey, AccountBook] = field(default_factory=dict)
+    ledger: Ledger = field(default_factory=Ledger)
 
     def add(self, kind: str, actor: str, payload: dict[str, Any]) -> AuditEvent:
         prev = self.events[-1] if self.events else None
@@ -49,9 +49,10 @@ class BrokerLog:
         cap: float = CAP,
         epsilon_factor: float = 1.0,
     ) -> AuditEvent:
-        book = self.books.setdefault(key, AccountBook(key))
-        book.apply(kind, request_id, mechanism)
-        epsilon = compose_epsilon(book.charged(), DELTA) * epsilon_factor
+        self.ledger.apply(
+            LedgerEvent(kind, key, request_id, None if mechanism is None else spelling(mechanism))
+        )
+        epsilon = compose_epsilon(self.ledger.mechanisms(key), DELTA) * epsilon_factor
         payload: dict[str, Any] = {
             "account": key.to_json(),
             "request_id": request_id,

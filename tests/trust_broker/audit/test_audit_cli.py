@@ -53,3 +53,37 @@ def test_report_writes_markdown_and_one_png_per_site(export_lines: list[str], tm
         assert f"]({png.name})" in markdown
     assert "| france_travail | parcours | 2026 |" in markdown
     assert "intègre" in markdown
+
+
+def test_verify_with_receipts_fails_on_a_cut_export(
+    export_lines: list[str], broker_key, tmp_path: Path
+) -> None:  # noqa: ANN001 - the session's broker key fixture
+    """A node's receipt for the last event: the full export verifies with it, the cut one exits 1."""
+    from audit_helpers import AuditEvent  # the chain's event model, re-exported by the helpers
+
+    from trust_broker.audit.receipts import keep_receipt, sign_receipt
+
+    last = AuditEvent.model_validate(
+        {
+            k: v
+            for k, v in json.loads(export_lines[event_lines(export_lines, "budget.expired")[-1] - 1]).items()
+            if k != "type"
+        }
+    )
+    keep_receipt(
+        tmp_path / "receipts" / "france_travail.jsonl", sign_receipt(broker_key, "broker", last, last)
+    )
+    full = write_lines(tmp_path, export_lines)
+    ok = RUNNER.invoke(
+        app, ["verify", str(full), "--receipts", str(tmp_path / "receipts")], terminal_width=200
+    )
+    assert ok.exit_code == 0, ok.output
+    assert "1 node receipt(s) checked" in ok.output
+    cut_at = event_lines(export_lines, "budget.released")[-1]
+    kept = [line for number, line in enumerate(export_lines, start=1) if number < cut_at]
+    cut = write_lines(tmp_path, kept, "cut.jsonl")
+    result = RUNNER.invoke(
+        app, ["verify", str(cut), "--receipts", str(tmp_path / "receipts")], terminal_width=200
+    )
+    assert result.exit_code == 1
+    assert "receipt.missing_event" in result.output

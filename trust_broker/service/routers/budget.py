@@ -48,6 +48,7 @@ def _out(record: ReservationRecord) -> ReservationOut:
         epsilon_after=record.epsilon_after,
         cap=record.cap,
         expires_at=record.expires_at,
+        receipt=record.receipt,
     )
 
 
@@ -69,27 +70,9 @@ async def _standing_grant(ctx: BrokerContext, study_id: str, site: str, now: dt.
 
 
 def _check_bounds(grant: Grant, mechanism: dict[str, object]) -> None:
-    bounds = grant.dp_bounds
-    sigma = float(mechanism["noise_multiplier"])  # type: ignore[arg-type]
-    if sigma < bounds.min_noise_multiplier:
-        raise StoreError(
-            "grant.dp_bounds",
-            f"noise multiplier {sigma} is below the grant's minimum {bounds.min_noise_multiplier}",
-            status=403,
-        )
-    rate = mechanism.get("sample_rate")
-    if rate is not None and float(rate) > bounds.max_sample_rate:  # type: ignore[arg-type]
-        raise StoreError(
-            "grant.dp_bounds",
-            f"sample rate {rate} is above the grant's maximum {bounds.max_sample_rate}",
-            status=403,
-        )
-    if float(mechanism["delta"]) > grant.delta:  # type: ignore[arg-type]
-        raise StoreError(
-            "grant.delta",
-            f"mechanism δ {mechanism['delta']} is above the grant's δ {grant.delta}",
-            status=403,
-        )
+    refusal = grant.mechanism_refusal(mechanism)
+    if refusal is not None:
+        raise StoreError(*refusal, status=403)
 
 
 def _account_terms(ctx: BrokerContext, grant: Grant, site: str, now: dt.datetime) -> tuple[str, float]:
@@ -152,6 +135,7 @@ async def reserve(
                 "limit": refusal.get("limit"),
                 "value": refusal.get("value"),
                 "reservation_id": record.reservation_id,
+                "receipt": record.receipt,
             },
         )
     return _out(record)

@@ -51,12 +51,22 @@ def add_opt_out(
 )
 def list_opt_outs(
     ctx: Context,
-    _caller: Annotated[Caller, Depends(require(*READERS))],
+    caller: Annotated[Caller, Depends(require(*READERS))],
     since: Since = 0,
     limit: Limit = 5000,
 ) -> OptOutPage:
     page = ctx.store.opt_outs(since, limit)
-    return OptOutPage.model_validate({"items": page.items, "cursor": page.cursor})
+    return OptOutPage.model_validate({"items": _as_seen_by(caller, page.items), "cursor": page.cursor})
+
+
+def _as_seen_by(caller: Caller, items: list[dict[str, object]]) -> list[dict[str, object]]:
+    """A node learns which pseudonyms objected (or consented) and for which purpose: what it needs to
+    leave their records out. Not the site that recorded it nor when: with the shared linkage key, a
+    node matching a pseudonym to one of its own people would otherwise learn that this person is
+    also registered at that other institution, and when they went there."""
+    if caller.role is not Role.NODE:
+        return items
+    return [{key: value for key, value in item.items() if key not in ("site", "at")} for item in items]
 
 
 @router.post(
@@ -83,10 +93,10 @@ def record_consent(
 )
 def list_consents(
     ctx: Context,
-    _caller: Annotated[Caller, Depends(require(*READERS))],
+    caller: Annotated[Caller, Depends(require(*READERS))],
     since: Since = 0,
     limit: Limit = 5000,
     purpose: Annotated[str | None, Query(pattern=IDENT_PATTERN)] = None,
 ) -> ConsentPage:
     page = ctx.store.consents(since, limit, purpose)
-    return ConsentPage.model_validate({"items": page.items, "cursor": page.cursor})
+    return ConsentPage.model_validate({"items": _as_seen_by(caller, page.items), "cursor": page.cursor})

@@ -33,14 +33,15 @@ StudyId = Annotated[str, Path(pattern=IDENT_PATTERN)]
 
 
 def _spent(ctx: BrokerContext, request: StudyRequest, now: dt.datetime) -> dict[str, float]:
-    """ε already composed this period by each requested site's dataset account."""
+    """ε a new grant cannot have on each requested site's dataset account this period: what was spent
+    by studies that ended, plus every live grant's whole share (a grant holds its budget from issue)."""
     spent: dict[str, float] = {}
     for site in request.sites:
         policy = ctx.site_policies.get(site)
         if policy is None:
             continue
         period = period_of(now, policy.budget_period)
-        spent[site] = ctx.store.balance(site, request.dataset, period, request.delta).epsilon
+        spent[site] = ctx.store.held_epsilon(site, request.dataset, period, request.delta, now)
     return spent
 
 
@@ -72,6 +73,13 @@ def request_study(
         if any(not re.fullmatch(IDENT_PATTERN, v) for v in getattr(body, name)):
             raise StoreError("request.invalid", f"{name}: every entry must match {IDENT_PATTERN}", status=422)
     request = body.model_copy(update={"requested_by": caller.kid})
+    with ctx.grant_lock:  # two requests in this process cannot both be granted the same budget
+        return _decide_and_record(ctx, request, caller)
+
+
+def _decide_and_record(
+    ctx: BrokerContext, request: StudyRequest, caller: Caller
+) -> GrantResponse | JSONResponse:
     if ctx.store.study(request.study_id) is not None:
         raise StoreError("study.exists", f"study {request.study_id} already exists")
     now = dt.datetime.now(dt.UTC)
@@ -130,9 +138,12 @@ def request_study(
 
 
 def _status(study: StudyRecord) -> GrantStatus:
+    status = study.status
+    if status == "granted" and study.expires_at is not None and study.expires_at <= dt.datetime.now(dt.UTC):
+        status = "expired"  # a grant past its expiry no longer stands, whatever its row says
     return GrantStatus(
         study_id=study.study_id,
-        status=study.status,  # type: ignore[arg-type]
+        status=status,  # type: ignore[arg-type]
         expires_at=study.expires_at,
         revoked_at=study.revoked_at,
         reason=study.revoke_reason,
@@ -201,5 +212,7 @@ def post_node_report(
         raise NotFound("study.unknown", f"no study {study_id}")
     if study.grant is None or site not in study.grant.get("sites", []):
         raise StoreError("grant.site", f"site {site} is not listed in study {study_id}", status=403)
+    if study.status == "revoked":
+        raise StoreError("grant.revoked", f"the grant of study {study_id} was revoked", status=403)
     seq = ctx.store.record_node_report(study_id, site, body.model_dump(mode="json"), actor=caller.kid)
     return EventRecorded(seq=seq)
