@@ -21,7 +21,9 @@ from tasks.models import mlp
 
 from .declined import NodeDeclined
 from .dp_plan import epsilon_spent
+from .dp_release import NodeRandomness
 from .gate import StandaloneGate, StudyGate
+from .round_record import RoundRecord
 from .settings import NodeSettings, NodeSettingsError, resolve
 from .site_study import SiteStudy, open_site_study
 from .training import predict, train_round
@@ -82,18 +84,35 @@ def _train(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
     study.gate.still_granted()  # a grant revoked or expired since admission stops this site now
     model = _model(study, msg)
     x, y, newly_opted_out = study.training_set()
-    mechanism = study.plan.round_mechanism()
+    plan = study.plan
+    mechanism = plan.round_mechanism()
+    record = RoundRecord(study.settings.state_folder, study.instructions.study_id)
+    remembered = f"trained-rounds:{study.instructions.study_id}"
+    record.claim(  # before any ε is reserved: a repeated or surplus round is refused here
+        server_round,
+        rounds_granted=plan.rounds,
+        mechanism=mechanism,
+        target_epsilon=plan.target_epsilon,
+        delta=plan.delta,
+        remembered=_remembered_rounds(context, remembered),
+    )
     request_id = f"{study.instructions.study_id}:{study.settings.site}:round-{server_round}"
     reservation = study.gate.reserve(request_id, mechanism, examples=len(y))
-    outcome = train_round(
-        model,
-        x,
-        y,
-        study.plan,
-        learning_rate=study.instructions.learning_rate,
-        seed=study.instructions.seed * 1000 + server_round,
-    )
+    randomness = _randomness(study.settings, server_round)
+    try:
+        outcome = train_round(
+            model, x, y, plan, learning_rate=study.instructions.learning_rate, randomness=randomness
+        )
+    except Exception:
+        # Nothing left the node: give the round's ε back, keep the round claimed (never retrained).
+        record.settle(server_round, trained=False)
+        study.gate.release(reservation)
+        raise
     study.gate.commit(reservation, mechanism)
+    history = record.settle(server_round, trained=True)
+    context.state[remembered] = ConfigRecord(
+        {"rounds": [*_remembered_rounds(context, remembered), server_round]}
+    )
     study.gate.report(
         {
             "round": server_round,
@@ -102,16 +121,15 @@ def _train(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
             "reservation_id": reservation,
         }
     )
-    history = _record_round(context, study)
-    epsilon = epsilon_spent(history, study.plan.delta) if study.plan.private else float("inf")
+    private = plan.private and randomness.private
+    # The training loss is not a DP release: it stays at the node (issue 10, finding 5).
     metrics = MetricRecord(
         {
             "num-examples": len(y),
-            "train-loss": outcome.mean_loss,
-            "epsilon": epsilon,
-            "delta": study.plan.delta,
-            "noise-multiplier": study.plan.noise_multiplier,
-            "sample-rate": study.plan.sample_rate,
+            "epsilon": epsilon_spent(history, plan.delta) if private else float("inf"),
+            "delta": plan.delta,
+            "noise-multiplier": plan.noise_multiplier,
+            "sample-rate": plan.sample_rate,
             "steps": outcome.steps,
         }
     )
@@ -121,21 +139,24 @@ def _train(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
             "target-epsilon": study.terms.target_epsilon,
             "opted-out-since-start": newly_opted_out,
             "counts": json.dumps(study.data.counts, default=str),
+            "randomness": "secret" if randomness.private else "reproducible (node setting): not private",
         }
     )
     return RecordDict({"arrays": ArrayRecord(model.state_dict()), "metrics": metrics, "site": site})
 
 
-def _record_round(context: Context, study: SiteStudy) -> list[tuple[float, float, int]]:
-    """This study's mechanisms at this site so far, kept in the node's Flower context."""
-    key = f"dp-history:{study.instructions.study_id}"
+def _randomness(settings: NodeSettings, server_round: int) -> NodeRandomness:
+    """Secret to the node unless its own settings ask for reproducible runs (then not private)."""
+    if settings.reproducible_seed is None:
+        return NodeRandomness()
+    return NodeRandomness(reproducible_seed=settings.reproducible_seed * 1000 + server_round)
+
+
+def _remembered_rounds(context: Context, key: str) -> list[int]:
+    """The rounds this Flower run trained, as its context remembers them."""
     if key not in context.state:
-        context.state[key] = ConfigRecord({"sigma": [], "q": [], "steps": []})
-    record = context.state[key]
-    record["sigma"] = [*record["sigma"], study.plan.noise_multiplier]
-    record["q"] = [*record["q"], study.plan.sample_rate]
-    record["steps"] = [*record["steps"], study.plan.steps_per_round]
-    return list(zip(record["sigma"], record["q"], record["steps"], strict=True))
+        return []
+    return [int(r) for r in context.state[key]["rounds"]]  # type: ignore[union-attr]
 
 
 def _evaluate(study: SiteStudy, msg: Message, context: Context) -> RecordDict:

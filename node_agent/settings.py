@@ -29,6 +29,11 @@ class NodeSettings:
     keys_dir: Path | None = None
     broker_url: str | None = None
     site_policy: Path | None = None  # the site's own policy document (deployment: `--site-policy`)
+    #: Where the node keeps its own records (the rounds it trained per study); default <data-dir>/.r2dde-node.
+    state_dir: Path | None = None
+    #: Tests and debugging only: seeds the node's DP randomness so runs repeat. A run with it is NOT
+    #: private — whoever learns the seed can subtract the noise — and the node reports ε = ∞ for it.
+    reproducible_seed: int | None = None
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, object], origin: str) -> NodeSettings:
@@ -38,13 +43,23 @@ class NodeSettings:
         keys = config.get("keys-dir")
         broker = config.get("broker-url")
         policy = config.get("site-policy")
+        state = config.get("state-dir")
+        seed = config.get("reproducible-seed")
+        if seed not in (None, "") and not str(seed).lstrip("-").isdigit():
+            raise NodeSettingsError(f"{origin}: reproducible-seed must be an integer, got {seed!r}")
         return cls(
             site=str(config["site"]),
             data_dir=Path(str(config["data-dir"])),
             keys_dir=Path(str(keys)) if keys else None,
             broker_url=str(broker) if broker else None,
             site_policy=Path(str(policy)) if policy else None,
+            state_dir=Path(str(state)) if state else None,
+            reproducible_seed=int(str(seed)) if seed not in (None, "") else None,
         )
+
+    @property
+    def state_folder(self) -> Path:
+        return self.state_dir if self.state_dir is not None else self.data_dir / ".r2dde-node"
 
     def to_mapping(self) -> dict[str, str]:
         raw = asdict(self)

@@ -61,7 +61,9 @@ def train_round(
     for the plan's steps per epoch, even if opt-outs removed records since the plan was made.
     """
     if grad_sample_mode not in GRAD_SAMPLE_MODES:
-        raise ValueError(f"grad-sample mode {grad_sample_mode!r} is not one of {', '.join(GRAD_SAMPLE_MODES)}")
+        raise ValueError(
+            f"grad-sample mode {grad_sample_mode!r} is not one of {', '.join(GRAD_SAMPLE_MODES)}"
+        )
     if len(labels) == 0:
         raise ValueError("no training record")
     trained = copy.deepcopy(model)  # Opacus hooks the module it wraps; keep the caller's plain.
@@ -95,7 +97,7 @@ def train_round(
         module, optimizer, loader = private[0], private[1], private[-1]
         if len(private) == 4:
             criterion = private[2]
-        # Opacus' secure_mode noise (a sum of Gaussians, robust to floating-point attacks), from our generator.
+        # Opacus' secure_mode noise draw (a sum of Gaussians, against floating-point attacks).
         optimizer.secure_mode = True  # type: ignore[attr-defined]
     else:
         loader = DataLoader(

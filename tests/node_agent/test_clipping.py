@@ -51,7 +51,14 @@ def _summed_clipped_gradient(x: np.ndarray, y: np.ndarray, mode: str) -> torch.T
     model = mlp(x.shape[1], (8,), seed=1)
     before = _flat(model)
     train_round(
-        model, x, y, _plan(), learning_rate=LR, randomness=NodeRandomness(), grad_sample_mode=mode, optimizer_name="sgd"
+        model,
+        x,
+        y,
+        _plan(),
+        learning_rate=LR,
+        randomness=NodeRandomness(),
+        grad_sample_mode=mode,
+        optimizer_name="sgd",
     )
     return (before - _flat(model)) * len(y) / LR
 
