@@ -73,11 +73,16 @@ def train_round(
         torch.from_numpy(np.ascontiguousarray(labels, dtype=np.float32).reshape(-1)),
     )
     optimizer: torch.optim.Optimizer = OPTIMIZERS[optimizer_name](trained.parameters(), lr=learning_rate)
-    criterion: nn.Module = nn.BCEWithLogitsLoss()
+    # Summed, not averaged: a Poisson batch may be empty, and the mean of nothing is NaN. Both
+    # paths divide by the *expected* batch size instead (below).
+    criterion: nn.Module = nn.BCEWithLogitsLoss(reduction="sum")
     module: nn.Module = trained
+    # Private or not, the same sampling: each step Poisson-samples records at the plan's rate, for
+    # exactly the plan's steps (set explicitly: Opacus' default int(1/q) loses one at q = 1/93).
+    loader: DataLoader = DPDataLoader(dataset, sample_rate=plan.sample_rate, generator=randomness.torch())
+    loader.batch_sampler.steps = plan.steps_per_epoch  # type: ignore[union-attr]
+    expected_batch = len(dataset) * plan.sample_rate
     if plan.private:
-        loader: DataLoader = DPDataLoader(dataset, sample_rate=plan.sample_rate, generator=randomness.torch())
-        loader.batch_sampler.steps = plan.steps_per_epoch  # type: ignore[union-attr]
         with warnings.catch_warnings():
             # Opacus warns that secure_mode is off: its CSPRNG (torchcsprng) does not exist for this
             # torch; the generators come from NodeRandomness instead, and noise is drawn as below.
@@ -90,6 +95,7 @@ def train_round(
                 noise_multiplier=plan.noise_multiplier,
                 max_grad_norm=plan.max_grad_norm,
                 poisson_sampling=False,  # the loader above already samples, with the node's generator
+                loss_reduction="sum",
                 grad_sample_mode=grad_sample_mode,
                 noise_generator=randomness.torch(),
             )
@@ -99,13 +105,11 @@ def train_round(
             criterion = private[2]
         # Opacus' secure_mode noise draw (a sum of Gaussians, against floating-point attacks).
         optimizer.secure_mode = True  # type: ignore[attr-defined]
-    else:
-        loader = DataLoader(
-            dataset,
-            batch_size=max(1, -(-len(dataset) // plan.steps_per_epoch)),
-            shuffle=True,
-            generator=randomness.torch(),
-        )
+        # Per-record gradients of the summed loss are clipped and summed; the noisy sum is then
+        # divided by the expected batch size q·n, as with Opacus' "mean" reduction — which rounds
+        # q·n down to an int: 0, and inf weights, when a table has fewer records than 1/q.
+        optimizer.loss_reduction = "mean"  # type: ignore[attr-defined]
+        optimizer.expected_batch_size = expected_batch  # type: ignore[attr-defined]
     module.train()
     steps, total_loss, batches_with_loss = 0, 0.0, 0
     with warnings.catch_warnings():
@@ -114,13 +118,15 @@ def train_round(
             for x, y in loader:
                 optimizer.zero_grad()
                 loss = criterion(module(x).reshape(-1), y)
+                if not plan.private:
+                    loss = loss / expected_batch
                 loss.backward()
                 optimizer.step()
                 steps += 1
                 if len(y):
-                    total_loss += float(loss.detach())
+                    total_loss += float(loss.detach()) * (1 if plan.private else expected_batch) / len(y)
                     batches_with_loss += 1
-    if plan.private and steps != plan.steps_per_round:
+    if steps != plan.steps_per_round:
         raise RuntimeError(f"DP-SGD took {steps} steps where the plan recorded {plan.steps_per_round}")
     model.load_state_dict(unwrap(module).state_dict())
     return RoundOutcome(steps=steps, mean_loss=total_loss / max(batches_with_loss, 1))

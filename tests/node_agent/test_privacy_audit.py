@@ -101,9 +101,7 @@ def test_a_coordinator_cannot_tell_whether_the_canary_was_there():
     true_pos = sum(says_in(node_trains(x_in, y_in)) for _ in range(TRIALS))
     false_pos = sum(says_in(node_trains(x_out, y_out)) for _ in range(TRIALS))
     bound = epsilon_lower_bound(true_pos, false_pos, TRIALS, DELTA)
-    print(
-        f"audit: TPR {true_pos}/{TRIALS}, FPR {false_pos}/{TRIALS}, ε ≥ {bound:.2f}, claimed {CLAIMED_EPSILON}"
-    )
+    print(f"audit: TPR {true_pos}/{TRIALS}, FPR {false_pos}/{TRIALS}, ε ≥ {bound:.2f} ≤? {CLAIMED_EPSILON}")
     assert bound <= CLAIMED_EPSILON, (
         f"empirical ε lower bound {bound:.2f} passes the claimed ε {CLAIMED_EPSILON} "
         f"(TPR {true_pos}/{TRIALS}, FPR {false_pos}/{TRIALS})"
