@@ -69,8 +69,8 @@ def train_round(
     trained = copy.deepcopy(model)  # Opacus hooks the module it wraps; keep the caller's plain.
     trained.train()
     dataset = TensorDataset(
-        torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)),
-        torch.from_numpy(np.ascontiguousarray(labels, dtype=np.float32).reshape(-1)),
+        torch.from_numpy(np.array(features, dtype=np.float32)),  # a copy: the caller's may be read-only
+        torch.from_numpy(np.array(labels, dtype=np.float32).reshape(-1)),
     )
     optimizer: torch.optim.Optimizer = OPTIMIZERS[optimizer_name](trained.parameters(), lr=learning_rate)
     # Summed, not averaged: a Poisson batch may be empty, and the mean of nothing is NaN. Both
