@@ -97,7 +97,11 @@ def _train(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
         remembered=_remembered_rounds(context, remembered),
     )
     request_id = f"{study.instructions.study_id}:{study.settings.site}:round-{server_round}"
-    reservation = study.gate.reserve(request_id, mechanism, examples=len(y))
+    try:
+        reservation = study.gate.reserve(request_id, mechanism, examples=len(y))
+    except BaseException:
+        record.unclaim(server_round)  # refused or unreachable: nothing trained, the round may come again
+        raise
     randomness = _randomness(study.settings, server_round)
     try:
         outcome = train_round(

@@ -123,6 +123,13 @@ class RoundRecord:
                     )
             rounds[str(server_round)] = {"mechanism": dict(mechanism), "state": "claimed"}
 
+    def unclaim(self, server_round: int) -> None:
+        """Free a claimed round that never started (its reservation was refused): nothing was trained."""
+        with self._locked() as state:
+            rounds: MutableMapping[str, dict[str, object]] = state["rounds"]  # type: ignore[assignment]
+            if rounds.get(str(server_round), {}).get("state") == "claimed":
+                del rounds[str(server_round)]
+
     def settle(self, server_round: int, *, trained: bool) -> list[tuple[float, float, int]]:
         """Mark the round trained (its update is released) or failed; return the trained history."""
         with self._locked() as state:

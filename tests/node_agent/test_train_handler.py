@@ -158,3 +158,17 @@ def test_a_deleted_record_under_a_running_study_fails_closed(data_dir):
     _weights(_train(_message(config, 1), context))
     shutil.rmtree(data_dir / ".r2dde-node")
     assert "node.round_record_lost" in _declined(_train(_message(config, 2), context))
+
+
+def test_a_round_whose_reservation_was_refused_can_be_asked_again(data_dir, monkeypatch):
+    from node_agent.declined import NodeDeclined
+    from node_agent.gate import StandaloneGate
+
+    def refuse(self, request_id, mechanism, examples):
+        raise NodeDeclined("budget.exhausted", "the ledger refused this round")
+
+    config = _config()
+    with monkeypatch.context() as patched:
+        patched.setattr(StandaloneGate, "reserve", refuse)
+        assert "budget.exhausted" in _declined(_train(_message(config, 1), _context(data_dir)))
+    _weights(_train(_message(config, 1), _context(data_dir)))
