@@ -84,6 +84,8 @@ def _train(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
     study.gate.still_granted()  # a grant revoked or expired since admission stops this site now
     model = _model(study, msg)
     x, y, newly_opted_out = study.training_set()
+    if len(y) == 0:  # every record opted out since the study opened: decline before any reservation
+        raise NodeDeclined("dp.plan", "no training record left at this site")
     plan = study.plan
     mechanism = plan.round_mechanism()
     record = RoundRecord(study.settings.state_folder, study.instructions.study_id)

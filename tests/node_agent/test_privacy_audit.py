@@ -70,14 +70,14 @@ def test_clopper_pearson_bound_is_the_textbook_one():
     assert epsilon_lower_bound(50, 50, 100, 0.0) == 0.0
 
 
-def _plan():
+def _plan(epsilon: float = CLAIMED_EPSILON):
     """One full-batch step (q = 1): the canary's whole privacy loss in one Gaussian release."""
     return plan_study(
         n_train=150,
         batch_size=150,
         local_epochs=1,
         rounds=1,
-        target_epsilon=CLAIMED_EPSILON,
+        target_epsilon=epsilon,
         delta=DELTA,
         max_grad_norm=1.0,
     )
@@ -89,10 +89,16 @@ def _trained(x: np.ndarray, y: np.ndarray, plan, randomness: NodeRandomness, **h
     return _flat(model)
 
 
-def _audit(node_randomness, trials: int) -> tuple[dict[str, tuple[int, int]], float]:
-    """Run both worlds `trials` times at the node; score them with the coordinator's two attacks."""
+def audit(
+    node_randomness, trials: int, epsilon: float = CLAIMED_EPSILON
+) -> tuple[dict[str, tuple[int, int]], float]:
+    """Run both worlds `trials` times at the node; score them with the coordinator's two attacks.
+
+    Returns each attack's (true positives, false positives) and the best ε lower bound.
+    Also run with more trials by benchmarks/federated/privacy_audit.py.
+    """
     x_out, y_out, x_in, y_in = _site()
-    plan = _plan()
+    plan = _plan(epsilon)
     initial = _flat(mlp(x_out.shape[1], (8,), seed=3))
     guess = NodeRandomness(reproducible_seed=INSTRUCTIONS_SEED)  # the only seed it could know
 
@@ -133,7 +139,7 @@ def _audit(node_randomness, trials: int) -> tuple[dict[str, tuple[int, int]], fl
 
 def test_a_coordinator_cannot_tell_whether_the_canary_was_there():
     """The node's own randomness: the best attack's ε lower bound stays under the claimed ε."""
-    outcomes, bound = _audit(NodeRandomness, TRIALS)
+    outcomes, bound = audit(NodeRandomness, TRIALS)
     print(f"audit (secret randomness): {outcomes} of {TRIALS}, ε ≥ {bound:.2f}, claimed {CLAIMED_EPSILON}")
     assert bound <= CLAIMED_EPSILON, (
         f"empirical ε ≥ {bound:.2f} passes the claimed ε {CLAIMED_EPSILON}: {outcomes}"
@@ -142,6 +148,6 @@ def test_a_coordinator_cannot_tell_whether_the_canary_was_there():
 
 def test_the_audit_catches_a_node_whose_randomness_the_coordinator_knows():
     """What the node did before (seeded from the instructions): the same audit fails it."""
-    outcomes, bound = _audit(lambda: NodeRandomness(reproducible_seed=INSTRUCTIONS_SEED), 50)
+    outcomes, bound = audit(lambda: NodeRandomness(reproducible_seed=INSTRUCTIONS_SEED), 50)
     print(f"audit (instructions' seed): {outcomes} of 50, ε ≥ {bound:.2f}, claimed {CLAIMED_EPSILON}")
     assert bound > CLAIMED_EPSILON
