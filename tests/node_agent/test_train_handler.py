@@ -25,7 +25,7 @@ SITE = "site_1"
 
 @pytest.fixture(scope="module")
 def adult_rows() -> object:
-    return load_adult_train().iloc[:1200][list(ADULT_COLUMNS)]
+    return load_adult_train().iloc[:600][list(ADULT_COLUMNS)]
 
 
 @pytest.fixture
