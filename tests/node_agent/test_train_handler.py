@@ -172,3 +172,22 @@ def test_a_round_whose_reservation_was_refused_can_be_asked_again(data_dir, monk
         patched.setattr(StandaloneGate, "reserve", refuse)
         assert "budget.exhausted" in _declined(_train(_message(config, 1), _context(data_dir)))
     _weights(_train(_message(config, 1), _context(data_dir)))
+
+
+def test_a_training_that_fails_gives_its_reservation_back_and_is_not_retrained(data_dir, monkeypatch):
+    from node_agent import client_app
+    from node_agent.gate import StandaloneGate
+
+    released: list[str] = []
+    monkeypatch.setattr(StandaloneGate, "release", lambda self, reservation: released.append(reservation))
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    config = _config()
+    with monkeypatch.context() as patched:
+        patched.setattr(client_app, "train_round", crash)
+        with pytest.raises(RuntimeError):
+            _train(_message(config, 1), _context(data_dir))
+    assert released == ["replay-test:site_1:round-1"]
+    assert "node.round_repeated" in _declined(_train(_message(config, 1), _context(data_dir)))
