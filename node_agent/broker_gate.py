@@ -12,7 +12,7 @@ from policies.models import LegalBasis, SitePolicy, StudyRequest
 from tasks.instructions import StudyInstructions
 from tasks.registry import TaskSpec
 from trust_broker.client import BrokerClient, BrokerError, BudgetRefused
-from trust_broker.grants import Grant, GrantError, verify_grant
+from trust_broker.grants import DPBounds, Grant, GrantError, verify_grant
 from trust_broker.provision.keys import load_private_key, load_public_key, node_kid
 
 from .declined import NodeDeclined
@@ -67,6 +67,7 @@ class BrokerGate(StudyGate):
             raise NodeDeclined(
                 "grant.dp_bounds", f"clipping norm {instructions.max_grad_norm} outside the grant's"
             )
+        self._check_training_bounds(instructions, bounds)
         if instructions.field_list and not set(instructions.field_list) <= set(grant.fields):
             raise NodeDeclined("grant.fields", "the round asks for fields the grant does not cover")
         self._call(lambda: self.client.ensure_not_revoked(grant.study_id))
@@ -82,6 +83,18 @@ class BrokerGate(StudyGate):
             evaluation=grant.evaluation,
             min_cell_size=grant.min_cell_size,
         )
+
+    @staticmethod
+    def _check_training_bounds(instructions: StudyInstructions, bounds: DPBounds) -> None:
+        """The grant bounds the hyper-parameters, not only σ and C: lr, epochs and batch stay in range."""
+        checks = (
+            ("learning rate", instructions.learning_rate, bounds.min_learning_rate, bounds.max_learning_rate),
+            ("local epochs", instructions.local_epochs, 1, bounds.max_local_epochs),
+            ("batch size", instructions.batch_size, bounds.min_batch_size, bounds.max_batch_size),
+        )
+        for name, value, low, high in checks:
+            if not low <= value <= high:
+                raise NodeDeclined("grant.dp_bounds", f"{name} {value} outside the grant's [{low}, {high}]")
 
     def _site_policies(self) -> dict[str, SitePolicy]:
         """The site's own document, from the node's own folder, always: in deployment the shipped
@@ -167,6 +180,9 @@ class BrokerGate(StudyGate):
 
     def commit(self, reservation_id: str, mechanism: Mapping[str, object]) -> None:
         self._call(lambda: self.client.commit(reservation_id, mechanism))
+
+    def release(self, reservation_id: str) -> None:
+        self._call(lambda: self.client.release(reservation_id))
 
     def report(self, counts: Mapping[str, object]) -> None:
         assert self.grant is not None, "report before admit"

@@ -28,8 +28,9 @@ from tasks.models import mlp
 
 from .declined import NodeDeclined, NodeFailed, log
 from .dp_plan import epsilon_spent
-from .dp_release import release
+from .dp_release import NodeRandomness, release
 from .gate import StandaloneGate, StudyGate
+from .round_record import RoundRecord
 from .settings import NodeSettings, NodeSettingsError, resolve
 from .site_study import SiteStudy, open_site_study
 from .training import predict, train_round
@@ -110,18 +111,41 @@ def _train(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
     study.gate.still_granted()  # a grant revoked or expired since admission stops this site now
     model = _model(study, msg)
     x, y, newly_opted_out = study.training_set()
-    mechanism = study.plan.round_mechanism()
-    request_id = f"{study.instructions.study_id}:{study.settings.site}:round-{server_round}"
-    reservation = study.gate.reserve(request_id, mechanism, examples=len(y))
-    outcome = train_round(
-        model,
-        x,
-        y,
-        study.plan,
-        learning_rate=study.instructions.learning_rate,
-        seed=study.instructions.seed * 1000 + server_round,
+    if len(y) == 0:  # every record opted out since the study opened: decline before any reservation
+        raise NodeDeclined("dp.plan", "no training record left at this site")
+    plan = study.plan
+    mechanism = plan.round_mechanism()
+    record = RoundRecord(study.settings.state_folder, study.instructions.study_id)
+    remembered = f"trained-rounds:{study.instructions.study_id}"
+    record.claim(  # before any ε is reserved: a repeated or surplus round is refused here
+        server_round,
+        rounds_granted=plan.rounds,
+        mechanism=mechanism,
+        target_epsilon=plan.target_epsilon,
+        delta=plan.delta,
+        remembered=_remembered_rounds(context, remembered),
     )
+    request_id = f"{study.instructions.study_id}:{study.settings.site}:round-{server_round}"
+    try:
+        reservation = study.gate.reserve(request_id, mechanism, examples=len(y))
+    except BaseException:
+        record.unclaim(server_round)  # refused or unreachable: nothing trained, the round may come again
+        raise
+    randomness = _randomness(study.settings, server_round)
+    try:
+        outcome = train_round(
+            model, x, y, plan, learning_rate=study.instructions.learning_rate, randomness=randomness
+        )
+    except Exception:
+        # Nothing left the node: give the round's ε back, keep the round claimed (never retrained).
+        record.settle(server_round, trained=False)
+        study.gate.release(reservation)
+        raise
     study.gate.commit(reservation, mechanism)
+    history = record.settle(server_round, trained=True)
+    context.state[remembered] = ConfigRecord(
+        {"rounds": [*_remembered_rounds(context, remembered), server_round]}
+    )
     study.gate.report(
         {
             "round": server_round,
@@ -130,35 +154,42 @@ def _train(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
             "reservation_id": reservation,
         }
     )
-    history = _record_round(context, study)
-    epsilon = epsilon_spent(history, study.plan.delta) if study.plan.private else float("inf")
-    # No count of the site's records leaves with the update (issue 10, item 4): FedAvg weighs the
-    # sites' updates equally, and the record counts are released, noisy, with the evaluation.
+    private = plan.private and randomness.private
+    # Neither the training loss nor any count of the site's records leaves with the update (issue
+    # 10, findings 5 and 10): FedAvg weighs the sites' updates equally, and the record counts are
+    # released, noisy, with the evaluation.
     metrics = MetricRecord(
         {
             AGGREGATION_WEIGHT: 1.0,
-            "train-loss": outcome.mean_loss,
-            "epsilon": epsilon,
-            "delta": study.plan.delta,
-            "noise-multiplier": study.plan.noise_multiplier,
-            "sample-rate": study.plan.sample_rate,
+            "epsilon": epsilon_spent(history, plan.delta) if private else float("inf"),
+            "delta": plan.delta,
+            "noise-multiplier": plan.noise_multiplier,
+            "sample-rate": plan.sample_rate,
             "steps": outcome.steps,
         }
     )
-    site = ConfigRecord({"site": study.settings.site, "target-epsilon": study.terms.target_epsilon})
+    site = ConfigRecord(
+        {
+            "site": study.settings.site,
+            "target-epsilon": study.terms.target_epsilon,
+            "randomness": "secret" if randomness.private else "reproducible (node setting): not private",
+        }
+    )
     return RecordDict({"arrays": ArrayRecord(model.state_dict()), "metrics": metrics, "site": site})
 
 
-def _record_round(context: Context, study: SiteStudy) -> list[tuple[float, float, int]]:
-    """This study's mechanisms at this site so far, kept in the node's Flower context."""
-    key = f"dp-history:{study.instructions.study_id}"
+def _randomness(settings: NodeSettings, server_round: int) -> NodeRandomness:
+    """Secret to the node unless its own settings ask for reproducible runs (then not private)."""
+    if settings.reproducible_seed is None:
+        return NodeRandomness()
+    return NodeRandomness(reproducible_seed=settings.reproducible_seed * 1000 + server_round)
+
+
+def _remembered_rounds(context: Context, key: str) -> list[int]:
+    """The rounds this Flower run trained, as its context remembers them."""
     if key not in context.state:
-        context.state[key] = ConfigRecord({"sigma": [], "q": [], "steps": []})
-    record = context.state[key]
-    record["sigma"] = [*record["sigma"], study.plan.noise_multiplier]
-    record["q"] = [*record["q"], study.plan.sample_rate]
-    record["steps"] = [*record["steps"], study.plan.steps_per_round]
-    return list(zip(record["sigma"], record["q"], record["steps"], strict=True))
+        return []
+    return [int(r) for r in context.state[key]["rounds"]]  # type: ignore[union-attr]
 
 
 def _evaluate(study: SiteStudy, msg: Message, context: Context) -> RecordDict:

@@ -62,6 +62,10 @@ class StudyGate(ABC):
         """Record what was actually spent."""
 
     @abstractmethod
+    def release(self, reservation_id: str) -> None:
+        """Give back a reservation whose round released nothing (its training failed at the node)."""
+
+    @abstractmethod
     def report(self, counts: Mapping[str, object]) -> None:
         """Send the node's counters (records used, opt-outs applied, …) for the audit trail."""
 
@@ -98,6 +102,9 @@ class StandaloneGate(StudyGate):
         return request_id
 
     def commit(self, reservation_id: str, mechanism: Mapping[str, object]) -> None:
+        return None
+
+    def release(self, reservation_id: str) -> None:
         return None
 
     def report(self, counts: Mapping[str, object]) -> None:

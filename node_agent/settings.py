@@ -33,6 +33,11 @@ class NodeSettings:
     broker_url: str | None = None
     site_policy: Path | None = None  # the site's own policy document (deployment: `--site-policy`)
     receipts_dir: Path | None = None  # where the broker's receipts are kept (default: the keys folder)
+    #: Where the node keeps its own records (rounds trained, evaluations released); see `state_folder`.
+    state_dir: Path | None = None
+    #: Tests and debugging only: seeds the node's DP randomness so runs repeat. A run with it is NOT
+    #: private — whoever learns the seed can subtract the noise — and the node reports ε = ∞ for it.
+    reproducible_seed: int | None = None
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, object], origin: str) -> NodeSettings:
@@ -43,6 +48,10 @@ class NodeSettings:
         broker = config.get("broker-url")
         policy = config.get("site-policy")
         receipts = config.get("receipts-dir")
+        state = config.get("state-dir")
+        seed = config.get("reproducible-seed")
+        if seed not in (None, "") and not str(seed).lstrip("-").isdigit():
+            raise NodeSettingsError(f"{origin}: reproducible-seed must be an integer, got {seed!r}")
         return cls(
             site=str(config["site"]),
             data_dir=Path(str(config["data-dir"])),
@@ -50,6 +59,8 @@ class NodeSettings:
             broker_url=str(broker) if broker else None,
             site_policy=Path(str(policy)) if policy else None,
             receipts_dir=Path(str(receipts)) if receipts else None,
+            state_dir=Path(str(state)) if state else None,
+            reproducible_seed=int(str(seed)) if seed not in (None, "") else None,
         )
 
     def policy_path(self) -> Path | None:
@@ -61,6 +72,17 @@ class NodeSettings:
         if self.site_policy is not None:
             return self.site_policy
         return self.keys_dir / SITE_POLICY_FILE if self.keys_dir is not None else None
+
+    @property
+    def state_folder(self) -> Path:
+        """The node's own writable folder for what it trained and released per study: ``state-dir``,
+        else beside its data, or — where the data folder is mounted read-only (containers) — under
+        its Flower home (``r2dde node start`` sets FLWR_HOME)."""
+        if self.state_dir is not None:
+            return self.state_dir
+        if os.access(self.data_dir, os.W_OK):
+            return self.data_dir / ".r2dde-node"
+        return Path(os.environ.get("FLWR_HOME") or Path.home() / ".flwr") / "r2dde-state" / self.site
 
     def to_mapping(self) -> dict[str, str]:
         raw = asdict(self)

@@ -6,7 +6,6 @@ each round may run in a fresh process and the session is simply rebuilt, determi
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,17 +24,10 @@ from .local_data import SiteData, load_site_table, split_and_encode
 from .preparation import analysis_view, holdout_membership, usable
 from .settings import NodeSettings
 
-#: Where a node keeps its own records of what it released per study (evaluations so far).
-NODE_STATE = "node-state"
-
 
 def node_state_dir(settings: NodeSettings) -> Path:
-    """The node's own writable folder: beside its data, or — where the data folder is mounted
-    read-only (containers) — under its Flower home (``r2dde node start`` sets FLWR_HOME)."""
-    if os.access(settings.data_dir, os.W_OK):
-        return settings.data_dir / NODE_STATE
-    home = Path(os.environ.get("FLWR_HOME") or Path.home() / ".flwr")
-    return home / "r2dde-state" / settings.site
+    """The node's own writable folder (one for every record the node keeps: `NodeSettings.state_folder`)."""
+    return settings.state_folder
 
 
 @dataclass

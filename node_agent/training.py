@@ -1,30 +1,46 @@
-"""Local training with DP-SGD (Opacus) and local evaluation."""
+"""Local training with DP-SGD (Opacus) and local evaluation.
+
+Three things make the update a DP release and not just a noisy one (issue 10):
+  * each record's gradient is clipped: the model returns one logit per record, (B,), and the
+    labels are (B,), so Opacus' per-record clip factors multiply per-record losses — with (B, 1)
+    they broadcast to (B, B) and ghost clipping clipped nothing;
+  * the Poisson masks and the noise come from :class:`NodeRandomness`, seeded at the node from
+    the OS CSPRNG, never from the coordinator's instructions; noise is drawn the way Opacus'
+    ``secure_mode`` draws it (a sum of Gaussians, against floating-point attacks);
+  * the loader takes exactly the recorded steps at exactly the recorded sample rate, whatever
+    the table's size (Opacus' own ``int(1 / q)`` loses a step at e.g. q = 1/93).
+"""
 
 from __future__ import annotations
 
 import copy
-import math
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from opacus import PrivacyEngine
+from opacus.data_loader import DPDataLoader
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from tasks.models import unwrap
 
 from .dp_plan import DpPlan
+from .dp_release import NodeRandomness
 
 #: Opacus' per-sample gradient engine. Ghost clipping never materialises per-sample gradients,
 #: which keeps DP overhead lowest on the small MLPs used here (benchmarks/results/adult_*.json).
 DEFAULT_GRAD_SAMPLE_MODE = "ghost"
+#: The engines the node accepts; each is checked against clipping by hand (tests/node_agent/test_clipping.py).
+GRAD_SAMPLE_MODES = ("ghost", "hooks", "functorch")
+OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 
 
 @dataclass(frozen=True)
 class RoundOutcome:
     steps: int
+    #: Mean training loss over the round's batches. It stays at the node: it is not a DP release.
     mean_loss: float
 
 
@@ -35,28 +51,41 @@ def train_round(
     plan: DpPlan,
     *,
     learning_rate: float,
-    seed: int,
+    randomness: NodeRandomness,
     grad_sample_mode: str = DEFAULT_GRAD_SAMPLE_MODE,
+    optimizer_name: str = "adam",
 ) -> RoundOutcome:
     """Train `model` in place for one round of `plan.local_epochs` epochs; DP-SGD when the plan is private.
 
-    The batch size is derived from the plan so that Opacus' Poisson sample rate (1 / batches per
-    epoch) stays the one calibrated and recorded, even if opt-outs removed records since.
+    Private: every step Poisson-samples each record with the plan's rate (recorded at the ledger),
+    for the plan's steps per epoch, even if opt-outs removed records since the plan was made.
     """
-    torch.manual_seed(seed)
+    if grad_sample_mode not in GRAD_SAMPLE_MODES:
+        raise ValueError(
+            f"grad-sample mode {grad_sample_mode!r} is not one of {', '.join(GRAD_SAMPLE_MODES)}"
+        )
+    if len(labels) == 0:
+        raise ValueError("no training record")
     trained = copy.deepcopy(model)  # Opacus hooks the module it wraps; keep the caller's plain.
     trained.train()
-    dataset = TensorDataset(torch.from_numpy(features), torch.from_numpy(labels).reshape(-1, 1))
-    batch_size = max(1, math.ceil(len(dataset) / plan.steps_per_epoch))
-    loader = DataLoader(
-        dataset, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed)
+    dataset = TensorDataset(
+        torch.from_numpy(np.array(features, dtype=np.float32)),  # a copy: the caller's may be read-only
+        torch.from_numpy(np.array(labels, dtype=np.float32).reshape(-1)),
     )
-    optimizer: torch.optim.Optimizer = torch.optim.Adam(trained.parameters(), lr=learning_rate)
-    criterion: nn.Module = nn.BCEWithLogitsLoss()
+    optimizer: torch.optim.Optimizer = OPTIMIZERS[optimizer_name](trained.parameters(), lr=learning_rate)
+    # Summed, not averaged: a Poisson batch may be empty, and the mean of nothing is NaN. Both
+    # paths divide by the *expected* batch size instead (below).
+    criterion: nn.Module = nn.BCEWithLogitsLoss(reduction="sum")
     module: nn.Module = trained
+    # Private or not, the same sampling: each step Poisson-samples records at the plan's rate, for
+    # exactly the plan's steps (set explicitly: Opacus' default int(1/q) loses one at q = 1/93).
+    loader: DataLoader = DPDataLoader(dataset, sample_rate=plan.sample_rate, generator=randomness.torch())
+    loader.batch_sampler.steps = plan.steps_per_epoch  # type: ignore[union-attr]
+    expected_batch = len(dataset) * plan.sample_rate
     if plan.private:
         with warnings.catch_warnings():
-            # Opacus warns about its non-cryptographic RNG and full backward hooks; both are known here.
+            # Opacus warns that secure_mode is off: its CSPRNG (torchcsprng) does not exist for this
+            # torch; the generators come from NodeRandomness instead, and noise is drawn as below.
             warnings.simplefilter("ignore")
             private = PrivacyEngine(accountant="rdp").make_private(
                 module=trained,
@@ -65,29 +94,42 @@ def train_round(
                 data_loader=loader,
                 noise_multiplier=plan.noise_multiplier,
                 max_grad_norm=plan.max_grad_norm,
-                poisson_sampling=True,
+                poisson_sampling=False,  # the loader above already samples, with the node's generator
+                loss_reduction="sum",
                 grad_sample_mode=grad_sample_mode,
+                noise_generator=randomness.torch(),
             )
         # Ghost clipping also wraps the criterion (two backward passes); other modes return three objects.
         module, optimizer, loader = private[0], private[1], private[-1]
         if len(private) == 4:
             criterion = private[2]
+        # Opacus' secure_mode noise draw (a sum of Gaussians, against floating-point attacks).
+        optimizer.secure_mode = True  # type: ignore[attr-defined]
+        # Per-record gradients of the summed loss are clipped and summed; the noisy sum is then
+        # divided by the expected batch size q·n, as with Opacus' "mean" reduction — which rounds
+        # q·n down to an int: 0, and inf weights, when a table has fewer records than 1/q.
+        optimizer.loss_reduction = "mean"  # type: ignore[attr-defined]
+        optimizer.expected_batch_size = expected_batch  # type: ignore[attr-defined]
     module.train()
-    steps, total_loss = 0, 0.0
+    steps, total_loss, batches_with_loss = 0, 0.0, 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for _ in range(plan.local_epochs):
             for x, y in loader:
                 optimizer.zero_grad()
-                loss = criterion(module(x), y)
+                loss = criterion(module(x).reshape(-1), y)
+                if not plan.private:
+                    loss = loss / expected_batch
                 loss.backward()
                 optimizer.step()
                 steps += 1
-                total_loss += float(loss.detach())
-    if plan.private and steps != plan.steps_per_round:
+                if len(y):
+                    total_loss += float(loss.detach()) * (1 if plan.private else expected_batch) / len(y)
+                    batches_with_loss += 1
+    if steps != plan.steps_per_round:
         raise RuntimeError(f"DP-SGD took {steps} steps where the plan recorded {plan.steps_per_round}")
     model.load_state_dict(unwrap(module).state_dict())
-    return RoundOutcome(steps=steps, mean_loss=total_loss / max(steps, 1))
+    return RoundOutcome(steps=steps, mean_loss=total_loss / max(batches_with_loss, 1))
 
 
 @torch.no_grad()

@@ -53,6 +53,12 @@ class DPBounds(BaseModel):
     max_grad_norm_min: float = Field(gt=0.0)
     max_grad_norm_max: float = Field(gt=0.0)
     max_sample_rate: float = Field(gt=0.0, le=1.0, default=1.0)
+    #: Training hyper-parameters a node accepts (issue 10): it refuses a round outside them.
+    min_learning_rate: float = Field(gt=0.0, default=1e-5)
+    max_learning_rate: float = Field(gt=0.0, default=1.0)
+    max_local_epochs: int = Field(ge=1, default=20)
+    min_batch_size: int = Field(ge=1, default=16)
+    max_batch_size: int = Field(ge=1, default=65_536)
 
 
 class Grant(BaseModel):

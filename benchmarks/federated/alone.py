@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from node_agent.dp_plan import plan_study, site_delta
+from node_agent.dp_release import NodeRandomness
 from node_agent.training import train_round
 from tasks.models import mlp
 from tasks.registry import get_task
@@ -28,6 +29,6 @@ def train_alone(
         delta=site_delta(args.delta, len(y)),
         max_grad_norm=args.max_grad_norm,
     )
-    for r in range(args.rounds):
-        train_round(model, x, y, plan, learning_rate=args.learning_rate, seed=args.seed * 1000 + r)
+    for _ in range(args.rounds):
+        train_round(model, x, y, plan, learning_rate=args.learning_rate, randomness=NodeRandomness())
     return model

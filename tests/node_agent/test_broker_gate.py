@@ -86,3 +86,16 @@ def test_the_local_veto_reads_the_sites_own_policy_never_the_bundles_copy(grante
     with pytest.raises(NodeDeclined) as declined:
         BrokerGate(settings).admit(config.instructions(), get_task("employment_outcome"))
     assert declined.value.rule.startswith("site.")
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("learning_rate", 0.0), ("learning_rate", 5.0), ("local_epochs", 500), ("batch_size", 1)],
+)
+def test_training_hyper_parameters_outside_the_grants_bounds_are_refused(granted, field, value):
+    """lr = 0 with crafted weights once made a round a targeted query; the grant bounds lr, epochs, batch."""
+    _, _, config, settings = granted
+    instructions = replace(config.instructions(), **{field: value})
+    with pytest.raises(NodeDeclined) as declined:
+        BrokerGate(settings).admit(instructions, get_task("employment_outcome"))
+    assert declined.value.rule == "grant.dp_bounds"
