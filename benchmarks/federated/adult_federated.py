@@ -39,10 +39,10 @@ def evaluate(model: torch.nn.Module, x: np.ndarray, y: np.ndarray) -> dict[str, 
 
 
 def time_per_epoch(
-    x: np.ndarray, y: np.ndarray, batch_size: int, args: argparse.Namespace, repeats: int = 5
+    x: np.ndarray, y: np.ndarray, batch_size: int, args: argparse.Namespace, repeats: int = 15
 ) -> dict[str, float]:
-    """Median CPU seconds per epoch (one thread): DP-SGD at ε = 3 (the node's secret randomness and
-    secure noise draw) against plain SGD on the same Poisson batches, interleaved."""
+    """Fastest CPU seconds per epoch (one thread) of `repeats`: DP-SGD at ε = 3 (the node's secret
+    randomness and secure noise draw) against plain SGD on the same Poisson batches, interleaved."""
     spec = get_task("adult_income")
     plans = {
         name: plan_study(
@@ -64,12 +64,15 @@ def time_per_epoch(
             train_round(model, x, y, plan, learning_rate=args.learning_rate, randomness=NodeRandomness())
             if repeat:  # the first is a warm-up
                 times[name].append(time.process_time() - started)
-    dp, plain = float(np.median(times["dp"])), float(np.median(times["non_dp"]))
+    # The fastest of the repeats: on a shared machine every other load only adds time.
+    dp, plain = min(times["dp"]), min(times["non_dp"])
     return {
         "batch_size": batch_size,
         "dp_seconds_per_epoch": dp,
         "non_dp_seconds_per_epoch": plain,
         "dp_over_non_dp": dp / plain,
+        "median_dp_over_non_dp": float(np.median(times["dp"]) / np.median(times["non_dp"])),
+        "repeats": repeats,
     }
 
 
