@@ -54,6 +54,7 @@ class RecordingGate(StudyGate):
 
     def __init__(self) -> None:
         self.reserved: list[tuple[str, dict[str, object]]] = []
+        self.released: list[str] = []
         self.committed: list[tuple[str, dict[str, object]]] = []
 
     def admit(self, instructions, spec):  # type: ignore[no-untyped-def]
@@ -76,6 +77,9 @@ class RecordingGate(StudyGate):
 
     def commit(self, reservation_id: str, mechanism: Mapping[str, object]) -> None:
         self.committed.append((reservation_id, dict(mechanism)))
+
+    def release(self, reservation_id: str) -> None:
+        self.released.append(reservation_id)
 
     def report(self, counts: Mapping[str, object]) -> None:
         return None

@@ -30,6 +30,7 @@ class RecordingGate(StudyGate):
     def __init__(self, fields: tuple[str, ...] = GRANTED) -> None:
         self.fields = fields
         self.reserved: list[Mapping[str, object]] = []
+        self.released: list[str] = []
         self.committed: list[Mapping[str, object]] = []
 
     def admit(self, instructions, spec):  # type: ignore[no-untyped-def]
@@ -52,6 +53,9 @@ class RecordingGate(StudyGate):
 
     def commit(self, reservation_id: str, mechanism: Mapping[str, object]) -> None:
         self.committed.append(mechanism)
+
+    def release(self, reservation_id: str) -> None:
+        self.released.append(reservation_id)
 
     def report(self, counts: Mapping[str, object]) -> None:
         return None
