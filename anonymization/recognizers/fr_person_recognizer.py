@@ -36,10 +36,15 @@ _NOT_NAME_WORDS = (
     "Dut Cv Cdi Cdd Saint Sainte Rue Avenue Boulevard Place Chemin Route Le La Les Un Une Des "
     "Du De Et Il Elle Nous Vous Ils Madame Monsieur Mademoiselle Mme Mlle Docteur Lundi Mardi "
     "Mercredi Jeudi Vendredi Samedi Dimanche Janvier Février Mars Avril Mai Juin Juillet Août "
-    "Septembre Octobre Novembre Décembre Marseille Nice Toulon Avignon Paris Lyon Aix Cannes "
-    "Antibes Gap Digne Arles Fréjus Hyères Grasse Martigues Aubagne"
+    "Septembre Octobre Novembre Décembre "
 )
-NOT_NAMES = frozenset(fold(w) for w in _NOT_NAME_WORDS.split())
+_CITY_WORDS = (
+    "Marseille Nice Toulon Avignon Paris Lyon Aix Cannes Antibes Gap Digne Arles Fréjus Hyères Grasse "
+    "Martigues Aubagne"
+)
+#: Towns that are also first names (Paris ADELAIDE): a name only before an upper-case surname.
+CITIES = frozenset(fold(w) for w in _CITY_WORDS.split())
+NOT_NAMES = frozenset(fold(w) for w in _NOT_NAME_WORDS.split()) | CITIES
 # First names that are also everyday capitalized words (Marine nationale, Rose, Avril, …).
 _AMBIGUOUS_WORDS = (
     "Marine Conception France Avril Rose Olive Ange Aimé Désiré Victoire Constance Prudence "
@@ -103,7 +108,7 @@ class FrPersonRecognizer(PatternRecognizer):
             return False
         first = fold(words[0])
         if (
-            first in self.rare_first_names
+            (first in self.rare_first_names or (first in CITIES and fold(words[-1]) not in NOT_NAMES))
             and first not in AMBIGUOUS
             and len(words[-1]) > 1
             and words[-1].isupper()
