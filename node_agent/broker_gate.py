@@ -67,7 +67,8 @@ class BrokerGate(StudyGate):
             raise NodeDeclined(
                 "grant.dp_bounds", f"clipping norm {instructions.max_grad_norm} outside the grant's"
             )
-        self._check_training_bounds(instructions, bounds)
+        if spec.trains:  # a statistics or clustering study runs no DP-SGD: no learning rate to bound
+            self._check_training_bounds(instructions, bounds)
         if instructions.field_list and not set(instructions.field_list) <= set(grant.fields):
             raise NodeDeclined("grant.fields", "the round asks for fields the grant does not cover")
         self._call(lambda: self.client.ensure_not_revoked(grant.study_id))

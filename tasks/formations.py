@@ -134,4 +134,5 @@ FORMATIONS_TASK = TaskSpec(
     load=load_formations,
     encoder=_no_encoder,
     personal_identifiers=True,
+    trains=False,
 )

@@ -39,6 +39,9 @@ class TaskSpec:
     personal_identifiers: bool
     hidden: tuple[int, ...] = (64, 32)
     what_if: WhatIf | None = None
+    #: Whether the task trains a model with DP-SGD (then the grant's training bounds apply), or only
+    #: answers Gaussian releases (statistics, clustering), whose instructions carry no learning rate.
+    trains: bool = True
 
     def default_fields(self) -> tuple[str, ...]:
         """Every column the task can use: what a study asks for unless told otherwise — the model
@@ -217,6 +220,7 @@ TASKS: dict[str, TaskSpec] = {
             companies.load_companies,
             company_fields_encoder,
             personal_identifiers=True,  # SIRETs: pseudonymized at the node, never sent
+            trains=False,
         ),
     )
 }
