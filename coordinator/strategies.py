@@ -41,7 +41,7 @@ def build_strategy(name: str, *, fraction_train: float, min_sites: int, availabl
         min_train_nodes=min_sites,
         min_evaluate_nodes=min_sites,
         min_available_nodes=available,
-        weighted_by_key=AGGREGATION_WEIGHT,  # every site weighs 1: no record count leaves a node
+        weighted_by_key=AGGREGATION_WEIGHT,  # batches per epoch (1/q): no record count leaves a node
     )
 
 

@@ -160,7 +160,7 @@ def _train(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
     # released, noisy, with the evaluation.
     metrics = MetricRecord(
         {
-            AGGREGATION_WEIGHT: 1.0,
+            AGGREGATION_WEIGHT: float(plan.steps_per_epoch),  # 1/q: nothing beyond the sample rate
             "epsilon": epsilon_spent(history, plan.delta) if private else float("inf"),
             "delta": plan.delta,
             "noise-multiplier": plan.noise_multiplier,

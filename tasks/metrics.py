@@ -72,9 +72,11 @@ def auc_from_histograms(positive: np.ndarray, negative: np.ndarray) -> float:
 # Which cells exist is fixed by public vocabularies (the task's encoder), never by the data: a group
 # with nobody in it is released as a noisy zero like any other, so its presence is not disclosed.
 
-#: The key FedAvg weighs updates by. Every site sends 1: the sites' updates count equally, since an
-#: exact record count would be a release about the site's people (issue 10, item 4), and a noisy
-#: one would cost ε for a weight whose exactness does not matter to DP-FedAvg.
+#: The key FedAvg weighs updates by: the site's DP-SGD batches per epoch (1/q), a function of the
+#: plan whose sample rate q every train reply and every ledger record already carry. It adds no
+#: release about the site's people beyond q (which bounds the site's size to within one batch — a
+#: plan independent of the size is open work); an exact record count would be a new release (issue
+#: 10, item 4). Equal weights cost about 1 to 2 accuracy points on non-IID Adult (README).
 AGGREGATION_WEIGHT = "aggregation-weight"
 #: Scores are clamped to [1/100, 99/100] for the binned log-loss (a bin's mid-point stands for its scores).
 SCORE_CLAMP = 0.01

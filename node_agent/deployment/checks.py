@@ -54,17 +54,32 @@ class DataFileCheck(NodeCheck):
     name = "data file"
 
     def problems(self, settings: SuperNodeSettings) -> list[str]:
+        from tasks.formations import FORMATIONS_TASK
+        from tasks.registry import TASKS
         from tasks.schema import SCHEMAS, SchemaError, load_table
 
         files = {settings.data_dir / f"{name}.csv": schema for name, schema in SCHEMAS.items()}
         present = {path: schema for path, schema in files.items() if path.is_file()}
-        if not present:
+        # Tables of the statistics and clustering tasks (formations.csv, entreprises.csv): read by
+        # their task's own loader, as the node's handlers read them.
+        others = {
+            settings.data_dir / spec.file_name: spec
+            for spec in (*TASKS.values(), FORMATIONS_TASK)
+            if spec.file_name.removesuffix(".csv") not in SCHEMAS
+            and (settings.data_dir / spec.file_name).is_file()
+        }
+        if not present and not others:
             return [f"{settings.data_path}: the site's data file is missing"]
         found = []
         for path, schema in present.items():
             try:
                 load_table(path, f"{settings.site}/{path.name}", schema)
             except SchemaError as exc:
+                found.append(f"{path}: {exc}")
+        for path, spec in others.items():
+            try:
+                spec.load(path, settings.site)
+            except (ValueError, KeyError, OSError) as exc:  # the loaders' data errors name line and field
                 found.append(f"{path}: {exc}")
         return found
 

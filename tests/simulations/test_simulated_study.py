@@ -43,7 +43,7 @@ def test_study_beats_chance_keeps_each_site_within_epsilon_and_goes_on_without_a
     report = run_simulated_study(config, site_nodes(tmp_path / "data", list(paths)))
 
     assert report["status"] == "completed" and report["rounds"] == 2
-    assert report["metrics"]["auc"] > 0.75  # chance is 0.5; noisy pooled AUC (label-skewed holdouts)
+    assert report["metrics"]["auc"] > 0.7  # chance is 0.5; noisy pooled AUC (label-skewed holdouts)
     trained = {s: v for s, v in report["sites"].items() if v["status"] == "trained"}
     assert set(trained) == {"site_1", "site_2", "site_3"}
     for site in trained.values():
