@@ -83,13 +83,26 @@ def axe_violations(driver) -> list[dict]:
 
 
 def click_and_wait(driver, element) -> None:
-    """Click a submit button and wait for the next page (no JavaScript: a full page load)."""
-    from selenium.webdriver.support import expected_conditions
+    """Click a submit button and wait for the next page (no JavaScript: a full page load).
+
+    While the old page goes, chromedriver reports the old element either as stale or as "node does
+    not belong to the document" (an unknown error): both mean the old document is gone.
+    """
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
     old = driver.find_element("tag name", "html")
     element.click()
-    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(old))
+
+    def old_page_gone(_driver) -> bool:
+        try:
+            old.is_enabled()
+        except WebDriverException:
+            return True
+        return False
+
+    WebDriverWait(driver, 20).until(old_page_gone)
+    WebDriverWait(driver, 20).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def fill_form(driver, base: str, occupation: str) -> None:
