@@ -165,11 +165,18 @@ def parse_report(raw: Mapping[str, object], path: Path | None = None) -> StudyRe
             for g, r in (f.get("groups") or {}).items()
             if isinstance(r, dict)
         }
+        intervals = f.get("gap_intervals") if isinstance(f.get("gap_intervals"), dict) else {}
+
+        def gap(key: str, f: dict = f, intervals: dict = intervals) -> Estimate:  # type: ignore[type-arg]
+            """The study's noisy gap with its 95 % interval (``gap_intervals``), where it has one."""
+            raw = f.get(key)
+            return read_estimate(raw if isinstance(raw, Mapping) else {"value": raw, "interval": intervals.get(key)})
+
         fairness[str(attribute)] = GroupFairness(
             attribute=str(attribute),
-            demographic_parity_gap=read_estimate(f.get("demographic_parity_gap")),
-            equal_opportunity_gap=read_estimate(f.get("equal_opportunity_gap")),
-            observed_outcome_gap=read_estimate(f.get("observed_outcome_gap")),
+            demographic_parity_gap=gap("demographic_parity_gap"),
+            equal_opportunity_gap=gap("equal_opportunity_gap"),
+            observed_outcome_gap=gap("observed_outcome_gap"),
             groups=groups,
             suppressed=tuple(str(s) for s in f.get("suppressed_groups") or ()),
         )

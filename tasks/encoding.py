@@ -86,6 +86,9 @@ class TabularEncoder:
     label: str
     label_transform: Callable[[pd.Series], pd.Series] = lambda s: s
     group_columns: Mapping[str, str] = field(default_factory=dict)
+    #: Public categories of the fairness attributes that are not model inputs (sex and age band in
+    #: use case 1): the nodes measure gaps on them, so their cells must exist without a feature.
+    group_vocabularies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def source_columns(self) -> tuple[str, ...]:

@@ -97,7 +97,10 @@ class HoldoutLayout:
 
     @classmethod
     def for_encoder(cls, encoder: TabularEncoder, bins: int = ROC_BINS) -> HoldoutLayout:
-        vocabularies = {f.column: tuple(f.vocabulary) for f in encoder.features if isinstance(f, Categorical)}
+        vocabularies = {
+            **encoder.group_vocabularies,
+            **{f.column: tuple(f.vocabulary) for f in encoder.features if isinstance(f, Categorical)},
+        }
         groups = tuple(
             (name, vocabularies[column])
             for name, column in encoder.group_columns.items()

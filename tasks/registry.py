@@ -92,6 +92,7 @@ def parcours_encoder() -> TabularEncoder:
         ),
         label="employed_6m",
         group_columns={"sex": "sex", "age_band": "age_band"},
+        group_vocabularies={"sex": schema.SEXES, "age_band": AGE_BANDS},
     )
 
 

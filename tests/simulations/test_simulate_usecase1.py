@@ -63,6 +63,8 @@ def test_the_governed_study_completes_within_every_sites_budget_and_verifies(dem
         assert 0 < site["epsilon"] <= site["target_epsilon"] <= 3.0
     # A 1 500-person, 2-round study is too small to learn much under DP (benchmarks measure quality):
     # what it must show is a noisy pooled AUC released with its interval.
+    # sex and age band are not model inputs, yet the nodes measure the gaps on them (the release gate)
+    assert set(report["fairness"]) == {"sex", "age_band"}
     low, high = report["metrics_intervals"]["auc"]
     assert 0.0 <= low <= report["metrics"]["auc"] <= high <= 1.0
     assert "mobility_km" not in report["grant"]["fields"]  # APEC does not expose it
