@@ -170,7 +170,9 @@ def parse_report(raw: Mapping[str, object], path: Path | None = None) -> StudyRe
         def gap(key: str, f: dict = f, intervals: dict = intervals) -> Estimate:  # type: ignore[type-arg]
             """The study's noisy gap with its 95 % interval (``gap_intervals``), where it has one."""
             raw = f.get(key)
-            return read_estimate(raw if isinstance(raw, Mapping) else {"value": raw, "interval": intervals.get(key)})
+            if isinstance(raw, Mapping):
+                return read_estimate(raw)
+            return read_estimate({"value": raw, "interval": intervals.get(key)})
 
         fairness[str(attribute)] = GroupFairness(
             attribute=str(attribute),
