@@ -106,7 +106,17 @@ def _model(study: SiteStudy, msg: Message) -> torch.nn.Module:
     return model
 
 
+def _model_task(study: SiteStudy) -> None:
+    """A statistics or clustering grant trains no model: its grant's training bounds were never
+    checked (``TaskSpec.trains``), so no train or evaluate message runs under it."""
+    if not study.spec.trains:
+        raise NodeDeclined(
+            "grant.task", f"task {study.spec.name} trains no model: no train or evaluate message"
+        )
+
+
 def _train(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
+    _model_task(study)
     server_round = int(msg.content["config"]["server-round"])
     study.gate.still_granted()  # a grant revoked or expired since admission stops this site now
     model = _model(study, msg)
@@ -156,8 +166,8 @@ def _train(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
     )
     private = plan.private and randomness.private
     # Neither the training loss nor any count of the site's records leaves with the update (issue
-    # 10, findings 5 and 10): FedAvg weighs the sites' updates equally, and the record counts are
-    # released, noisy, with the evaluation.
+    # 10, findings 5 and 10): FedAvg weighs each site by its plan's batches per epoch (1/q, already
+    # in every reply and ledger record), and the record counts are released, noisy, with the evaluation.
     metrics = MetricRecord(
         {
             AGGREGATION_WEIGHT: float(plan.steps_per_epoch),  # 1/q: nothing beyond the sample rate
@@ -200,6 +210,7 @@ def _evaluate(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
     counted against the grant's number of evaluations, reserved at the broker before the noise is
     drawn and committed after, with small cells suppressed here, on the noisy values.
     """
+    _model_task(study)
     study.gate.still_granted()
     model = _model(study, msg)  # a model that does not load costs no evaluation
     granted = study.terms.evaluation.evaluations
@@ -219,7 +230,11 @@ def _evaluate(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
         mechanism = spec.mechanism()
         request_id = f"{study.instructions.study_id}:{study.settings.site}:evaluation-{number}"
         reservation = study.gate.reserve(request_id, mechanism, examples=len(y))
-        noisy = np.array([v.value for v in release(exact, spec, study.randomness)])
+        try:
+            noisy = np.array([v.value for v in release(exact, spec, study.randomness)])
+        except BaseException:
+            study.gate.release(reservation)  # nothing left the node: the evaluation's ε is given back
+            raise
         study.gate.commit(reservation, mechanism)
         noise_std = spec.noise_std
         # Every round the plan allows, composed with the evaluations released so far: what the
@@ -232,6 +247,8 @@ def _evaluate(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
             ],
             plan.delta,
         )
+        if study.settings.reproducible_seed is not None:  # its training was not private (node setting)
+            epsilon = float("inf")
     answer = HoldoutRelease(
         layout=study.layout,
         values=tuple(suppress_small_cells(study.layout, noisy, study.terms.min_cell_size)),

@@ -101,7 +101,9 @@ class TabularEncoder:
         if self.label not in allowed:
             raise ValueError(f"the label '{self.label}' is not among the study's fields")
         kept = tuple(f for f in self.features if set(f.columns) <= allowed)
-        return replace(self, features=kept)
+        groups = {name: column for name, column in self.group_columns.items() if column in allowed}
+        vocabularies = {c: v for c, v in self.group_vocabularies.items() if c in allowed}
+        return replace(self, features=kept, group_columns=groups, group_vocabularies=vocabularies)
 
     @property
     def feature_names(self) -> list[str]:

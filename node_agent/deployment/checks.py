@@ -74,7 +74,7 @@ class DataFileCheck(NodeCheck):
         for path, schema in present.items():
             try:
                 load_table(path, f"{settings.site}/{path.name}", schema)
-            except SchemaError as exc:
+            except (SchemaError, OSError) as exc:
                 found.append(f"{path}: {exc}")
         for path, spec in others.items():
             try:

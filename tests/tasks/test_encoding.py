@@ -62,3 +62,17 @@ def test_unknown_task_lists_the_known_ones():
     with pytest.raises(UnknownTaskError) as caught:
         get_task("salary_prediction")
     assert "employment_outcome" in str(caught.value) and "adult_income" in str(caught.value)
+
+
+def test_a_fairness_attribute_outside_the_grant_gets_no_cells():
+    """Sex and age band are measured without being inputs; a grant without them must drop their
+    cells too, or the node would read a column the grant left out (review of the merge)."""
+    from tasks.metrics import HoldoutLayout
+    from tasks.registry import get_task
+
+    spec = get_task("employment_outcome")
+    granted = HoldoutLayout.for_encoder(spec.encoder_for(spec.default_fields()))
+    assert {name for name, _ in granted.groups} == {"sex", "age_band"}
+    without_sex = [f for f in spec.default_fields() if f != "sex"]
+    layout = HoldoutLayout.for_encoder(spec.encoder_for(tuple(without_sex)))
+    assert {name for name, _ in layout.groups} == {"age_band"}
