@@ -345,18 +345,22 @@ def create_app(model: ReleasedModel, gate: GateResult, cat: Catalogue | None = N
     def home() -> HTMLResponse:
         return form_page(FormState(), "/diagnostic", counselor=False)
 
-    @app.post("/diagnostic", response_class=HTMLResponse)
-    async def answer(request: Request) -> HTMLResponse:
-        diagnosis, page = await diagnosis_or_form(request, "/diagnostic", False)
+    async def answer_page(request: Request, action: str, counselor: bool) -> HTMLResponse:
+        """The answer page, for a person or a counselor (same diagnosis, the counselor's extras)."""
+        diagnosis, page = await diagnosis_or_form(request, action, counselor)
         if page is not None:
             return page
         return pages.render(
             "answer.html",
             diagnosis=diagnosis,
             hidden=hidden_fields(diagnosis.profile),
-            counselor=False,
+            counselor=counselor,
             **card,
         )
+
+    @app.post("/diagnostic", response_class=HTMLResponse)
+    async def answer(request: Request) -> HTMLResponse:
+        return await answer_page(request, "/diagnostic", False)
 
     @app.get("/comment", response_class=HTMLResponse)
     def explanation_general() -> HTMLResponse:
@@ -377,16 +381,7 @@ def create_app(model: ReleasedModel, gate: GateResult, cat: Catalogue | None = N
 
     @app.post("/conseiller/diagnostic", response_class=HTMLResponse)
     async def counselor(request: Request) -> HTMLResponse:
-        diagnosis, page = await diagnosis_or_form(request, "/conseiller/diagnostic", True)
-        if page is not None:
-            return page
-        return pages.render(
-            "answer.html",
-            diagnosis=diagnosis,
-            hidden=hidden_fields(diagnosis.profile),
-            counselor=True,
-            **card,
-        )
+        return await answer_page(request, "/conseiller/diagnostic", True)
 
     @app.post("/conseiller/synthese", response_class=HTMLResponse)
     async def summary(request: Request) -> HTMLResponse:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -261,12 +262,18 @@ def md_cell(value: object) -> str:
     return text
 
 
+@lru_cache(maxsize=1)
+def _site_labels() -> dict[str, str]:
+    """The partners' names from their policy documents, parsed once per process (not per row)."""
+    from policies.loader import load_site_policies
+
+    return {site: policy.label for site, policy in load_site_policies().items()}
+
+
 def site_name(site: str) -> str:
     """``apec`` → ``APEC — Centre Provence-Alpes-Côte d'Azur (apec)``, from the partners' policy documents."""
     try:
-        from policies.loader import load_site_policies
-
-        label = load_site_policies()[site].label
+        label = _site_labels()[site]
     except Exception:  # noqa: BLE001 - a name is a courtesy: the id alone is still right
         return site
     return f"{label} ({site})"

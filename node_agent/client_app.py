@@ -217,7 +217,7 @@ def _evaluate(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
     number = study.evaluations().claim(granted)  # NodeDeclined grant.evaluations past the grant
     assert study.layout is not None
     x, y, groups = study.holdout_set()
-    n_train = len(study.training_set()[1])
+    n_train = study.training_count()
     loaded = int(study.data.counts.get("records_loaded", n_train + len(y)))  # type: ignore[call-overload]
     records = dict(zip(RECORD_CELLS, (n_train, len(y), max(loaded - n_train - len(y), 0)), strict=True))
     exact = holdout_statistics(study.layout, y, predict(model, x), groups, [records[c] for c in RECORD_CELLS])

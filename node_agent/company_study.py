@@ -36,7 +36,7 @@ from tasks.registry import get_task
 
 from .declined import NodeDeclined
 from .dp_plan import site_delta
-from .dp_release import GaussianRelease, NodeRandomness, noise_multiplier_for, release
+from .dp_release import GaussianRelease, NodeRandomness, gaussian_epsilon, noise_multiplier_for, release
 from .gate import StudyGate, StudyTerms
 from .preparation import usable
 from .settings import NodeSettings
@@ -44,18 +44,6 @@ from .settings import NodeSettings
 TASK = "company_clustering"
 #: Entry of a site's release book that pins the study's plan (number of releases and σ).
 PLAN_PREFIX = "plan:"
-
-
-def _epsilon_of(sigma: float, releases: int, delta: float) -> float:
-    """ε of ``releases`` Gaussian releases at σ (RDP, the ledger's accountant), for the reply."""
-    import dp_accounting
-    from dp_accounting.rdp import RdpAccountant
-
-    if releases == 0:
-        return 0.0
-    accountant = RdpAccountant()
-    accountant.compose(dp_accounting.GaussianDpEvent(sigma), releases)
-    return float(accountant.get_epsilon(delta))
 
 
 @dataclass
@@ -117,7 +105,7 @@ class CompanySite:
             step=request.step,
             values=tuple(v.value for v in noisy),
             noise_std=spec.noise_std,
-            epsilon_spent=_epsilon_of(self.sigma, len(made), self.delta),
+            epsilon_spent=gaussian_epsilon([(self.sigma, len(made))], self.delta) if made else 0.0,
             delta=self.delta,
             releases=len(made),
         )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 
@@ -23,11 +22,6 @@ from .gate import StudyGate, StudyTerms
 from .local_data import SiteData, load_site_table, split_and_encode
 from .preparation import analysis_view, holdout_membership, usable
 from .settings import NodeSettings
-
-
-def node_state_dir(settings: NodeSettings) -> Path:
-    """The node's own writable folder (one for every record the node keeps: `NodeSettings.state_folder`)."""
-    return settings.state_folder
 
 
 @dataclass
@@ -46,7 +40,7 @@ class SiteStudy:
     randomness: NodeRandomness = field(default_factory=NodeRandomness)
 
     def evaluations(self) -> ReleaseCounter:
-        return ReleaseCounter(node_state_dir(self.settings), self.instructions.study_id, "evaluation")
+        return ReleaseCounter(self.settings.state_folder, self.instructions.study_id, "evaluation")
 
     def holdout_set(self) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """Holdout records usable now: people who objected since the study opened leave it too."""
@@ -59,6 +53,11 @@ class SiteStudy:
             self.data.y_test[keep],
             {name: values[keep] for name, values in self.data.groups_test.items()},
         )
+
+    def training_count(self) -> int:
+        """How many training records this round may use (the mask alone: no arrays copied)."""
+        keys = self.data.train_keys
+        return len(self.data.y_train) if keys is None else int(usable(keys, self.gate, self.terms)[0].sum())
 
     def training_set(self) -> tuple[np.ndarray, np.ndarray, int]:
         """Training records this round may use, and how many left since the study opened."""

@@ -84,7 +84,6 @@ def _usecase3_request(
     base: StudyConfig, purpose: str, broker_url: str, keys: Path
 ) -> tuple[StudyConfig | QueryStudy, str]:
     """The three releases of use case 3 under one grant of the study's ε per site."""
-    from coordinator.query_grant import min_cell_size, request_query_grant, study_request
     from coordinator.value_added import PROFILE_FIELDS
     from tasks.formations import FIELDS
 
@@ -97,19 +96,34 @@ def _usecase3_request(
         "durable_employment",
     )
     fields = tuple(dict.fromkeys(FIELDS[f].source for f in used))
-    request = study_request(base.study_id, purpose, base.sites, fields, base.target_epsilon)
+    return _granted_query_study(base, purpose, broker_url, keys, fields, base.target_epsilon, kind="usecase3")
+
+
+def _granted_query_study(
+    base: StudyConfig,
+    purpose: str,
+    broker_url: str,
+    keys: Path,
+    fields: Sequence[str],
+    epsilon: float,
+    **study: object,
+) -> tuple[QueryStudy, str]:
+    """Ask the broker for a statistics study's grant, and the QueryStudy that runs under it."""
+    from coordinator.query_grant import min_cell_size, request_query_grant, study_request
+
+    request = study_request(base.study_id, purpose, base.sites, tuple(fields), epsilon)
     grant = request_query_grant(request, broker_url=broker_url, keys=keys)
-    study = QueryStudy(
+    query_study = QueryStudy(
         study_id=base.study_id,
         sites=base.sites,
         study_dir=base.study_dir,
         grant=grant,
         delta=request.delta,
-        epsilon=base.target_epsilon,
+        epsilon=epsilon,
         min_cell_size=min_cell_size(purpose),
-        kind="usecase3",
+        **study,  # type: ignore[arg-type]
     )
-    return study, grant
+    return query_study, grant
 
 
 def _companies(root: Path, sites: Sequence[str], seed: int, companies: int) -> dict[str, Path]:
@@ -277,7 +291,6 @@ def run_query_simulation(spec: QuerySpec, data_dir: Path, out: Path, repeat: int
     """`r2dde query --data`: one analyst's table over existing partner folders, fully governed
     (keys, embedded broker, grant, opt-out registry, audit export verified)."""
     from coordinator.analytics_report import write_query_folder
-    from coordinator.query_grant import min_cell_size, request_query_grant, study_request
 
     def link(root: Path, sites: Sequence[str], seed: int, people: int) -> dict[str, Path]:
         root.mkdir(parents=True, exist_ok=True)
@@ -286,21 +299,17 @@ def run_query_simulation(spec: QuerySpec, data_dir: Path, out: Path, repeat: int
         return {site: root / site / FORMATIONS_TASK.file_name for site in sites}
 
     def request(base: StudyConfig, purpose: str, broker_url: str, keys: Path) -> tuple[QueryStudy, str]:
-        grant_request = study_request(base.study_id, purpose, base.sites, spec.fields(), spec.epsilon)
-        grant = request_query_grant(grant_request, broker_url=broker_url, keys=keys)
-        study = QueryStudy(
-            study_id=base.study_id,
-            sites=base.sites,
-            study_dir=base.study_dir,
-            grant=grant,
-            delta=grant_request.delta,
-            epsilon=spec.epsilon,
-            min_cell_size=min_cell_size(purpose),
+        return _granted_query_study(
+            base,
+            purpose,
+            broker_url,
+            keys,
+            spec.fields(),
+            spec.epsilon,
             kind="table",
             query=spec.to_json(),
             extra={"repeat": repeat} if repeat > 1 else {},
         )
-        return study, grant
 
     scenario = Scenario(
         "query", spec.title or spec.id, FORMATIONS_TASK.name, spec.purpose, spec.sites, link, True, request

@@ -98,8 +98,10 @@ def run_deployed_study(
 
     def poll(status: str) -> None:
         nonlocal seen
+        if on_round is None:  # nobody is watching: no need to read the file on every poll
+            return
         progress = read_progress(folder)
-        if on_round is None or progress is None or int(progress["round"]) <= seen:  # type: ignore[call-overload]
+        if progress is None or int(progress["round"]) <= seen:  # type: ignore[call-overload]
             return
         seen = int(progress["round"])  # type: ignore[call-overload]
         on_round(seen, int(progress["rounds_planned"]), list(progress["trained"]))  # type: ignore[call-overload,arg-type]

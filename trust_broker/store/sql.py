@@ -639,7 +639,8 @@ class SqlBrokerStore(BrokerStore):
         if ("granted", request.study_id) not in group.memo:
             state = connection.execute(_GRANT_STATE, {"study_id": request.study_id}).one_or_none()
             claims = granted_claims(request.study_id, state)
-            group.memo.setdefault(("grant", request.study_id), self._grant_of(claims))
+            if ("grant", request.study_id) not in group.memo:  # parse the claims only when not kept
+                group.memo["grant", request.study_id] = self._grant_of(claims)
             group.memo["granted", request.study_id] = True
         mechanism_json = _dumps(request.mechanism)
         account = self._account(connection, group, request.site, request.dataset, request.period)
