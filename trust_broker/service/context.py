@@ -17,10 +17,9 @@ from trust_broker.audit.chain import sign_head
 from trust_broker.auth.verification import RequestVerifier
 from trust_broker.grants import DPBounds, Grant
 from trust_broker.provision.keys import BROKER_KID, ProvisionedFolder, encode_public_key
-from trust_broker.store.db import make_engine, migrate
+from trust_broker.store.factory import open_store
 from trust_broker.store.records import Participant
 from trust_broker.store.repository import BrokerStore
-from trust_broker.store.sql import SqlBrokerStore
 
 MIB = 1024 * 1024
 
@@ -122,15 +121,13 @@ class BrokerContext:
         sites = load_site_policies(Path(policies_dir) / "sites" if policies_dir else None)
         accountant = LedgerAccountant()
         accountant.warm_up()  # import the accountant's numeric stack now, not on the first reserve
-        engine = make_engine(db_url)
-        if prepare:
-            migrate(engine)
-        store = SqlBrokerStore(
-            engine,
+        store = open_store(
+            db_url,
             accountant,
             head_signer=lambda event: sign_head(broker_key, event, BROKER_KID),
             sign_heads_every=settings.sign_heads_every,
             broker_kid=BROKER_KID,
+            migrate=prepare,
         )
         for record in folder.participants() if prepare else ():
             store.register_participant(
@@ -148,5 +145,5 @@ class BrokerContext:
             site_policies=sites,
             broker_key=broker_key,
             settings=settings,
-            database_name=engine.dialect.name,
+            database_name=store.database_name,
         )

@@ -6,19 +6,29 @@ same last event, so the chain is a line, never a tree.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Sequence
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from trust_broker.audit.chain import AuditEvent, next_event
+from trust_broker.audit.chain import AuditEvent
+from trust_broker.store.linking import Extended, HeadSigner, HeadSigning, PendingEvent, Tip, link
 from trust_broker.store.models import AuditEventRow, AuditHeadRow, AuditTipRow
 
-TIP_ID = 1
+__all__ = [
+    "Extended",
+    "HeadSigner",
+    "HeadSigning",
+    "PendingEvent",
+    "Tip",
+    "append",
+    "extend",
+    "lock_tip",
+    "row_to_event",
+    "store_head",
+]
 
-HeadSigner = Callable[[AuditEvent], str]
+TIP_ID = 1
 
 # Built once on the tables (not the ORM classes): every state change runs these, and a prepared
 # Core statement skips the ORM's bulk-persistence layer and SQLAlchemy's per-call statement building.
@@ -29,26 +39,6 @@ _MOVE_TIP = (
     update(_TIP).where(_TIP.c.id == TIP_ID).values(seq=bindparam("tip_seq"), hash=bindparam("tip_hash"))
 )
 _INSERT_HEAD = insert(_HEADS)
-
-
-class Tip(NamedTuple):
-    seq: int
-    hash: str
-
-
-class PendingEvent(NamedTuple):
-    """A change's event before it is linked: its place in the chain is fixed when its transaction ends."""
-
-    kind: str
-    actor: str
-    payload: dict[str, Any]
-
-
-class HeadSigning(NamedTuple):
-    """Who signs the chain's head, and how often: after a transaction that passes a multiple of ``every``."""
-
-    sign: HeadSigner | None
-    every: int = 1
 
 
 def lock_tip(connection: Connection) -> Tip:
@@ -71,47 +61,35 @@ def row_to_event(row: AuditEventRow) -> AuditEvent:
     )
 
 
-class Extended(NamedTuple):
-    events: list[AuditEvent]  # the linked events, in order (the last is the chain's new head)
-    head_jws: str | None  # the head signed for them, if this extension passed a multiple of ``every``
-
-
 def extend(connection: Connection, tip: Tip, pending: Sequence[PendingEvent], heads: HeadSigning) -> Extended:
     """Link ``pending`` after ``tip`` (locked by this transaction), write them and move the tip.
 
     One batched insert (``executemany``) and one tip update however many events: a group of
     changes pays the chain's writes, and the head's signature, once.
     """
-    if not pending:
-        return Extended([], None)
-    at = dt.datetime.now(dt.UTC)
-    # ``next_event`` links to the previous event by its seq and hash only: the locked tip row holds
-    # both, so the previous event is not re-read.
-    previous = None if tip.seq == 0 else AuditEvent.model_construct(seq=tip.seq, hash=tip.hash)
-    rows = []
-    linked = []
-    for item in pending:
-        previous = next_event(previous, kind=item.kind, actor=item.actor, payload=item.payload, at=at)
-        linked.append(previous)
-        rows.append(
+    extended = link(tip, pending, heads)
+    if not extended.events:
+        return extended
+    connection.execute(
+        _INSERT_EVENT,
+        [
             {
-                "seq": previous.seq,
-                "at": previous.at,
-                "kind": previous.kind,
-                "actor": previous.actor,
-                "payload_json": json.dumps(previous.payload, sort_keys=True),
-                "prev_hash": previous.prev_hash,
-                "hash": previous.hash,
+                "seq": event.seq,
+                "at": event.at,
+                "kind": event.kind,
+                "actor": event.actor,
+                "payload_json": json.dumps(event.payload, sort_keys=True),
+                "prev_hash": event.prev_hash,
+                "hash": event.hash,
             }
-        )
-    assert previous is not None
-    connection.execute(_INSERT_EVENT, rows)
-    connection.execute(_MOVE_TIP, {"tip_seq": previous.seq, "tip_hash": previous.hash})
-    head_jws = None
-    if heads.sign is not None and previous.seq // heads.every > tip.seq // heads.every:
-        head_jws = heads.sign(previous)
-        store_head(connection, previous.seq, head_jws)
-    return Extended(linked, head_jws)
+            for event in extended.events
+        ],
+    )
+    last = extended.events[-1]
+    connection.execute(_MOVE_TIP, {"tip_seq": last.seq, "tip_hash": last.hash})
+    if extended.head_jws is not None:
+        store_head(connection, last.seq, extended.head_jws)
+    return extended
 
 
 def append(connection: Connection, event: PendingEvent, heads: HeadSigning) -> AuditEvent:
