@@ -11,12 +11,15 @@ an account, those of ``models.BudgetAccountRow`` (``id``, ``site``, ``dataset``,
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections import Counter
 from types import SimpleNamespace
 from typing import Any, Protocol
 
+from trust_broker.audit.chain import AuditEvent
+from trust_broker.audit.receipts import make_receipt
 from trust_broker.grants import Grant
 from trust_broker.ledger.account import AccountKey, LedgerError
 from trust_broker.ledger.analysis import REPEAT_FIELD
@@ -136,6 +139,16 @@ def reservation_record(row: Any, account: Any) -> ReservationRecord:
         expires_at=aware(row.expires_at),  # type: ignore[arg-type]
         refusal=json.loads(row.refusal_json) if row.refusal_json else None,
     )
+
+
+def with_receipt(
+    record: ReservationRecord, events: list[AuditEvent], head_jws: str | None
+) -> ReservationRecord:
+    """The answer with the broker's receipt for the event it recorded (none for a repeat of a request
+    already answered: that answer's receipt stands)."""
+    if not events or head_jws is None:
+        return record
+    return dataclasses.replace(record, receipt=make_receipt(events[-1], head_jws))
 
 
 def reserve(book: LedgerBook, composer: Composer, request: ReserveRequest) -> ReservationRecord:

@@ -7,7 +7,6 @@ values travel as bound parameters).
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 from collections import Counter
@@ -19,7 +18,6 @@ from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from trust_broker.audit.chain import EVENT_KINDS
-from trust_broker.audit.receipts import make_receipt
 from trust_broker.grants import Grant
 from trust_broker.ledger.account import AccountKey
 from trust_broker.ledger.decisions import LiveGrant, grant_holds
@@ -218,15 +216,11 @@ class SqlLedger(SqlStoreBase, LedgerStore):
         return Grant.from_claims(json.loads(claims), kid=self.broker_kid)
 
     async def _receipted(self, operation: Callable[[SqlBook], ReservationRecord]) -> ReservationRecord:
-        """Run a ledger operation on the writer and attach the broker's receipt for the event it
-        recorded (none for a repeat of a request already answered: that answer's receipt stands)."""
+        """Run a ledger operation on the writer; its answer carries the receipt of its event."""
         linked = await self._writer.run_linked(
             lambda connection, group: operation(SqlBook(self, connection, group))
         )
-        record: ReservationRecord = linked.value
-        if not linked.events or linked.head_jws is None:
-            return record
-        return dataclasses.replace(record, receipt=make_receipt(linked.events[-1], linked.head_jws))
+        return ledger_flow.with_receipt(linked.value, linked.events, linked.head_jws)
 
     async def reserve(self, request: ReserveRequest) -> ReservationRecord:
         return await self._receipted(lambda book: ledger_flow.reserve(book, self.accountant, request))
