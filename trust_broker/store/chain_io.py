@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import cast
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
 from trust_broker.audit.chain import AuditEvent
 from trust_broker.store.linking import Extended, HeadSigner, HeadSigning, PendingEvent, Tip, link
@@ -32,7 +33,7 @@ TIP_ID = 1
 
 # Built once on the tables (not the ORM classes): every state change runs these, and a prepared
 # Core statement skips the ORM's bulk-persistence layer and SQLAlchemy's per-call statement building.
-_TIP, _EVENTS, _HEADS = AuditTipRow.__table__, AuditEventRow.__table__, AuditHeadRow.__table__
+_TIP, _EVENTS, _HEADS = (cast(Table, row.__table__) for row in (AuditTipRow, AuditEventRow, AuditHeadRow))
 _LOCK_TIP = select(_TIP.c.seq, _TIP.c.hash).where(_TIP.c.id == TIP_ID).with_for_update()
 _INSERT_EVENT = insert(_EVENTS)
 _MOVE_TIP = (

@@ -160,7 +160,7 @@ class GroupCommitWriter:
         A refusal (``StoreError``) that recorded an event (a refused reserve) is raised with the
         ``Linked`` of that event as its ``linked`` attribute, so its answer can carry a receipt too.
         """
-        return await asyncio.wrap_future(self._enqueue(_Job(operation, linked=True)))  # type: ignore[no-any-return]
+        return await asyncio.wrap_future(self._enqueue(_Job(operation, linked=True)))
 
     async def run_batched(self, batch: BatchOperation, item: Any) -> Any:
         """Await ``item``'s result from the next group's single run of ``batch``."""

@@ -12,9 +12,9 @@ import json
 from collections import Counter
 from collections.abc import Callable, Collection
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from trust_broker.audit.chain import EVENT_KINDS
@@ -37,7 +37,7 @@ from trust_broker.store.repository import LedgerStore
 from trust_broker.store.sql.base import SqlStoreBase
 from trust_broker.store.sql.studies import GRANT_STATE
 
-_ACCOUNTS, _RESERVATIONS = BudgetAccountRow.__table__, ReservationRow.__table__
+_ACCOUNTS, _RESERVATIONS = cast(Table, BudgetAccountRow.__table__), cast(Table, ReservationRow.__table__)
 _ACCOUNT_WHERE = (
     _ACCOUNTS.c.site == bindparam("site"),
     _ACCOUNTS.c.dataset == bindparam("dataset"),
@@ -67,7 +67,7 @@ _LOCK_RESERVATION = (
     .where(_RESERVATIONS.c.id == bindparam("reservation_id"))
     .with_for_update(of=(_ACCOUNTS, _RESERVATIONS))
 )
-_EVENTS = AuditEventRow.__table__
+_EVENTS = cast(Table, AuditEventRow.__table__)
 _EVENTS_SINCE = (
     select(_EVENTS.c.seq, _EVENTS.c.kind, _EVENTS.c.payload_json, _EVENTS.c.prev_hash, _EVENTS.c.hash)
     .where(_EVENTS.c.seq > bindparam("seq"))
@@ -100,7 +100,7 @@ def _ledger(memo: dict[Any, Any]) -> Ledger:
     ledger = memo.get("ledger")
     if ledger is None:
         ledger = memo["ledger"] = Ledger(full=False)
-    return ledger  # type: ignore[no-any-return]
+    return ledger
 
 
 class SqlBook:
@@ -123,7 +123,7 @@ class SqlBook:
         if ("granted", study_id) in memo:
             return
         state = self.connection.execute(GRANT_STATE, {"study_id": study_id}).one_or_none()
-        claims = granted_claims(study_id, state)  # type: ignore[arg-type]
+        claims = granted_claims(study_id, state)
         if ("grant", study_id) not in memo:  # parse the claims only when not kept
             memo["grant", study_id] = self.store.grant_of(claims)
         memo["granted", study_id] = True
@@ -137,7 +137,7 @@ class SqlBook:
             if state is None or state[1] is None:
                 return None
             grant = self.group.memo[key] = self.store.grant_of(state[1])
-        return grant  # type: ignore[no-any-return]
+        return grant
 
     def account(self, key: AccountKey) -> Any:
         """Read and locked when the memo lacks it; an account row never changes, so the memo's copy
@@ -264,7 +264,7 @@ class SqlLedger(SqlStoreBase, LedgerStore):
                 )
             ).all()
             grants = (
-                LiveGrant(study_id, json.loads(claims).get("epsilon", {}), changes.aware(expires_at))
+                LiveGrant(study_id, json.loads(claims or "{}").get("epsilon", {}), changes.aware(expires_at))
                 for study_id, claims, expires_at in live
             )
             holds = grant_holds(grants, site, now)

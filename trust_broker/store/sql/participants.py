@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, bindparam, delete, select
+from sqlalchemy import Connection, Table, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from trust_broker.roles import Role
@@ -20,7 +20,7 @@ NONCE_SWEEP_EVERY = 500
 PARTICIPANT_CACHE_SECONDS = 1.0  # another broker process's key change is seen within this
 MAX_PARTICIPANT_CACHE = 1024  # known participants only: an unknown key id is never cached
 
-_NONCES = NonceRow.__table__
+_NONCES = cast(Table, NonceRow.__table__)
 _SWEEP_NONCES = delete(_NONCES).where(_NONCES.c.expires_at < bindparam("now"))
 
 
