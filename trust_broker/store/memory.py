@@ -15,7 +15,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 from trust_broker.accounting import LedgerAccountant
 from trust_broker.audit.chain import GENESIS, AuditEvent
@@ -37,7 +37,6 @@ from trust_broker.store.records import (
 )
 from trust_broker.store.repository import BrokerStore
 
-T = TypeVar("T")
 NONCE_SWEEP_EVERY = 500
 
 
@@ -72,7 +71,8 @@ class _Book:
     def account(self, key: AccountKey) -> Any:
         accounts = self.store._accounts
         if key not in accounts:
-            accounts[key] = SimpleNamespace(id=len(accounts) + 1, **key._asdict(), created_at=changes.now())
+            account = SimpleNamespace(id=len(accounts) + 1, **key._asdict(), created_at=changes.now())
+            accounts[key] = self.store._account_ids[account.id] = account
         return accounts[key]
 
     def spending(self, account: Any) -> Counter[str]:
@@ -98,8 +98,7 @@ class _Book:
         row = self.store._reservations.get(reservation_id)
         if row is None:
             raise NotFound("budget.unknown_reservation", f"no reservation {reservation_id}")
-        account = next(a for a in self.store._accounts.values() if a.id == row.account_id)
-        return row, account
+        return row, self.store._account_ids[row.account_id]
 
     def update(self, row: Any, changes: dict[str, Any]) -> Any:
         for name, value in changes.items():
@@ -141,6 +140,7 @@ class InMemoryBrokerStore(BrokerStore):
         self._opt_outs: dict[tuple[str, str], _Entry] = {}
         self._consents: list[_Entry] = []
         self._accounts: dict[AccountKey, SimpleNamespace] = {}
+        self._account_ids: dict[int, SimpleNamespace] = {}
         self._reservations: dict[str, SimpleNamespace] = {}
         self._requests: dict[tuple[str, str], str] = {}
         self._ledger = Ledger(full=True)
