@@ -37,7 +37,8 @@ def _fail(message: str) -> typer.Exit:
 def serve(
     keys: Annotated[Path, typer.Option("--keys", help="folder written by `r2dde provision`")],
     database: Annotated[
-        str, typer.Option("--database", help="SQLite path/URL or postgresql:// URL")
+        str,
+        typer.Option("--database", help="SQLite path/URL, postgresql:// URL, or memory:// (lost at exit)"),
     ] = DEFAULT_DB_URL,
     policies: Annotated[
         Path | None, typer.Option("--policies", help="folder with purposes/ and sites/ (default: shipped)")
