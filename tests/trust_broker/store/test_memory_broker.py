@@ -4,6 +4,8 @@ simulation gets, held to the same answers and the same auditor as a database-bac
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,3 +33,15 @@ def test_a_broker_in_memory_grants_reserves_commits_and_exports_a_verifiable_cha
     report = verify_export(export)
     assert report.ok, report.problems
     assert asyncio.run(broker.context.store.grant_state(study)) is not None
+
+
+def test_the_memory_store_loads_no_database_stack() -> None:
+    """A one-process simulation or demo on ``memory://`` needs neither SQLAlchemy nor Alembic."""
+    code = (
+        "import sys; from trust_broker.store.factory import open_store;"
+        "from trust_broker.accounting import LedgerAccountant;"
+        "open_store('memory://', LedgerAccountant()).close();"
+        "print('sqlalchemy' in sys.modules, 'alembic' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
