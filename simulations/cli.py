@@ -136,7 +136,7 @@ def simulate(
         write_query_folder(out, report)
         _query_summary(report, out)
     elif chosen.unit == "companies":
-        from coordinator.company_clustering import amend_company_report
+        from coordinator.company_report import amend_company_report
 
         report = amend_company_report(out, extra)
         _summary(report, out)
