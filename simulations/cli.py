@@ -129,7 +129,8 @@ def simulate(
                 console.print(f"details for a developer: {details}")
             raise typer.Exit(1) from None
         progress.update(step, description="done", total=1, completed=1)
-    extra = {k: report[k] for k in ("grant", "audit", "quality", "bad_input") if k in report}
+    kept = ("grant", "audit", "quality", "bad_input")
+    extra: dict[str, object] = {k: report[k] for k in kept if k in report}
     if report.get("kind") == "usecase3":
         from coordinator.analytics_report import write_query_folder
 
