@@ -26,12 +26,19 @@ def _get(record: Mapping[str, object], key: str, default: object) -> object:
     return value
 
 
+def _number(key: str, value: int | float | str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"'{key}' = {value!r} is not a number") from None
+
+
 def read_int(record: Mapping[str, object], key: str, default: object = _MISSING) -> int:
     """An integer (a whole float or numeric text is accepted, as Flower's run configs carry them)."""
     value = _get(record, key, default)
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise TypeError(f"'{key}' = {value!r} is not an integer")
-    number = float(value)
+    number = _number(key, value)
     if not number.is_integer():
         raise ValueError(f"'{key}' = {value!r} is not an integer")
     return int(number)
@@ -42,7 +49,7 @@ def read_float(record: Mapping[str, object], key: str, default: object = _MISSIN
     value = _get(record, key, default)
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise TypeError(f"'{key}' = {value!r} is not a number")
-    return float(value)
+    return _number(key, value)
 
 
 def read_str(record: Mapping[str, object], key: str, default: object = _MISSING) -> str:
