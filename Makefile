@@ -29,8 +29,10 @@ autodiag: venv
 test: venv
 	$(BIN)/python -m pytest -q
 
+# Rules as code: ruff on everything, mypy --strict on the production packages ([tool.mypy] in pyproject).
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # Benchmarks are run by hand (minutes each); results land in benchmarks/results/.
 bench: venv

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from anonymization.errors import ConfigError
@@ -213,7 +214,7 @@ def enforce_k_anonymity(
         current = step.apply(current)
         applied.append(step.describe())
     sizes = class_sizes(current, quasi_identifiers) if len(current) else pd.Series(dtype=int)
-    keep = (sizes >= k).to_numpy(dtype=bool) if len(current) else []
+    keep = (sizes >= k).to_numpy(dtype=bool) if len(current) else np.zeros(0, dtype=bool)
     suppressed = [int(i) for i, kept in enumerate(keep) if not kept]
     result = current[keep] if len(current) else current
     report = k_anonymity_report(result, quasi_identifiers, k, sensitive)

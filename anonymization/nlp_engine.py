@@ -62,7 +62,8 @@ class FrenchSpacyNlpEngine(SpacyNlpEngine):
         nlp = spacy.load(self.model_name, exclude=UNNEEDED_COMPONENTS)
         if "ner" not in nlp.pipe_names:
             raise AnonymizationError(f"spaCy model {self.model_name!r} has no 'ner' component")
-        self.nlp = {LANGUAGE: nlp}
+        # Presidio's SpacyNlpEngine declares ``nlp = None`` until its own load() fills it.
+        self.nlp = {LANGUAGE: nlp}  # type: ignore[assignment]
 
     def _doc_to_nlp_artifact(self, doc: Doc, language: str) -> NlpArtifacts:
         entities, scores = self._get_updated_entities(

@@ -105,14 +105,16 @@ class FrenchScrubber:
         """Entities found in each text, overlaps merged (for evaluation and for counting)."""
         found: list[list[Span]] = [[] for _ in texts]
         todo = [(i, text) for i, text in enumerate(texts) if text and not text.isspace()]
+        batch: list[tuple[str, object]] = [(text, i) for i, text in todo]
         artifacts = self.nlp_engine.process_batch(
-            [(text, i) for i, text in todo],
+            batch,
             LANGUAGE,
             batch_size=self.batch_size,
             n_process=self.n_process,
             as_tuples=True,
         )
-        for text, nlp_artifacts, position in artifacts:
+        # Presidio types each item as a pair or a triple; with as_tuples=True it is (text, artifacts, i).
+        for text, nlp_artifacts, position in artifacts:  # type: ignore[misc]
             try:
                 results = self.analyzer.analyze(
                     text=text,

@@ -124,16 +124,18 @@ def anonymize_table(
     # 2. Quasi-identifiers are generalized, 3. free text is scrubbed, the rest kept or dropped.
     for spec in config.columns.values():
         if spec.action == "generalize" and spec.generalizer is not None:
-            result = spec.generalizer.apply(frame[spec.name])
-            new_columns.update(result.columns)
+            generalized = spec.generalizer.apply(frame[spec.name])
+            new_columns.update(generalized.columns)
             report.generalized[spec.name] = GeneralizationCounts(
                 method=spec.generalizer.method,
                 outputs=spec.generalizer.outputs(),
-                generalized=len(frame) - len(result.empty_positions) - len(result.unknown_positions),
-                empty=len(result.empty_positions),
-                unknown=len(result.unknown_positions),
-                unknown_rows=_rows(result.unknown_positions, row_numbers),
-                details=result.details,
+                generalized=len(frame)
+                - len(generalized.empty_positions)
+                - len(generalized.unknown_positions),
+                empty=len(generalized.empty_positions),
+                unknown=len(generalized.unknown_positions),
+                unknown_rows=_rows(generalized.unknown_positions, row_numbers),
+                details=generalized.details,
             )
         elif spec.action == "scrub":
             active = scrubber if scrubber is not None else default_scrubber()

@@ -12,7 +12,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,7 +55,7 @@ class QueryStudy:
         return {"analytics": json.dumps(data)}
 
     @classmethod
-    def from_run_config(cls, config: dict[str, object]) -> QueryStudy:
+    def from_run_config(cls, config: Mapping[str, object]) -> QueryStudy:
         data = json.loads(str(config["analytics"]))
         data["study_dir"], data["sites"] = Path(data["study_dir"]), tuple(data["sites"])
         return cls(**data)
@@ -95,7 +95,7 @@ def ask(
     node_sites: dict[int, str] | None = None,
 ) -> Exchange:
     """Send one ``query`` message to every node and collect the replies (errors name the rule)."""
-    instructions = ConfigRecord(study.instructions(task).to_config())
+    instructions = ConfigRecord(dict(study.instructions(task).to_config()))
     query = ConfigRecord(request.to_config())
     node_ids = list(grid.get_node_ids())
     messages = [
@@ -114,9 +114,9 @@ def ask(
         node = reply.metadata.src_node_id
         if reply.has_error():
             site = (node_sites or {}).get(node, f"node {node}")
-            exchange.declined[site] = reply.error.reason
+            exchange.declined[site] = reply.error.reason or "declined, no reason given"
             continue
-        answer = QueryAnswer.from_config(reply.content["answer"])
+        answer = QueryAnswer.from_config(reply.content.config_records["answer"])
         exchange.answers[answer.site] = answer
     return exchange
 
@@ -181,7 +181,8 @@ def _row(
 
 
 def _clip(triple: tuple[float, float, float], low: float, high: float) -> tuple[float, float, float]:
-    return tuple(float(np.clip(v, low, high)) if math.isfinite(v) else v for v in triple)  # type: ignore[return-value]
+    estimate, lower, upper = (float(np.clip(v, low, high)) if math.isfinite(v) else v for v in triple)
+    return estimate, lower, upper
 
 
 def _quantile(
@@ -245,9 +246,16 @@ def combine_totals(
     return rows
 
 
+def _categorical(m: Measure, plan: ReleasePlan) -> tuple[str, int]:
+    """The categorical field a share or histogram is about, and its position in the release plan."""
+    if m.field is None or m.field not in plan.categorical:
+        raise ValueError(f"measure {m.name!r} needs a categorical field of the query")
+    return m.field, plan.categorical.index(m.field)
+
+
 def _measure(
     m: Measure, i: int, bins: np.ndarray, count: NoisyValue, total: Combined, plan: ReleasePlan, z: float
-):  # type: ignore[no-untyped-def]
+) -> Iterator[tuple[str, tuple[float, float, float]]]:
     std_cells = total.stds["cells"]
     ones = np.ones(len(bins))
     stds = np.full(len(bins), std_cells)
@@ -255,15 +263,18 @@ def _measure(
         low, high = count.interval(LEVEL)
         yield m.name, (count.value, low, high)
     elif m.kind == "share":
-        position = plan.categorical.index(m.field)  # type: ignore[arg-type]
+        _, position = _categorical(m, plan)
         wanted = "1" if m.equals is None else str(m.equals)
         mask = np.array([c[position] == wanted for c in plan.categories], dtype=float)
         yield m.name, _clip(linear_ratio(bins, stds, mask, ones, LEVEL), 0.0, 1.0)
     elif m.kind == "histogram":
-        position = plan.categorical.index(m.field)  # type: ignore[arg-type]
-        for value in keysets.key_set_of(m.field).values():  # type: ignore[union-attr]
-            mask = np.array([c[position] == value for c in plan.categories], dtype=float)
-            yield f"{m.name}[{value}]", _clip(linear_ratio(bins, stds, mask, ones, LEVEL), 0.0, 1.0)
+        field_name, position = _categorical(m, plan)
+        key_set = keysets.key_set_of(field_name)
+        if key_set is None:
+            raise ValueError(f"histogram {m.name!r}: field {field_name!r} has no key set")
+        for category in key_set.values():
+            mask = np.array([c[position] == category for c in plan.categories], dtype=float)
+            yield f"{m.name}[{category}]", _clip(linear_ratio(bins, stds, mask, ones, LEVEL), 0.0, 1.0)
     elif m.kind in ("sum", "mean", "expected_share"):
         value = float(total.values[f"sum:{m.name}"][i, 0])
         std = total.stds[f"sum:{m.name}"]
@@ -278,7 +289,9 @@ def _measure(
         yield m.name, _clip(linear_ratio(x, s, numerator, denominator, LEVEL), low, high)
     elif m.kind == "quantile":
         counts = total.values[f"bins:{m.name}"][i]
-        low, high = m.clamp  # type: ignore[misc]
+        if m.clamp is None:
+            raise ValueError(f"quantile {m.name!r} needs its clamp (the range of its bins)")
+        low, high = m.clamp
         for q in m.quantiles:
             yield (
                 f"{m.name}[q{round(q * 100):02d}]",

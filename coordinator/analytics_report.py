@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from tasks import keysets
 
 from .analytics import SUPPRESSION_Z
+from .study_folder import number, rows, section, write_report
+
+#: A released cell as the report holds it (JSON: measure, group, value, interval, suppressed).
+Cell = dict[str, Any]
 
 MAX_PLOTTED = 30
 
@@ -20,50 +25,54 @@ def _label(group: dict[str, str]) -> str:
     return " × ".join(parts) or "ensemble"
 
 
-def _pct(value: object) -> str:
-    return "—" if value is None else f"{100 * float(value):.1f} %"  # type: ignore[arg-type]
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * float(value):.1f} %"
 
 
-def _num(value: object) -> str:
-    return "—" if value is None else f"{float(value):,.1f}".replace(",", " ")  # type: ignore[arg-type]
+def _num(value: float | None) -> str:
+    return "—" if value is None else f"{float(value):,.1f}".replace(",", " ")
 
 
-def _points(value: object) -> str:
-    return "—" if value is None else f"{100 * float(value):+.1f} pts"  # type: ignore[arg-type]
+def _points(value: float | None) -> str:
+    return "—" if value is None else f"{100 * float(value):+.1f} pts"
 
 
-def _interval(row: dict[str, object]) -> str:
+def _interval(row: Cell) -> str:
     """A value added in percentage points with its interval."""
     return f"{_points(row['value'])} [{_points(row['ci_low'])} ; {_points(row['ci_high'])}]"
 
 
-def _whole(value: object) -> str:
-    return "—" if value is None else f"{float(value):,.0f}".replace(",", " ")  # type: ignore[arg-type]
+def _whole(value: float | None) -> str:
+    return "—" if value is None else f"{float(value):,.0f}".replace(",", " ")
 
 
-def _rows(report: dict[str, object], measure: str, table: str | None = None) -> list[dict[str, object]]:
-    cells = report["cells"]
-    assert isinstance(cells, list)
-    return [r for r in cells if r["measure"] == measure and (table is None or r.get("table") == table)]
+def _cells(report: dict[str, object]) -> list[Cell]:
+    return [section(r) for r in rows(report.get("cells"))]
+
+
+def _rows(report: dict[str, object], measure: str, table: str | None = None) -> list[Cell]:
+    return [
+        r for r in _cells(report) if r["measure"] == measure and (table is None or r.get("table") == table)
+    ]
 
 
 def _plot_intervals(
-    rows: list[dict[str, object]], title: str, path: Path, percent: bool, zero_line: bool = False
+    cells: list[Cell], title: str, path: Path, percent: bool, zero_line: bool = False
 ) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    shown = [r for r in rows if not r["suppressed"] and r["value"] is not None][:MAX_PLOTTED]
+    shown = [r for r in cells if not r["suppressed"] and r["value"] is not None][:MAX_PLOTTED]
     if not shown:
         return
-    shown.sort(key=lambda r: float(r["value"]))  # type: ignore[arg-type]
+    shown.sort(key=lambda r: float(r["value"]))
     scale = 100.0 if percent else 1.0
-    values = [scale * float(r["value"]) for r in shown]  # type: ignore[arg-type]
-    lows = [v - scale * float(r["ci_low"]) for v, r in zip(values, shown, strict=True)]  # type: ignore[arg-type]
-    highs = [scale * float(r["ci_high"]) - v for v, r in zip(values, shown, strict=True)]  # type: ignore[arg-type]
-    labels = [_label(r["group"]) for r in shown]  # type: ignore[arg-type]
+    values = [scale * float(r["value"]) for r in shown]
+    lows = [v - scale * float(r["ci_low"]) for v, r in zip(values, shown, strict=True)]
+    highs = [scale * float(r["ci_high"]) - v for v, r in zip(values, shown, strict=True)]
+    labels = [_label(r["group"]) for r in shown]
     fig, ax = plt.subplots(figsize=(9, 0.32 * len(shown) + 1.4))
     ax.errorbar(values, range(len(shown)), xerr=[lows, highs], fmt="o", capsize=3)
     ax.set_yticks(range(len(shown)), labels, fontsize=8)
@@ -82,11 +91,10 @@ def _plot_epsilon(report: dict[str, object], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sites = report["sites"]
-    assert isinstance(sites, dict)
+    sites = section(report["sites"])
     fig, ax = plt.subplots(figsize=(5, 2.5))
     ax.bar(list(sites), [float(s["epsilon"] or 0.0) for s in sites.values()])
-    ax.axhline(float(report["epsilon_target"]), color="red", linestyle="--", label="ε accordé")  # type: ignore[arg-type]
+    ax.axhline(number(report["epsilon_target"]), color="red", linestyle="--", label="ε accordé")
     ax.set_ylabel("ε dépensé")
     ax.legend()
     fig.tight_layout()
@@ -112,28 +120,25 @@ def write_query_folder(folder: Path, report: dict[str, object]) -> None:
             _plot_intervals(_rows(report, measure, "training_domain"), title, folder / name, True, zero)
             plots.append(name)
     else:
-        measures = {r["measure"] for r in report["cells"]}  # type: ignore[union-attr]
+        measures = {str(r["measure"]) for r in _cells(report)}
         for measure in sorted(measures):
-            rows = _rows(report, str(measure))
+            cells = _rows(report, measure)
             percent = (
-                any(r["ci_high"] is not None and float(r["ci_high"]) <= 1.0 for r in rows)
+                any(r["ci_high"] is not None and float(r["ci_high"]) <= 1.0 for r in cells)
                 and "[" in str(measure)
                 or str(measure).startswith(("taux", "part"))
             )
             name = f"{str(measure).replace('[', '_').replace(']', '')}.png"
-            _plot_intervals(rows, str(measure), folder / name, percent)
+            _plot_intervals(cells, str(measure), folder / name, percent)
             if (folder / name).exists():
                 plots.append(name)
     report["plots"] = [p for p in plots if (folder / p).exists()]
-    (folder / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
-    (folder / "report.md").write_text(render_markdown(report), encoding="utf-8")
+    write_report(folder, report, render_markdown(report))
 
 
 def render_markdown(report: dict[str, object]) -> str:
-    sites = report["sites"]
-    assert isinstance(sites, dict)
-    cells = report["cells"]
-    assert isinstance(cells, list)
+    sites = section(report["sites"])
+    cells = _cells(report)
     lines = []
     if report["kind"] == "usecase3":
         lines += [
@@ -190,13 +195,13 @@ def render_markdown(report: dict[str, object]) -> str:
             "",
             ", ".join(groups[:80]) + (" …" if len(groups) > 80 else ""),
         ]
-    plots = report.get("plots") or []
+    plots = rows(report.get("plots"))
     if plots:
-        lines += ["", "## Graphiques", ""] + [f"![{p}]({p})" for p in plots]  # type: ignore[union-attr]
+        lines += ["", "## Graphiques", ""] + [f"![{p}]({p})" for p in plots]
     return "\n".join(lines) + "\n"
 
 
-def _generic_table(cells: list[dict[str, object]]) -> list[str]:
+def _generic_table(cells: list[Cell]) -> list[str]:
     lines = ["## Résultats", "", "| cellule | mesure | valeur | IC 95 % |", "|---|---|---|---|"]
     for r in cells:
         if r["suppressed"]:
@@ -204,7 +209,7 @@ def _generic_table(cells: list[dict[str, object]]) -> list[str]:
         lines.append(
             f"| {_label(r['group'])} | {r['measure']} | {_num(r['value'])} "
             f"| [{_num(r['ci_low'])} ; {_num(r['ci_high'])}] |"
-        )  # type: ignore[arg-type]
+        )
     return lines
 
 
@@ -215,8 +220,8 @@ def _usecase3_tables(report: dict[str, object]) -> list[str]:
         "| domaine | effectif | taux observé | taux attendu | valeur ajoutée (IC 95 %) |",
         "|---|---|---|---|---|",
     ]
-    by_group: dict[tuple[str, str], dict[str, dict[str, object]]] = {}
-    for r in report["cells"]:  # type: ignore[union-attr]
+    by_group: dict[tuple[str, str], dict[str, Cell]] = {}
+    for r in _cells(report):
         key = (str(r.get("table")), json.dumps(r["group"], sort_keys=True))
         by_group.setdefault(key, {})[str(r["measure"])] = r
     ranked = []
@@ -225,7 +230,7 @@ def _usecase3_tables(report: dict[str, object]) -> list[str]:
         if va is None or va["suppressed"]:
             continue
         ranked.append((table, json.loads(group), measures))
-    ranked.sort(key=lambda item: -float(item[2]["valeur_ajoutee"]["value"] or 0))  # type: ignore[arg-type]
+    ranked.sort(key=lambda item: -float(item[2]["valeur_ajoutee"]["value"] or 0))
     for table, group, m in ranked:
         if table != "training_domain":
             continue

@@ -16,6 +16,7 @@ import typer
 from tasks.analytics import QuerySpec
 
 from .query_file import QueryFileError, read_query_file, refusal_from_broker
+from .study_folder import read_report, section
 
 
 def query(
@@ -74,7 +75,8 @@ def query(
         for line in error.problems if error else [str(exc)]:
             typer.secho(f"refused: {file}:{line}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
-    audit = report.get("audit", {"verified": data is None})  # deployment: the auditor exports the books
+    # deployment: the auditor exports the books
+    audit = section(report.get("audit", {"verified": data is None}))
     typer.echo(
         f"study {report['study_id']}: {report['status']}, {report['released_values']} values released, "
         f"{report['suppressed_values']} suppressed; "
@@ -97,7 +99,6 @@ def _deployed(
 ) -> dict[str, object]:
     """Grant from the broker, then one Flower run on the SuperLink; the ServerApp writes the folder."""
     import datetime as dt
-    import json
 
     from coordinator.analytics import QueryStudy
     from coordinator.deployment.control import DeploymentError, SuperLinkControl
@@ -127,4 +128,4 @@ def _deployed(
     except DeploymentError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None
-    return json.loads((out / "report.json").read_text(encoding="utf-8"))
+    return read_report(out)

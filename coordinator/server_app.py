@@ -19,6 +19,7 @@ from .journal import ProgressFile, RoundListener, StudyJournal
 from .report import build_report, write_study_folder
 from .strategies import JournaledStrategy, StudyAborted, build_strategy
 from .study_config import StudyConfig, StudyConfigError
+from .study_folder import section
 
 os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
 plain_unless_terminal()  # Flower colours every line, also into log files
@@ -37,7 +38,8 @@ def main(grid: Grid, context: Context) -> None:
         from .analytics_study import run_query_study
 
         study = QueryStudy.from_run_config(context.run_config)
-        run_query_study(grid, study, {int(k): str(v) for k, v in study.extra.get("node_sites", {}).items()})
+        node_sites = study.extra.get("node_sites")
+        run_query_study(grid, study, {int(k): str(v) for k, v in section(node_sites).items()})
         return
     config = StudyConfig.from_run_config(context.run_config)
     run_study(grid, config, ProgressFile(config.study_dir, config.num_server_rounds))  # run-study shows it
@@ -67,7 +69,7 @@ def run_study(grid: Grid, config: StudyConfig, on_round: RoundListener | None = 
             config.num_server_rounds - config.evaluations + 1, config.num_server_rounds + 1
         ),
     )
-    instructions = ConfigRecord(config.instructions().to_config())
+    instructions = ConfigRecord(dict(config.instructions().to_config()))
     started = time.monotonic()
     _await_sites(grid, len(config.sites))
     status, reason, final = "completed", "", None

@@ -21,6 +21,7 @@ which is the same for every cell). By domain alone: the domain × zone releases 
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -37,7 +38,18 @@ PROFILE_FIELDS = ("age_band", "sex", "education_level", "months_out_band")
 SHARES = {"profile": 0.10, "domain_zone": 0.55, "domain_zone_expected": 0.20, "provider": 0.15}
 
 
-def profile_query(study: QueryStudy) -> QuerySpec:
+class StudyScope(Protocol):
+    """What a query is scoped by: the study, its sites and its ε (the ground truth has no QueryStudy)."""
+
+    @property
+    def study_id(self) -> str: ...
+    @property
+    def sites(self) -> tuple[str, ...]: ...
+    @property
+    def epsilon(self) -> float: ...
+
+
+def profile_query(study: StudyScope) -> QuerySpec:
     return QuerySpec(
         id=f"{study.study_id}-profils",
         title="Emploi à six mois par profil (modèle attendu)",

@@ -22,6 +22,7 @@ from flwr.app import ConfigRecord, Context, Message, RecordDict
 from tasks import formations
 from tasks.analytics import QueryAnswer, QueryRequest, check_query, release_plan, true_components
 from tasks.instructions import StudyInstructions
+from tasks.record_values import read_floats
 
 from .declined import NodeDeclined
 from .dp_release import GaussianRelease, NodeRandomness, gaussian_epsilon, noise_multiplier_for, release
@@ -151,10 +152,11 @@ def _record_release(context: Context, study_id: str, sigma: float, count: int) -
     key = f"query-history:{study_id}"
     if key not in context.state:
         context.state[key] = ConfigRecord({"sigma": [], "count": []})
-    record = context.state[key]
-    record["sigma"] = [*record["sigma"], sigma]
-    record["count"] = [*record["count"], count]
-    return list(zip(record["sigma"], record["count"], strict=True))
+    record = context.state.config_records[key]
+    sigmas = [*read_floats(record, "sigma"), sigma]
+    counts = [*(int(c) for c in read_floats(record, "count")), count]
+    record["sigma"], record["count"] = sigmas, counts
+    return list(zip(sigmas, counts, strict=True))
 
 
 def reply_to_query(

@@ -72,6 +72,8 @@ class RoundRecord:
             raise NodeDeclined(
                 "node.round_record_lost", f"the node's round record is unreadable: {exc}"
             ) from None
+        if not isinstance(state, dict):
+            raise NodeDeclined("node.round_record_lost", "the node's round record is not a JSON object")
         if state.get("study_id") != self.study_id:
             raise NodeDeclined("node.round_record_lost", "the node's round record names another study")
         return state

@@ -129,14 +129,15 @@ def simulate(
                 console.print(f"details for a developer: {details}")
             raise typer.Exit(1) from None
         progress.update(step, description="done", total=1, completed=1)
-    extra = {k: report[k] for k in ("grant", "audit", "quality", "bad_input") if k in report}
+    kept = ("grant", "audit", "quality", "bad_input")
+    extra: dict[str, object] = {k: report[k] for k in kept if k in report}
     if report.get("kind") == "usecase3":
         from coordinator.analytics_report import write_query_folder
 
         write_query_folder(out, report)
         _query_summary(report, out)
     elif chosen.unit == "companies":
-        from coordinator.company_clustering import amend_company_report
+        from coordinator.company_report import amend_company_report
 
         report = amend_company_report(out, extra)
         _summary(report, out)

@@ -246,7 +246,8 @@ def lbb_occupations_by_division() -> dict[int, pd.Series]:
     out: dict[int, pd.Series] = {}
     for division, group in lbb.groupby("division"):
         weights = group.groupby("rome4")["hirings"].sum()
-        out[int(division)] = weights / weights.sum()
+        # pandas-stubs types a group key as any scalar; "division" holds integers (NAF divisions).
+        out[int(division)] = weights / weights.sum()  # type: ignore[arg-type]
     return out
 
 
@@ -292,7 +293,8 @@ def sample_sirets(rng: np.random.Generator, n: int) -> np.ndarray:
 
 def _type_probabilities(holder: Holder) -> np.ndarray:
     p = np.array([t.share * holder.type_weights.get(t.name, 1.0) for t in COMPANY_TYPES])
-    return p / p.sum()
+    probabilities: np.ndarray = p / p.sum()
+    return probabilities
 
 
 def _sizes(rng: np.random.Generator, kind: CompanyType, tilt: float, n: int) -> np.ndarray:
@@ -370,7 +372,7 @@ def _establishments(rng: np.random.Generator, holder: Holder, n: int) -> pd.Data
 
 
 #: Rows written with a defect when ``bad_rows`` is asked: (column, bad value, what it shows).
-BAD_ROW_DEFECTS: tuple[tuple[str, object], ...] = (
+BAD_ROW_DEFECTS: tuple[tuple[str, str | int], ...] = (
     ("naf", "9999Z"),  # not a NAF sub-class
     ("size_bracket", "41"),  # 500-999 employees: not a small or medium company
     ("hiring_projects", -3),  # a negative count
@@ -437,11 +439,12 @@ def generate_companies(
         rows = table[list(COMPANY_COLUMNS)].copy()
         if i == 0 and bad_rows:
             bad_rng = np.random.default_rng(streams[-1])
-            extra = rows.iloc[bad_rng.choice(len(rows), size=bad_rows, replace=False)].copy()
+            picked = bad_rng.choice(len(rows), size=bad_rows, replace=False)
+            extra = rows.iloc[picked].reset_index(drop=True)
             extra["siret"] = sample_sirets(bad_rng, bad_rows)
             for j in range(bad_rows):
                 column, value = BAD_ROW_DEFECTS[j % len(BAD_ROW_DEFECTS)]
-                extra.iloc[j, extra.columns.get_loc(column)] = value
+                extra.loc[j, column] = value
                 defects.append({"line": len(rows) + j + 2, "field": column, "value": value})
             rows = pd.concat([rows.astype(object), extra.astype(object)], ignore_index=True)
         folder = out_dir / site

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Sequence
@@ -15,6 +14,7 @@ from coordinator.analytics_study import query_server_app
 from coordinator.journal import RoundListener
 from coordinator.server_app import server_app_for
 from coordinator.study_config import StudyConfig
+from coordinator.study_folder import read_report
 from node_agent.settings import MANIFEST_ENV, NodeSettings, write_manifest
 
 os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
@@ -81,7 +81,7 @@ def run_simulated_study(
             os.environ.pop(MANIFEST_ENV, None)
         else:
             os.environ[MANIFEST_ENV] = previous
-    return json.loads((config.study_dir / "report.json").read_text(encoding="utf-8"))
+    return read_report(config.study_dir)
 
 
 def _shutdown_ray() -> None:

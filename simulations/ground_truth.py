@@ -62,7 +62,7 @@ class GroundTruth:
         """Log-odds of ``employed_6m`` for each person (arrays of equal length)."""
         level = pd.Series(education_level).map(EDUCATION_RANK).to_numpy(dtype=float)
         age = self.reference_year - np.asarray(birth_year, dtype=float)
-        return (
+        logit: np.ndarray = (
             self.intercept
             + self.tension * (np.asarray(tension, dtype=float) - 0.5)
             + self.education_step * level
@@ -75,10 +75,12 @@ class GroundTruth:
             + self.same_occupation * np.asarray(same_occupation, dtype=float)
             + self.female * (np.asarray(sex) == "F")
         )
+        return logit
 
     def probability(self, **features: np.ndarray) -> np.ndarray:
         """P(employed within 6 months) for each person."""
-        return 1.0 / (1.0 + np.exp(-self.logit(**features)))
+        probability: np.ndarray = 1.0 / (1.0 + np.exp(-self.logit(**features)))
+        return probability
 
     def as_dict(self) -> dict[str, float | int]:
         return asdict(self)

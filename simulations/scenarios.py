@@ -18,6 +18,7 @@ from flwr.serverapp import ServerApp
 from coordinator.analytics import QueryStudy
 from coordinator.journal import RoundListener
 from coordinator.study_config import StudyConfig
+from coordinator.study_folder import section
 from node_agent.settings import NodeSettings
 from tasks.analytics import QuerySpec
 from tasks.formations import FORMATIONS_TASK
@@ -141,7 +142,7 @@ def _company_evaluation(out: Path, report: dict[str, object], seed: int) -> dict
 
     return {
         "quality": evaluate_quality(out, report, seed),
-        "bad_input": bad_input_summary(out / "data", list(report["sites"]), str(report["study_id"])),  # type: ignore[arg-type]
+        "bad_input": bad_input_summary(out / "data", list(section(report["sites"])), str(report["study_id"])),
     }
 
 
@@ -259,7 +260,11 @@ def _governed(
             for s in base.sites
         ]
         narrate("running the federated study (Flower simulation engine)")
-        server_app = scenario.server_app(config, on_round) if scenario.server_app else None
+        server_app = None
+        if scenario.server_app is not None:
+            if not isinstance(config, StudyConfig):
+                raise TypeError(f"scenario {scenario.name}: its ServerApp runs a StudyConfig, not a query")
+            server_app = scenario.server_app(config, on_round)
         report = run_simulated_study(config, nodes, on_round=on_round, server_app=server_app)
         with BrokerClient.from_folder(keys.root, Role.AUDITOR, base_url=broker.url) as auditor:
             auditor.export_audit(out / "audit.jsonl")

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from coordinator.company_clustering import SiteFederation
+from coordinator.study_folder import rows, section
 from node_agent.company_study import TASK, CompanySite, company_site_from_view
 from node_agent.declined import NodeDeclined
 from node_agent.gate import StudyGate, StudyTerms
@@ -146,15 +147,14 @@ def evaluate_quality(study_dir: Path, report: Mapping[str, object], seed: int) -
     from sklearn.metrics import adjusted_rand_score
 
     data_root = study_dir / "data"
-    grant = report.get("grant") or {}
-    fields = tuple(grant.get("fields", ())) or get_task(TASK).default_fields()  # type: ignore[union-attr]
-    sites = list(report["sites"])  # type: ignore[arg-type]
+    fields = tuple(rows(section(report.get("grant")).get("fields"))) or get_task(TASK).default_fields()
+    sites = list(section(report["sites"]))
     x, keys = pooled_features(data_root, sites, fields)
-    body = report.get("clustering") or {}
-    centres = np.array([c["centre"] for c in body.get("clusters", [])])  # type: ignore[union-attr]
+    body = section(report.get("clustering"))
+    centres = np.array([c["centre"] for c in rows(body.get("clusters"))])
     if len(centres) == 0:
         return {"note": "no cluster released"}
-    k = int(body.get("k", len(centres)))  # type: ignore[union-attr]
+    k = int(body.get("k", len(centres)))
     anchor = KMeans(k, n_init=10, random_state=seed).fit(x)
     truth = pd.read_csv(data_root / TRUTH_FILE, dtype=str).set_index(["site", "siret"])["type"]
     true_types = truth.reindex(keys).to_numpy()

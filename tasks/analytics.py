@@ -31,6 +31,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import formations, keysets
+from .record_values import ConfigValue, read_float, read_str
 
 MeasureKind = Literal["count", "sum", "mean", "share", "quantile", "histogram", "expected_share"]
 NEEDS_CLAMP = frozenset({"sum", "mean", "quantile"})
@@ -73,7 +74,8 @@ class ProfileModel(_Model):
         logit = np.full(len(frame), self.intercept, dtype=float)
         for field, table in self.coefficients.items():
             logit += frame[field].astype(str).map(table).fillna(0.0).to_numpy(dtype=float)
-        return 1.0 / (1.0 + np.exp(-np.clip(logit, -30, 30)))
+        probability: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(logit, -30, 30)))
+        return probability
 
 
 class Measure(_Model):
@@ -382,15 +384,15 @@ class QueryRequest:
     spec: QuerySpec
     budget_share: float = 1.0
 
-    def to_config(self) -> dict[str, str | float]:
+    def to_config(self) -> dict[str, ConfigValue]:
         return {"release": self.release, "query": self.spec.to_json(), "budget-share": self.budget_share}
 
     @classmethod
     def from_config(cls, config: Mapping[str, object]) -> QueryRequest:
         try:
-            share = float(config["budget-share"])  # type: ignore[arg-type]
-            spec = QuerySpec.from_json(str(config["query"]))
-            return cls(str(config["release"]), spec, share)
+            share = read_float(config, "budget-share")
+            spec = QuerySpec.from_json(read_str(config, "query"))
+            return cls(read_str(config, "release"), spec, share)
         except (KeyError, TypeError, ValueError, ValidationError) as exc:
             raise ValueError(f"query message: {exc}") from None
 
@@ -408,12 +410,12 @@ class QueryAnswer:
     noise_multiplier: float
     mechanisms: int
 
-    def to_config(self) -> dict[str, str]:
+    def to_config(self) -> dict[str, ConfigValue]:
         return {"answer": json.dumps(self.__dict__)}
 
     @classmethod
     def from_config(cls, config: Mapping[str, object]) -> QueryAnswer:
-        return cls(**json.loads(str(config["answer"])))
+        return cls(**json.loads(read_str(config, "answer")))
 
     def component(self, name: str) -> np.ndarray:
         return np.asarray(self.values[name], dtype=float)

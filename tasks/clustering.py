@@ -58,7 +58,8 @@ def split_statistics(vector: np.ndarray, n_cells: int, width: int) -> tuple[np.n
 def assign(x: np.ndarray, centres: np.ndarray) -> np.ndarray:
     """Index of the nearest centre of each row (squared Euclidean distance)."""
     d2 = (x * x).sum(1)[:, None] - 2 * x @ centres.T + (centres * centres).sum(1)[None, :]
-    return np.argmin(d2, axis=1)
+    nearest: np.ndarray = np.argmin(d2, axis=1)
+    return nearest
 
 
 def kmeans_cost(x: np.ndarray, centres: np.ndarray, weights: np.ndarray | None = None) -> float:

@@ -14,6 +14,8 @@ from enum import StrEnum
 
 import numpy as np
 
+from .record_values import ConfigValue, read_float, read_floats, read_int, read_str, read_strs
+
 #: Flower message type of every step: a ``query`` with its own action name, so it does not share
 #: the ClientApp's default ``query`` handler (analytics) nor ``train``/``evaluate``.
 MESSAGE_ACTION = "company_clustering"
@@ -37,9 +39,8 @@ class ProtocolError(ValueError):
     """A message lacks a field or carries one of the wrong shape."""
 
 
-def _matrix(flat: object, rows: object, what: str) -> np.ndarray:
-    values = np.asarray(list(flat or []), dtype=float)  # type: ignore[call-overload]
-    n = int(rows)  # type: ignore[call-overload]
+def _matrix(flat: list[float], n: int, what: str) -> np.ndarray:
+    values = np.asarray(flat, dtype=np.float64)
     if n == 0:
         return np.zeros((0, 0))
     if values.size % n:
@@ -55,7 +56,7 @@ class ClusteringRequest:
     labels: tuple[str, ...] = ()  # short French names of the released types (local labelling)
     model: tuple[float, ...] = ()  # the skill-needs model to evaluate (``SkillNeedsModel.to_list``)
 
-    def to_config(self) -> dict[str, object]:
+    def to_config(self) -> dict[str, ConfigValue]:
         return {
             "step": str(self.step),
             "index": self.index,
@@ -68,13 +69,15 @@ class ClusteringRequest:
     @classmethod
     def from_config(cls, config: Mapping[str, object]) -> ClusteringRequest:
         try:
-            step = Step(str(config["step"]))
+            step = Step(read_str(config, "step"))
             return cls(
                 step=step,
-                index=int(config.get("index", 0)),  # type: ignore[call-overload]
-                centres=_matrix(config.get("centres"), config.get("centre-rows", 0), "centres"),
-                labels=tuple(str(v) for v in config.get("labels", []) or []),  # type: ignore[union-attr]
-                model=tuple(float(v) for v in config.get("model", []) or []),  # type: ignore[union-attr]
+                index=read_int(config, "index", 0),
+                centres=_matrix(
+                    read_floats(config, "centres", None), read_int(config, "centre-rows", 0), "centres"
+                ),
+                labels=tuple(read_strs(config, "labels", None)),
+                model=tuple(read_floats(config, "model", None)),
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise ProtocolError(f"clustering request: {exc}") from None
@@ -94,7 +97,7 @@ class ClusteringReply:
     delta: float
     releases: int
 
-    def to_config(self) -> dict[str, object]:
+    def to_config(self) -> dict[str, ConfigValue]:
         return {
             "site": self.site,
             "step": str(self.step),
@@ -109,13 +112,13 @@ class ClusteringReply:
     def from_config(cls, config: Mapping[str, object]) -> ClusteringReply:
         try:
             return cls(
-                site=str(config["site"]),
-                step=Step(str(config["step"])),
-                values=tuple(float(v) for v in config["values"]),  # type: ignore[union-attr]
-                noise_std=float(config["noise-std"]),  # type: ignore[arg-type]
-                epsilon_spent=float(config["epsilon-spent"]),  # type: ignore[arg-type]
-                delta=float(config["delta"]),  # type: ignore[arg-type]
-                releases=int(config["releases"]),  # type: ignore[call-overload]
+                site=read_str(config, "site"),
+                step=Step(read_str(config, "step")),
+                values=tuple(read_floats(config, "values")),
+                noise_std=read_float(config, "noise-std"),
+                epsilon_spent=read_float(config, "epsilon-spent"),
+                delta=read_float(config, "delta"),
+                releases=read_int(config, "releases"),
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise ProtocolError(f"clustering reply: {exc}") from None

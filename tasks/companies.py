@@ -219,7 +219,8 @@ def domain_shares(occupations: Sequence[str]) -> np.ndarray:
         for code, count in parse_occupations(text).items():
             out[row, index[reference.rome_grand_domaine(code)]] += max(count, 0)
     totals = out.sum(axis=1, keepdims=True)
-    return np.divide(out, totals, out=np.zeros_like(out), where=totals > 0)
+    shares: np.ndarray = np.divide(out, totals, out=np.zeros_like(out), where=totals > 0)
+    return shares
 
 
 def skill_need_domains(needs: Sequence[str]) -> np.ndarray:
@@ -268,7 +269,8 @@ class FeatureBlock:
 
 
 def _log_scale(values: np.ndarray, cap: int) -> np.ndarray:
-    return np.log1p(np.clip(values, 0, cap)) / math.log1p(cap)
+    scaled: np.ndarray = np.log1p(np.clip(values, 0, cap)) / math.log1p(cap)
+    return scaled
 
 
 @dataclass(frozen=True)

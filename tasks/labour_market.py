@@ -34,6 +34,7 @@ import re
 import unicodedata
 from difflib import SequenceMatcher
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -53,11 +54,12 @@ _STOPWORDS = frozenset({"de", "des", "du", "la", "le", "les", "et", "en", "d", "
 _GENERIC = frozenset({"ouvrier", "qualifie", "non", "agent", "autre", "salarie", "assimile", "professionnel"})
 
 
-def _read(relative: str, **options: object) -> pd.DataFrame:
+def _read(relative: str, **options: Any) -> pd.DataFrame:
     path = reference.reference_data_dir() / relative
     if not path.is_file():
         raise reference.ReferenceDataError(f"reference file {path} is missing")
-    return pd.read_csv(path, **options)  # type: ignore[call-overload]
+    table: pd.DataFrame = pd.read_csv(path, **options)
+    return table
 
 
 def _tokens(label: str) -> list[str]:
@@ -157,7 +159,7 @@ def fap2021_to_rome4() -> pd.DataFrame:
     exploded["share"] = exploded["v3_share"] / exploded.groupby(["fap2021", "rome_v3"])["rome4"].transform(
         "size"
     )
-    out = exploded.groupby(["fap2021", "rome4"], as_index=False)["share"].sum()
+    out = exploded.groupby(["fap2021", "rome4"])["share"].sum().reset_index()
     return out.sort_values(["fap2021", "rome4"]).reset_index(drop=True)
 
 
@@ -168,7 +170,7 @@ def bmo_projects() -> pd.DataFrame:
     met = pd.to_numeric(bmo["met"].replace("*", np.nan), errors="coerce").fillna(SECRET_CELL_VALUE)
     table = pd.DataFrame({"bassin": bmo["BE24"].to_numpy(), "fap2021": bmo["Code métier BMO"].to_numpy()})
     table["projects"] = met.to_numpy()
-    return table.groupby(["bassin", "fap2021"], as_index=False)["projects"].sum()
+    return table.groupby(["bassin", "fap2021"])["projects"].sum().reset_index()
 
 
 @lru_cache(maxsize=1)
@@ -180,7 +182,7 @@ def bassin_occupation_weights() -> pd.DataFrame:
     """
     joint = bmo_projects().merge(fap2021_to_rome4(), on="fap2021", how="inner")
     joint["weight"] = joint["projects"] * joint["share"]
-    out = joint.groupby(["bassin", "rome4"], as_index=False)["weight"].sum()
+    out = joint.groupby(["bassin", "rome4"])["weight"].sum().reset_index()
     return out[out["weight"] > 0].sort_values(["bassin", "rome4"]).reset_index(drop=True)
 
 

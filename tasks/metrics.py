@@ -144,7 +144,8 @@ class HoldoutLayout:
 def score_bins(scores: np.ndarray, bins: int) -> np.ndarray:
     """Bin of each score in [0, 1]: bin b covers [b/bins, (b+1)/bins), the last one includes 1."""
     clipped = np.clip(np.asarray(scores, dtype=float), 0.0, 1.0)
-    return np.minimum((clipped * bins).astype(int), bins - 1)
+    bin_of: np.ndarray = np.minimum((clipped * bins).astype(int), bins - 1)
+    return bin_of
 
 
 def holdout_statistics(

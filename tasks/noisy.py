@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from scipy.stats import norm
 
 
@@ -84,10 +85,10 @@ def simulated_intervals(
 
 
 def linear_ratio(
-    values: Sequence[float],
-    stds: Sequence[float],
-    numerator: Sequence[float],
-    denominator: Sequence[float],
+    values: npt.ArrayLike,
+    stds: npt.ArrayLike,
+    numerator: npt.ArrayLike,
+    denominator: npt.ArrayLike,
     level: float = 0.95,
 ) -> tuple[float, float, float]:
     """(Σ aᵢXᵢ) / (Σ bᵢXᵢ) of independent noisy values Xᵢ, with a delta-method interval.

@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -59,14 +60,23 @@ def reference_data_dir() -> Path:
     return folder
 
 
-def _read_csv(relative: str, **options: object) -> pd.DataFrame:
+def _read_csv(relative: str, **options: Any) -> pd.DataFrame:
     path = reference_data_dir() / relative
     if not path.is_file():
         raise ReferenceDataError(f"reference file {path} is missing")
     try:
-        return pd.read_csv(path, **options)  # type: ignore[call-overload]
+        table: pd.DataFrame = pd.read_csv(path, **options)
+        return table
     except (ValueError, OSError) as exc:
         raise ReferenceDataError(f"reference file {path} could not be read: {exc}") from exc
+
+
+def _row(table: pd.DataFrame, code: str) -> pd.Series:
+    """The row of a code in a table indexed by unique codes (``.loc`` would be a frame on a duplicate)."""
+    row = table.loc[code]
+    if not isinstance(row, pd.Series):
+        raise ReferenceDataError(f"code '{code}' appears more than once in its reference table")
+    return row
 
 
 def clear_caches() -> None:
@@ -142,7 +152,7 @@ def _commune_row(commune: str) -> pd.Series:
     code = str(commune).strip()
     if code not in communes.index:
         raise UnknownCodeError(f"'{code}' is not an INSEE code of a PACA commune")
-    return communes.loc[code]
+    return _row(communes, code)
 
 
 def commune_to_zone(commune: str) -> str:
@@ -234,7 +244,7 @@ def _rome_row(rome4: str) -> pd.Series:
     code = str(rome4).strip().upper()
     if code not in table.index:
         raise UnknownCodeError(f"'{code}' is not a ROME 4.0 code")
-    return table.loc[code]
+    return _row(table, code)
 
 
 @lru_cache(maxsize=1)

@@ -91,7 +91,8 @@ class SkillNeedsModel:
         return cls(v[: n_types * d].reshape(n_types, d), v[n_types * d :].reshape(n_types, d))
 
     def scores(self, types: np.ndarray, sought: np.ndarray) -> np.ndarray:
-        return np.where(sought > 0, self.rate_sought[types], self.rate_other[types])
+        rates: np.ndarray = np.where(sought > 0, self.rate_sought[types], self.rate_other[types])
+        return rates
 
     def predict(self, types: np.ndarray, sought: np.ndarray) -> np.ndarray:
         """Indices of the ``TOP`` most likely hard-to-hire domains per company."""

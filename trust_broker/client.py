@@ -10,7 +10,7 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -37,6 +37,8 @@ DEFAULT_BROKER_URL = "http://127.0.0.1:8443"
 BROKER_URL_ENV = "R2DDE_BROKER_URL"
 
 Reservation = ReservationOut
+#: The pydantic model a broker answer is parsed into.
+Answer = TypeVar("Answer", bound=BaseModel)
 
 
 class BrokerError(Exception):
@@ -237,7 +239,7 @@ class BrokerClient:
         raise BrokerError(rule, detail, status)
 
     @staticmethod
-    def _parse(model: type[BaseModel], response: httpx.Response) -> Any:
+    def _parse(model: type[Answer], response: httpx.Response) -> Answer:
         try:
             return model.model_validate(response.json())
         except (ValueError, ValidationError) as exc:

@@ -3,6 +3,9 @@
 from anonymization.operators.pseudonym_operator import PseudonymOperator
 from anonymization.operators.tag_operator import TagOperator
 
-OPERATORS = {TagOperator.NAME: TagOperator, PseudonymOperator.NAME: PseudonymOperator}
+OPERATORS: dict[str, type[TagOperator] | type[PseudonymOperator]] = {
+    TagOperator.NAME: TagOperator,
+    PseudonymOperator.NAME: PseudonymOperator,
+}
 
 __all__ = ["OPERATORS", "PseudonymOperator", "TagOperator"]

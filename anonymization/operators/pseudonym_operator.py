@@ -6,6 +6,8 @@ reads "<NOM_a1> called <NOM_b2>, then <NOM_a1> …"), and a different one in ano
 
 from __future__ import annotations
 
+from typing import Any
+
 from presidio_anonymizer.operators import Operator, OperatorType
 
 from anonymization.errors import InvalidIdentifierError
@@ -39,13 +41,13 @@ class PseudonymOperator(Operator):
 
     NAME = "pseudonym"
 
-    def operate(self, text: str, params: dict | None = None) -> str:
+    def operate(self, text: str, params: dict[str, Any] | None = None) -> str:
         params = params or {}
         entity_type = params["entity_type"]
         digest = params["study"].text_tag(entity_type, normalize_entity(entity_type, text))
         return f"<{params['tag']}_{digest}>"
 
-    def validate(self, params: dict | None = None) -> None:
+    def validate(self, params: dict[str, Any] | None = None) -> None:
         if not params or not all(params.get(k) for k in ("tag", "entity_type", "study")):
             raise ValueError("the pseudonym operator needs 'tag', 'entity_type' and 'study' parameters")
 

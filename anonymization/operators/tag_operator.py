@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from presidio_anonymizer.operators import Operator, OperatorType
 
 
@@ -10,10 +12,10 @@ class TagOperator(Operator):
 
     NAME = "tag"
 
-    def operate(self, text: str, params: dict | None = None) -> str:
+    def operate(self, text: str, params: dict[str, Any] | None = None) -> str:
         return f"<{(params or {})['tag']}>"
 
-    def validate(self, params: dict | None = None) -> None:
+    def validate(self, params: dict[str, Any] | None = None) -> None:
         if not params or not params.get("tag"):
             raise ValueError("the tag operator needs a 'tag' parameter")
 

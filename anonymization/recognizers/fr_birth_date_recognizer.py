@@ -51,7 +51,6 @@ class FrBirthDateRecognizer(PatternRecognizer):
         super().__init__(
             supported_entity=supported_entity,
             patterns=list(self.PATTERNS),
-            context=None,
             supported_language=supported_language,
             name="FrBirthDateRecognizer",
         )

@@ -94,7 +94,6 @@ class FrPersonRecognizer(PatternRecognizer):
         super().__init__(
             supported_entity=supported_entity,
             patterns=patterns,
-            context=None,
             supported_language=supported_language,
             name="FrPersonRecognizer",
             global_regex_flags=re.DOTALL | re.MULTILINE,

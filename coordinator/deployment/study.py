@@ -13,6 +13,7 @@ from typing import Any
 from coordinator.deployment.control import DeploymentError, RunOutcome, SuperLinkControl
 from coordinator.journal import PROGRESS_FILE, read_progress
 from coordinator.study_config import StudyConfig
+from tasks.record_values import read_int, read_strs
 
 USE_CASE_1 = {"task": "employment_outcome", "purpose": "autodiagnostic_mobilite"}
 
@@ -101,10 +102,10 @@ def run_deployed_study(
         if on_round is None:  # nobody is watching: no need to read the file on every poll
             return
         progress = read_progress(folder)
-        if progress is None or int(progress["round"]) <= seen:  # type: ignore[call-overload]
+        if progress is None or read_int(progress, "round") <= seen:
             return
-        seen = int(progress["round"])  # type: ignore[call-overload]
-        on_round(seen, int(progress["rounds_planned"]), list(progress["trained"]))  # type: ignore[call-overload,arg-type]
+        seen = read_int(progress, "round")
+        on_round(seen, read_int(progress, "rounds_planned"), read_strs(progress, "trained"))
 
     started = time.monotonic()
     try:

@@ -9,7 +9,8 @@ import pytest
 from flwr.app import Error, Message, Metadata
 
 from coordinator.journal import StudyJournal
-from coordinator.report import build_report, render_markdown
+from coordinator.report import build_report
+from coordinator.report_markdown import render_markdown
 from coordinator.study_config import StudyConfig
 from node_agent.declined import NodeDataError, NodeDeclined
 

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from coordinator.company_clustering import SiteFederation, outcome_report, run_company_clustering
+from coordinator.company_clustering import SiteFederation, run_company_clustering
+from coordinator.company_report import outcome_report
 from node_agent.declined import NodeDeclined
 from node_agent.dp_release import NodeRandomness
 from simulations.companies import generate_companies

@@ -80,7 +80,9 @@ def test_stale_signature_is_refused(shared_broker: Broker, monkeypatch: pytest.M
     auth = signer(shared_broker.folder, Role.NODE, "apec")
     old = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=20)
     original = auth._signer.sign
-    monkeypatch.setattr(auth._signer, "sign", lambda message, **kw: original(message, created=old, **kw))
+    monkeypatch.setattr(
+        auth._signer, "sign", lambda message, **kw: original(message, **{**kw, "created": old})
+    )
     response = shared_broker.http.get("/v1/optouts", auth=auth)
     assert response.status_code == 401
     assert "age" in response.json()["detail"]

@@ -16,6 +16,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only: an auditor's machine needs no display
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 
 from trust_broker.audit.recompute import FLOAT_TOLERANCE  # noqa: E402
 from trust_broker.audit.verify import AccountCheck, VerificationReport  # noqa: E402
@@ -26,12 +27,18 @@ def _when(at: str) -> dt.datetime:
     return dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
 
 
+def _instants(ats: list[str]) -> np.ndarray:
+    """Timestamps as numpy datetimes in UTC, the form matplotlib plots and its stubs accept."""
+    naive = [_when(at).astimezone(dt.UTC).replace(tzinfo=None) for at in ats]
+    return np.array(naive, dtype="datetime64[us]")
+
+
 def plot_site(site: str, accounts: dict[AccountKey, AccountCheck], path: Path) -> Path:
     """One PNG: a step curve of ε per (dataset, period) account, the auditor's points, the caps."""
     fig, ax = plt.subplots(figsize=(8, 4.2), dpi=110)
     for index, (key, account) in enumerate(sorted(accounts.items())):
         color = f"C{index % 10}"
-        times = [_when(point.at) for point in account.points]
+        times = _instants([point.at for point in account.points])
         ax.step(
             times,
             [point.epsilon_recorded for point in account.points],
@@ -63,7 +70,7 @@ def plot_site(site: str, accounts: dict[AccountKey, AccountCheck], path: Path) -
         ]
         if over:
             ax.plot(
-                [_when(point.at) for point in over],
+                _instants([point.at for point in over]),
                 [max(point.epsilon_recorded, point.epsilon_recomputed) for point in over],
                 "x",
                 color="red",
@@ -77,7 +84,8 @@ def plot_site(site: str, accounts: dict[AccountKey, AccountCheck], path: Path) -
         (point.epsilon_recomputed for account in accounts.values() for point in account.points), default=0.0
     )
     ax.set_ylim(0, 1.3 * max(top, peak))  # room above the cap for the legend
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(mdates.AutoDateLocator()))
+    # matplotlib.dates ships without annotations for its locators and formatters.
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(mdates.AutoDateLocator()))  # type: ignore[no-untyped-call]
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", ncol=2)
     fig.tight_layout()

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
 from trust_broker.audit.chain import EVENT_KINDS, GENESIS, HeadSignatureError, verify_head
@@ -247,7 +248,7 @@ def _grant_problem(payload: dict[str, Any], export: AuditExport) -> tuple[str, s
 
 @check
 def _signatures(export: AuditExport, report: VerificationReport) -> None:
-    keys = {}
+    keys: dict[str, Ed25519PublicKey] = {}
     for item in export.events:
         event, payload = item.event, item.event.payload
         if event.kind == "participant.removed":

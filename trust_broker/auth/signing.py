@@ -64,7 +64,7 @@ class SignedRequestAuth(httpx.Auth):
         self._signer.sign(
             view,
             key_id=self.kid,
-            **({} if created is None else {"created": created}),
+            created=created,
             nonce=secrets.token_urlsafe(18),
             tag=SIGNATURE_TAG,
             label=SIGNATURE_LABEL,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import NoReturn
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from http_message_signatures import HTTPMessageVerifier, HTTPSignatureKeyResolver, algorithms
@@ -62,7 +63,7 @@ class _RegistryKeys(HTTPSignatureKeyResolver):
             self._cache[key_id] = cached
         return cached[1]
 
-    def resolve_private_key(self, key_id: str):  # noqa: ANN201 - the broker never signs requests
+    def resolve_private_key(self, key_id: str) -> NoReturn:  # the broker never signs requests
         raise KeyError(key_id)
 
 

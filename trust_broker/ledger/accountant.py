@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 from trust_broker.ledger.analysis import epsilon_from_rdp, merge_repeats, rdp_curve
-from trust_broker.ledger.mechanisms import Mechanism
+from trust_broker.ledger.mechanisms import Mechanism, SubsampledGaussian
 
 DEFAULT_ACCOUNTANT = "rdp"
 
@@ -96,8 +96,10 @@ class PldAccountant(Accountant):
 
         events = []
         for mechanism in merge_repeats(mechanisms):
-            rate = float(getattr(mechanism, "sample_rate", 1.0))
-            repeats = int(getattr(mechanism, "steps", None) or getattr(mechanism, "count", 1))
+            if isinstance(mechanism, SubsampledGaussian):
+                rate, repeats = mechanism.sample_rate, mechanism.steps
+            else:
+                rate, repeats = 1.0, mechanism.count
             one: dp_event.DpEvent = dp_event.GaussianDpEvent(mechanism.noise_multiplier)
             if rate < 1.0:
                 one = dp_event.PoissonSampledDpEvent(rate, one)

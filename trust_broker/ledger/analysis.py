@@ -133,7 +133,8 @@ def _subsampled_gaussian(mechanism: SubsampledGaussian, orders: tuple[float, ...
         ),
         dtype=float,
     )
-    return np.fmax(sound_curve(opacus), sound_curve(google)) * mechanism.steps
+    curve: np.ndarray = np.fmax(sound_curve(opacus), sound_curve(google)) * mechanism.steps
+    return curve
 
 
 @rdp_of("gaussian")
@@ -183,8 +184,8 @@ def _single_application_curve(unit: Any, orders: tuple[float, ...]) -> np.ndarra
 
 def sound_curve(values: np.ndarray) -> np.ndarray:
     """An RDP curve as the ledger may use it: NaN (no bound) is +∞, and nothing is below 0."""
-    values = np.where(np.isnan(values), np.inf, values)
-    return np.maximum(values, 0.0)
+    bounded: np.ndarray = np.maximum(np.where(np.isnan(values), np.inf, values), 0.0)
+    return bounded
 
 
 def rdp_curve(mechanisms: Iterable[Any], orders: tuple[float, ...] = RDP_ORDERS) -> np.ndarray:

@@ -50,7 +50,7 @@ def spelling(mechanism: str | dict[str, Any] | Mechanism) -> str:
 @lru_cache(maxsize=8192)
 def mechanism_of(text: str) -> Mechanism:
     """The typed mechanism of a spelling (validated once per distinct mechanism)."""
-    return parse_mechanism(json.loads(text))  # type: ignore[return-value]
+    return parse_mechanism(json.loads(text))
 
 
 class LedgerEvent(NamedTuple):

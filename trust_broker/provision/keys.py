@@ -284,12 +284,12 @@ def provision(
     if unknown:
         raise ValueError(f"node keys given for site(s) not provisioned: {', '.join(unknown)}")
     identities += [(Role.NODE, site) for site in sites if site not in exported]
-    for role, site in identities:
+    for role, holder in identities:
         key = Ed25519PrivateKey.generate()
-        kid = folder.kid_for(role, site)
-        write_private_key(folder.private_key_path(role, site), key)
+        kid = folder.kid_for(role, holder)
+        write_private_key(folder.private_key_path(role, holder), key)
         write_public_key(folder.public_dir / f"{kid}.pub", key.public_key())
-        records.append(ParticipantRecord(kid=kid, role=role, site=site, public_key=key.public_key()))
+        records.append(ParticipantRecord(kid=kid, role=role, site=holder, public_key=key.public_key()))
     for site, path in exported.items():  # the node's own key: only its public half is here
         public = load_public_key(Path(path))
         write_public_key(folder.public_dir / f"{node_kid(site)}.pub", public)

@@ -18,7 +18,7 @@ router = APIRouter(tags=["audit"])
 JSON_LINES = "application/x-ndjson"
 
 
-def render_export(ctx: Context) -> str:  # type: ignore[valid-type]
+def render_export(ctx: Context) -> str:
     """Sign the current head, then write header, events and heads as the export format says."""
     ctx.store.sign_current_head()
     buffer = io.StringIO()
