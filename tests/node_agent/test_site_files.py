@@ -1,4 +1,5 @@
-"""Validation of partner files: every bad input gives a located, readable error without identifier values."""
+"""A partner's files read by the node's file sources and checked by ``tasks.schema``: every bad input gives
+a located, readable error without identifier values."""
 
 from __future__ import annotations
 
@@ -8,10 +9,19 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from node_agent.sources import load_file
 from tasks import schema
-from tasks.schema import SchemaErrors, load_adult_site, load_parcours
+from tasks.schema import SchemaErrors, validate_adult, validate_parcours
 
 SITE = "france_travail"
+
+
+def load_parcours(path: Path, site: str) -> pd.DataFrame:
+    return load_file(path, site, validate_parcours)
+
+
+def load_adult_site(path: Path, site: str) -> pd.DataFrame:
+    return load_file(path, site, validate_adult)
 
 
 def _person(i: int, **changes: object) -> dict[str, object]:
