@@ -39,7 +39,8 @@ def line_numbers(frame: pd.DataFrame, first_line: int) -> np.ndarray:
     extra = np.zeros(len(frame), dtype=np.int64)
     for name in frame.columns:  # read as text (dtype=str): every column may hold a quoted newline
         extra += frame[name].astype("str").str.count("\n").fillna(0).to_numpy(dtype=np.int64)
-    return starts + np.concatenate([[0], np.cumsum(extra)[:-1]])
+    numbers: np.ndarray = starts + np.concatenate([[0], np.cumsum(extra)[:-1]])
+    return numbers
 
 
 class CsvSource(TableSource):

@@ -17,6 +17,7 @@ checks it with the same rules as a file. Three promises:
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
@@ -97,7 +98,7 @@ class SqlSource(TableSource):
         frame.attrs[ROW_UNIT] = "row"
         return frame
 
-    def _statement(self, connection: Connection) -> sa.Executable:
+    def _statement(self, connection: Connection) -> sa.TextClause | sa.Select[Any]:
         if self.query is not None:
             return sa.text(check_read_only(self.query, self.name))
         assert self.table is not None

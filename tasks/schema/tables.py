@@ -39,7 +39,8 @@ class OutcomeConsistency(RowRule):
         label = table["employed_6m"].to_numpy(dtype=float)
         months = table["months_to_employment"].to_numpy(dtype=float)
         within = np.isfinite(months) & (months <= OUTCOME_HORIZON_MONTHS)
-        return ((label == 1) & ~within) | ((label == 0) & within)
+        broken: np.ndarray = ((label == 1) & ~within) | ((label == 0) & within)
+        return broken
 
     def explain(self) -> str:
         return (

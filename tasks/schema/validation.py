@@ -149,7 +149,7 @@ def validate_table(
                 cell_problems.append((int(rows[i]), position, spec.name, "required", "is empty", None))
         parsed = spec.parser.parse(text)
         for i in first(parsed.bad):
-            shown = _describe_value(spec, text.iat[i])
+            shown = _describe_value(spec, str(text.iat[i]))
             cell_problems.append((int(rows[i]), position, spec.name, "type", parsed.reason, shown))
         checkable = ~empty & ~parsed.bad
         for rule in spec.rules:
@@ -158,26 +158,27 @@ def validate_table(
                 break
             broken = idx[rule.violations(parsed.values.iloc[idx])]
             for i in first(broken):
-                shown = _describe_value(spec, text.iat[i])
+                shown = _describe_value(spec, str(text.iat[i]))
                 cell_problems.append((int(rows[i]), position, spec.name, rule.name, rule.explain(), shown))
             checkable[broken] = False
         usable &= (checkable | empty) if spec.nullable else checkable
         typed[spec.name] = _typed(spec, parsed.values, empty | parsed.bad)
 
     table = pd.DataFrame(typed)
-    for rule in schema.row_rules:
+    for row_rule in schema.row_rules:
         idx = np.flatnonzero(usable)
-        broken = idx[rule.violations(table.iloc[idx])]
+        broken = idx[row_rule.violations(table.iloc[idx])]
         for i in first(broken):
-            where = ", ".join(rule.fields)
-            cell_problems.append((int(rows[i]), len(schema.columns), where, rule.name, rule.explain(), None))
+            where = ", ".join(row_rule.fields)
+            explained = row_rule.explain()
+            cell_problems.append((int(rows[i]), len(schema.columns), where, row_rule.name, explained, None))
     for name in schema.unique:
         spec = schema.by_name[name]
         values = table[name]
         duplicated = values.duplicated(keep="first").to_numpy() & (values != "").to_numpy()
         for i in first(duplicated):
             original = int(rows[int(np.flatnonzero((values == values.iat[i]).to_numpy())[0])])
-            shown = _describe_value(spec, values.iat[i])
+            shown = _describe_value(spec, str(values.iat[i]))
             message = f"repeats the value of {unit} {original} (must be unique)"
             cell_problems.append((int(rows[i]), schema.names.index(name), name, "unique", message, shown))
 
