@@ -49,14 +49,16 @@ def _read_utf8(path: Path) -> str:
 def _checked_table(path: Path, dataset: str):  # type: ignore[no-untyped-def]
     """A table of a schema the node knows (``dataset: parcours``) is read and checked exactly as the
     node reads it: the same row rule (any bad cell refuses the file, every problem listed with its
-    line, field and rule) and the same numbering. None for other tables."""
-    from tasks.schema import SCHEMAS, SchemaError, load_table
+    line, field and rule) and the same numbering — by the node's own file source (this command runs
+    at the partner's, beside the node). None for other tables."""
+    from node_agent.sources import file_source
+    from tasks.schema import SCHEMAS, SchemaError, validate_table
 
     schema = SCHEMAS.get(dataset)
     if schema is None:
         return None
     try:
-        return load_table(path, str(path), schema)
+        return file_source(path, str(path)).load(lambda frame, name: validate_table(frame, name, schema))
     except SchemaError as exc:
         raise AnonymizationError(
             f"{exc}\nthe node would refuse this file too (a data error): fix these lines, then run again"

@@ -33,8 +33,8 @@ def default_scrubber() -> FrenchScrubber:
     return FrenchScrubber()
 
 
-#: ``DataFrame.attrs`` key under which the reader left each record's line number in its file
-#: (tasks/schema.py: header on line 1, first record on line 2, multi-line notes counted).
+#: ``DataFrame.attrs`` key under which the reader left each record's number (``tasks.schema.LINE_NUMBERS``;
+#: a CSV's line: header on line 1, first record on line 2, multi-line notes counted).
 LINE_NUMBERS = "line_numbers"
 
 

@@ -50,6 +50,39 @@ def supernode_environment(flwr_home: Path | None) -> dict[str, str]:
     return env
 
 
+def source_config(source: str | None, table: str | None, query: str | None, dataset: str) -> dict[str, str]:
+    """The node-config keys of a database source (``node_agent.settings``), checked before start.
+
+    A password in the URL is refused: the URL travels in the SuperNode's command line, which every
+    user of the machine can list; the database driver reads it from its own file instead.
+    """
+    if source is None:
+        if table or query:
+            raise ValueError("--table and --query read from a database: give its URL with --source")
+        return {}
+    if table and query:
+        raise ValueError("give --table or --query, not both")
+    from sqlalchemy import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(source)
+    except ArgumentError:
+        raise ValueError("--source: not a database URL (e.g. postgresql+psycopg://node@db/emploi)") from None
+    if url.password is not None:
+        raise ValueError(
+            f"--source {url.render_as_string(hide_password=True)}: no password in the URL (the process "
+            "list shows it); put it in ~/.pgpass or the file PGPASSFILE names"
+        )
+    if query:
+        from node_agent.sources.sql_source import check_read_only
+
+        check_read_only(query, "--query")
+    config = {"source": source, "source-dataset": dataset}
+    config.update({"source-table": table} if table else {"source-query": query} if query else {})
+    return config
+
+
 def _fail(message: str) -> typer.Exit:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     return typer.Exit(code=2)
@@ -58,7 +91,9 @@ def _fail(message: str) -> typer.Exit:
 @app.command("start")
 def start(
     site: Annotated[str, typer.Option(help="This partner's site id, e.g. france_travail.")],
-    data_dir: Annotated[Path, typer.Option(help="Folder holding parcours.csv.")],
+    data_dir: Annotated[
+        Path, typer.Option(help="Folder holding parcours.csv (or .parquet); the node's reports go there too.")
+    ],
     broker_url: Annotated[str, typer.Option(help="The trust broker's URL.")],
     superlink: Annotated[str, typer.Option(help="The Region's SuperLink address host:port.")],
     keys: Annotated[
@@ -82,6 +117,24 @@ def start(
     dry_run: Annotated[
         bool, typer.Option(help="Run every check (data, keys, policy, broker, SuperLink), print the command.")
     ] = False,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            help="Read the site's records from this database (SQLAlchemy URL, e.g. "
+            "postgresql+psycopg://node@db/emploi) instead of the data folder. No password in it: "
+            "libpq reads ~/.pgpass or PGPASSFILE."
+        ),
+    ] = None,
+    table: Annotated[
+        str | None, typer.Option(help="The table (schema.table) holding the dataset, with --source.")
+    ] = None,
+    query: Annotated[
+        str | None,
+        typer.Option(help="A single SELECT giving the dataset, with --source (run read-only)."),
+    ] = None,
+    source_dataset: Annotated[
+        str, typer.Option(help="The dataset --table or --query holds; others: the table of their name.")
+    ] = "parcours",
     restart: Annotated[
         bool,
         typer.Option(
@@ -98,6 +151,10 @@ def start(
     folder = keys or keys_dir
     if folder is None:
         raise _fail("missing option '--keys' (this node's own folder)")
+    try:
+        extra = source_config(source, table, query, source_dataset)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
     settings = SuperNodeSettings(
         site=site,
         data_dir=data_dir,
@@ -107,6 +164,7 @@ def start(
         runtime_port=runtime_port,
         max_wait_time_s=max_wait_time,
         site_policy=site_policy,
+        extra_node_config=extra,
     )
     try:
         settings.check()
@@ -116,6 +174,10 @@ def start(
     typer.echo(f"R2DDE node agent — SuperNode of {site}")
     for line in settings.describe():
         typer.echo(f"  {line}")
+    if source is not None:
+        typer.echo(
+            f"  reads        {source} ({f'table {table}' if table else 'query' if query else 'tables'})"
+        )
     findings = run_checks(settings, network=True)
     blocking = [f for f in findings if not f.ok and (dry_run or not _is_network(f.check))]
     for finding in findings:

@@ -187,14 +187,16 @@ def prepare_company_site(
     if spec.name != TASK:
         raise NodeDeclined("protocol", f"task {spec.name} is not a company study")
     terms = gate.admit(instructions, spec)
-    path = settings.data_dir / spec.file_name
     from tasks.schema import SchemaError
 
+    from .sources import site_source
+
+    table = site_source(settings, spec.dataset, spec.file_name)
     try:
-        raw = spec.load(path, settings.site)
+        raw = table.load(spec.validate)
     except SchemaError as exc:
         raise NodeDeclined("data.schema", str(exc)) from None
-    source = f"{settings.site}/{spec.file_name}"
+    source = table.name
     try:
         valid, report = validate_companies(raw, source)
     except ValueError as exc:

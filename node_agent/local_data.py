@@ -16,6 +16,7 @@ from tasks.schema import SchemaError
 
 from .declined import NodeDataError
 from .settings import NodeSettings
+from .sources import site_source
 
 #: Turns the validated raw table into the analysis view (anonymization) and reports counts.
 Anonymize = Callable[[pd.DataFrame, str], tuple[pd.DataFrame, dict[str, object]]]
@@ -38,14 +39,15 @@ class SiteData:
 
 
 def load_site_table(spec: TaskSpec, settings: NodeSettings) -> pd.DataFrame:
-    """Read and validate the site's file for the task; a schema problem is a data error for the round.
+    """Read the task's dataset from the site's source (data folder or database, by the node's own
+    settings) and validate it; a schema problem is a data error for the round.
 
-    The one row rule (tasks/schema.py): any bad cell refuses the whole file, every problem with its
-    line, field and rule — in full in the partner's log, without cell values in the Region's report.
+    The one row rule (tasks.schema): any bad cell refuses the whole table, every problem with its
+    line (or row), field and rule — in full in the partner's log, without cell values in the
+    Region's report.
     """
-    path = settings.data_dir / spec.file_name
     try:
-        return spec.load(path, settings.site)
+        return site_source(settings, spec.dataset, spec.file_name).load(spec.validate)
     except SchemaError as exc:
         raise NodeDataError("data.schema", str(exc), public=exc.public()) from None
 

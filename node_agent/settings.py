@@ -1,6 +1,8 @@
 """Where a node finds its site, data, keys and broker.
 
 Deployment: from the SuperNode's node config (`--node-config "site='apec' data-dir='…'"`).
+The site's records come from its data folder, or from a database when ``source`` holds its URL
+(with ``source-table`` or a read-only ``source-query``; see ``node_agent.sources``).
 Simulation: the Flower simulation engine only gives each virtual node a partition id, so
 `r2dde simulate` writes a manifest (partition id → site settings) and names it in
 `R2DDE_SIMULATION_MANIFEST`; the settings never come from the coordinator's messages, so a
@@ -12,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 MANIFEST_ENV = "R2DDE_SIMULATION_MANIFEST"
@@ -38,6 +40,20 @@ class NodeSettings:
     #: Tests and debugging only: seeds the node's DP randomness so runs repeat. A run with it is NOT
     #: private — whoever learns the seed can subtract the noise — and the node reports ε = ∞ for it.
     reproducible_seed: int | None = None
+    #: A database URL (SQLAlchemy) the site's records are read from instead of the data folder. Kept
+    #: out of ``repr``: a URL may hold a password, and settings end up in logs.
+    source: str | None = field(default=None, repr=False)
+    #: The table (``schema.table`` allowed) or the single SELECT that holds ``source_dataset``.
+    source_table: str | None = None
+    source_query: str | None = field(default=None, repr=False)
+    #: The dataset that table or query holds; other datasets come from the table named after them.
+    source_dataset: str = "parcours"
+
+    def __post_init__(self) -> None:
+        if self.source_table and self.source_query:
+            raise NodeSettingsError("give source-table or source-query, not both")
+        if (self.source_table or self.source_query) and not self.source:
+            raise NodeSettingsError("source-table and source-query need a database URL in 'source'")
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, object], origin: str) -> NodeSettings:
@@ -50,18 +66,26 @@ class NodeSettings:
         receipts = config.get("receipts-dir")
         state = config.get("state-dir")
         seed = config.get("reproducible-seed")
+        sql = {k: str(config[k]) for k in ("source", "source-table", "source-query") if config.get(k)}
         if seed not in (None, "") and not str(seed).lstrip("-").isdigit():
             raise NodeSettingsError(f"{origin}: reproducible-seed must be an integer, got {seed!r}")
-        return cls(
-            site=str(config["site"]),
-            data_dir=Path(str(config["data-dir"])),
-            keys_dir=Path(str(keys)) if keys else None,
-            broker_url=str(broker) if broker else None,
-            site_policy=Path(str(policy)) if policy else None,
-            receipts_dir=Path(str(receipts)) if receipts else None,
-            state_dir=Path(str(state)) if state else None,
-            reproducible_seed=int(str(seed)) if seed not in (None, "") else None,
-        )
+        try:
+            return cls(
+                site=str(config["site"]),
+                data_dir=Path(str(config["data-dir"])),
+                keys_dir=Path(str(keys)) if keys else None,
+                broker_url=str(broker) if broker else None,
+                site_policy=Path(str(policy)) if policy else None,
+                receipts_dir=Path(str(receipts)) if receipts else None,
+                state_dir=Path(str(state)) if state else None,
+                reproducible_seed=int(str(seed)) if seed not in (None, "") else None,
+                source=sql.get("source"),
+                source_table=sql.get("source-table"),
+                source_query=sql.get("source-query"),
+                source_dataset=str(config.get("source-dataset") or "parcours"),
+            )
+        except NodeSettingsError as exc:
+            raise NodeSettingsError(f"{origin}: {exc}") from None
 
     def policy_path(self) -> Path | None:
         """The site policy the local veto reads: the one named, else the one in the node's folder.

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from tasks import reference
-from tasks.schema import ADULT_COLUMNS, load_adult_site, validate_adult
+from tasks.schema import ADULT_COLUMNS, validate_adult
 
 ADULT_TRAIN = "adult/adult.data"
 ADULT_TEST = "adult/adult.test"
@@ -120,7 +120,6 @@ def write_adult_sites(
 
 
 __all__ = [
-    "load_adult_site",
     "load_adult_test",
     "load_adult_train",
     "site_id",

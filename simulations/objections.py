@@ -7,13 +7,12 @@ shares, the other partners that know the same person drop their records too.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from tasks.schema import load_parcours
+from node_agent.sources import Validate, load_file
+from tasks.schema import validate_parcours
 
 
 def choose_objectors(
@@ -21,10 +20,10 @@ def choose_objectors(
     site: str,
     count: int,
     seed: int,
-    load: Callable[[Path, str], pd.DataFrame] = load_parcours,
+    validate: Validate = validate_parcours,
 ) -> list[str]:
     """The NIRs of `count` people registered at `site`, drawn with `seed` (they stay on the node)."""
-    frame = load(parcours_file, site)
+    frame = load_file(parcours_file, site, validate)
     nirs = sorted(set(frame["nir"]))
     rng = np.random.default_rng(seed)
     return [nirs[i] for i in rng.choice(len(nirs), size=min(count, len(nirs)), replace=False)]

@@ -246,7 +246,7 @@ def _governed(
             site = base.sites[0]
             narrate(f"{objections} people object at {site}: its node posts their linkage pseudonyms")
             nirs = choose_objectors(
-                out / "data" / site / spec.file_name, site, objections, base.seed, spec.load
+                out / "data" / site / spec.file_name, site, objections, base.seed, spec.validate
             )
             register_objections(keys.root, broker.url, site, nirs, keys.linkage_key_path(site))
         nodes = [

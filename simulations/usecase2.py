@@ -20,9 +20,10 @@ from coordinator.study_folder import rows, section
 from node_agent.company_study import TASK, CompanySite, company_site_from_view
 from node_agent.declined import NodeDeclined
 from node_agent.gate import StudyGate, StudyTerms
+from node_agent.sources import load_file
 from tasks.clustering import kmeans_cost
 from tasks.clustering_protocol import ClusteringReply, ClusteringRequest
-from tasks.companies import CompanyFeatures, RowProblem, company_view, load_companies, validate_companies
+from tasks.companies import CompanyFeatures, RowProblem, as_read, company_view, validate_companies
 from tasks.registry import get_task
 
 from .companies import FILE_NAME, TRUTH_FILE
@@ -98,7 +99,7 @@ def sites_from_files(
     sites: dict[str, CompanySite] = {}
     rows: dict[str, pd.DataFrame] = {}
     for name, path in paths.items():
-        raw = load_companies(path, name)
+        raw = load_file(path, name, as_read)
         valid, _ = validate_companies(raw, str(path))
         view = company_view(valid)
         terms = StudyTerms(
@@ -135,7 +136,7 @@ def pooled_features(
     parts, keys = [], []
     for site in sites:
         path = data_root / site / FILE_NAME
-        valid, _ = validate_companies(load_companies(path, site), str(path))
+        valid, _ = validate_companies(load_file(path, site, as_read), str(path))
         parts.append(features.encode(company_view(valid)))
         keys += [(site, s) for s in valid["siret"].astype(str)]
     return np.vstack(parts), keys

@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -136,11 +135,9 @@ class CompanyFileError(ValueError):
     """The file itself is unusable (missing columns): nothing can be read from it."""
 
 
-def load_companies(path: Path, site: str) -> pd.DataFrame:
-    """A holder's ``entreprises.csv`` (or Parquet) as written, cells as strings (validated next)."""
-    from .schema import read_table
-
-    frame, _ = read_table(path, f"{site}/{Path(path).name}")
+def as_read(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    """A holder's company table as its source read it: its rows are checked by ``validate_companies``,
+    which leaves an untrustworthy row out with a report instead of refusing the whole table."""
     return frame
 
 

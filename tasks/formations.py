@@ -8,7 +8,6 @@ derive the linkage pseudonym (opt-outs, one person once per site); it never leav
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,7 +23,6 @@ from .schema import (
     OneOf,
     OutcomeConsistency,
     TableSchema,
-    read_table,
     validate_table,
 )
 
@@ -117,10 +115,9 @@ def analysis_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def load_formations(path: Path, site: str) -> pd.DataFrame:
-    source = f"{site}/{Path(path).name}"
-    frame, first_row = read_table(path, source)
-    return validate_table(frame, source, FORMATIONS_SCHEMA, first_row=first_row)
+def validate_formations(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    """A trainings table a node's source read, checked with the one row rule of ``tasks.schema``."""
+    return validate_table(frame, source, FORMATIONS_SCHEMA)
 
 
 def _no_encoder():  # type: ignore[no-untyped-def]
@@ -131,7 +128,7 @@ FORMATIONS_TASK = TaskSpec(
     name=TASK,
     dataset=DATASET,
     file_name=FILE_NAME,
-    load=load_formations,
+    validate=validate_formations,
     encoder=_no_encoder,
     personal_identifiers=True,
     trains=False,

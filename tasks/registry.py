@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -28,12 +27,14 @@ class WhatIf:
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """A learning task: its dataset (ledger account and file), loader, encoder and model size."""
+    """A learning task: its dataset (ledger account, table), validation, encoder and model size."""
 
     name: str
     dataset: str
+    #: The dataset's file in a node's data folder (``node_agent.sources`` reads it, or a SQL table).
     file_name: str
-    load: Callable[[Path, str], pd.DataFrame]
+    #: Pure check of the raw table a node's source read (raw frame, source name → typed frame).
+    validate: Callable[[pd.DataFrame, str], pd.DataFrame]
     encoder: Callable[[], TabularEncoder]
     #: Whether records carry direct identifiers and free text that the node must anonymize first.
     personal_identifiers: bool
@@ -200,7 +201,7 @@ TASKS: dict[str, TaskSpec] = {
             "employment_outcome",
             "parcours",
             "parcours.csv",
-            schema.load_parcours,
+            schema.validate_parcours,
             parcours_encoder,
             personal_identifiers=True,
             what_if=PARCOURS_WHAT_IF,
@@ -209,7 +210,7 @@ TASKS: dict[str, TaskSpec] = {
             "adult_income",
             "adult",
             "adult.csv",
-            schema.load_adult_site,
+            schema.validate_adult,
             adult_encoder,
             personal_identifiers=False,
             what_if=ADULT_WHAT_IF,
@@ -218,7 +219,7 @@ TASKS: dict[str, TaskSpec] = {
             "company_clustering",
             "entreprises",
             "entreprises.csv",
-            companies.load_companies,
+            companies.as_read,
             company_fields_encoder,
             personal_identifiers=True,  # SIRETs: pseudonymized at the node, never sent
             trains=False,

@@ -38,13 +38,14 @@ from sklearn.metrics import roc_auc_score
 from anonymization import anonymize_parcours
 from anonymization.keys import load_linkage_key
 from node_agent.local_data import HOLDOUT_SHARE, split_and_encode
+from node_agent.sources import load_file
 from simulations.adult import load_adult_test, load_adult_train
 from simulations.ground_truth import GROUND_TRUTH
 from tasks import reference
 from tasks.encoding import Categorical, TabularEncoder
 from tasks.metrics import fairness_gaps, group_rates
 from tasks.registry import AGE_BANDS, adult_encoder, get_task
-from tasks.schema import ADULT_RACES, ADULT_SEXES, load_parcours
+from tasks.schema import ADULT_RACES, ADULT_SEXES, validate_parcours
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "autodiag_fairness_mitigation.json"
 SITES = ("france_travail", "apec", "missions_locales")
@@ -134,7 +135,7 @@ def usecase1(study: Path) -> dict[str, object]:
     spec = get_task("employment_outcome")
     raws, views = [], []
     for site in SITES:
-        raw = load_parcours(study / "data" / site / "parcours.csv", site)
+        raw = load_file(study / "data" / site / "parcours.csv", site, validate_parcours)
         view, _ = anonymize_parcours(
             raw,
             source=site,

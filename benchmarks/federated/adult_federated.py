@@ -22,13 +22,14 @@ from alone import train_alone
 from coordinator.study_config import StudyConfig
 from node_agent.dp_plan import plan_study, site_delta
 from node_agent.dp_release import NodeRandomness
+from node_agent.sources import load_file
 from node_agent.training import predict, train_round
 from simulations.adult import load_adult_test, write_adult_sites
 from simulations.engine import run_simulated_study, site_nodes
 from tasks.metrics import binary_metrics
 from tasks.models import mlp
 from tasks.registry import get_task
-from tasks.schema import load_adult_site, validate_adult
+from tasks.schema import validate_adult
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "adult_federated.json"
 
@@ -121,7 +122,7 @@ def main() -> None:
     encoder = spec.encoder()
     work = Path(tempfile.mkdtemp(prefix="r2dde-adult-"))
     paths = write_adult_sites(work / "data", args.sites, args.seed, alpha=args.alpha)
-    site_frames = {s: load_adult_site(p, s) for s, p in paths.items()}
+    site_frames = {s: load_file(p, s, validate_adult) for s, p in paths.items()}
     test = validate_adult(load_adult_test(), "adult.test")
     x_test, y_test = encoder.encode(test), encoder.labels(test)
     site_xy = {s: (encoder.encode(f), encoder.labels(f)) for s, f in site_frames.items()}

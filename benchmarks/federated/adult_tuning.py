@@ -20,12 +20,13 @@ import torch
 
 from node_agent.dp_plan import plan_study, site_delta
 from node_agent.dp_release import NodeRandomness
+from node_agent.sources import load_file
 from node_agent.training import predict, train_round
 from simulations.adult import load_adult_test, write_adult_sites
 from tasks.metrics import binary_metrics
 from tasks.models import mlp
 from tasks.registry import get_task
-from tasks.schema import load_adult_site, validate_adult
+from tasks.schema import validate_adult
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "adult_tuning.json"
 
@@ -102,7 +103,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     sites = {}
     for site, path in paths.items():
-        frame = load_adult_site(path, site)
+        frame = load_file(path, site, validate_adult)
         keep = rng.random(len(frame)) < 0.8
         sites[site] = (encoder.encode(frame)[keep], encoder.labels(frame)[keep])
     test = validate_adult(load_adult_test(), "adult.test")

@@ -28,6 +28,7 @@ from coordinator.study_config import StudyConfig
 from node_agent.local_data import split_and_encode
 from node_agent.preparation import holdout_membership
 from node_agent.settings import NodeSettings
+from node_agent.sources import load_file
 from node_agent.training import predict
 from simulations.ground_truth import GROUND_TRUTH
 from simulations.scenarios import SCENARIOS, run_scenario
@@ -35,7 +36,7 @@ from tasks import reference
 from tasks.metrics import binary_metrics
 from tasks.models import mlp
 from tasks.registry import get_task
-from tasks.schema import load_parcours
+from tasks.schema import validate_parcours
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "usecase1_anchor.json"
 
@@ -95,7 +96,7 @@ def main() -> None:
     # The same analysis views the nodes built, pooled here only to measure the anchor.
     raws, views = {}, {}
     for site in config.sites:
-        raws[site] = load_parcours(work / "data" / site / "parcours.csv", site)
+        raws[site] = load_file(work / "data" / site / "parcours.csv", site, validate_parcours)
         views[site], _ = anonymize_parcours(
             raws[site],
             source=site,

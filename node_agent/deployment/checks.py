@@ -49,38 +49,38 @@ class NodeCheck(ABC):
 
 
 class DataFileCheck(NodeCheck):
-    """The site's file read and validated exactly as the ClientApp will: encoding, columns, every cell."""
+    """The site's tables read and validated exactly as the ClientApp will: encoding, columns, every cell
+    — from the data folder, or from the database the node is started with (``--source``)."""
 
     name = "data file"
 
     def problems(self, settings: SuperNodeSettings) -> list[str]:
+        from node_agent.settings import NodeSettings, NodeSettingsError
+        from node_agent.sources import site_source
         from tasks.formations import FORMATIONS_TASK
         from tasks.registry import TASKS
-        from tasks.schema import SCHEMAS, SchemaError, load_table
 
-        files = {settings.data_dir / f"{name}.csv": schema for name, schema in SCHEMAS.items()}
-        present = {path: schema for path, schema in files.items() if path.is_file()}
-        # Tables of the statistics and clustering tasks (formations.csv, entreprises.csv): read by
-        # their task's own loader, as the node's handlers read them.
-        others = {
-            settings.data_dir / spec.file_name: spec
-            for spec in (*TASKS.values(), FORMATIONS_TASK)
-            if spec.file_name.removesuffix(".csv") not in SCHEMAS
-            and (settings.data_dir / spec.file_name).is_file()
-        }
-        if not present and not others:
+        config = {"site": settings.site, "data-dir": str(settings.data_dir), **settings.extra_node_config}
+        try:
+            node = NodeSettings.from_mapping(config, "node start")
+        except NodeSettingsError as exc:
+            return [str(exc)]
+        specs = {spec.dataset: spec for spec in (*TASKS.values(), FORMATIONS_TASK)}
+        if node.source is not None:  # a database: the dataset it was given for, asked when read
+            specs = {name: spec for name, spec in specs.items() if name == node.source_dataset}
+        try:
+            tables = [(site_source(node, spec.dataset, spec.file_name), spec) for spec in specs.values()]
+        except ValueError as exc:  # a database URL that does not parse (its password hidden)
+            return [str(exc)]
+        present = [(table, spec) for table, spec in tables if table.exists()]
+        if not present:
             return [f"{settings.data_path}: the site's data file is missing"]
         found = []
-        for path, schema in present.items():
+        for table, spec in present:
             try:
-                load_table(path, f"{settings.site}/{path.name}", schema)
-            except (SchemaError, OSError) as exc:
-                found.append(f"{path}: {exc}")
-        for path, spec in others.items():
-            try:
-                spec.load(path, settings.site)
-            except (ValueError, KeyError, OSError) as exc:  # the loaders' data errors name line and field
-                found.append(f"{path}: {exc}")
+                table.load(spec.validate)
+            except (ValueError, KeyError, OSError) as exc:  # schema errors name table, line, field, rule
+                found.append(str(exc))
         return found
 
 

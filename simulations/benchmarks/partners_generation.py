@@ -13,9 +13,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from node_agent.sources import load_file
 from simulations.partners import generate_partners
 from tasks import reference
-from tasks.schema import load_parcours
+from tasks.schema import validate_parcours
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "benchmarks" / "results" / "simulations_partners_generation.json"
@@ -38,7 +39,7 @@ def run(sizes: list[int]) -> dict[str, object]:
             paths = generate_partners(Path(folder), seed=42, people=people)
             generated = time.perf_counter() - start
             start = time.perf_counter()
-            records = sum(len(load_parcours(path, site)) for site, path in paths.items())
+            records = sum(len(load_file(path, site, validate_parcours)) for site, path in paths.items())
             validated = time.perf_counter() - start
         rows.append(
             {

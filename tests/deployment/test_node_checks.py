@@ -205,3 +205,58 @@ def test_a_node_without_its_own_site_policy_fails(
     result = _dry_run(data_dir, node, broker, superlink)
     assert result.exit_code == 2
     assert "FAIL site policy" in result.output and "site-policy.yaml" in result.output
+
+
+def _database(data_dir: Path, frame: pd.DataFrame) -> str:
+    """The site's records in a SQLite database beside an empty data folder (its reports go there)."""
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{data_dir.parent / 'site.db'}"
+    engine = sa.create_engine(url)
+    frame.to_sql("personnes", engine, index=False, if_exists="replace")
+    engine.dispose()
+    (data_dir / "parcours.csv").unlink()
+    return url
+
+
+def test_a_database_source_is_checked_and_passed_in_the_node_config(
+    keys: Path, broker: str, superlink: str, data_dir: Path
+) -> None:
+    url = _database(data_dir, pd.DataFrame([PERSON, {**PERSON, "record_id": "AP-0002"}]))
+    result = _dry_run(
+        data_dir, keys / "nodes" / SITE, broker, superlink, "--source", url, "--table", "personnes"
+    )
+    assert result.exit_code == 0, result.output
+    assert "check ok   data file" in result.output
+    assert f"source='{url}'" in result.output and "source-table='personnes'" in result.output
+
+
+def test_a_bad_database_table_fails_the_data_check_naming_table_row_and_rule(
+    keys: Path, broker: str, superlink: str, data_dir: Path
+) -> None:
+    url = _database(data_dir, pd.DataFrame([PERSON, {**PERSON, "record_id": "AP-0002", "sex": "X"}]))
+    result = _dry_run(
+        data_dir, keys / "nodes" / SITE, broker, superlink, "--source", url, "--table", "personnes"
+    )
+    assert result.exit_code == 2
+    assert "FAIL data file" in result.output and "table personnes" in result.output
+    assert "row 2, field 'sex'" in result.output
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        (
+            ("--source", "postgresql+psycopg://node:s3cret-pw@db/emploi", "--table", "t"),
+            "no password in the URL",
+        ),
+        (("--source", "sqlite:///x.db", "--query", "DELETE FROM personnes"), "single SELECT"),
+        (("--table", "personnes"), "give its URL with --source"),
+    ],
+)
+def test_a_database_source_that_would_leak_or_write_is_refused_at_start(
+    keys: Path, broker: str, superlink: str, data_dir: Path, options: tuple[str, ...], said: str
+) -> None:
+    result = _dry_run(data_dir, keys / "nodes" / SITE, broker, superlink, *options)
+    assert result.exit_code == 2 and said in result.output
+    assert "s3cret-pw" not in result.output

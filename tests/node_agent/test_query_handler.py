@@ -17,6 +17,7 @@ from node_agent.declined import NodeDeclined
 from node_agent.gate import StudyGate, StudyTerms
 from node_agent.query_handler import answer_query
 from node_agent.settings import NodeSettings
+from node_agent.sources import load_file
 from tasks import formations
 from tasks.analytics import Measure, QueryAnswer, QueryRequest, QuerySpec, release_plan, true_components
 from tasks.instructions import StudyInstructions
@@ -135,7 +136,7 @@ def test_noise_matches_the_stated_sigma_and_is_reserved_before_and_committed_aft
     plan = release_plan(spec)
     gate = RecordingGate()
     answers = [_ask(site, gate, spec, "noise") for _ in range(100)]
-    frame = formations.load_formations(site.data_dir / formations.FILE_NAME, "carif_oref")
+    frame = load_file(site.data_dir / formations.FILE_NAME, "carif_oref", formations.validate_formations)
     frame = frame.sort_values("training_end").drop_duplicates("nir", keep="last")
     exact = true_components(frame, spec, plan)
     for name in ("cells", "sum:heures"):
@@ -152,7 +153,7 @@ def test_noise_matches_the_stated_sigma_and_is_reserved_before_and_committed_aft
 
 
 def test_one_person_counts_once_per_site_and_values_are_clamped(site):
-    frame = formations.load_formations(site.data_dir / formations.FILE_NAME, "carif_oref")
+    frame = load_file(site.data_dir / formations.FILE_NAME, "carif_oref", formations.validate_formations)
     spec = _spec()
     plan = release_plan(spec)
     gate = RecordingGate()
@@ -186,7 +187,7 @@ def test_a_query_outside_the_grant_is_refused_before_any_reservation(site, spec_
 def test_reply_holds_noisy_values_only(site):
     answer = _ask(site, RecordingGate(), _spec(), "noisy-only")
     exact = true_components(
-        formations.load_formations(site.data_dir / formations.FILE_NAME, "carif_oref")
+        load_file(site.data_dir / formations.FILE_NAME, "carif_oref", formations.validate_formations)
         .sort_values("training_end")
         .drop_duplicates("nir", keep="last"),
         _spec(),

@@ -12,6 +12,7 @@ from anonymization import anonymize_parcours
 from anonymization.keys import load_linkage_key
 from node_agent.preparation import holdout_membership
 from node_agent.settings import NodeSettings
+from node_agent.sources import load_file
 from simulations.partners import generate_partners
 from tasks.registry import get_task
 from trust_broker.provision import provision
@@ -38,7 +39,7 @@ def _view(tmp_path):
     path = generate_partners(tmp_path / "data", seed=11, people=900, sites=(SITE,))[SITE]
     fields = get_task("employment_outcome").default_fields()
     frame, _ = anonymize_parcours(
-        get_task("employment_outcome").load(path, SITE),
+        load_file(path, SITE, get_task("employment_outcome").validate),
         source=SITE,
         linkage_key=load_linkage_key(keys.node_dir(SITE) / "linkage.key"),
         study_id=STUDY,

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from node_agent.sources import load_file
 from simulations.adult import load_adult_test, load_adult_train, split_non_iid, write_adult_sites
-from tasks.schema import ADULT_COLUMNS, load_adult_site
+from tasks.schema import ADULT_COLUMNS, validate_adult
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +75,6 @@ def test_impossible_minimum_is_a_clear_error(train: pd.DataFrame) -> None:
 def test_site_files_are_written_and_load_through_the_schema(tmp_path: Path) -> None:
     paths = write_adult_sites(tmp_path, 3, seed=2)
     assert sorted(paths) == ["site_1", "site_2", "site_3"]
-    tables = {site: load_adult_site(path, site) for site, path in paths.items()}
+    tables = {site: load_file(path, site, validate_adult) for site, path in paths.items()}
     assert sum(len(t) for t in tables.values()) == 32_561
     assert all(path == tmp_path / site / "adult.csv" for site, path in paths.items())

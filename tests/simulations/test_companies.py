@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from anonymization.checksums import siret_valid
+from node_agent.sources import load_file
 from simulations.companies import (
     COMPANY_TYPES,
     TRUTH_FILE,
@@ -16,7 +17,7 @@ from simulations.companies import (
     generate_companies,
     lbb_occupations_by_division,
 )
-from tasks.companies import company_view, domain_shares, load_companies, validate_companies
+from tasks.companies import as_read, company_view, domain_shares, validate_companies
 from tasks.reference import naf_subclasses
 
 
@@ -27,7 +28,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
 
 
 def _valid(path: Path, site: str) -> pd.DataFrame:
-    return validate_companies(load_companies(path, site), str(path))[0]
+    return validate_companies(load_file(path, site, as_read), str(path))[0]
 
 
 def test_same_seed_same_bytes(generated: tuple[Path, dict[str, Path]], tmp_path: Path) -> None:
@@ -78,7 +79,7 @@ def test_identifiers_codes_and_overlap(generated: tuple[Path, dict[str, Path]]) 
 
 def test_bad_rows_are_counted_with_file_line_and_field(generated: tuple[Path, dict[str, Path]]) -> None:
     _, paths = generated
-    raw = load_companies(paths["france_travail"], "france_travail")
+    raw = load_file(paths["france_travail"], "france_travail", as_read)
     valid, report = validate_companies(raw, "france_travail/entreprises.csv")
     assert len(valid) == len(raw) - 3 and report.rows_left_out == 3
     found = {(p.field, p.rule) for p in report.problems}

@@ -12,11 +12,12 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from node_agent.sources import load_file
 from simulations import identities, labour_market
 from simulations.ground_truth import GROUND_TRUTH
 from simulations.partners import DEFAULT_SITES, generate_partners
 from tasks import reference
-from tasks.schema import EDUCATION_LEVELS, PARCOURS_COLUMNS, load_parcours
+from tasks.schema import EDUCATION_LEVELS, PARCOURS_COLUMNS, validate_parcours
 
 DATA = reference.reference_data_dir()
 
@@ -38,7 +39,7 @@ def _nir_key_ok(nir: str) -> bool:
 def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, pd.DataFrame]]:
     out = tmp_path_factory.mktemp("partners")
     paths = generate_partners(out, seed=42, people=6000)
-    return out, {site: load_parcours(path, site) for site, path in paths.items()}
+    return out, {site: load_file(path, site, validate_parcours) for site, path in paths.items()}
 
 
 @pytest.fixture(scope="module")
@@ -266,7 +267,7 @@ def test_unknown_site_is_refused(tmp_path: Path) -> None:
 
 def test_optional_training_partner_is_training_heavy(tmp_path: Path) -> None:
     paths = generate_partners(tmp_path, seed=1, people=800, sites=("france_travail", "carif_oref"))
-    carif = load_parcours(paths["carif_oref"], "carif_oref")
+    carif = load_file(paths["carif_oref"], "carif_oref", validate_parcours)
     assert carif["training_followed"].mean() > 0.8
 
 
