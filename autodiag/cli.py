@@ -98,4 +98,4 @@ def app_from_environment():  # type: ignore[no-untyped-def]
     # intra-op threads only fight each other for the cores.
     torch.set_num_threads(1)
     opened = open_study(Path(os.environ[STUDY_ENV]), os.environ.get(PURPOSE_ENV) or None)
-    return create_app(opened.model, opened.gate)
+    return create_app(opened.model, opened.gate, similar=opened.similar)

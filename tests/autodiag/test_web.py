@@ -56,7 +56,9 @@ def test_a_diagnosis_answers_every_part_the_issue_asks_for(client):
     assert "Obtenir le permis de conduire" in page  # a lever the person controls
     assert "Des métiers proches" in page and "Auxiliaire de puériculture" in page  # ROME mobility graph
     assert "projets de recrutement en 2024" in page and "jugés difficiles" in page  # BMO 2024, bassin
-    assert "ne sont pas encore disponibles" in page  # similar profiles: said plainly
+    # Similar profiles: the person's cell of the released table, each figure with its interval.
+    similar = "47 % avaient un emploi six mois après (vraisemblablement entre 41 % et 53 %)"
+    assert similar.replace(" %", "\u202f%") in page
     assert "set-cookie" not in response.headers
 
 
