@@ -27,6 +27,7 @@ import hashlib
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,7 @@ from sklearn.metrics import roc_auc_score
 from anonymization import anonymize_parcours
 from anonymization.keys import load_linkage_key
 from node_agent.local_data import HOLDOUT_SHARE, split_and_encode
+from node_agent.reweighing import kamiran_calders_weights
 from simulations.adult import load_adult_test, load_adult_train
 from simulations.ground_truth import GROUND_TRUTH
 from tasks import reference
@@ -63,13 +65,10 @@ def gaps(y: np.ndarray, scores: np.ndarray, groups: dict[str, np.ndarray]) -> di
 
 
 def reweighing(y: np.ndarray, groups: dict[str, np.ndarray]) -> np.ndarray:
-    """Kamiran & Calders: w(g, y) = P(g) P(y) / P(g, y) over the crossed protected cells."""
-    cell = pd.Series(["|".join(parts) for parts in zip(*groups.values(), strict=True)])
-    frame = pd.DataFrame({"g": cell, "y": y})
-    p_g = frame["g"].map(frame["g"].value_counts(normalize=True))
-    p_y = frame["y"].map(frame["y"].value_counts(normalize=True))
-    p_gy = frame.groupby(["g", "y"])["y"].transform("size") / len(frame)
-    return (p_g * p_y / p_gy).to_numpy()
+    """Kamiran & Calders: w(g, y) = P(g) P(y) / P(g, y) over the crossed protected cells (the node's
+    function, ``node_agent.reweighing``, rescaled from max 1 to mean 1 for a loss weight)."""
+    w = kamiran_calders_weights(y, groups)
+    return w / w.mean()
 
 
 def evaluate(name, x_train, y_train, x_test, y_test, groups_test, weights=None, started=None):
@@ -128,7 +127,18 @@ def _split(study_id: str, site: str, n: int) -> tuple[np.ndarray, np.ndarray]:
     return order[n_test:], order[:n_test]
 
 
-def usecase1(study: Path) -> dict[str, object]:
+@dataclass(frozen=True)
+class DemoPartners:
+    """The demo partners' analysis views as their nodes build them, split as their nodes split them."""
+
+    report: dict
+    fields: tuple[str, ...]
+    raws: list[pd.DataFrame]
+    views: list[pd.DataFrame]
+    splits: list[tuple[np.ndarray, np.ndarray]]
+
+
+def demo_partners(study: Path) -> DemoPartners:
     report = json.loads((study / "report.json").read_text(encoding="utf-8"))
     fields = tuple(report["grant"]["fields"])
     spec = get_task("employment_outcome")
@@ -149,15 +159,24 @@ def usecase1(study: Path) -> dict[str, object]:
         split_and_encode(spec, v, study_id=report["study_id"], site=s, fields=fields, counts={})
         for s, v in zip(SITES, views, strict=True)
     ]
+    splits = [_split(report["study_id"], s, len(v)) for s, v in zip(SITES, views, strict=True)]
+    encoder = spec.encoder_for(fields)
+    test = pd.concat([v.iloc[te] for v, (_, te) in zip(views, splits, strict=True)])
+    assert np.allclose(encoder.encode(test), np.vstack([p.x_test for p in parts]))  # the nodes' own holdouts
+    return DemoPartners(report, fields, raws, views, splits)
+
+
+def usecase1(study: Path) -> dict[str, object]:
+    demo = demo_partners(study)
+    report, fields, raws, views, splits = demo.report, demo.fields, demo.raws, demo.views, demo.splits
+    spec = get_task("employment_outcome")
     encoder = spec.encoder_for(fields)
     old = with_protected_inputs(encoder)
-    splits = [_split(report["study_id"], s, len(v)) for s, v in zip(SITES, views, strict=True)]
     train = pd.concat([v.iloc[tr] for v, (tr, _) in zip(views, splits, strict=True)])
     test = pd.concat([v.iloc[te] for v, (_, te) in zip(views, splits, strict=True)])
     holdout_raw = pd.concat([r.iloc[te] for r, (_, te) in zip(raws, splits, strict=True)])
     x_train, y_train = encoder.encode(train), encoder.labels(train)
     x_test, y_test = encoder.encode(test), encoder.labels(test)
-    assert np.allclose(x_test, np.vstack([p.x_test for p in parts]))  # the nodes' own holdouts
     assert (holdout_raw["employed_6m"].to_numpy() == y_test).all()
     groups_train, groups_test = encoder.groups(train), encoder.groups(test)
 
