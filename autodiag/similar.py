@@ -21,6 +21,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -188,6 +189,7 @@ def form_keys(
     }
 
 
+@lru_cache(maxsize=512)
 def describe_cell(field: str, value: str) -> str:
     key_set = keysets.key_set_of(field)
     return key_set.label(value) if key_set else value

@@ -302,6 +302,7 @@ class Pages:
             autoescape=select_autoescape(["html"]),
             trim_blocks=True,
             lstrip_blocks=True,
+            auto_reload=False,  # compiled once per process: no stat() of every template per page
         )
         self.env.filters.update(
             pct=pct,
