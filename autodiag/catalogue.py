@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from bisect import bisect_left
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -80,6 +81,7 @@ class Catalogue:
         for i, text in enumerate(self._folded_titles):
             for word in text.split():
                 self._titles_by_word.setdefault(word, set()).add(i)
+        self._vocabulary = sorted(self._titles_by_word)  # words with a prefix are one bisected run
         self.rome_labels: dict[str, str] = reference.rome_referential()["libelle_rome"].to_dict()
         communes = reference.communes_paca()
         self.communes: dict[str, Place] = {}
@@ -141,7 +143,8 @@ class Catalogue:
         exact = fold(query)
         matches: set[int] | None = None
         for w in words:  # titles having, for every query word, a word that starts with it
-            having = set().union(*(ids for word, ids in self._titles_by_word.items() if word.startswith(w)))
+            start, stop = bisect_left(self._vocabulary, w), bisect_left(self._vocabulary, w + "\uffff")
+            having = set().union(*(self._titles_by_word[word] for word in self._vocabulary[start:stop]))
             matches = having if matches is None else matches & having
             if not matches:
                 return []
