@@ -52,6 +52,12 @@ def serve(
         f"Écoute sur http://{host}:{port}/ (conseiller : /conseiller). Aucune réponse n'est journalisée, "
         "aucun cookie, rien n'est enregistré. Ctrl-C pour arrêter."
     )
+    similar = opened.similar
+    typer.echo(
+        f"Profils similaires : table publiée {similar.study_id} (lecture seule, aucune nouvelle requête)."
+        if similar is not None
+        else "Profils similaires : aucune table publiée avec l'étude (make similaires) ; la page le dit."
+    )
     # Each worker process opens the study again (and checks its gate again) from these variables.
     os.environ[STUDY_ENV] = str(study.resolve())
     os.environ[PURPOSE_ENV] = purpose or ""
