@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export FLWR_TELEMETRY_ENABLED := 0
 export HF_HUB_OFFLINE := 1
 
-.PHONY: demo autodiag test lint bench venv clean
+.PHONY: demo autodiag similaires test lint bench venv clean
 
 $(BIN)/r2dde: pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -21,10 +21,18 @@ demo: venv
 	$(BIN)/r2dde simulate --scenario usecase1 --sites 3 --rounds 3 --epsilon 3 --out runs/demo
 	@echo "Service d'autodiagnostic sur le modèle de cette étude (s'il passe sa porte d'équité) :"
 	@echo "  make autodiag    # = $(BIN)/r2dde autodiag serve --study runs/demo --port 8080, puis http://127.0.0.1:8080/"
+	@echo "Profils similaires (table DP publiée avec l'étude, ~1 min) : make similaires, puis make autodiag"
 
 # The autodiagnostic web service on the demo's released model (refuses a model that failed its gate).
 autodiag: venv
 	$(BIN)/r2dde autodiag serve --study runs/demo --port 8080
+
+# The released DP table of similar profiles the service reads (a granted statistics study, run once;
+# a person's request never asks the partners anything). Sortants de formation, synthetic partners.
+similaires: venv
+	$(BIN)/r2dde simulate --scenario usecase3 --sites 2 --people 20000 --out runs/demo-formations
+	$(BIN)/r2dde query autodiag/queries/profils_similaires.yaml --data runs/demo-formations/data \
+		--out runs/demo/profils-similaires
 
 test: venv
 	$(BIN)/python -m pytest -q

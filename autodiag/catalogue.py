@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from bisect import bisect_left
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -73,7 +74,14 @@ class Catalogue:
                 table["code_ogr"], table["libelle_appellation_long"], table["code_rome"], strict=True
             )
         }
-        self._folded = [(fold(a.label), a) for a in self.appellations.values()]
+        # Folded once, and indexed by word: a search scans the vocabulary, not the 13 000 titles.
+        self._titles = list(self.appellations.values())
+        self._folded_titles = [fold(a.label) for a in self._titles]
+        self._titles_by_word: dict[str, set[int]] = {}
+        for i, text in enumerate(self._folded_titles):
+            for word in text.split():
+                self._titles_by_word.setdefault(word, set()).add(i)
+        self._vocabulary = sorted(self._titles_by_word)  # words with a prefix are one bisected run
         self.rome_labels: dict[str, str] = reference.rome_referential()["libelle_rome"].to_dict()
         communes = reference.communes_paca()
         self.communes: dict[str, Place] = {}
@@ -133,11 +141,23 @@ class Catalogue:
         if not words:
             return []
         exact = fold(query)
-        found = [
-            a for text, a in self._folded if all(any(t.startswith(w) for t in text.split()) for w in words)
-        ]
-        found.sort(key=lambda a: (fold(a.label) != exact, len(a.label), a.label))
-        return found[:limit]
+        matches: set[int] | None = None
+        for w in words:  # titles having, for every query word, a word that starts with it
+            start, stop = bisect_left(self._vocabulary, w), bisect_left(self._vocabulary, w + "\uffff")
+            having = set().union(*(self._titles_by_word[word] for word in self._vocabulary[start:stop]))
+            matches = having if matches is None else matches & having
+            if not matches:
+                return []
+        assert matches is not None
+        found = sorted(
+            matches,
+            key=lambda i: (
+                self._folded_titles[i] != exact,
+                len(self._titles[i].label),
+                self._titles[i].label,
+            ),
+        )
+        return [self._titles[i] for i in found[:limit]]
 
     def search_communes(self, query: str, limit: int = 15) -> list[Place]:
         """Communes by INSEE code or by name (accents, case and hyphens ignored)."""

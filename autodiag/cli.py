@@ -52,6 +52,12 @@ def serve(
         f"Écoute sur http://{host}:{port}/ (conseiller : /conseiller). Aucune réponse n'est journalisée, "
         "aucun cookie, rien n'est enregistré. Ctrl-C pour arrêter."
     )
+    similar = opened.similar
+    typer.echo(
+        f"Profils similaires : table publiée {similar.study_id} (lecture seule, aucune nouvelle requête)."
+        if similar is not None
+        else "Profils similaires : aucune table publiée avec l'étude (make similaires) ; la page le dit."
+    )
     # Each worker process opens the study again (and checks its gate again) from these variables.
     os.environ[STUDY_ENV] = str(study.resolve())
     os.environ[PURPOSE_ENV] = purpose or ""
@@ -98,4 +104,4 @@ def app_from_environment():  # type: ignore[no-untyped-def]
     # intra-op threads only fight each other for the cores.
     torch.set_num_threads(1)
     opened = open_study(Path(os.environ[STUDY_ENV]), os.environ.get(PURPOSE_ENV) or None)
-    return create_app(opened.model, opened.gate)
+    return create_app(opened.model, opened.gate, similar=opened.similar)

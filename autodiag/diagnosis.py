@@ -14,7 +14,7 @@ from tasks import reference
 from tasks.registry import EDUCATION_LEVELS, PARCOURS_WHAT_IF
 
 from .catalogue import Appellation, Catalogue, Market, Place
-from .similar import SimilarProfiles, similar_profiles
+from .similar import SimilarProfiles, SimilarTable, form_keys, similar_profiles
 from .study import Calibration, ReleasedModel
 
 HORIZON_MONTHS = 6.0
@@ -225,7 +225,9 @@ def shapley_values(values: list[float], players: list[str]) -> dict[str, float]:
     return out
 
 
-def diagnose(model: ReleasedModel, catalogue: Catalogue, profile: Profile) -> Diagnosis:
+def diagnose(
+    model: ReleasedModel, catalogue: Catalogue, profile: Profile, similar: SimilarTable | None = None
+) -> Diagnosis:
     person = profile.model_row()
     used = set(model.encoder.source_columns)
     players = [c for c in FACTOR_FR if c in used and c in person]
@@ -322,5 +324,14 @@ def diagnose(model: ReleasedModel, catalogue: Catalogue, profile: Profile) -> Di
         market=catalogue.market(profile.place.bassin, profile.target.rome),
         tension=tension.value,
         tension_level=tension.level,
-        similar=similar_profiles(profile.place.zone_emploi, profile.target.rome, profile.education_level),
+        similar=similar_profiles(
+            similar,
+            form_keys(
+                profile.place.zone_emploi,
+                profile.place.departements,
+                profile.education_level,
+                profile.months_unemployed,
+                profile.target.rome,
+            ),
+        ),
     )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .gate import GateResult, UnknownPurposeError, check_release, purpose_for
+from .similar import SimilarTable, read_similar_table
 from .study import ReleasedModel, StudyFolderError, load_model, read_report
 
 
@@ -17,6 +18,8 @@ class ServiceRefused(RuntimeError):
 class OpenedStudy:
     model: ReleasedModel
     gate: GateResult
+    #: The released table of similar profiles shipped with the study (``None``: the page says so).
+    similar: SimilarTable | None = None
 
 
 def open_study(folder: Path, purpose_id: str | None = None) -> OpenedStudy:
@@ -27,6 +30,7 @@ def open_study(folder: Path, purpose_id: str | None = None) -> OpenedStudy:
         if not gate.passed:
             raise ServiceRefused(gate.refusal())
         model = load_model(folder, report)
+        similar = read_similar_table(folder)
     except (StudyFolderError, UnknownPurposeError) as exc:
         raise ServiceRefused(f"Le service ne peut pas démarrer : {exc}.") from None
-    return OpenedStudy(model, gate)
+    return OpenedStudy(model, gate, similar)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from tasks.encoding import TabularEncoder
@@ -237,6 +238,41 @@ def _released_at(study_id: str, path: Path | None) -> datetime | None:
             return None
 
 
+class RowEncoder:
+    """The task's encoder applied one feature block at a time, memoised on that block's source values.
+
+    A diagnosis encodes a few dozen rows that differ from the person's in one or two columns, and
+    pandas' fixed cost per call, not the arithmetic, was most of a request (benchmarks/autodiag).
+    Each block's vector depends only on its own source columns, so the encoder's own blocks run
+    once per unseen value (a zone, an occupation, a pair) and every later row reads a stored vector:
+    the same numbers as ``TabularEncoder.encode`` (tests/autodiag/test_web.py checks it).
+    """
+
+    #: Stored vectors per block before the block's memory is cleared (zone × occupation pairs).
+    MAX_ENTRIES = 50_000
+
+    def __init__(self, encoder: TabularEncoder) -> None:
+        self.encoder = encoder
+        self._memo: list[dict[tuple[object, ...], np.ndarray]] = [{} for _ in encoder.features]
+
+    def encode(self, rows: list[dict[str, object]]) -> np.ndarray:
+        import pandas as pd
+
+        if not rows:
+            return np.zeros((0, self.encoder.width), dtype=np.float32)
+        blocks = []
+        for feature, memo in zip(self.encoder.features, self._memo, strict=True):
+            keys = [tuple(row.get(c) for c in feature.columns) for row in rows]
+            unseen = list(dict.fromkeys(k for k in keys if k not in memo))
+            if unseen:
+                if len(memo) + len(unseen) > self.MAX_ENTRIES:
+                    memo.clear()
+                frame = pd.DataFrame([dict(zip(feature.columns, k, strict=True)) for k in unseen])
+                memo.update(zip(unseen, feature.encode(frame), strict=True))
+            blocks.append(np.stack([memo[k] for k in keys]))
+        return np.hstack(blocks)
+
+
 @dataclass(frozen=True)
 class ReleasedModel:
     """The study's final model with the encoder that produced its inputs."""
@@ -244,16 +280,20 @@ class ReleasedModel:
     report: StudyReport
     encoder: TabularEncoder
     network: torch.nn.Module
+    rows: RowEncoder = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rows", RowEncoder(self.encoder))
 
     def chances(self, rows: list[dict[str, object]]) -> list[float]:
-        """Predicted chance of a job within six months for each row (a model input dict)."""
-        import pandas as pd
-
+        """Predicted chance of a job within six months for each row (a model input dict): one
+        forward pass without autograd."""
         if not rows:
             return []
-        features = torch.from_numpy(self.encoder.encode(pd.DataFrame(rows)))
+        features = torch.from_numpy(self.rows.encode(rows))
         with torch.inference_mode():
-            return torch.sigmoid(self.network(features).reshape(-1)).tolist()
+            chances: list[float] = torch.sigmoid(self.network(features).reshape(-1)).tolist()
+        return chances
 
 
 def load_model(folder: Path, report: StudyReport) -> ReleasedModel:

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .catalogue import Appellation, Catalogue, Place, catalogue
 from .diagnosis import EDUCATION_FR, FACTOR_FR, Profile, diagnose
 from .gate import ATTRIBUTE_FR, GAP_FR, GateResult
+from .similar import SimilarTable, describe_cell
 from .study import ReleasedModel
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,42 @@ def thousands(value: float | None) -> str:
 
 def bar(value: float, width: int = 300) -> int:
     return max(0, min(width, round(value * width)))
+
+
+def whole(value: float | None) -> str:
+    """A noisy count, to the nearest person."""
+    return thousands(value)
+
+
+def delay(value: float | None) -> str:
+    """A median delay read off a table whose delays stop at 24 months (later = 24)."""
+    if value is not None and math.isfinite(value) and value >= 23.5:
+        return "24 mois ou plus"
+    return months(value)
+
+
+SITE_FR = {
+    "france_travail": "France Travail",
+    "apec": "APEC",
+    "missions_locales": "Missions Locales",
+    "carif_oref": "Carif-Oref",
+}
+#: The released table's group fields as the similar-profiles section names them.
+CELL_FR = {
+    "zone_emploi": "dans la zone d'emploi",
+    "departement": "dans le département",
+    "education_level": "avec le niveau de diplôme",
+    "months_out_band": "sans emploi depuis",
+    "rome_domain": "visant un métier du domaine",
+}
+
+
+def cell_value(field: str, value: str) -> str:
+    if field == "education_level":
+        return f"« {EDUCATION_FR.get(value, value)} »"
+    if field == "months_out_band":
+        return "24 mois ou plus" if value == "24+" else f"{value.replace('-', ' à ')} mois"
+    return describe_cell(field, value)
 
 
 TENSION_LEVEL_FR = {
@@ -265,22 +302,38 @@ class Pages:
             autoescape=select_autoescape(["html"]),
             trim_blocks=True,
             lstrip_blocks=True,
+            auto_reload=False,  # compiled once per process: no stat() of every template per page
         )
-        self.env.filters.update(pct=pct, points=points, months=months, dec=dec, thousands=thousands, bar=bar)
+        self.env.filters.update(
+            pct=pct,
+            points=points,
+            months=months,
+            dec=dec,
+            thousands=thousands,
+            bar=bar,
+            whole=whole,
+            delay=delay,
+            cell_value=cell_value,
+            site_name=lambda site: SITE_FR.get(site, site),
+        )
         self.env.globals.update(
             EDUCATION_FR=EDUCATION_FR,
             FACTOR_FR=FACTOR_FR,
             ATTRIBUTE_FR=ATTRIBUTE_FR,
             GAP_FR=GAP_FR,
             TENSION_LEVEL_FR=TENSION_LEVEL_FR,
+            CELL_FR=CELL_FR,
         )
 
     def render(self, name: str, status: int = 200, **context: object) -> HTMLResponse:
         return HTMLResponse(self.env.get_template(name).render(**context), status_code=status)
 
 
-def create_app(model: ReleasedModel, gate: GateResult, cat: Catalogue | None = None) -> FastAPI:
-    """The service for one released model that passed its gate (the caller checked it)."""
+def create_app(
+    model: ReleasedModel, gate: GateResult, cat: Catalogue | None = None, similar: SimilarTable | None = None
+) -> FastAPI:
+    """The service for one released model that passed its gate (the caller checked it), with the
+    released table of similar profiles when the study ships one (read only: never a new query)."""
     if not gate.passed:
         raise ValueError(gate.refusal())
     cat = cat or catalogue()
@@ -339,7 +392,7 @@ def create_app(model: ReleasedModel, gate: GateResult, cat: Catalogue | None = N
         if profile is None:
             only_choices = all(k in ("metier", "lieu", "precedent") for k in state.errors) and state.choices
             return None, form_page(state, action, counselor, 200 if only_choices else 422)
-        return diagnose(model, cat, profile), None
+        return diagnose(model, cat, profile, similar), None
 
     @app.get("/", response_class=HTMLResponse)
     def home() -> HTMLResponse:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from opacus import PrivacyEngine
 from opacus.data_loader import DPDataLoader
+from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -35,6 +36,45 @@ DEFAULT_GRAD_SAMPLE_MODE = "ghost"
 #: The engines the node accepts; each is checked against clipping by hand (tests/node_agent/test_clipping.py).
 GRAD_SAMPLE_MODES = ("ghost", "hooks", "functorch")
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+
+
+class InclusionSampler(UniformWithReplacementSampler):  # type: ignore[misc]
+    """Poisson batches in which record i is included with probability q·w_i, w_i ∈ (0, 1].
+
+    Why the ledger's q still bounds ε: for neighbouring tables that differ by record i, the other
+    records are drawn independently of i and identically in both, so the round's privacy loss is
+    that of a Gaussian subsampled at i's own rate p_i = q·w_i; the subsampled Gaussian's RDP at
+    every order only grows with the sampling rate, so p_i ≤ q gives at most the RDP the accountant
+    computes at q. Weights above 1 would break that bound: they are refused. (With reweighing the
+    weights come from group × outcome counts: see ``node_agent.reweighing`` for what that leaves.)
+    Draws come from the node's generator (``NodeRandomness``), as for the unweighted masks.
+    """
+
+    def __init__(
+        self, *, probabilities: torch.Tensor, steps: int, generator: torch.Generator | None = None
+    ) -> None:
+        super().__init__(
+            num_samples=len(probabilities),
+            sample_rate=float(probabilities.max()),
+            generator=generator,
+            steps=steps,
+        )
+        self.probabilities = probabilities
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        for _ in range(self.steps):
+            mask = torch.rand(self.num_samples, generator=self.generator) < self.probabilities
+            yield mask.nonzero(as_tuple=False).reshape(-1).tolist()
+
+
+def inclusion_probabilities(sample_rate: float, weights: np.ndarray, records: int) -> torch.Tensor:
+    """q·w_i per record; weights must be in (0, 1] (normalise by their largest value)."""
+    w = np.asarray(weights, dtype=np.float64).reshape(-1)
+    if len(w) != records:
+        raise ValueError(f"{len(w)} inclusion weights for {records} records")
+    if not (np.all(np.isfinite(w)) and np.all(w > 0.0) and np.all(w <= 1.0)):
+        raise ValueError("inclusion weights must lie in (0, 1]: a record drawn more often than q breaks ε")
+    return torch.from_numpy(sample_rate * w)
 
 
 @dataclass(frozen=True)
@@ -54,11 +94,13 @@ def train_round(
     randomness: NodeRandomness,
     grad_sample_mode: str = DEFAULT_GRAD_SAMPLE_MODE,
     optimizer_name: str = "adam",
+    inclusion_weights: np.ndarray | None = None,
 ) -> RoundOutcome:
     """Train `model` in place for one round of `plan.local_epochs` epochs; DP-SGD when the plan is private.
 
     Private: every step Poisson-samples each record with the plan's rate (recorded at the ledger),
     for the plan's steps per epoch, even if opt-outs removed records since the plan was made.
+    ``inclusion_weights`` (w_i ∈ (0, 1], e.g. reweighing) lower record i's rate to q·w_i.
     """
     if grad_sample_mode not in GRAD_SAMPLE_MODES:
         raise ValueError(
@@ -82,6 +124,13 @@ def train_round(
     loader: DataLoader = DPDataLoader(dataset, sample_rate=plan.sample_rate, generator=randomness.torch())
     loader.batch_sampler.steps = plan.steps_per_epoch  # type: ignore[union-attr]
     expected_batch = len(dataset) * plan.sample_rate
+    if inclusion_weights is not None:
+        rates = inclusion_probabilities(plan.sample_rate, inclusion_weights, len(dataset))
+        sampler = InclusionSampler(
+            probabilities=rates, steps=plan.steps_per_epoch, generator=randomness.torch()
+        )
+        loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=loader.collate_fn)
+        expected_batch = float(rates.sum())
     if plan.private:
         with warnings.catch_warnings():
             # Opacus warns that secure_mode is off: its CSPRNG (torchcsprng) does not exist for this

@@ -14,7 +14,7 @@ without DP noise so that it is not drowned in it; the federated DP numbers are t
   - no protected inputs + a constrained objective (fairlearn's ExponentiatedGradient with a
     demographic-parity or true-positive-rate-parity constraint on the age band / on sex; the
     protected attribute is used while training only, never as an input).
-Gaps are those the release gate reads: ``tasks.metrics.group_rates`` + ``fairness_gaps`` at the 0.5
+Gaps are those the release gate reads (exact here, noisy in a study) at the 0.5
 threshold on the nodes' own holdouts pooled (groups under 11 suppressed). The ground truth (the
 generator's own probabilities) is the ceiling for use case 1.
 Writes benchmarks/results/autodiag_fairness_mitigation.json and prints the tables.
@@ -23,10 +23,10 @@ Writes benchmarks/results/autodiag_fairness_mitigation.json and prints the table
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,13 +37,15 @@ from sklearn.metrics import roc_auc_score
 
 from anonymization import anonymize_parcours
 from anonymization.keys import load_linkage_key
-from node_agent.local_data import HOLDOUT_SHARE, split_and_encode
+from node_agent.local_data import split_and_encode
+from node_agent.preparation import holdout_membership
+from node_agent.reweighing import kamiran_calders_weights
+from node_agent.settings import NodeSettings
 from node_agent.sources import load_file
 from simulations.adult import load_adult_test, load_adult_train
 from simulations.ground_truth import GROUND_TRUTH
 from tasks import reference
 from tasks.encoding import Categorical, TabularEncoder
-from tasks.metrics import fairness_gaps, group_rates
 from tasks.registry import AGE_BANDS, adult_encoder, get_task
 from tasks.schema import ADULT_RACES, ADULT_SEXES, validate_parcours
 
@@ -51,26 +53,37 @@ RESULTS = Path(__file__).resolve().parents[1] / "results" / "autodiag_fairness_m
 SITES = ("france_travail", "apec", "missions_locales")
 
 
+#: Groups smaller than this are left out of the gaps, as the release gate's cells are.
+MIN_GROUP = 11
+
+
 def gaps(y: np.ndarray, scores: np.ndarray, groups: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    """Exact gaps at the 0.5 threshold (the gate reads the same statistics, noisy): the spread across
+    groups of the selection rate (demographic parity), of the true-positive rate (equal
+    opportunity) and of the observed outcome rate."""
+    predicted = scores >= 0.5
     out = {}
     for attribute, g in groups.items():
-        f = fairness_gaps(group_rates(y, scores, g))
+        rates = []
+        for value in np.unique(g):
+            member = g == value
+            positive = member & (y == 1)
+            if member.sum() >= MIN_GROUP and positive.any():
+                rates.append((predicted[member].mean(), predicted[positive].mean(), y[member].mean()))
+        spread = np.ptp(np.array(rates), axis=0) if len(rates) >= 2 else np.full(3, np.nan)
         out[attribute] = {
-            "demographic_parity_gap": round(f["demographic_parity_gap"], 4),
-            "equal_opportunity_gap": round(f["equal_opportunity_gap"], 4),
-            "observed_outcome_gap": round(f["observed_outcome_gap"], 4),
+            "demographic_parity_gap": round(float(spread[0]), 4),
+            "equal_opportunity_gap": round(float(spread[1]), 4),
+            "observed_outcome_gap": round(float(spread[2]), 4),
         }
     return out
 
 
 def reweighing(y: np.ndarray, groups: dict[str, np.ndarray]) -> np.ndarray:
-    """Kamiran & Calders: w(g, y) = P(g) P(y) / P(g, y) over the crossed protected cells."""
-    cell = pd.Series(["|".join(parts) for parts in zip(*groups.values(), strict=True)])
-    frame = pd.DataFrame({"g": cell, "y": y})
-    p_g = frame["g"].map(frame["g"].value_counts(normalize=True))
-    p_y = frame["y"].map(frame["y"].value_counts(normalize=True))
-    p_gy = frame.groupby(["g", "y"])["y"].transform("size") / len(frame)
-    return (p_g * p_y / p_gy).to_numpy()
+    """Kamiran & Calders: w(g, y) = P(g) P(y) / P(g, y) over the crossed protected cells (the node's
+    function, ``node_agent.reweighing``, rescaled from max 1 to mean 1 for a loss weight)."""
+    w = kamiran_calders_weights(y, groups)
+    return w / w.mean()
 
 
 def evaluate(name, x_train, y_train, x_test, y_test, groups_test, weights=None, started=None):
@@ -121,15 +134,26 @@ def with_protected_inputs(encoder: TabularEncoder) -> TabularEncoder:
     )
 
 
-def _split(study_id: str, site: str, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The node's holdout split (``node_agent.local_data.split_and_encode``): train and test rows."""
-    seed = int.from_bytes(hashlib.sha256(f"{study_id}|{site}".encode()).digest()[:4], "big")
-    order = np.random.default_rng(seed).permutation(n)
-    n_test = int(round(n * HOLDOUT_SHARE))
-    return order[n_test:], order[:n_test]
+def _holdout(study: Path, study_id: str, site: str, view: pd.DataFrame) -> np.ndarray:
+    """The node's own holdout membership (``node_agent.preparation.holdout_membership``)."""
+    settings = NodeSettings(
+        site=site, data_dir=study / "data" / site, keys_dir=study / "keys" / "nodes" / site, broker_url=None
+    )
+    return holdout_membership(view, settings=settings, study_id=study_id)
 
 
-def usecase1(study: Path) -> dict[str, object]:
+@dataclass(frozen=True)
+class DemoPartners:
+    """The demo partners' analysis views as their nodes build them, split as their nodes split them."""
+
+    report: dict
+    fields: tuple[str, ...]
+    raws: list[pd.DataFrame]
+    views: list[pd.DataFrame]
+    splits: list[tuple[np.ndarray, np.ndarray]]
+
+
+def demo_partners(study: Path) -> DemoPartners:
     report = json.loads((study / "report.json").read_text(encoding="utf-8"))
     fields = tuple(report["grant"]["fields"])
     spec = get_task("employment_outcome")
@@ -145,20 +169,30 @@ def usecase1(study: Path) -> dict[str, object]:
         )
         raws.append(raw)
         views.append(view)
-    # The nodes' own holdouts (same split function and seed), pooled.
+    # The nodes' own holdouts (same membership function, same keys), pooled.
+    held = [_holdout(study, report["study_id"], s, v) for s, v in zip(SITES, views, strict=True)]
     parts = [
-        split_and_encode(spec, v, study_id=report["study_id"], site=s, fields=fields, counts={})
-        for s, v in zip(SITES, views, strict=True)
+        split_and_encode(spec, v, fields=fields, counts={}, holdout=h)
+        for v, h in zip(views, held, strict=True)
     ]
+    splits = [(np.flatnonzero(~h), np.flatnonzero(h)) for h in held]
+    encoder = spec.encoder_for(fields)
+    test = pd.concat([v.iloc[te] for v, (_, te) in zip(views, splits, strict=True)])
+    assert np.allclose(encoder.encode(test), np.vstack([p.x_test for p in parts]))  # the nodes' own holdouts
+    return DemoPartners(report, fields, raws, views, splits)
+
+
+def usecase1(study: Path) -> dict[str, object]:
+    demo = demo_partners(study)
+    report, fields, raws, views, splits = demo.report, demo.fields, demo.raws, demo.views, demo.splits
+    spec = get_task("employment_outcome")
     encoder = spec.encoder_for(fields)
     old = with_protected_inputs(encoder)
-    splits = [_split(report["study_id"], s, len(v)) for s, v in zip(SITES, views, strict=True)]
     train = pd.concat([v.iloc[tr] for v, (tr, _) in zip(views, splits, strict=True)])
     test = pd.concat([v.iloc[te] for v, (_, te) in zip(views, splits, strict=True)])
     holdout_raw = pd.concat([r.iloc[te] for r, (_, te) in zip(raws, splits, strict=True)])
     x_train, y_train = encoder.encode(train), encoder.labels(train)
     x_test, y_test = encoder.encode(test), encoder.labels(test)
-    assert np.allclose(x_test, np.vstack([p.x_test for p in parts]))  # the nodes' own holdouts
     assert (holdout_raw["employed_6m"].to_numpy() == y_test).all()
     groups_train, groups_test = encoder.groups(train), encoder.groups(test)
 

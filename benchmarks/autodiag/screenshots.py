@@ -1,7 +1,8 @@
-"""Screenshots of the autodiagnostic service for docs/: the form, the answer, the explanation page
-and the counselor's view, taken in Debian's headless chromium on a real study folder.
+"""Screenshots of the autodiagnostic service for docs/: the form, the answer, the explanation page,
+the counselor's view and the similar-profiles section, taken in Debian's headless chromium on a
+real study folder.
 
-Run by hand after `make demo`:
+Run by hand after `make demo` (and `make similaires` for the released table):
     PYTHONPATH=. .venv/bin/python benchmarks/autodiag/screenshots.py --study runs/demo
 """
 
@@ -35,7 +36,12 @@ def serve(study: Path) -> tuple[uvicorn.Server, str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(create_app(opened.model, opened.gate), host="127.0.0.1", port=port, access_log=False)
+        uvicorn.Config(
+            create_app(opened.model, opened.gate, similar=opened.similar),
+            host="127.0.0.1",
+            port=port,
+            access_log=False,
+        )
     )
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:
@@ -89,6 +95,10 @@ def main() -> None:
         if "Plusieurs" in driver.page_source:  # the previous occupation needs a choice
             submit(driver)
         shoot(driver, "autodiag-reponse.png")
+        section = driver.find_element(By.CSS_SELECTOR, "section[aria-labelledby=similaires-titre]")
+        driver.execute_script("arguments[0].scrollIntoView(); document.activeElement.blur();", section)
+        section.screenshot(str(DOCS / "autodiag-profils-similaires.png"))
+        print(f"saved {DOCS / 'autodiag-profils-similaires.png'}")
         submit(driver, ".actions form[action='/comment'] button")
         shoot(driver, "autodiag-explication.png")
         fill(driver, base, "/conseiller")

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tasks.analytics import Measure, QuerySpec
 from tasks.models import mlp
 from tasks.registry import get_task
 
@@ -89,3 +90,78 @@ ANSWERS = {
     "formation": "non",
     "precedent": "",
 }
+
+
+# --------------------------------------------------------------------------- similar profiles
+
+MARSEILLE, TOULON = "9312", "9318"
+
+
+def spec(group_by: tuple[str, ...] = ("zone_emploi", "education_level")) -> QuerySpec:
+    return QuerySpec(
+        id="profils-test",
+        title="Table de test",
+        purpose="commande_publique_formation",
+        sites=("carif_oref", "france_travail"),
+        epsilon=0.5,
+        group_by=group_by,
+        measures=(
+            Measure(name="effectif", kind="count"),
+            Measure(name="taux", kind="share", field="employed_6m"),
+            Measure(
+                name="delai", kind="quantile", field="months_to_employment", clamp=(0, 24), quantiles=(0.5,)
+            ),
+        ),
+    )
+
+
+def row(group: dict[str, str], measure: str, triple: tuple[float, float, float] | None) -> dict[str, object]:
+    value, low, high = triple if triple else (None, None, None)
+    return {
+        "group": group,
+        "measure": measure,
+        "value": value,
+        "ci_low": low,
+        "ci_high": high,
+        "suppressed": triple is None,
+    }
+
+
+def hand_table(**changes: object) -> dict[str, object]:
+    released = {"zone_emploi": MARSEILLE, "education_level": "bac"}
+    wide = {"zone_emploi": MARSEILLE, "education_level": "bac+2"}
+    hidden = {"zone_emploi": MARSEILLE, "education_level": "bac+5"}
+    toulon = {"zone_emploi": TOULON, "education_level": "bac+2"}
+    cells = [
+        row(released, "effectif", (143.4, 118.6, 168.2)),
+        row(released, "taux", (0.47, 0.41, 0.53)),
+        row(released, "delai[q50]", (8.2, 5.1, 11.9)),
+        row(wide, "effectif", (41.0, 21.0, 61.0)),
+        row(wide, "taux", (0.38, 0.12, 0.64)),
+        row(wide, "delai[q50]", (24.0, 9.0, 24.0)),
+        *(row(hidden, m, None) for m in ("effectif", "taux", "delai[q50]")),
+        row(toulon, "effectif", (212.0, 187.3, 236.7)),
+        row(toulon, "taux", (0.55, 0.50, 0.60)),
+        row(toulon, "delai[q50]", (5.4, 3.9, 7.0)),
+    ]
+    report: dict[str, object] = {
+        "study_id": "profils-test-20261130T120000Z",
+        "kind": "table",
+        "status": "completed",
+        "query": spec().to_json(),
+        "sites": {s: {"status": "answered", "epsilon": 0.5} for s in ("carif_oref", "france_travail")},
+        "min_cell_size": 11,
+        "cells": cells,
+        "audit": {"verified": True},
+    }
+    report.update(changes)
+    return report
+
+
+def write_similar(study: Path, table: dict[str, object]) -> Path:
+    """Ship a released table with the study, where `r2dde query --out` would have written it."""
+    from autodiag.similar import RELEASE_FOLDER
+
+    (study / RELEASE_FOLDER).mkdir(exist_ok=True)
+    (study / RELEASE_FOLDER / "report.json").write_text(json.dumps(table), encoding="utf-8")
+    return study

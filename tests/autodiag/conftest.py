@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from autodiag_fixtures import write_study
+from autodiag_fixtures import hand_table, write_similar, write_study
 
 
 @pytest.fixture(scope="session")
 def study_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_study(tmp_path_factory.mktemp("study") / "released")
+    folder = write_study(tmp_path_factory.mktemp("study") / "released")
+    return write_similar(folder, hand_table())  # the numbers of the "profils similaires" section
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +25,7 @@ def opened(study_dir: Path):
 def app(opened):
     from autodiag.web import create_app
 
-    return create_app(opened.model, opened.gate)
+    return create_app(opened.model, opened.gate, similar=opened.similar)
 
 
 @pytest.fixture()

@@ -133,6 +133,8 @@ def test_a_person_fills_the_form_and_reads_the_answer(server, browser):
     assert chance.endswith("%") and 0 <= int(chance.split()[0].rstrip("\u202f%")) <= 100
     body = browser.find_element(By.TAG_NAME, "body").text
     assert "Toulon" in body and "Obtenir le permis de conduire" in body
+    similar = "55 % avaient un emploi six mois après (vraisemblablement entre 50 % et 60 %)"
+    assert similar.replace(" %", "\u202f%") in body  # the person's cell of the released DP table
     assert browser.get_cookies() == []
     # The explanation owed under the CRPA, for this person, one click away.
     click_and_wait(browser, browser.find_element(By.XPATH, EXPLAIN))

@@ -56,7 +56,9 @@ def test_a_diagnosis_answers_every_part_the_issue_asks_for(client):
     assert "Obtenir le permis de conduire" in page  # a lever the person controls
     assert "Des métiers proches" in page and "Auxiliaire de puériculture" in page  # ROME mobility graph
     assert "projets de recrutement en 2024" in page and "jugés difficiles" in page  # BMO 2024, bassin
-    assert "ne sont pas encore disponibles" in page  # similar profiles: said plainly
+    # Similar profiles: the person's cell of the released table, each figure with its interval.
+    similar = "47 % avaient un emploi six mois après (vraisemblablement entre 41 % et 53 %)"
+    assert similar.replace(" %", "\u202f%") in page
     assert "set-cookie" not in response.headers
 
 
@@ -170,3 +172,33 @@ def test_what_a_person_types_is_escaped_never_run(client):
     response = client.post("/diagnostic", data={**ANSWERS, "metier": attack, "lieu": attack})
     assert response.status_code == 422
     assert "<script" not in response.text and "&lt;script&gt;" in response.text
+
+
+def test_the_memoised_row_encoder_gives_the_task_encoder_s_numbers(opened):
+    """The service's fast path must feed the model exactly what the task's encoder computes."""
+    import numpy as np
+    import pandas as pd
+
+    from tasks.registry import EDUCATION_LEVELS
+
+    rng = np.random.default_rng(4)
+    romes = ["J1501", "M1607", "D1507", "N4101", "G1603", "K1302"]
+    zones = ["9312", "9318", "0053", "9310"]
+
+    def person() -> dict[str, object]:
+        return {
+            "zone_emploi": str(rng.choice(zones)),
+            "rome_target": str(rng.choice(romes)),
+            "rome_previous": str(rng.choice([*romes, ""])),
+            "education_level": str(rng.choice(EDUCATION_LEVELS)),
+            "months_unemployed": int(rng.integers(0, 60)),
+            "mobility_km": int(rng.integers(0, 200)),
+            "driving_licence": int(rng.integers(0, 2)),
+            "training_followed": int(rng.integers(0, 2)),
+        }
+
+    model = opened.model
+    for size in (1, 7, 40):  # later batches mix stored and unseen values
+        rows = [person() for _ in range(size)]
+        expected = model.encoder.encode(pd.DataFrame(rows))
+        assert np.array_equal(model.rows.encode(rows), expected)
