@@ -20,9 +20,9 @@ import numpy as np
 from flwr.app import ConfigRecord, Message, MessageType, RecordDict
 from flwr.serverapp import Grid
 
+from contracts.instructions import StudyInstructions
 from tasks import keysets
 from tasks.analytics import Measure, QueryAnswer, QueryRequest, QuerySpec, ReleasePlan, release_plan
-from tasks.instructions import StudyInstructions
 from tasks.noisy import NoisyValue, linear_ratio, normal_quantile
 
 log = logging.getLogger(__name__)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
+from contracts.instructions import StudyInstructions
 from policies.decide import decide
 from policies.loader import PolicyLoadError, load_document, load_purposes
 from policies.models import LegalBasis, SitePolicy, StudyRequest
-from tasks.instructions import StudyInstructions
 from tasks.registry import TaskSpec
 from trust_broker.client import BrokerClient, BrokerError, BudgetRefused
 from trust_broker.grants import DPBounds, Grant, GrantError, verify_grant

@@ -15,8 +15,8 @@ import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
+from contracts.instructions import InstructionError, StudyInstructions
 from tasks.flower_logs import plain_unless_terminal
-from tasks.instructions import InstructionError, StudyInstructions
 from tasks.metrics import (
     AGGREGATION_WEIGHT,
     RECORD_CELLS,

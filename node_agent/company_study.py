@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from contracts.instructions import StudyInstructions
 from tasks import clustering, skill_needs
 from tasks.clustering_protocol import ClusteringReply, ClusteringRequest, Step, planned_releases
 from tasks.companies import (
@@ -31,7 +32,6 @@ from tasks.companies import (
     skill_need_domains,
     validate_companies,
 )
-from tasks.instructions import StudyInstructions
 from tasks.registry import get_task
 
 from .declined import NodeDeclined
@@ -306,8 +306,8 @@ def answer_company_query(msg, context):  # type: ignore[no-untyped-def]
     """``query.company_clustering``: one step of the study, or an error reply naming the rule."""
     from flwr.app import ConfigRecord, Error, Message, RecordDict
 
+    from contracts.instructions import InstructionError
     from tasks.clustering_protocol import RECORD, ProtocolError
-    from tasks.instructions import InstructionError
 
     from .client_app import DECLINED, _gate
     from .settings import NodeSettingsError, resolve

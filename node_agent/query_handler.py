@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 from flwr.app import ConfigRecord, Context, Message, RecordDict
 
+from contracts.instructions import StudyInstructions
 from tasks import formations
 from tasks.analytics import QueryAnswer, QueryRequest, check_query, release_plan, true_components
-from tasks.instructions import StudyInstructions
 
 from .declined import NodeDeclined
 from .dp_release import GaussianRelease, NodeRandomness, gaussian_epsilon, noise_multiplier_for, release
@@ -163,7 +163,7 @@ def reply_to_query(
     """The ClientApp's ``query`` handler: an answer, or an error naming the site and the rule."""
     from flwr.app import Error
 
-    from tasks.instructions import InstructionError
+    from contracts.instructions import InstructionError
 
     from .settings import NodeSettingsError, resolve
 

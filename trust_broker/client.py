@@ -16,12 +16,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ValidationError
 
-from policies import Reason, StudyRequest
-from trust_broker.audit.receipts import keep_receipt
-from trust_broker.auth.signing import SignedRequestAuth
-from trust_broker.provision.keys import ProvisionedFolder, load_private_key
-from trust_broker.roles import Role
-from trust_broker.service.schemas import (
+from contracts.broker_api import (
     BalanceOut,
     ConsentItem,
     ConsentPage,
@@ -31,6 +26,11 @@ from trust_broker.service.schemas import (
     OptOutPage,
     ReservationOut,
 )
+from contracts.roles import Role
+from policies import Reason, StudyRequest
+from trust_broker.audit.receipts import keep_receipt
+from trust_broker.auth.signing import SignedRequestAuth
+from trust_broker.provision.keys import ProvisionedFolder, load_private_key
 
 LOG = logging.getLogger("r2dde.broker_client")
 DEFAULT_BROKER_URL = "http://127.0.0.1:8443"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from flwr.app import ConfigRecord, Context, Message, Metadata, RecordDict
 
+from contracts.instructions import StudyInstructions
 from node_agent import client_app
-from tasks.instructions import StudyInstructions
 
 HEADER = (
     "age,workclass,fnlwgt,education,education_num,marital_status,occupation,relationship,race,sex,"

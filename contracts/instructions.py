@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .flower_config import read_dashed, write_dashed
+from contracts.dashed import read_dashed, write_dashed
 
 
 class InstructionError(ValueError):
