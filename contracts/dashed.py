@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 #: Parsers of the annotation strings (``from __future__ import annotations``) of scalar fields.
-_SCALARS: dict[str, Callable[[object], object]] = {"str": str, "int": int, "float": float}
+_SCALARS: dict[str, Callable[[Any], object]] = {"str": str, "int": int, "float": float}
 
 
 def dashed(name: str) -> str:

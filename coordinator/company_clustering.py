@@ -21,10 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
+from contracts.decline import Decline
+from contracts.instructions import StudyInstructions
+from contracts.queries import ClusteringMessage, ClusteringStepReply
 from tasks import clustering
 from tasks.clustering_protocol import (
     MESSAGE_TYPE,
-    RECORD,
     ClusteringReply,
     ClusteringRequest,
     ProtocolError,
@@ -448,7 +450,7 @@ def _finite(value: object) -> object:
 class FlowerFederation(SiteFederation):
     """Each step is one ``query.company_clustering`` message per node through Flower's Grid."""
 
-    def __init__(self, grid, instructions: dict[str, object], timeout: float) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, grid, instructions: StudyInstructions, timeout: float) -> None:  # type: ignore[no-untyped-def]
         self.grid = grid
         self.instructions = instructions
         self.timeout = timeout
@@ -457,13 +459,11 @@ class FlowerFederation(SiteFederation):
         self.latest: dict[str, ClusteringReply] = {}
 
     def ask(self, request: ClusteringRequest) -> dict[str, ClusteringReply]:
-        from flwr.app import ConfigRecord, Message, RecordDict
+        from flwr.app import Message
 
         messages = [
             Message(
-                RecordDict(
-                    {"config": ConfigRecord(self.instructions), RECORD: ConfigRecord(request.to_config())}
-                ),
+                ClusteringMessage(self.instructions, request).to_record(),
                 dst_node_id=node,
                 message_type=MESSAGE_TYPE,
             )
@@ -472,15 +472,13 @@ class FlowerFederation(SiteFederation):
         replies: dict[str, ClusteringReply] = {}
         for reply in self.grid.send_and_receive(messages, timeout=self.timeout):
             if reply.has_error():
-                reason = reply.error.reason
-                site = (
-                    reason.split(" declined", 1)[0].removeprefix("site ")
-                    if " declined" in reason
-                    else str(reply.metadata.src_node_id)
-                )
-                self.declines[site] = reason
+                decline = Decline.from_error(reply.error)
+                if decline is None:
+                    self.declines[str(reply.metadata.src_node_id)] = reply.error.reason
+                else:
+                    self.declines[decline.site] = decline.sentence()
                 continue
-            answer = ClusteringReply.from_config(reply.content[RECORD])
+            answer = ClusteringStepReply.from_record(reply.content).reply
             replies[answer.site] = answer
         self.latest.update(replies)
         return replies
@@ -496,7 +494,7 @@ def run_company_study(grid, config, k: int | None = None, on_round=None) -> dict
         raise StudyStopped("a company study needs a grant from the trust broker")
     started = time.monotonic()
     _await_sites(grid, len(config.sites))
-    federation = FlowerFederation(grid, config.instructions().to_config(), config.round_timeout)
+    federation = FlowerFederation(grid, config.instructions(), config.round_timeout)
     purpose = next((p for p in load_purposes().values() if "company_clustering" in p.allowed_tasks), None)
     min_cell = purpose.min_cell_size if purpose is not None else 11
     status, reason, body = "completed", "", {}

@@ -18,7 +18,6 @@ import numpy as np
 #: the ClientApp's default ``query`` handler (analytics) nor ``train``/``evaluate``.
 MESSAGE_ACTION = "company_clustering"
 MESSAGE_TYPE = f"query.{MESSAGE_ACTION}"
-RECORD = "clustering"
 
 
 class Step(StrEnum):
