@@ -9,6 +9,7 @@ not be expired, and the node's site must be listed. Revocation is checked agains
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -27,6 +28,8 @@ from contracts.grant import (
 )
 
 CLOCK_LEEWAY_SECONDS = 30
+#: The broker's public key as a node pins it in its keys folder (grants verify with it only).
+PINNED_BROKER_KEY = "broker.pub"
 
 __all__ = [
     "GRANT_TYPE",
@@ -39,8 +42,16 @@ __all__ = [
     "GrantRevoked",
     "GrantSiteNotListed",
     "issue_grant",
+    "load_pinned_broker_key",
     "verify_grant",
 ]
+
+
+def load_pinned_broker_key(keys_dir: Path) -> Ed25519PublicKey:
+    """The broker key a node pins (``keys_dir/broker.pub``); ``ValueError`` names a bad file."""
+    from trust_broker.provision.keys import load_public_key
+
+    return load_public_key(Path(keys_dir) / PINNED_BROKER_KEY)
 
 
 def issue_grant(grant: Grant, private_key: Ed25519PrivateKey, *, kid: str) -> str:
