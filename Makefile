@@ -41,6 +41,7 @@ test: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 # Benchmarks are run by hand (minutes each); results land in benchmarks/results/.
 bench: venv

@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from flwr.app import ConfigRecord, Message, MessageType, RecordDict
+from flwr.app import Message, MessageType
 from flwr.serverapp import Grid
 
+from contracts.decline import Decline
+from contracts.instructions import StudyInstructions
+from contracts.queries import QueryMessage, QueryReply
 from tasks import keysets
 from tasks.analytics import Measure, QueryAnswer, QueryRequest, QuerySpec, ReleasePlan, release_plan
-from tasks.instructions import StudyInstructions
 from tasks.noisy import NoisyValue, linear_ratio, normal_quantile
 
 log = logging.getLogger(__name__)
@@ -95,12 +97,11 @@ def ask(
     node_sites: dict[int, str] | None = None,
 ) -> Exchange:
     """Send one ``query`` message to every node and collect the replies (errors name the rule)."""
-    instructions = ConfigRecord(dict(study.instructions(task).to_config()))
-    query = ConfigRecord(request.to_config())
+    content = QueryMessage(study.instructions(task), request).to_record()
     node_ids = list(grid.get_node_ids())
     messages = [
         Message(
-            content=RecordDict({"config": instructions, "query": query}),
+            content=content,
             dst_node_id=node,
             message_type=MessageType.QUERY,
         )
@@ -113,10 +114,13 @@ def ask(
     for reply in replies:
         node = reply.metadata.src_node_id
         if reply.has_error():
-            site = (node_sites or {}).get(node, f"node {node}")
-            exchange.declined[site] = reply.error.reason or "declined, no reason given"
+            decline = Decline.from_error(reply.error)
+            if decline is None:
+                exchange.declined[(node_sites or {}).get(node, f"node {node}")] = reply.error.reason
+            else:
+                exchange.declined[decline.site] = decline.sentence()
             continue
-        answer = QueryAnswer.from_config(reply.content.config_records["answer"])
+        answer = QueryReply.from_record(reply.content).answer
         exchange.answers[answer.site] = answer
     return exchange
 

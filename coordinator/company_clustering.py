@@ -15,16 +15,17 @@ import logging
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from contracts.decline import Decline
+from contracts.instructions import StudyInstructions
+from contracts.queries import ClusteringMessage, ClusteringStepReply
 from tasks import clustering
 from tasks.clustering_protocol import (
     MESSAGE_TYPE,
-    RECORD,
     ClusteringReply,
     ClusteringRequest,
     ProtocolError,
@@ -32,7 +33,6 @@ from tasks.clustering_protocol import (
 )
 from tasks.companies import CompanyFeatures
 from tasks.noisy import NoisyValue, ratio_interval
-from tasks.record_values import ConfigValue
 from tasks.skill_needs import SkillNeedsModel
 
 from .company_report import outcome_report, short_label, write_company_report
@@ -184,7 +184,7 @@ def run_company_clustering(
 class FlowerFederation(SiteFederation):
     """Each step is one ``query.company_clustering`` message per node through Flower's Grid."""
 
-    def __init__(self, grid: Grid, instructions: Mapping[str, ConfigValue], timeout: float) -> None:
+    def __init__(self, grid, instructions: StudyInstructions, timeout: float) -> None:  # type: ignore[no-untyped-def]
         self.grid = grid
         self.instructions = instructions
         self.timeout = timeout
@@ -193,16 +193,11 @@ class FlowerFederation(SiteFederation):
         self.latest: dict[str, ClusteringReply] = {}
 
     def ask(self, request: ClusteringRequest) -> dict[str, ClusteringReply]:
-        from flwr.app import ConfigRecord, Message, RecordDict
+        from flwr.app import Message
 
         messages = [
             Message(
-                RecordDict(
-                    {
-                        "config": ConfigRecord(dict(self.instructions)),
-                        RECORD: ConfigRecord(request.to_config()),
-                    }
-                ),
+                ClusteringMessage(self.instructions, request).to_record(),
                 dst_node_id=node,
                 message_type=MESSAGE_TYPE,
             )
@@ -211,15 +206,13 @@ class FlowerFederation(SiteFederation):
         replies: dict[str, ClusteringReply] = {}
         for reply in self.grid.send_and_receive(messages, timeout=self.timeout):
             if reply.has_error():
-                reason = reply.error.reason or "declined, no reason given"
-                site = (
-                    reason.split(" declined", 1)[0].removeprefix("site ")
-                    if " declined" in reason
-                    else str(reply.metadata.src_node_id)
-                )
-                self.declines[site] = reason
+                decline = Decline.from_error(reply.error)
+                if decline is None:
+                    self.declines[str(reply.metadata.src_node_id)] = reply.error.reason
+                else:
+                    self.declines[decline.site] = decline.sentence()
                 continue
-            answer = ClusteringReply.from_config(reply.content.config_records[RECORD])
+            answer = ClusteringStepReply.from_record(reply.content).reply
             replies[answer.site] = answer
         self.latest.update(replies)
         return replies
@@ -237,7 +230,7 @@ def run_company_study(
         raise StudyStopped("a company study needs a grant from the trust broker")
     started = time.monotonic()
     _await_sites(grid, len(config.sites))
-    federation = FlowerFederation(grid, config.instructions().to_config(), config.round_timeout)
+    federation = FlowerFederation(grid, config.instructions(), config.round_timeout)
     purpose = next((p for p in load_purposes().values() if "company_clustering" in p.allowed_tasks), None)
     min_cell = purpose.min_cell_size if purpose is not None else 11
     status, reason = "completed", ""

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from contracts.roles import Role
 from policies.loader import load_purposes, load_site_policies
 from policies.models import StudyRequest
 from tasks.registry import get_task
 from trust_broker.client import BrokerClient, BrokerError, StudyRefused
-from trust_broker.roles import Role
 
 from .study_config import StudyConfig
 

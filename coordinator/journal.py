@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -13,10 +12,9 @@ from pathlib import Path
 
 from flwr.app import Message
 
+from contracts.decline import Decline
+from contracts.records import EvaluateReply, TrainReply, reply_site
 from tasks.metrics import HoldoutRelease, PooledHoldout, pooled_fairness, pooled_quality
-
-#: A node's error reply (node_agent/declined.py): a refusal, a data error at home, or a failure there.
-_DECLINED = re.compile(r"site (?P<site>\S+) (?P<kind>declined|data error|failed) — (?P<why>.*)", re.DOTALL)
 
 
 @dataclass
@@ -99,14 +97,14 @@ class StudyJournal:
 
     def _site_of(self, msg: Message) -> str:
         if msg.has_error():
-            match = _DECLINED.match(msg.error.reason or "")
-            if match:
-                return match["site"]
+            decline = Decline.from_error(msg.error)
+            if decline is not None:
+                return decline.site
             # An unreachable node's error reply is written by the SuperLink, not by the node:
             # name the site through the instruction it answers.
             node = self.addressees.get(msg.metadata.reply_to_message_id, msg.metadata.src_node_id)
             return self.node_sites.get(node, f"node-{node}")
-        site = str(msg.content["site"]["site"])
+        site = reply_site(msg.content)
         self.node_sites[msg.metadata.src_node_id] = site
         return site
 
@@ -122,16 +120,14 @@ class StudyJournal:
     def _failure(self, server_round: int, msg: Message, phase: str) -> None:
         site = self._site_of(msg)
         record = self.sites.setdefault(site, SiteRecord())
-        reason = msg.error.reason or "no reason given"
-        match = _DECLINED.match(reason)
-        if match and match["kind"] != "failed":
-            notes = record.declined if match["kind"] == "declined" else record.data_errors
-            if match["why"] not in notes:
-                notes.append(match["why"])
-        elif match:
-            record.failures.append(f"round {server_round} ({phase}): {match['why'][:300]}")
+        decline = Decline.from_error(msg.error)
+        if decline is not None and decline.kind != "failed":
+            notes = record.declined if decline.kind == "declined" else record.data_errors
+            if decline.why not in notes:
+                notes.append(decline.why)
         else:
-            record.failures.append(f"round {server_round} ({phase}): {reason[:300]}")
+            why = decline.why if decline is not None else (msg.error.reason or "no reason given")
+            record.failures.append(f"round {server_round} ({phase}): {why[:300]}")
 
     def record_train(self, server_round: int, replies: list[Message]) -> int:
         answered = []
@@ -140,15 +136,15 @@ class StudyJournal:
                 self._failure(server_round, msg, "train")
                 continue
             site = self._site_of(msg)
-            metrics, info = msg.content["metrics"], msg.content["site"]
+            reply = TrainReply.from_record(msg.content)
             record = self.sites.setdefault(site, SiteRecord())
-            record.epsilon = max(record.epsilon, float(metrics["epsilon"]))
-            record.delta = float(metrics["delta"])
-            record.noise_multiplier = float(metrics["noise-multiplier"])
+            record.epsilon = max(record.epsilon, reply.epsilon)
+            record.delta = reply.delta
+            record.noise_multiplier = reply.noise_multiplier
             # What the several-sites worst case composes (report.several_sites_epsilon).
-            record.sample_rate = float(metrics.get("sample-rate", 1.0))
-            record.steps_per_round = int(metrics.get("steps", 0))
-            record.target_epsilon = float(info["target-epsilon"])
+            record.sample_rate = reply.sample_rate
+            record.steps_per_round = reply.steps
+            record.target_epsilon = reply.target_epsilon
             record.rounds_trained.append(server_round)
             answered.append(site)
         silent = sorted(set(self.node_sites.values()) - {self._site_of(m) for m in replies})
@@ -163,7 +159,7 @@ class StudyJournal:
                 continue
             site = self._site_of(msg)
             record = self.sites.setdefault(site, SiteRecord())
-            release = HoldoutRelease.from_json(str(msg.content["site"]["evaluation"]))
+            release = EvaluateReply.from_record(msg.content).release
             record.evaluation = release
             record.epsilon = max(record.epsilon, release.epsilon)  # training and evaluations composed
             self.releases[server_round][site] = release

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from contracts.roles import Role
 from policies.loader import load_purposes
 from policies.models import Reason, StudyRequest
 from tasks import formations
 from trust_broker.client import BrokerClient, BrokerError, StudyRefused
-from trust_broker.roles import Role
 
 from .grant import admissible_delta
 

@@ -6,10 +6,11 @@ import logging
 import os
 import time
 
-from flwr.app import ArrayRecord, ConfigRecord, Context
+from flwr.app import ArrayRecord, Context
 from flwr.serverapp import Grid, ServerApp
 
 from autodiag import release
+from contracts.records import instructions_record
 from tasks.flower_logs import plain_unless_terminal
 from tasks.models import mlp
 from tasks.registry import get_task
@@ -69,7 +70,7 @@ def run_study(grid: Grid, config: StudyConfig, on_round: RoundListener | None = 
             config.num_server_rounds - config.evaluations + 1, config.num_server_rounds + 1
         ),
     )
-    instructions = ConfigRecord(dict(config.instructions().to_config()))
+    instructions = instructions_record(config.instructions())
     started = time.monotonic()
     _await_sites(grid, len(config.sites))
     status, reason, final = "completed", "", None

@@ -9,7 +9,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAdam, FedAvg, FedAvgM, FedMedian, FedTrimmedAvg, FedYogi, Strategy
 
-from tasks.metrics import AGGREGATION_WEIGHT
+from contracts.records import AGGREGATION_WEIGHT, ARRAYS, INSTRUCTIONS
 
 from .journal import StudyJournal
 
@@ -42,6 +42,8 @@ def build_strategy(name: str, *, fraction_train: float, min_sites: int, availabl
         min_evaluate_nodes=min_sites,
         min_available_nodes=available,
         weighted_by_key=AGGREGATION_WEIGHT,  # batches per epoch (1/q): no record count leaves a node
+        arrayrecord_key=ARRAYS,
+        configrecord_key=INSTRUCTIONS,
     )
 
 

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks.flower_config import read_dashed, write_dashed
-from tasks.instructions import StudyInstructions
+from contracts.dashed import read_dashed, write_dashed
+from contracts.instructions import StudyInstructions
 
 
 class StudyConfigError(ValueError):

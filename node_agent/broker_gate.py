@@ -6,21 +6,17 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
+from contracts.instructions import StudyInstructions
 from policies.decide import decide
 from policies.loader import PolicyLoadError, load_document, load_purposes
 from policies.models import LegalBasis, SitePolicy, StudyRequest
-from tasks.instructions import StudyInstructions
 from tasks.registry import TaskSpec
 from trust_broker.client import BrokerClient, BrokerError, BudgetRefused
-from trust_broker.grants import DPBounds, Grant, GrantError, verify_grant
-from trust_broker.provision.keys import load_private_key, load_public_key, node_kid
+from trust_broker.grants import DPBounds, Grant, GrantError, load_pinned_broker_key, verify_grant
 
 from .declined import NodeDeclined
 from .gate import StudyGate, StudyTerms
 from .settings import NodeSettings
-
-PINNED_BROKER_KEY = "broker.pub"
-NODE_KEY = "node.key"
 
 
 class BrokerGate(StudyGate):
@@ -30,17 +26,16 @@ class BrokerGate(StudyGate):
                 "node.config", "a broker URL needs the node's keys folder (node.key, broker.pub)"
             )
         self.settings = settings
+        receipts = (settings.receipts_dir or settings.keys_dir / "receipts") / f"{settings.site}.jsonl"
         try:
-            self.broker_key = load_public_key(settings.keys_dir / PINNED_BROKER_KEY)
-            private_key = load_private_key(settings.keys_dir / NODE_KEY)
+            self.broker_key = load_pinned_broker_key(settings.keys_dir)
+            self.client = BrokerClient.for_node(
+                settings.broker_url, settings.keys_dir, settings.site, receipts=receipts
+            )
         except (OSError, ValueError) as exc:
             raise NodeDeclined(
                 "node.keys", f"cannot read the node's keys in {settings.keys_dir}: {exc}"
             ) from None
-        receipts = (settings.receipts_dir or settings.keys_dir / "receipts") / f"{settings.site}.jsonl"
-        self.client = BrokerClient(
-            settings.broker_url, kid=node_kid(settings.site), private_key=private_key, receipts=receipts
-        )
         self.grant: Grant | None = None
         self.opt_out_cursor = 0
         self.opted_out: set[str] = set()

@@ -12,33 +12,25 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, RecordDict
 from flwr.clientapp import ClientApp
 
+from contracts.records import EvaluateReply, RoundMessage, TrainReply, read_instructions, round_arrays
 from tasks.flower_logs import plain_unless_terminal
-from tasks.instructions import InstructionError, StudyInstructions
-from tasks.metrics import (
-    AGGREGATION_WEIGHT,
-    RECORD_CELLS,
-    HoldoutRelease,
-    holdout_statistics,
-    suppress_small_cells,
-)
+from tasks.metrics import RECORD_CELLS, HoldoutRelease, holdout_statistics, suppress_small_cells
 from tasks.models import mlp
 
-from .declined import NodeDeclined, NodeFailed, log
+from .declined import NodeDeclined, answer_or_decline
 from .dp_plan import epsilon_spent
 from .dp_release import NodeRandomness, release
 from .gate import StandaloneGate, StudyGate
 from .round_record import RoundRecord
-from .settings import NodeSettings, NodeSettingsError, resolve
+from .settings import NodeSettings
 from .site_study import SiteStudy, open_site_study
 from .training import predict, train_round
 
 os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
 plain_unless_terminal()  # Flower colours every line, also into log files
-#: Error code of a reply in which the site declines (Flower reserves small codes for itself).
-DECLINED = 100
 
 app = ClientApp()
 
@@ -58,7 +50,7 @@ def query(msg: Message, context: Context) -> Message:
     """A statistics query: noisy aggregates of the site's records (node_agent.query_handler)."""
     from .query_handler import reply_to_query
 
-    return reply_to_query(msg, context, _gate, DECLINED)
+    return reply_to_query(msg, context, _gate)
 
 
 @app.query("company_clustering")  # message type "query.company_clustering" (use case 2)
@@ -72,24 +64,13 @@ Handler = Callable[[SiteStudy, Message, Context], RecordDict]
 
 
 def _answer(msg: Message, context: Context, handler: Handler) -> Message:
-    site = str(context.node_config.get("site", f"partition {context.node_config.get('partition-id', '?')}"))
-    try:
-        settings = resolve(context.node_config)
-        site = settings.site
-        instructions = StudyInstructions.from_config(msg.content["config"])
+    def answer(settings: NodeSettings) -> RecordDict:
+        instructions = read_instructions(msg.content)
         torch.set_num_threads(1)  # one core per node: simulated nodes share the machine
         study = open_site_study(settings, instructions, _gate)
-        return Message(handler(study, msg, context), reply_to=msg)
-    except (NodeDeclined, NodeSettingsError, InstructionError) as exc:
-        declined = exc if isinstance(exc, NodeDeclined) else NodeDeclined("node.config", str(exc))
-        declined.log_locally(site)  # the partner sees every refusal in its own log, with its rule
-        return Message(Error(code=DECLINED, reason=declined.reason(site)), reply_to=msg)
-    except Exception:  # a bug or an outage: the details stay in the node's log, not in the Region's
-        log.exception("site %s: unexpected error in this round", site)
-        failed = NodeFailed(
-            "node.internal", "an unexpected error at the node; the node's log has the details"
-        )
-        return Message(Error(code=DECLINED, reason=failed.reason(site)), reply_to=msg)
+        return handler(study, msg, context)
+
+    return answer_or_decline(msg, context, answer)
 
 
 def _gate(settings: NodeSettings) -> StudyGate:
@@ -102,7 +83,7 @@ def _gate(settings: NodeSettings) -> StudyGate:
 
 def _model(study: SiteStudy, msg: Message) -> torch.nn.Module:
     model = mlp(study.data.x_train.shape[1], study.spec.hidden)
-    model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
+    model.load_state_dict(round_arrays(msg.content).to_torch_state_dict())
     return model
 
 
@@ -117,7 +98,7 @@ def _model_task(study: SiteStudy) -> None:
 
 def _train(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
     _model_task(study)
-    server_round = int(msg.content["config"]["server-round"])
+    server_round = RoundMessage.from_record(msg.content).server_round
     study.gate.still_granted()  # a grant revoked or expired since admission stops this site now
     model = _model(study, msg)
     x, y, newly_opted_out = study.training_set()
@@ -168,24 +149,18 @@ def _train(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
     # Neither the training loss nor any count of the site's records leaves with the update (issue
     # 10, findings 5 and 10): FedAvg weighs each site by its plan's batches per epoch (1/q, already
     # in every reply and ledger record), and the record counts are released, noisy, with the evaluation.
-    metrics = MetricRecord(
-        {
-            AGGREGATION_WEIGHT: float(plan.steps_per_epoch),  # 1/q: nothing beyond the sample rate
-            "epsilon": epsilon_spent(history, plan.delta) if private else float("inf"),
-            "delta": plan.delta,
-            "noise-multiplier": plan.noise_multiplier,
-            "sample-rate": plan.sample_rate,
-            "steps": outcome.steps,
-        }
-    )
-    site = ConfigRecord(
-        {
-            "site": study.settings.site,
-            "target-epsilon": study.terms.target_epsilon,
-            "randomness": "secret" if randomness.private else "reproducible (node setting): not private",
-        }
-    )
-    return RecordDict({"arrays": ArrayRecord(model.state_dict()), "metrics": metrics, "site": site})
+    return TrainReply(
+        site=study.settings.site,
+        arrays=ArrayRecord(model.state_dict()),
+        aggregation_weight=float(plan.steps_per_epoch),  # 1/q: nothing beyond the sample rate
+        epsilon=epsilon_spent(history, plan.delta) if private else float("inf"),
+        delta=plan.delta,
+        noise_multiplier=plan.noise_multiplier,
+        sample_rate=plan.sample_rate,
+        steps=outcome.steps,
+        target_epsilon=study.terms.target_epsilon,
+        randomness="secret" if randomness.private else "reproducible (node setting): not private",
+    ).to_record()
 
 
 def _randomness(settings: NodeSettings, server_round: int) -> NodeRandomness:
@@ -259,4 +234,4 @@ def _evaluate(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
         delta=study.plan.delta,
         min_cell=study.terms.min_cell_size,
     )
-    return RecordDict({"site": ConfigRecord({"site": study.settings.site, "evaluation": answer.to_json()})})
+    return EvaluateReply(study.settings.site, answer).to_record()

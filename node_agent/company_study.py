@@ -18,10 +18,12 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from contracts.instructions import StudyInstructions
 from tasks import clustering, skill_needs
 from tasks.clustering_protocol import ClusteringReply, ClusteringRequest, Step, planned_releases
 from tasks.companies import (
@@ -31,7 +33,6 @@ from tasks.companies import (
     skill_need_domains,
     validate_companies,
 )
-from tasks.instructions import StudyInstructions
 from tasks.registry import get_task
 
 from .declined import NodeDeclined
@@ -40,6 +41,9 @@ from .dp_release import GaussianRelease, NodeRandomness, gaussian_epsilon, noise
 from .gate import StudyGate, StudyTerms
 from .preparation import usable
 from .settings import NodeSettings
+
+if TYPE_CHECKING:
+    from flwr.app import Context, Message, RecordDict
 
 TASK = "company_clustering"
 #: Entry of a site's release book that pins the study's plan (number of releases and σ).
@@ -304,33 +308,26 @@ def open_company_site(
 # --------------------------------------------------------------------------- the Flower handler
 
 
-def answer_company_query(msg, context):  # type: ignore[no-untyped-def]
-    """``query.company_clustering``: one step of the study, or an error reply naming the rule."""
-    from flwr.app import ConfigRecord, Error, Message, RecordDict
+def answer_company_query(msg: Message, context: Context) -> Message:
+    """``query.company_clustering``: one step of the study, or a ``Decline`` naming the rule."""
+    from flwr.app import ConfigRecord
 
-    from tasks.clustering_protocol import RECORD, ProtocolError
-    from tasks.instructions import InstructionError
+    from contracts.instructions import RecordError
+    from contracts.queries import ClusteringMessage, ClusteringStepReply
+    from tasks.clustering_protocol import ProtocolError
 
-    from .client_app import DECLINED, _gate
-    from .settings import NodeSettingsError, resolve
+    from .client_app import _gate
+    from .declined import answer_or_decline
 
-    site = str(context.node_config.get("site", f"partition {context.node_config.get('partition-id', '?')}"))
-    try:
-        settings = resolve(context.node_config)
-        site = settings.site
-        instructions = StudyInstructions.from_config(msg.content["config"])
-        request = ClusteringRequest.from_config(msg.content[RECORD])
-        company_site = open_company_site(settings, instructions, _gate)
-        key = f"company-releases:{instructions.study_id}"
+    def answer(settings: NodeSettings) -> RecordDict:
+        step = ClusteringMessage.from_record(msg.content)
+        company_site = open_company_site(settings, step.instructions, _gate)
+        key = f"company-releases:{step.instructions.study_id}"
         if key not in context.state:
             context.state[key] = ConfigRecord({"done": []})
-        done = set(context.state[key]["done"])
-        reply = company_site.answer(request, done)
+        done = set(context.state[key]["done"])  # type: ignore[arg-type]
+        reply = company_site.answer(step.request, done)
         context.state[key] = ConfigRecord({"done": sorted(done)})
-        return Message(RecordDict({RECORD: ConfigRecord(reply.to_config())}), reply_to=msg)
-    except NodeDeclined as declined:
-        return Message(Error(code=DECLINED, reason=declined.reason(site)), reply_to=msg)
-    except (NodeSettingsError, InstructionError, ProtocolError) as exc:
-        return Message(
-            Error(code=DECLINED, reason=f"site {site} declined — rule node.config: {exc}"), reply_to=msg
-        )
+        return ClusteringStepReply(reply).to_record()
+
+    return answer_or_decline(msg, context, answer, bad_message=(ProtocolError, RecordError))

@@ -11,8 +11,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from contracts.instructions import StudyInstructions
 from policies.models import EvaluationBudget
-from tasks.instructions import StudyInstructions
 from tasks.registry import TaskSpec
 
 from .declined import NodeDeclined

@@ -19,12 +19,14 @@ import numpy as np
 import pandas as pd
 from flwr.app import ConfigRecord, Context, Message, RecordDict
 
+from contracts.instructions import RecordError, StudyInstructions
+from contracts.queries import QueryMessage, QueryReply
+from contracts.records import read_instructions
 from tasks import formations
-from tasks.analytics import QueryAnswer, QueryRequest, check_query, release_plan, true_components
-from tasks.instructions import StudyInstructions
+from tasks.analytics import QueryAnswer, check_query, release_plan, true_components
 from tasks.record_values import read_floats
 
-from .declined import NodeDeclined
+from .declined import NodeDeclined, answer_or_decline
 from .dp_release import GaussianRelease, NodeRandomness, gaussian_epsilon, noise_multiplier_for, release
 from .gate import StudyGate, StudyTerms
 from .local_data import load_site_table
@@ -90,10 +92,10 @@ def _prepare(settings: NodeSettings, terms: StudyTerms, study_id: str) -> pd.Dat
 def answer_query(
     content: RecordDict, context: Context, settings: NodeSettings, gate: Callable[[NodeSettings], StudyGate]
 ) -> RecordDict:
-    instructions = StudyInstructions.from_config(content["config"])
+    instructions = read_instructions(content)
     try:
-        request = QueryRequest.from_config(content["query"])
-    except (KeyError, ValueError) as exc:
+        request = QueryMessage.from_record(content).request
+    except RecordError as exc:
         raise NodeDeclined("query.message", str(exc)) from None
     session = open_query_session(settings, instructions, gate)
     session.gate.still_granted()
@@ -144,7 +146,7 @@ def answer_query(
         noise_multiplier=sigma,
         mechanisms=count,
     )
-    return RecordDict({"answer": ConfigRecord(answer.to_config())})
+    return QueryReply(answer).to_record()
 
 
 def _record_release(context: Context, study_id: str, sigma: float, count: int) -> list[tuple[float, int]]:
@@ -159,23 +161,8 @@ def _record_release(context: Context, study_id: str, sigma: float, count: int) -
     return list(zip(sigmas, counts, strict=True))
 
 
-def reply_to_query(
-    msg: Message, context: Context, gate: Callable[[NodeSettings], StudyGate], declined_code: int
-) -> Message:
-    """The ClientApp's ``query`` handler: an answer, or an error naming the site and the rule."""
-    from flwr.app import Error
-
-    from tasks.instructions import InstructionError
-
-    from .settings import NodeSettingsError, resolve
-
-    site = str(context.node_config.get("site", f"partition {context.node_config.get('partition-id', '?')}"))
-    try:
-        settings = resolve(context.node_config)
-        site = settings.site
-        return Message(answer_query(msg.content, context, settings, gate), reply_to=msg)
-    except NodeDeclined as declined:
-        return Message(Error(code=declined_code, reason=declined.reason(site)), reply_to=msg)
-    except (NodeSettingsError, InstructionError) as exc:
-        reason = f"site {site} declined — rule node.config: {exc}"
-        return Message(Error(code=declined_code, reason=reason), reply_to=msg)
+def reply_to_query(msg: Message, context: Context, gate: Callable[[NodeSettings], StudyGate]) -> Message:
+    """The ClientApp's ``query`` handler: an answer, or a ``Decline`` naming the site and the rule."""
+    return answer_or_decline(
+        msg, context, lambda settings: answer_query(msg.content, context, settings, gate)
+    )

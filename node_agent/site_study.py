@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from tasks.instructions import StudyInstructions
+from contracts.instructions import StudyInstructions
 from tasks.metrics import HoldoutLayout
 from tasks.registry import TaskSpec, get_task
 

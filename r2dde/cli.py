@@ -31,7 +31,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "broker": ("trust_broker.cli", "app", "The trust broker service."),
     "audit": ("trust_broker.audit.cli", "app", "Auditors: export, verify and report on the broker's books."),
-    "anonymize": ("anonymization.cli", "app", "A partner's data officer: pseudonymize tables, scrub text."),
+    "anonymize": (
+        "node_agent.anonymize_cli",
+        "app",
+        "A partner's data officer: pseudonymize tables, scrub text.",
+    ),
     "node": ("node_agent.cli", "app", "A partner's node (Flower SuperNode + node agent)."),
     "coordinator": ("coordinator.cli", "app", "The Region's side (SuperLink + coordinator)."),
     "autodiag": (
@@ -40,7 +44,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "The autodiagnostic de mobilité service (job seekers, counselors).",
     ),
     "query": (
-        "coordinator.query_cli",
+        "simulations.query_cli",
         "query",
         "The Region's analysts: a DP statistics query file → grant → run → report.",
     ),

@@ -43,7 +43,7 @@ class DirectFederation(SiteFederation):
             try:
                 replies[name] = site.answer(request, self.done[name])
             except NodeDeclined as declined:
-                self.declines[name] = declined.reason(name)
+                self.declines[name] = declined.decline(name).sentence()
         return replies
 
 

@@ -20,7 +20,6 @@ from .record_values import ConfigValue, read_float, read_floats, read_int, read_
 #: the ClientApp's default ``query`` handler (analytics) nor ``train``/``evaluate``.
 MESSAGE_ACTION = "company_clustering"
 MESSAGE_TYPE = f"query.{MESSAGE_ACTION}"
-RECORD = "clustering"
 
 
 class Step(StrEnum):

@@ -72,12 +72,6 @@ def auc_from_histograms(positive: np.ndarray, negative: np.ndarray) -> float:
 # Which cells exist is fixed by public vocabularies (the task's encoder), never by the data: a group
 # with nobody in it is released as a noisy zero like any other, so its presence is not disclosed.
 
-#: The key FedAvg weighs updates by: the site's DP-SGD batches per epoch (1/q), a function of the
-#: plan whose sample rate q every train reply and every ledger record already carry. It adds no
-#: release about the site's people beyond q (which bounds the site's size to within one batch — a
-#: plan independent of the size is open work); an exact record count would be a new release (issue
-#: 10, item 4). Equal weights cost about 1 to 2 accuracy points on non-IID Adult (README).
-AGGREGATION_WEIGHT = "aggregation-weight"
 #: Scores are clamped to [1/100, 99/100] for the binned log-loss (a bin's mid-point stands for its scores).
 SCORE_CLAMP = 0.01
 #: A group's four cells: (observed outcome, predicted outcome) = (0,0), (0,1), (1,0), (1,1).

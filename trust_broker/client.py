@@ -16,12 +16,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ValidationError
 
-from policies import Reason, StudyRequest
-from trust_broker.audit.receipts import keep_receipt
-from trust_broker.auth.signing import SignedRequestAuth
-from trust_broker.provision.keys import ProvisionedFolder, load_private_key
-from trust_broker.roles import Role
-from trust_broker.service.schemas import (
+from contracts.broker_api import (
     BalanceOut,
     ConsentItem,
     ConsentPage,
@@ -31,9 +26,16 @@ from trust_broker.service.schemas import (
     OptOutPage,
     ReservationOut,
 )
+from contracts.roles import Role
+from policies import Reason, StudyRequest
+from trust_broker.audit.receipts import keep_receipt
+from trust_broker.auth.signing import SignedRequestAuth
+from trust_broker.provision.keys import ProvisionedFolder, load_private_key, node_kid
 
 LOG = logging.getLogger("r2dde.broker_client")
 DEFAULT_BROKER_URL = "http://127.0.0.1:8443"
+#: A node's signing key in its keys folder (``r2dde node keygen`` writes it).
+NODE_KEY_FILE = "node.key"
 BROKER_URL_ENV = "R2DDE_BROKER_URL"
 
 Reservation = ReservationOut
@@ -141,6 +143,17 @@ class BrokerClient:
             timeout=timeout,
             receipts=receipts,
         )
+
+    @classmethod
+    def for_node(
+        cls, base_url: str, keys_dir: Path, site: str, *, receipts: Path | str | None = None
+    ) -> BrokerClient:
+        """The client of ``site``'s node agent, signing with ``keys_dir/node.key`` (``node.<site>``).
+
+        Raises ``ValueError`` naming the file when the key cannot be read.
+        """
+        private_key = load_private_key(Path(keys_dir) / NODE_KEY_FILE)
+        return cls(base_url, kid=node_kid(site), private_key=private_key, receipts=receipts)
 
     # -- plumbing --------------------------------------------------------------------------------
     def keep_receipts(self, path: Path | str | None) -> None:

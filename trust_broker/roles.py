@@ -1,14 +1,6 @@
-"""Participant roles: what each kind of caller may ask the broker."""
+"""Participant roles live in ``contracts.roles`` (nodes and the coordinator name them too); the
+broker's modules keep this import path."""
 
-from __future__ import annotations
+from contracts.roles import Role
 
-from enum import StrEnum
-
-
-class Role(StrEnum):
-    """A participant's role; each endpoint admits a fixed set of them."""
-
-    REGION = "region"  # the Region's coordinator: asks for studies, revokes them
-    NODE = "node"  # a partner's node agent: opt-outs, consents, budget, reports, for its own site only
-    AUDITOR = "auditor"  # reads the audit export
-    ADMIN = "admin"  # operates the broker: everything but acting as a node
+__all__ = ["Role"]

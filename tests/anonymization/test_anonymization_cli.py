@@ -11,8 +11,8 @@ import pytest
 from conftest import make_parcours
 from typer.testing import CliRunner
 
-from anonymization.cli import app
 from anonymization.keys import KEY_ENV_VAR, KEY_FILE_ENV_VAR
+from node_agent.anonymize_cli import app
 
 CONFIG = Path(__file__).resolve().parents[2] / "anonymization" / "configs" / "parcours.yaml"
 runner = CliRunner()

@@ -22,7 +22,7 @@ def _reference_data(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("R2DDE_REFERENCE_DATA", os.environ.get("R2DDE_REFERENCE_DATA", "/work/shared/data"))
 
 
-def _reply(reason: str) -> Message:
+def _reply(error: Error) -> Message:
     """A node's error reply as the ServerApp receives it."""
     metadata = Metadata(
         run_id=1,
@@ -35,7 +35,7 @@ def _reply(reason: str) -> Message:
         ttl=60.0,
         message_type="train",
     )
-    return Message(metadata=metadata, error=Error(code=100, reason=reason))
+    return Message(metadata=metadata, error=error)
 
 
 def _report(**extra: object) -> dict[str, object]:
@@ -46,7 +46,9 @@ def _report(**extra: object) -> dict[str, object]:
         public="1 problem(s) in france_travail/parcours.csv: line 7, field 'birth_year' (rule range)",
     )
     refusal = NodeDeclined("site.purpose_refused", "purpose | not accepted\nby APEC <policy>")
-    journal.record_train(1, [_reply(bad_file.reason("france_travail")), _reply(refusal.reason("apec"))])
+    journal.record_train(
+        1, [_reply(bad_file.decline("france_travail").to_error()), _reply(refusal.decline("apec").to_error())]
+    )
     report = build_report(
         StudyConfig(study_id="s1", task="employment_outcome", sites=SITES),
         journal,
@@ -77,7 +79,7 @@ def test_a_data_error_is_not_reported_as_a_refusal() -> None:
 
 def test_the_reason_sent_to_the_region_holds_no_cell_value_and_no_local_path() -> None:
     refusal = NodeDeclined("node.keys", "cannot read the node's keys in /srv/partner/keys/node.key: denied")
-    reason = refusal.reason("apec")
+    reason = refusal.decline("apec").to_error().reason
     assert "/srv/partner" not in reason and "node.key" in reason
     assert "1890" not in render_markdown(_report())
 

@@ -2,12 +2,12 @@
 
 import numpy as np
 
+from contracts.instructions import StudyInstructions
 from node_agent.dp_plan import plan_study
 from node_agent.gate import StandaloneGate, StudyTerms
 from node_agent.local_data import SiteData
 from node_agent.settings import NodeSettings
 from node_agent.site_study import SiteStudy
-from tasks.instructions import StudyInstructions
 from tasks.registry import get_task
 
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from flwr.app import ConfigRecord, Context, Message, Metadata, RecordDict
 
+from contracts.decline import Decline
+from contracts.instructions import StudyInstructions
 from node_agent import client_app
-from tasks.instructions import StudyInstructions
 
 HEADER = (
     "age,workclass,fnlwgt,education,education_num,marital_status,occupation,relationship,race,sex,"
@@ -78,7 +79,12 @@ def test_a_bad_file_is_a_data_error_logged_at_the_node_and_sent_without_its_valu
     reply = client_app.train(_instruction(), context)
     assert reply.has_error()
     reason = reply.error.reason
-    assert reason.startswith("site site_1 data error — rule data.schema:"), reason
+    decline = Decline.from_error(reply.error)
+    assert decline is not None and (decline.site, decline.kind, decline.rule) == (
+        "site_1",
+        "data error",
+        "data.schema",
+    ), reason
     assert "line 3" in reason and "'age'" in reason
     assert "forty" not in reason and "partner secret folder" not in reason
     logged = "\n".join(node_log)
@@ -95,7 +101,8 @@ def test_an_unexpected_error_is_logged_at_the_node_and_not_sent_as_a_class_name(
     context = Context(1, 2, {"site": "site_1", "data-dir": str(tmp_path)}, RecordDict(), {})
     reply = client_app.train(_instruction(), context)
     reason = reply.error.reason
-    assert reason.startswith("site site_1 failed — rule node.internal"), reason
+    decline = Decline.from_error(reply.error)
+    assert decline is not None and (decline.kind, decline.rule) == ("failed", "node.internal"), reason
     assert "KeyError" not in reason and "/srv/partner" not in reason
     assert any("unexpected error" in line for line in node_log)
 

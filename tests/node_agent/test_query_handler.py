@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from flwr.app import ConfigRecord, Context, RecordDict
 
+from contracts.instructions import StudyInstructions
 from node_agent.declined import NodeDeclined
 from node_agent.gate import StudyGate, StudyTerms
 from node_agent.query_handler import answer_query
@@ -20,7 +21,6 @@ from node_agent.settings import NodeSettings
 from node_agent.sources import load_file
 from tasks import formations
 from tasks.analytics import Measure, QueryAnswer, QueryRequest, QuerySpec, release_plan, true_components
-from tasks.instructions import StudyInstructions
 
 GRANTED = ("training_domain", "zone_emploi", "employed_6m", "duration_hours", "age_band")
 

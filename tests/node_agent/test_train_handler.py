@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, Metadata, RecordDict
 
+from contracts.decline import DECLINED_CODE
 from coordinator.study_config import StudyConfig
 from node_agent import site_study
-from node_agent.client_app import DECLINED, train
+from node_agent.client_app import train
 from simulations.adult import load_adult_train
 from tasks.models import mlp
 from tasks.registry import get_task
@@ -97,7 +98,7 @@ def _weights(reply: Message) -> np.ndarray:
 
 
 def _declined(reply: Message) -> str:
-    assert reply.has_error() and reply.error.code == DECLINED
+    assert reply.has_error() and reply.error.code == DECLINED_CODE
     return reply.error.reason
 
 

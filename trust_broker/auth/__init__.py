@@ -1,6 +1,6 @@
-"""RFC 9421 HTTP Message Signatures between participants and the broker (Ed25519, nonces, digests)."""
+"""RFC 9421 HTTP Message Signatures between participants and the broker (Ed25519, nonces, digests).
 
-from trust_broker.auth.signing import SignedRequestAuth
-from trust_broker.auth.verification import AuthError, Caller, RequestVerifier
-
-__all__ = ["AuthError", "Caller", "RequestVerifier", "SignedRequestAuth"]
+``signing`` is the participants' side (the broker's client); ``verification`` is the service's and
+reads the participant store. The package imports neither, so that a node importing the client
+does not load the broker's store.
+"""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from trust_broker.service.schemas import ErrorBody
+from contracts.broker_api import ErrorBody
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:

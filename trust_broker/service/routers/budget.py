@@ -13,14 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
-from trust_broker.auth.verification import Caller
-from trust_broker.grants import Grant
-from trust_broker.ledger import period_of
-from trust_broker.roles import Role
-from trust_broker.service.context import BrokerContext
-from trust_broker.service.deps import Context, node_site, require
-from trust_broker.service.routers._responses import errors
-from trust_broker.service.schemas import (
+from contracts.broker_api import (
     IDENT_PATTERN,
     BalanceOut,
     CommitIn,
@@ -28,6 +21,13 @@ from trust_broker.service.schemas import (
     ReservationOut,
     ReserveIn,
 )
+from trust_broker.auth.verification import Caller
+from trust_broker.grants import Grant
+from trust_broker.ledger import period_of
+from trust_broker.roles import Role
+from trust_broker.service.context import BrokerContext
+from trust_broker.service.deps import Context, node_site, require
+from trust_broker.service.routers._responses import errors
 from trust_broker.store.records import ReservationRecord, ReserveRequest, StoreError, granted_claims
 
 router = APIRouter(tags=["budget"])

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
+from contracts.broker_api import Health
 from trust_broker.provision.keys import encode_public_key
 from trust_broker.service.deps import Context
-from trust_broker.service.schemas import Health
 
 router = APIRouter(tags=["health"])
 

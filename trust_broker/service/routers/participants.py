@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi import Path as PathParam
 
+from contracts.broker_api import IDENT_PATTERN, EventRemoved, ParticipantIn, ParticipantOut
 from trust_broker.auth.verification import Caller
 from trust_broker.roles import Role
 from trust_broker.service.deps import Context, require
 from trust_broker.service.routers._responses import errors
-from trust_broker.service.schemas import IDENT_PATTERN, EventRemoved, ParticipantIn, ParticipantOut
 from trust_broker.store.records import NotFound, Participant, StoreError
 
 router = APIRouter(tags=["participants"])

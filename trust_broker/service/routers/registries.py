@@ -6,11 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from trust_broker.auth.verification import Caller
-from trust_broker.roles import Role
-from trust_broker.service.deps import Context, node_site, require
-from trust_broker.service.routers._responses import errors
-from trust_broker.service.schemas import (
+from contracts.broker_api import (
     IDENT_PATTERN,
     ConsentIn,
     ConsentPage,
@@ -18,6 +14,10 @@ from trust_broker.service.schemas import (
     OptOutIn,
     OptOutPage,
 )
+from trust_broker.auth.verification import Caller
+from trust_broker.roles import Role
+from trust_broker.service.deps import Context, node_site, require
+from trust_broker.service.routers._responses import errors
 
 router = APIRouter(tags=["registries"])
 Since = Annotated[

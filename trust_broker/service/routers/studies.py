@@ -9,6 +9,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
 
+from contracts.broker_api import (
+    IDENT_PATTERN,
+    EventRecorded,
+    GrantResponse,
+    GrantStatus,
+    NodeReportIn,
+    RevokeIn,
+)
 from policies import Decision, Reason, StudyRequest, decide
 from policies.decide import decision_digest
 from trust_broker.auth.verification import Caller
@@ -18,14 +26,6 @@ from trust_broker.roles import Role
 from trust_broker.service.context import BrokerContext
 from trust_broker.service.deps import Context, node_site, require
 from trust_broker.service.routers._responses import errors
-from trust_broker.service.schemas import (
-    IDENT_PATTERN,
-    EventRecorded,
-    GrantResponse,
-    GrantStatus,
-    NodeReportIn,
-    RevokeIn,
-)
 from trust_broker.store.records import NotFound, StoreError, StudyRecord
 
 router = APIRouter(tags=["studies"])

@@ -9,11 +9,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .flower_config import read_dashed, write_dashed
+from contracts.dashed import read_dashed, write_dashed
 
 
-class InstructionError(ValueError):
-    """A round message lacks a field or carries one of the wrong type."""
+class RecordError(ValueError):
+    """A message lacks a record or a key, or carries one of the wrong type; the text names it."""
+
+
+class InstructionError(RecordError):
+    """A message to a node lacks its instructions or a field of them, or carries one of the wrong type."""
 
 
 @dataclass(frozen=True)

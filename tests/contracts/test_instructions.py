@@ -3,7 +3,7 @@
 import pytest
 from flwr.app import ConfigRecord
 
-from tasks.instructions import InstructionError, StudyInstructions
+from contracts.instructions import InstructionError, StudyInstructions
 
 
 def _instructions(**overrides):

@@ -1,4 +1,10 @@
-"""Request and response bodies of the broker API (the OpenAPI is generated from these)."""
+"""Request and response bodies of the broker's HTTP API (its OpenAPI is generated from these).
+
+Shared by the service, which validates them, and the client that nodes, the coordinator and
+auditors use, which parses them: one definition, and no web framework behind it.
+A study request and the broker's decision are the governance model's own values
+(``policies.StudyRequest``, ``policies.Decision``); the error body's ``reasons`` are its ``Reason``.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from policies import Decision, Reason
-from trust_broker.grants import Grant
-from trust_broker.ledger.mechanisms import Mechanism
+from contracts.grant import Grant
+from contracts.mechanisms import Mechanism
+from policies.models import Decision, Reason
 
 NoteKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")]
 NoteText = Annotated[str, StringConstraints(max_length=512)]

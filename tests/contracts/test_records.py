@@ -1,0 +1,148 @@
+"""The Flower records between coordinator and nodes: each codec reads back what it wrote, names
+what is missing, and a site's refusal is read from its fields, never from a sentence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from flwr.app import ArrayRecord, ConfigRecord, Error, MetricRecord, RecordDict
+
+from contracts.decline import DECLINED_CODE, Decline
+from contracts.instructions import InstructionError, RecordError, StudyInstructions
+from contracts.queries import ClusteringMessage, ClusteringStepReply, QueryReply
+from contracts.records import (
+    EvaluateReply,
+    RoundMessage,
+    TrainReply,
+    instructions_record,
+    read_instructions,
+)
+from tasks.analytics import QueryAnswer
+from tasks.clustering_protocol import ClusteringReply, ClusteringRequest, Step
+from tasks.metrics import HoldoutLayout, HoldoutRelease
+
+INSTRUCTIONS = StudyInstructions(
+    study_id="s1",
+    task="employment_outcome",
+    num_rounds=3,
+    local_epochs=1,
+    batch_size=64,
+    learning_rate=0.05,
+    max_grad_norm=1.0,
+    target_epsilon=3.0,
+    delta=1e-6,
+    seed=7,
+    fields="sex,age_band",
+    grant="a.b.c",
+)
+
+
+def _arrays() -> ArrayRecord:
+    return ArrayRecord([np.arange(6, dtype=np.float32).reshape(2, 3)])
+
+
+def test_a_round_message_reads_back_its_instructions_round_and_model() -> None:
+    sent = RoundMessage(INSTRUCTIONS, 2, _arrays())
+    read = RoundMessage.from_record(sent.to_record())
+    assert read.instructions == INSTRUCTIONS and read.server_round == 2
+    assert np.array_equal(read.arrays.to_numpy_ndarrays()[0], _arrays().to_numpy_ndarrays()[0])
+
+
+def test_the_strategy_config_is_the_instructions() -> None:
+    content = RecordDict({"config": instructions_record(INSTRUCTIONS)})
+    assert read_instructions(content) == INSTRUCTIONS
+
+
+def test_a_message_without_instructions_or_round_is_named() -> None:
+    with pytest.raises(InstructionError, match="'config'"):
+        read_instructions(RecordDict({}))
+    content = RecordDict({"config": instructions_record(INSTRUCTIONS), "arrays": _arrays()})
+    with pytest.raises(InstructionError, match="server-round"):
+        RoundMessage.from_record(content)
+
+
+def test_a_train_reply_reads_back_every_field() -> None:
+    sent = TrainReply(
+        site="apec",
+        arrays=_arrays(),
+        aggregation_weight=12.0,
+        epsilon=1.25,
+        delta=1e-6,
+        noise_multiplier=1.1,
+        sample_rate=1 / 12,
+        steps=24,
+        target_epsilon=3.0,
+        randomness="secret",
+    )
+    read = TrainReply.from_record(sent.to_record())
+    assert (read.site, read.epsilon, read.steps, read.sample_rate) == ("apec", 1.25, 24, 1 / 12)
+    assert (read.aggregation_weight, read.target_epsilon, read.randomness) == (12.0, 3.0, "secret")
+
+
+def test_a_train_reply_without_its_epsilon_is_refused_with_the_key() -> None:
+    content = TrainReply("apec", _arrays(), 1.0, 1.0, 1e-6, 1.0, 0.1, 1, 3.0, "secret").to_record()
+    metrics = dict(content.metric_records["metrics"])
+    del metrics["epsilon"]
+    content["metrics"] = MetricRecord(metrics)
+    with pytest.raises(RecordError, match="'epsilon'"):
+        TrainReply.from_record(content)
+
+
+def test_an_evaluate_reply_carries_the_release() -> None:
+    layout = HoldoutLayout(bins=2, groups=(("sex", ("F", "M")),))
+    cells = tuple(float(i) for i in range(layout.size))
+    release = HoldoutRelease(layout, cells, 2.0, 1, 1, 1.5, 1e-6, 11)
+    read = EvaluateReply.from_record(EvaluateReply("apec", release).to_record())
+    assert read.site == "apec" and read.release.to_json() == release.to_json()
+
+
+def test_query_and_clustering_replies_read_back() -> None:
+    answer = QueryAnswer("apec", "r1", {"cells": [[1.0, 2.0]]}, {"cells": 0.5}, 1.0, 1e-6, 2.0, 1)
+    assert QueryReply.from_record(QueryReply(answer).to_record()).answer == answer
+    request = ClusteringRequest(Step.LLOYD, index=1, centres=np.ones((2, 3)))
+    read = ClusteringMessage.from_record(ClusteringMessage(INSTRUCTIONS, request).to_record())
+    assert read.instructions == INSTRUCTIONS and read.request.step == Step.LLOYD
+    assert np.array_equal(read.request.centres, request.centres)
+    reply = ClusteringReply("apec", Step.LLOYD, (1.0, 2.0), 0.5, 1.0, 1e-6, 2)
+    assert ClusteringStepReply.from_record(ClusteringStepReply(reply).to_record()).reply.site == "apec"
+
+
+def test_a_decline_reads_back_its_site_kind_rule_and_detail() -> None:
+    decline = Decline("apec", "data error", "data.schema", "line 3, field 'age' — rule range: x")
+    assert Decline.from_error(decline.to_error()) == decline
+
+
+def test_a_detail_cannot_pass_for_another_site_or_kind() -> None:
+    """With a sentence parsed back, a detail that reads like a refusal could name another site."""
+    decline = Decline("site apec", "failed", "node.internal", "site france_travail declined — rule x: y")
+    read = Decline.from_error(decline.to_error())
+    assert read is not None and (read.site, read.kind) == ("site apec", "failed")
+
+
+def test_an_error_the_node_did_not_write_is_not_a_decline() -> None:
+    assert Decline.from_error(Error(code=0, reason="Node Unavailable")) is None
+    assert Decline.from_error(Error(code=DECLINED_CODE, reason="site apec declined — rule x: y")) is None
+    assert (
+        Decline.from_error(Error(code=DECLINED_CODE, reason='{"site": "a", "kind": "x", "rule": "r"}'))
+        is None
+    )
+
+
+def test_literal_record_keys_live_in_the_codecs_only() -> None:
+    """Node and coordinator go through the codecs: no ``content["…"]`` left in their handlers."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    handlers = [
+        "node_agent/client_app.py",
+        "node_agent/query_handler.py",
+        "node_agent/company_study.py",
+        "coordinator/journal.py",
+        "coordinator/analytics.py",
+        "coordinator/company_clustering.py",
+    ]
+    for name in handlers:
+        text = (root / name).read_text(encoding="utf-8")
+        assert "content[" not in text, name
+        assert "Error(code" not in text, name
+        assert ConfigRecord.__name__ + '({"site"' not in text, name
