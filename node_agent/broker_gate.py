@@ -197,7 +197,7 @@ class BrokerGate(StudyGate):
             notes["counts_commitment"] = str(counts["counts_commitment"])
         self._call(
             lambda: self.client.post_node_report(
-                self.grant.study_id,  # type: ignore[union-attr]
+                self.grant.study_id,
                 round=int(counts.get("round", 0)) or None,  # type: ignore[call-overload]
                 opt_out_cursor=self.opt_out_cursor,
                 reservation_id=str(counts["reservation_id"]) if counts.get("reservation_id") else None,

@@ -25,6 +25,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .dp_release import GaussianRelease, NodeRandomness, release
 from .gate import StudyGate
 
@@ -89,7 +91,7 @@ def released_size(
         # The ledger hears of no count before this release is paid for (examples: one record).
         reservation = gate.reserve(f"{study_id}:{site}:size", mechanism, 1)
         try:
-            (noisy,) = release([float(records)], spec, randomness)
+            (noisy,) = release(np.array([float(records)]), spec, randomness)
         except BaseException:
             gate.release(reservation)
             raise

@@ -62,7 +62,9 @@ def _node_config(data_dir: Path) -> dict[str, str]:
 
 def _open(data_dir: Path, config: StudyConfig) -> site_study.SiteStudy:
     site_study._SESSIONS.clear()  # a fresh process, as in deployment
-    return site_study.open_site_study(resolve(_node_config(data_dir)), config.instructions(), client_app._gate)
+    return site_study.open_site_study(
+        resolve(_node_config(data_dir)), config.instructions(), client_app._gate
+    )
 
 
 def _train(data_dir: Path, config: StudyConfig) -> Message:
