@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, Metadata, RecordDict
@@ -55,12 +56,11 @@ def _message(config: StudyConfig, width: int) -> Message:
         ttl=3600.0,
         message_type="train",
     )
-    return Message(content=content, metadata=metadata)
+    message: Message = Message(content=content, metadata=metadata)  # type: ignore[call-overload]
+    return message
 
 
-def _world(
-    root: Path, keys: ProvisionedFolder, *, objector_at_the_site: bool
-) -> tuple[dict[str, object], Path]:
+def _world(root: Path, keys: ProvisionedFolder, *, objector_at_the_site: bool) -> tuple[dict[str, Any], Path]:
     """One train round at a site after one person objected; the site holds them or not (the same
     keys, hence the same pseudonym in the registry, in both worlds). Returns the node.report
     payload as the audit export shows it, and the node's state folder."""
@@ -100,12 +100,12 @@ def _world(
     return report, settings.state_folder
 
 
-def _readable(report: dict[str, object]) -> dict[str, object]:
-    notes = {k: v for k, v in dict(report.get("notes") or {}).items() if k not in RANDOM_PER_RUN}  # type: ignore[call-overload]
+def _readable(report: dict[str, Any]) -> dict[str, Any]:
+    notes = {k: v for k, v in dict(report.get("notes") or {}).items() if k not in RANDOM_PER_RUN}
     return {k: v for k, v in report.items() if k not in RANDOM_PER_RUN} | {"notes": notes}
 
 
-def test_the_audit_export_does_not_tell_whether_the_objector_is_at_the_site(tmp_path):
+def test_the_audit_export_does_not_tell_whether_the_objector_is_at_the_site(tmp_path: Path) -> None:
     keys = provision(tmp_path / "keys", (SITE,))
     holding, state = _world(tmp_path / "holding", keys, objector_at_the_site=True)
     without, _ = _world(tmp_path / "without", keys, objector_at_the_site=False)

@@ -56,7 +56,7 @@ def _config(batch_size: int) -> StudyConfig:
     )
 
 
-def _node_config(data_dir: Path) -> dict[str, str]:
+def _node_config(data_dir: Path) -> dict[str, bool | float | int | str]:
     return {"site": SITE, "data-dir": str(data_dir)}
 
 
@@ -90,7 +90,8 @@ def _train(data_dir: Path, config: StudyConfig) -> Message:
     context = Context(
         run_id=1, node_id=1, node_config=_node_config(data_dir), state=RecordDict(), run_config={}
     )
-    reply = client_app.train(Message(content=content, metadata=metadata), context)
+    message = Message(content=content, metadata=metadata)  # type: ignore[call-overload]
+    reply: Message = client_app.train(message, context)
     assert not reply.has_error(), reply.error.reason
     return reply
 
@@ -105,11 +106,13 @@ def _what_the_coordinator_reads(reply: Message) -> dict[str, object]:
 
 def _size_guess(reply: Message, batch_size: int) -> tuple[float, float]:
     """The coordinator's reading of the site's size: (B·(1/q − 1), B/q]."""
-    steps = 1.0 / float(reply.content["metrics"]["sample-rate"])
+    steps = 1.0 / float(reply.content["metrics"]["sample-rate"])  # type: ignore[arg-type]
     return batch_size * (steps - 1), batch_size * steps
 
 
-def test_a_site_and_the_same_site_with_one_more_person_reply_alike(tmp_path, adult_rows):
+def test_a_site_and_the_same_site_with_one_more_person_reply_alike(
+    tmp_path: Path, adult_rows: pd.DataFrame
+) -> None:
     smaller = _site(tmp_path / "n" / SITE, adult_rows.iloc[:600])
     n = len(_open(smaller, _config(256)).data.y_train)
     # The coordinator's best batch for the attack: the site's size itself (q = 1 at n, 1/2 at n + 1).
@@ -125,7 +128,7 @@ def test_a_site_and_the_same_site_with_one_more_person_reply_alike(tmp_path, adu
     assert high - low == n  # within one batch, as before, but of the released size, not of n
 
 
-def test_the_size_is_released_once_per_study_and_noisily(tmp_path, adult_rows):
+def test_the_size_is_released_once_per_study_and_noisily(tmp_path: Path, adult_rows: pd.DataFrame) -> None:
     data_dir = _site(tmp_path / "a" / SITE, adult_rows.iloc[:600])
     config = _config(64)
     first = _open(data_dir, config)
@@ -145,6 +148,6 @@ def test_the_size_is_released_once_per_study_and_noisily(tmp_path, adult_rows):
     # What the plan spends on the size is in the study's ε: every round and the release compose
     # within the target.
     reply = _train(data_dir, config)
-    assert 0 < float(reply.content["metrics"]["epsilon"]) <= 2.0
+    assert 0 < float(reply.content["metrics"]["epsilon"]) <= 2.0  # type: ignore[arg-type]
     assert math.isfinite(first.plan.noise_multiplier)
     assert np.isclose(first.plan.expected_batch, first.plan.sample_rate * first.size.value)
