@@ -81,11 +81,16 @@ class RevokeIn(_Body):
 
 
 class NodeReportIn(_Body):
-    """A node's per-site counters for one round, recorded as a ``node.report`` audit event."""
+    """A node's entry for one round, recorded as a ``node.report`` audit event.
+
+    The project's nodes send no record or opt-out count (exact counts are not DP releases and the
+    audit export leaves the broker): the opt-out cursor, and digests in ``notes``. The count fields
+    stay optional for nodes of older versions.
+    """
 
     round: int | None = Field(default=None, ge=0)
-    records_used: int = Field(ge=0)
-    opt_outs_applied: int = Field(ge=0)
+    records_used: int | None = Field(default=None, ge=0)
+    opt_outs_applied: int | None = Field(default=None, ge=0)
     consents_missing: int = Field(default=0, ge=0)
     opt_out_cursor: int = Field(ge=0, description="cursor of the opt-out list the node applied")
     consent_cursor: int | None = Field(default=None, ge=0)

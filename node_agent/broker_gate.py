@@ -4,6 +4,7 @@ and consents from the registries, and every round's ε reserved before use and c
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Mapping
 
 from contracts.instructions import StudyInstructions
@@ -181,17 +182,28 @@ class BrokerGate(StudyGate):
         self._call(lambda: self.client.release(reservation_id))
 
     def report(self, counts: Mapping[str, object]) -> None:
+        """The round's entry in the broker's audit trail, which leaves the node: no count of records
+        or opt-outs (they are not DP: whether one person was added, or objected, would show), but
+        the position in the opt-out list the node applied, a digest of the list it read up to there
+        (the auditor recomputes it from the registry) and the node's commitment to its exact counts."""
         assert self.grant is not None, "report before admit"
+        notes = {"opt_out_digest": self.opt_out_digest()}
+        if counts.get("counts_commitment"):
+            notes["counts_commitment"] = str(counts["counts_commitment"])
         self._call(
             lambda: self.client.post_node_report(
-                self.grant.study_id,  # type: ignore[union-attr]
+                self.grant.study_id,
                 round=int(counts.get("round", 0)) or None,  # type: ignore[call-overload]
-                records_used=int(counts.get("records_used", 0)),  # type: ignore[call-overload]
-                opt_outs_applied=int(counts.get("opt_outs_applied", 0)),  # type: ignore[call-overload]
                 opt_out_cursor=self.opt_out_cursor,
                 reservation_id=str(counts["reservation_id"]) if counts.get("reservation_id") else None,
+                notes=notes,
             )
         )
+
+    def opt_out_digest(self) -> str:
+        """SHA-256 of the opt-outs read from the registry (sorted, one a line): a function of the
+        broker's list up to the cursor, not of which of them are this site's people."""
+        return hashlib.sha256("\n".join(sorted(self.opted_out)).encode("utf-8")).hexdigest()
 
     @staticmethod
     def _call(action):  # type: ignore[no-untyped-def]

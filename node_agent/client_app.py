@@ -118,7 +118,7 @@ def _train(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
     )
     request_id = f"{study.instructions.study_id}:{study.settings.site}:round-{server_round}"
     try:
-        reservation = study.gate.reserve(request_id, mechanism, examples=len(y))
+        reservation = study.gate.reserve(request_id, mechanism, examples=study.size.examples)
     except BaseException:
         record.unclaim(server_round)  # refused or unreachable: nothing trained, the round may come again
         raise
@@ -137,23 +137,25 @@ def _train(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
     context.state[remembered] = ConfigRecord(
         {"rounds": [*_remembered_rounds(context, remembered), server_round]}
     )
-    study.gate.report(
+    # The exact counts stay in the node's own round record, for the partner's DPO; the broker's
+    # audit trail gets the opt-out list position applied and a commitment to them, never the counts.
+    commitment = record.keep_counts(
+        server_round,
         {
-            "round": server_round,
             "records_used": len(y),
             "opt_outs_applied": int(study.data.counts.get("opt_outs_applied", 0)) + newly_opted_out,  # type: ignore[call-overload]
-            "reservation_id": reservation,
-        }
+        },
     )
+    study.gate.report({"round": server_round, "reservation_id": reservation, "counts_commitment": commitment})
     private = plan.private and randomness.private
     # Neither the training loss nor any count of the site's records leaves with the update (issue
-    # 10, findings 5 and 10): FedAvg weighs each site by its plan's batches per epoch (1/q, already
-    # in every reply and ledger record), and the record counts are released, noisy, with the evaluation.
+    # 10, findings 5 and 10): FedAvg weighs each site by its plan's batches per epoch (1/q), and the
+    # plan rests on the site's released size (node_agent.site_size), not on its exact count.
     return TrainReply(
         site=study.settings.site,
         arrays=ArrayRecord(model.state_dict()),
-        aggregation_weight=float(plan.steps_per_epoch),  # 1/q: nothing beyond the sample rate
-        epsilon=epsilon_spent(history, plan.delta) if private else float("inf"),
+        aggregation_weight=float(plan.steps_per_epoch),  # 1/q, from the released size only
+        epsilon=epsilon_spent([*history, study.size.step()], plan.delta) if private else float("inf"),
         delta=plan.delta,
         noise_multiplier=plan.noise_multiplier,
         sample_rate=plan.sample_rate,
@@ -204,7 +206,7 @@ def _evaluate(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
     else:
         mechanism = spec.mechanism()
         request_id = f"{study.instructions.study_id}:{study.settings.site}:evaluation-{number}"
-        reservation = study.gate.reserve(request_id, mechanism, examples=len(y))
+        reservation = study.gate.reserve(request_id, mechanism, examples=study.size.examples)
         try:
             noisy = np.array([v.value for v in release(exact, spec, study.randomness)])
         except BaseException:
@@ -219,6 +221,7 @@ def _evaluate(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
             [
                 (plan.noise_multiplier, plan.sample_rate, plan.steps_per_round * plan.rounds),
                 (spec.noise_multiplier, 1.0, number),
+                study.size.step(),
             ],
             plan.delta,
         )

@@ -32,6 +32,15 @@ class DpPlan:
     delta: float
     target_epsilon: float
     max_grad_norm: float
+    #: The site's size the plan rests on: the node's noisy release of its record count
+    #: (node_agent.site_size), never the exact count, unless the study is not private (ε = ∞).
+    records: float
+
+    @property
+    def expected_batch(self) -> float:
+        """q × the released size: what a DP-SGD step's noisy sum is divided by. Public, like q: an
+        exact divisor q·n would make every update's scale a function of the exact count."""
+        return self.sample_rate * self.records
 
     @property
     def steps_per_round(self) -> int:
@@ -55,8 +64,9 @@ class DpPlan:
         return asdict(self)
 
 
-def site_delta(requested_delta: float, n_records: int) -> float:
-    """δ ≤ 1/(10·n): the design's rule, applied to the records this site actually trains on."""
+def site_delta(requested_delta: float, n_records: float) -> float:
+    """δ ≤ 1/(10·n): the design's rule, applied to the records this site trains on — at a node, to
+    an upper bound of its released size (δ leaves the node with every reply and ledger record)."""
     if n_records <= 0:
         raise PrivacyPlanError("no training record left at this site")
     return min(requested_delta, 1.0 / (10.0 * n_records))
@@ -64,7 +74,7 @@ def site_delta(requested_delta: float, n_records: int) -> float:
 
 def plan_study(
     *,
-    n_train: int,
+    n_train: float,
     batch_size: int,
     local_epochs: int,
     rounds: int,
@@ -73,10 +83,14 @@ def plan_study(
     max_grad_norm: float,
     min_records: int = 100,
 ) -> DpPlan:
-    """Calibrate σ so that `rounds` rounds of `local_epochs` epochs compose to `target_epsilon`."""
+    """Calibrate σ so that `rounds` rounds of `local_epochs` epochs compose to `target_epsilon`.
+
+    ``n_train`` is the site's *released* size at a node (node_agent.site_size): q, the steps, σ and
+    everything else in the plan leave the node, so none may be a function of the exact count.
+    """
     if n_train < min_records:
         raise PrivacyPlanError(
-            f"{n_train} training records, fewer than the {min_records} needed for a meaningful DP update"
+            f"{n_train:.0f} training records, fewer than the {min_records} needed for a meaningful DP update"
         )
     if batch_size <= 0 or local_epochs <= 0 or rounds <= 0:
         raise PrivacyPlanError("batch-size, local-epochs and rounds must be positive")
@@ -86,7 +100,15 @@ def plan_study(
     steps_per_round = steps_per_epoch * local_epochs
     if not math.isfinite(target_epsilon):
         return DpPlan(
-            0.0, sample_rate, steps_per_epoch, local_epochs, rounds, delta, target_epsilon, max_grad_norm
+            0.0,
+            sample_rate,
+            steps_per_epoch,
+            local_epochs,
+            rounds,
+            delta,
+            target_epsilon,
+            max_grad_norm,
+            n_train,
         )
     if target_epsilon <= 0:
         raise PrivacyPlanError(f"target ε must be positive, got {target_epsilon}")
@@ -102,7 +124,15 @@ def plan_study(
             epsilon_tolerance=0.005,
         )
     return DpPlan(
-        sigma, sample_rate, steps_per_epoch, local_epochs, rounds, delta, target_epsilon, max_grad_norm
+        sigma,
+        sample_rate,
+        steps_per_epoch,
+        local_epochs,
+        rounds,
+        delta,
+        target_epsilon,
+        max_grad_norm,
+        n_train,
     )
 
 

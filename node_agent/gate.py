@@ -67,7 +67,8 @@ class StudyGate(ABC):
 
     @abstractmethod
     def report(self, counts: Mapping[str, object]) -> None:
-        """Send the node's counters (records used, opt-outs applied, …) for the audit trail."""
+        """Send the round's entry for the broker's audit trail (round, reservation, a commitment to
+        the counts the node keeps): never an exact count of records, which is not a DP release."""
 
 
 class StandaloneGate(StudyGate):

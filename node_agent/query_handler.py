@@ -118,7 +118,7 @@ def answer_query(
     sigma = base * math.sqrt(count / request.budget_share) * SIGMA_MARGIN
     mechanism = GaussianRelease(sigma, 1.0, terms.delta, count).mechanism()
 
-    keep, filtered = usable(session.frame[LINKAGE].astype(str).to_numpy(), session.gate, terms)
+    keep, _ = usable(session.frame[LINKAGE].astype(str).to_numpy(), session.gate, terms)
     records = session.frame[keep]
     request_id = f"{instructions.study_id}:{settings.site}:query:{request.release}:{uuid.uuid4().hex}"
     reservation = session.gate.reserve(request_id, mechanism, examples=len(records))
@@ -132,9 +132,7 @@ def answer_query(
         stds[component.name] = spec_c.noise_std
     del exact
     session.gate.commit(reservation, mechanism)
-    session.gate.report(
-        {"records_used": len(records), "reservation_id": reservation, **filtered}  # type: ignore[dict-item]
-    )
+    session.gate.report({"reservation_id": reservation})  # no count: it is not a DP release
     history = _record_release(context, instructions.study_id, sigma, count)
     answer = QueryAnswer(
         site=settings.site,

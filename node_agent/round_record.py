@@ -1,4 +1,5 @@
-"""The rounds this node trained, per study — the node's own record, so no round is trained twice.
+"""The rounds this node trained, per study — the node's own record, so no round is trained twice,
+and the only place a round's exact counts (records used, opt-outs applied) are kept.
 
 The coordinator numbers the rounds; nothing stops it from sending round 2 again, or round 9 of a
 3-round grant, or the same round in a new Flower run (a new run starts with an empty context).
@@ -29,6 +30,7 @@ import fcntl
 import hashlib
 import json
 import os
+import secrets
 import tempfile
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
@@ -138,6 +140,28 @@ class RoundRecord:
             rounds: MutableMapping[str, dict[str, object]] = state["rounds"]  # type: ignore[assignment]
             rounds[str(server_round)]["state"] = "trained" if trained else "failed"
             return _history({r: v for r, v in rounds.items() if v["state"] == "trained"})
+
+    def keep_counts(self, server_round: int, counts: Mapping[str, int]) -> str:
+        """Keep a trained round's exact counts here, for the partner's DPO; return a commitment to them.
+
+        The counts are not DP: they never leave the node. What may leave is SHA-256(salt ‖ counts)
+        with a fresh 256-bit salt kept beside them — it hides them (a bare hash of small integers
+        would not: anyone could try every count) and binds the node to them, so that the DPO can
+        later open them to an auditor, who checks them against the commitment in the broker's trail.
+        """
+        salt = secrets.token_hex(32)
+        kept = {key: int(value) for key, value in sorted(counts.items())}
+        commitment = counts_commitment(salt, kept)
+        with self._locked() as state:
+            rounds: MutableMapping[str, dict[str, object]] = state["rounds"]  # type: ignore[assignment]
+            rounds[str(server_round)]["counts"] = {**kept, "salt": salt, "commitment": commitment}
+        return commitment
+
+
+def counts_commitment(salt: str, counts: Mapping[str, int]) -> str:
+    """The commitment :meth:`RoundRecord.keep_counts` publishes (an auditor recomputes it)."""
+    body = json.dumps({key: int(value) for key, value in counts.items()}, sort_keys=True)
+    return hashlib.sha256(bytes.fromhex(salt) + body.encode("utf-8")).hexdigest()
 
 
 def _step(mechanism: Mapping[str, object]) -> tuple[float, float, int]:

@@ -6,6 +6,7 @@ each round may run in a fresh process and the session is simply rebuilt, determi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -22,6 +23,7 @@ from .gate import StudyGate, StudyTerms
 from .local_data import SiteData, load_site_table, split_and_encode
 from .preparation import analysis_view, holdout_membership, usable
 from .settings import NodeSettings
+from .site_size import ReleasedSize, released_size
 
 
 @dataclass
@@ -38,6 +40,8 @@ class SiteStudy:
     layout: HoldoutLayout | None = None
     evaluation: GaussianRelease | None = None
     randomness: NodeRandomness = field(default_factory=NodeRandomness)
+    #: What the node disclosed of its training set's size, once per study (node_agent.site_size).
+    size: ReleasedSize = ReleasedSize(0.0, 0.0)
 
     def evaluations(self) -> ReleaseCounter:
         return ReleaseCounter(self.settings.state_folder, self.instructions.study_id, "evaluation")
@@ -90,25 +94,42 @@ def _open(settings: NodeSettings, instructions: StudyInstructions, gate: StudyGa
     )
     holdout = holdout_membership(frame, settings=settings, study_id=instructions.study_id)
     data = split_and_encode(spec, frame, fields=terms.fields, counts=counts, holdout=holdout)
-    n_train = len(data.y_train)
     layout = HoldoutLayout.for_encoder(spec.encoder_for(terms.fields))
+    # From here on, the site's size is only what this release discloses (node_agent.site_size).
+    size = released_size(
+        settings.state_folder,
+        instructions.study_id,
+        settings.site,
+        len(data.y_train),
+        private=math.isfinite(terms.target_epsilon),
+        delta=terms.delta,
+        randomness=_size_randomness(settings),
+        gate=gate,
+    )
     try:
-        delta = site_delta(terms.delta, n_train)
+        delta = site_delta(terms.delta, size.upper)
         evaluation = evaluation_release(terms.evaluation, terms.target_epsilon, delta, layout.l2_sensitivity)
-        plan = _training_plan(instructions, terms, n_train, delta, evaluation)
+        plan = _training_plan(instructions, terms, size, delta, evaluation)
     except PrivacyPlanError as exc:
         raise NodeDeclined("dp.plan", str(exc)) from None
-    return SiteStudy(settings, instructions, spec, gate, terms, data, plan, layout, evaluation)
+    return SiteStudy(settings, instructions, spec, gate, terms, data, plan, layout, evaluation, size=size)
+
+
+def _size_randomness(settings: NodeSettings) -> NodeRandomness:
+    """Secret, unless the node's own settings ask for reproducible (and then not private) runs."""
+    if settings.reproducible_seed is None:
+        return NodeRandomness()
+    return NodeRandomness(reproducible_seed=settings.reproducible_seed)
 
 
 def _training_plan(
     instructions: StudyInstructions,
     terms: StudyTerms,
-    n_train: int,
+    size: ReleasedSize,
     delta: float,
     evaluation: GaussianRelease | None,
 ) -> DpPlan:
-    """DP-SGD calibrated on what the evaluations leave of the site's study ε.
+    """DP-SGD calibrated on what the evaluations and the size release leave of the site's study ε.
 
     The evaluations' noise is fixed first, by their share of ε (what they would cost alone); then
     DP-SGD's σ is the smallest whose rounds, composed with every granted evaluation by the ledger's
@@ -117,7 +138,7 @@ def _training_plan(
     demo) — the plan on that figure only gives the steps and the sample rate.
     """
     plan = plan_study(
-        n_train=n_train,
+        n_train=size.value,
         batch_size=instructions.batch_size,
         local_epochs=instructions.local_epochs,
         rounds=instructions.num_rounds,
@@ -127,17 +148,25 @@ def _training_plan(
         delta=delta,
         max_grad_norm=instructions.max_grad_norm,
     )
-    if evaluation is None or not plan.private:
+    if not plan.private:
         return plan
-    evaluations = (evaluation.noise_multiplier, 1.0, terms.evaluation.evaluations)
+    releases = [size.step()]
+    if evaluation is not None:
+        releases.append((evaluation.noise_multiplier, 1.0, terms.evaluation.evaluations))
     steps = plan.steps_per_round * plan.rounds
 
     def epsilon(sigma: float) -> float:
-        return epsilon_spent([(sigma, plan.sample_rate, steps), evaluations], delta)
+        return epsilon_spent([(sigma, plan.sample_rate, steps), *releases], delta)
 
-    low, high = 0.3, plan.noise_multiplier  # σ of DP-SGD alone on the smaller share: always enough
-    if epsilon(high) > terms.target_epsilon:
-        raise PrivacyPlanError(f"no DP-SGD plan fits beside the evaluations within ε {terms.target_epsilon}")
+    low, high = 0.3, plan.noise_multiplier  # σ of DP-SGD alone on the smaller share: usually enough
+    for _ in range(20):  # without evaluations, σ alone spent all of ε: the size release needs a little more
+        if epsilon(high) <= terms.target_epsilon:
+            break
+        low, high = high, high * 1.25
+    else:
+        raise PrivacyPlanError(
+            f"no DP-SGD plan fits beside the other releases within ε {terms.target_epsilon}"
+        )
     for _ in range(40):
         middle = (low + high) / 2
         low, high = (low, middle) if epsilon(middle) <= terms.target_epsilon else (middle, high)

@@ -123,14 +123,14 @@ def train_round(
     # exactly the plan's steps (set explicitly: Opacus' default int(1/q) loses one at q = 1/93).
     loader: DataLoader = DPDataLoader(dataset, sample_rate=plan.sample_rate, generator=randomness.torch())
     loader.batch_sampler.steps = plan.steps_per_epoch  # type: ignore[union-attr]
-    expected_batch = len(dataset) * plan.sample_rate
+    # q × the released size: never a function of the exact count (nor, with reweighing, of the weights).
+    expected_batch = plan.expected_batch
     if inclusion_weights is not None:
         rates = inclusion_probabilities(plan.sample_rate, inclusion_weights, len(dataset))
         sampler = InclusionSampler(
             probabilities=rates, steps=plan.steps_per_epoch, generator=randomness.torch()
         )
         loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=loader.collate_fn)
-        expected_batch = float(rates.sum())
     if plan.private:
         with warnings.catch_warnings():
             # Opacus warns that secure_mode is off: its CSPRNG (torchcsprng) does not exist for this
@@ -155,8 +155,8 @@ def train_round(
         # Opacus' secure_mode noise draw (a sum of Gaussians, against floating-point attacks).
         optimizer.secure_mode = True  # type: ignore[attr-defined]
         # Per-record gradients of the summed loss are clipped and summed; the noisy sum is then
-        # divided by the expected batch size q·n, as with Opacus' "mean" reduction — which rounds
-        # q·n down to an int: 0, and inf weights, when a table has fewer records than 1/q.
+        # divided by the plan's expected batch size q·ñ (ñ the released size), as with Opacus' "mean"
+        # reduction — which would divide by q·n, exact, rounded down to an int (0 when n < 1/q).
         optimizer.loss_reduction = "mean"  # type: ignore[attr-defined]
         optimizer.expected_batch_size = expected_batch  # type: ignore[attr-defined]
     module.train()

@@ -287,16 +287,17 @@ class BrokerClient:
         self,
         study_id: str,
         *,
-        records_used: int,
-        opt_outs_applied: int,
         opt_out_cursor: int,
+        records_used: int | None = None,
+        opt_outs_applied: int | None = None,
         round: int | None = None,
         consents_missing: int = 0,
         consent_cursor: int | None = None,
         reservation_id: str | None = None,
         notes: Mapping[str, int | float | str] | None = None,
     ) -> int:
-        """Record a node's per-site counters in the audit chain; returns the event's seq."""
+        """Record a node's round entry in the audit chain; returns the event's seq. (The counts are
+        optional: the project's nodes no longer send them, see ``NodeReportIn``.)"""
         body = {
             "round": round,
             "records_used": records_used,

@@ -32,6 +32,7 @@ def _plan() -> DpPlan:
         delta=1e-5,
         target_epsilon=1.0,
         max_grad_norm=C,
+        records=40.0,  # the released size the step's noisy sum is divided by (q × it)
     )
 
 
@@ -60,7 +61,7 @@ def _summed_clipped_gradient(x: np.ndarray, y: np.ndarray, mode: str) -> torch.T
         grad_sample_mode=mode,
         optimizer_name="sgd",
     )
-    return (before - _flat(model)) * len(y) / LR
+    return (before - _flat(model)) * _plan().expected_batch / LR
 
 
 def _by_hand(x: np.ndarray, y: np.ndarray) -> torch.Tensor:

@@ -22,6 +22,7 @@ from coordinator.study_config import StudyConfig
 from node_agent import client_app, site_study
 from node_agent.declined import NodeDeclined
 from node_agent.settings import NodeSettings
+from node_agent.site_size import SIZE_NOISE
 from simulations.adult import write_adult_sites
 from simulations.partners import generate_partners
 from tasks.models import mlp
@@ -139,10 +140,12 @@ def test_a_crafted_model_gets_a_noisy_table_and_the_ledger_charges_it(node, tmp_
     assert not np.array_equal(recovered, truth)
     release = json.loads(str(reply["site"]["evaluation"]))
     assert release["noise_std"] > 5.0  # per cell, at this site's ε share for one evaluation
-    # ... and the ledger shows what it cost: one Gaussian release at the σ the node used, committed.
+    # ... and the ledger shows what it cost: one Gaussian release at the σ the node used, committed
+    # (beside the one release of the site's size the study's plan rests on, node_agent.site_size).
     commits = _gaussian_commits(keys, broker, tmp_path)
-    assert len(commits) == 1
-    assert commits[0]["mechanism"]["noise_multiplier"] == pytest.approx(study.evaluation.noise_multiplier)
+    assert sorted(c["mechanism"]["noise_multiplier"] for c in commits) == pytest.approx(
+        sorted([study.evaluation.noise_multiplier, SIZE_NOISE])
+    )
     assert release["noise_std"] == pytest.approx(
         study.evaluation.noise_multiplier * study.layout.l2_sensitivity
     )
@@ -160,7 +163,10 @@ def test_evaluations_past_the_grants_number_are_refused_even_from_a_fresh_proces
         with pytest.raises(NodeDeclined) as refused:
             client_app._evaluate(attempt, _message(model, config), _context())
         assert refused.value.rule == "grant.evaluations"
-    assert len(_gaussian_commits(keys, broker, tmp_path)) == granted
+    commits = _gaussian_commits(keys, broker, tmp_path)
+    evaluations = [c for c in commits if c["mechanism"]["noise_multiplier"] != SIZE_NOISE]
+    assert len(evaluations) == granted  # and the size was released once, not once per process
+    assert len(commits) == granted + 1
 
 
 def test_groups_under_the_small_cell_size_are_not_released(tmp_path):

@@ -86,22 +86,23 @@ def test_no_direct_identifier_reaches_any_output(demo):
     assert values and leaked == []
 
 
-def _opt_outs_reported_to_the_broker(out) -> dict[str, int]:
-    """Each node's exact count of applied opt-outs, as it reported it to the broker (the trusted
-    third party); the coordinator's report only has noisy counts (issue 10, item 4)."""
+def _opt_outs_kept_at_the_nodes(out) -> dict[str, int]:
+    """Each node's exact count of applied opt-outs, as it keeps it in its own round record (for the
+    partner's DPO). Nothing outside the node has it: neither the coordinator's report nor the
+    broker's audit export, whose node reports carry the opt-out list position and a commitment."""
     applied: dict[str, int] = {}
-    for line in (out / "audit.jsonl").read_text(encoding="utf-8").splitlines():
-        event = json.loads(line)
-        if event.get("kind") == "node.report":
-            payload = event["payload"]
-            applied[payload["site"]] = max(applied.get(payload["site"], 0), payload["opt_outs_applied"])
+    for record in (out / "data").glob("*/.r2dde-node/rounds-*.json"):
+        site = record.parent.parent.name
+        for entry in json.loads(record.read_text(encoding="utf-8"))["rounds"].values():
+            if "counts" in entry:
+                applied[site] = max(applied.get(site, 0), entry["counts"]["opt_outs_applied"])
     return applied
 
 
 def test_an_objection_at_one_partner_removes_the_person_at_every_partner(demo):
     out, _, output = demo
     report = json.loads((out / "report.json").read_text())
-    applied = _opt_outs_reported_to_the_broker(out)
+    applied = _opt_outs_kept_at_the_nodes(out)
     nir = get_identifier_type("nir")
     chosen = choose_objectors(
         out / "data" / "france_travail" / "parcours.csv", "france_travail", OBJECTORS, 42
@@ -113,7 +114,11 @@ def test_an_objection_at_one_partner_removes_the_person_at_every_partner(demo):
         assert applied[site] == expected, site
     assert applied["france_travail"] == OBJECTORS
     assert applied["apec"] + applied["missions_locales"] >= 1  # people at two partners: dropped at both
-    assert "opt_outs_applied" not in json.dumps(report)  # no exact count reaches the coordinator
+    assert "opt_outs_applied" not in json.dumps(report)  # no exact count reaches the coordinator ...
+    for line in (out / "audit.jsonl").read_text(encoding="utf-8").splitlines():  # ... nor the broker
+        event = json.loads(line)
+        if event.get("kind") == "node.report":
+            assert event["payload"]["opt_outs_applied"] is None and event["payload"]["records_used"] is None
 
 
 def test_failure_messages_name_no_python_class() -> None:
