@@ -113,7 +113,7 @@ def in_process(args: argparse.Namespace) -> None:
     rng = np.random.default_rng(0)
     sites, frames = {}, []
     for site, path in paths.items():
-        frame = load_adult_site(path, site)
+        frame = load_file(path, site, validate_adult)
         frames.append(frame)
         keep = rng.random(len(frame)) < 0.8  # the nodes' holdout share stays out of training
         sites[site] = (encoder.encode(frame)[keep], encoder.labels(frame)[keep])
