@@ -1,7 +1,8 @@
 """One study as one site lives it: admitted once, data prepared once, σ calibrated once.
 
 Kept per process (Flower reuses ClientApp processes across rounds in simulation); in deployment
-each round may run in a fresh process and the session is simply rebuilt, deterministically.
+every message runs in a fresh process and the session is rebuilt, deterministically — from the
+site's table as the study's first message prepared it, kept on the node's disk (``table_cache``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import pandas as pd
 
 from tasks.instructions import StudyInstructions
 from tasks.metrics import HoldoutLayout
@@ -20,8 +22,9 @@ from .dp_plan import DpPlan, PrivacyPlanError, epsilon_spent, plan_study, site_d
 from .dp_release import GaussianRelease, NodeRandomness, ReleaseCounter, evaluation_release
 from .gate import StudyGate, StudyTerms
 from .local_data import SiteData, load_site_table, split_and_encode
-from .preparation import analysis_view, holdout_membership, usable
+from .preparation import anonymized_view, holdout_membership, usable, with_legal_basis
 from .settings import NodeSettings
+from .table_cache import TableCache, cache_key
 
 
 @dataclass
@@ -83,11 +86,12 @@ def open_site_study(
 
 def _open(settings: NodeSettings, instructions: StudyInstructions, gate: StudyGate) -> SiteStudy:
     spec = get_task(instructions.task)
-    terms = gate.admit(instructions, spec)  # grant + local policy, before any record is read
-    raw = load_site_table(spec, settings)
-    frame, counts = analysis_view(
-        spec, raw, settings=settings, study_id=instructions.study_id, gate=gate, terms=terms
-    )
+    try:
+        terms = gate.admit(instructions, spec)  # grant + local policy, before any record is read
+    except NodeDeclined as refused:
+        TableCache(settings.state_folder).forget_if_over(instructions.study_id, refused.rule)
+        raise
+    frame, counts = with_legal_basis(spec, *_prepared_table(settings, instructions, spec, terms), gate, terms)
     holdout = holdout_membership(frame, settings=settings, study_id=instructions.study_id)
     data = split_and_encode(spec, frame, fields=terms.fields, counts=counts, holdout=holdout)
     n_train = len(data.y_train)
@@ -99,6 +103,29 @@ def _open(settings: NodeSettings, instructions: StudyInstructions, gate: StudyGa
     except PrivacyPlanError as exc:
         raise NodeDeclined("dp.plan", str(exc)) from None
     return SiteStudy(settings, instructions, spec, gate, terms, data, plan, layout, evaluation)
+
+
+def _prepared_table(
+    settings: NodeSettings, instructions: StudyInstructions, spec: TaskSpec, terms: StudyTerms
+) -> tuple[pd.DataFrame, dict[str, object]]:
+    """The site's anonymized table: prepared by the study's first message, then read back from the
+    node's disk while the data and the grant stay the same (``table_cache``)."""
+
+    def prepare() -> tuple[pd.DataFrame, dict[str, object]]:
+        raw = load_site_table(spec, settings)
+        return anonymized_view(spec, raw, settings=settings, study_id=instructions.study_id, terms=terms)
+
+    if not spec.personal_identifiers:  # public benchmark data: preparing is reading the file
+        return prepare()
+    key = cache_key(
+        study_id=instructions.study_id,
+        task=spec.name,
+        data_file=settings.data_dir / spec.file_name,
+        grant=instructions.grant,
+        fields=terms.fields,
+    )
+    cache = TableCache(settings.state_folder)
+    return cache.prepared(instructions.study_id, key, prepare, expires_at=terms.expires_at)
 
 
 def _training_plan(
