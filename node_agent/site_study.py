@@ -8,7 +8,7 @@ site's table as the study's first message prepared it, kept on the node's disk (
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -97,9 +97,7 @@ def _open(settings: NodeSettings, instructions: StudyInstructions, gate: StudyGa
     n_train = len(data.y_train)
     layout = HoldoutLayout.for_encoder(spec.encoder_for(terms.fields))
     try:
-        delta = site_delta(terms.delta, n_train)
-        evaluation = evaluation_release(terms.evaluation, terms.target_epsilon, delta, layout.l2_sensitivity)
-        plan = _training_plan(instructions, terms, n_train, delta, evaluation)
+        evaluation, plan = _calibrated(settings, instructions, terms, n_train, layout.l2_sensitivity)
     except PrivacyPlanError as exc:
         raise NodeDeclined("dp.plan", str(exc)) from None
     return SiteStudy(settings, instructions, spec, gate, terms, data, plan, layout, evaluation)
@@ -126,6 +124,36 @@ def _prepared_table(
     )
     cache = TableCache(settings.state_folder)
     return cache.prepared(instructions.study_id, key, prepare, expires_at=terms.expires_at)
+
+
+def _calibrated(
+    settings: NodeSettings,
+    instructions: StudyInstructions,
+    terms: StudyTerms,
+    n_train: int,
+    l2_sensitivity: float,
+) -> tuple[GaussianRelease | None, DpPlan]:
+    """The evaluations' release and DP-SGD's plan: computed by the study's first message, then
+    remembered on the node's disk for exactly these inputs (``TableCache.calibration``)."""
+
+    def compute() -> dict[str, object]:
+        delta = site_delta(terms.delta, n_train)
+        evaluation = evaluation_release(terms.evaluation, terms.target_epsilon, delta, l2_sensitivity)
+        plan = _training_plan(instructions, terms, n_train, delta, evaluation)
+        return {"evaluation": asdict(evaluation) if evaluation else None, "plan": plan.to_dict()}
+
+    inputs = {
+        "n_train": n_train,
+        "l2_sensitivity": l2_sensitivity,
+        "terms": [terms.target_epsilon, terms.delta, repr(terms.evaluation)],
+        "instructions": [instructions.batch_size, instructions.local_epochs, instructions.num_rounds],
+        "max_grad_norm": instructions.max_grad_norm,
+        "shapes": [sorted(DpPlan.__dataclass_fields__), sorted(GaussianRelease.__dataclass_fields__)],
+    }
+    value = TableCache(settings.state_folder).calibration(instructions.study_id, inputs, compute)
+    evaluation, plan = value["evaluation"], value["plan"]
+    assert isinstance(plan, dict) and (evaluation is None or isinstance(evaluation, dict))
+    return (GaussianRelease(**evaluation) if evaluation else None), DpPlan(**plan)
 
 
 def _training_plan(

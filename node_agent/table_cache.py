@@ -23,6 +23,10 @@ The rules:
 * **End of the study**: a study's file is deleted when admission finds its grant revoked or expired
   (``forget_if_over``), and any file whose grant has expired is swept at every store. Public
   benchmark data (no personal identifier) is not cached: its preparation is a file read.
+
+Beside each table, the study's noise calibrations (``calibration``): σ from binary searches over
+an RDP accountant cost a fresh process more than reading its table, and are a pure function of
+their inputs; MAC'd the same way, deleted with the study's table, swept after 30 days unused.
 """
 
 from __future__ import annotations
@@ -48,6 +52,10 @@ log = logging.getLogger(__name__)
 FOLDER = "prepared-tables"
 KEY_FILE = "cache.key"
 SUFFIX = ".table"
+CALIBRATION = "~calibration-"
+#: Calibrations hold no record (sizes and σ only); those of public studies, which have no grant
+#: to expire, are swept after this long unused.
+CALIBRATION_KEPT = dt.timedelta(days=30)
 #: Bump when the prepared view changes shape: every older file then reads as stale.
 FORMAT = 1
 #: Admission refusals after which the study cannot come back: its table is deleted.
@@ -92,9 +100,34 @@ class TableCache:
         self.sweep()
         return frame, counts
 
+    def calibration(
+        self, study_id: str, inputs: dict[str, object], compute: Callable[[], dict[str, object]]
+    ) -> dict[str, object]:
+        """A noise calibration of the study, remembered per exact ``inputs``.
+
+        The searches behind σ (binary searches over an RDP accountant) cost a fresh process more
+        than the rest of its study's opening; their result is a pure function of the inputs, so it
+        is kept beside the table, MAC'd like it, and recomputed when anything differs or the file
+        does not verify. A refusal (``PrivacyPlanError``) is not remembered.
+        """
+        digest = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=repr).encode()).hexdigest()
+        path = self.folder / f"{_safe(study_id)}{CALIBRATION}{digest[:32]}.json"
+        if path.exists():
+            header = self._verified(path)
+            if header is not None and header.get("inputs") == digest:
+                value = header["value"]
+                assert isinstance(value, dict)
+                return value
+        value = compute()
+        header = {"study": study_id, "inputs": digest, "value": value}
+        self._store(path, _framed(json.dumps(header).encode(), b""))
+        return value
+
     def forget(self, study_id: str) -> None:
-        """Delete the study's prepared table (the study is over at this node)."""
+        """Delete the study's prepared table and calibrations (the study is over at this node)."""
         self._path(study_id).unlink(missing_ok=True)
+        for path in self.folder.glob(f"{_safe(study_id)}{CALIBRATION}*"):
+            path.unlink(missing_ok=True)
 
     def forget_if_over(self, study_id: str, rule: str) -> None:
         """After a refusal: a revoked or expired grant ends the study here, and its table with it."""
@@ -111,11 +144,15 @@ class TableCache:
             expiry = header and header.get("expires_at")
             if header is None or (expiry and dt.datetime.fromisoformat(str(expiry)) <= moment):
                 path.unlink(missing_ok=True)
+        oldest = (moment - CALIBRATION_KEPT).timestamp()
+        for path in self.folder.glob(f"*{CALIBRATION}*"):
+            if path.stat().st_mtime < oldest:
+                path.unlink(missing_ok=True)
 
     # ------------------------------------------------------------------------------------ files
 
     def _path(self, study_id: str) -> Path:
-        return self.folder / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', study_id)}{SUFFIX}"
+        return self.folder / f"{_safe(study_id)}{SUFFIX}"
 
     def _ensure_folder(self) -> None:
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -188,19 +225,32 @@ class TableCache:
             "object_columns": [str(c) for c in frame.columns if frame[c].dtype == object],
             "expires_at": expires_at.isoformat() if expires_at is not None else None,
         }
-        encoded = json.dumps(header, default=str).encode()
         payload = io.BytesIO()
         frame.to_parquet(payload)
-        body = len(encoded).to_bytes(_HEADER_LENGTH_BYTES, "big") + encoded + payload.getvalue()
+        self._store(
+            self._path(study_id), _framed(json.dumps(header, default=str).encode(), payload.getvalue())
+        )
+
+    def _store(self, path: Path, body: bytes) -> None:
+        """MAC ‖ body, written to a temporary file (0600) in the folder, then renamed into place."""
         mac = hmac.new(self._mac_key(), body, hashlib.sha256).digest()
         self._ensure_folder()
-        descriptor, tmp = tempfile.mkstemp(dir=self.folder, prefix=".table-")  # created 0600
+        descriptor, tmp = tempfile.mkstemp(dir=self.folder, prefix=".write-")  # created 0600
         try:
             with os.fdopen(descriptor, "wb") as out:
                 out.write(mac + body)
                 out.flush()
                 os.fsync(out.fileno())
-            os.replace(tmp, self._path(study_id))
+            os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def _safe(study_id: str) -> str:
+    """The study id as a file name (no ``~``: the separator of calibration files)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", study_id)
+
+
+def _framed(header: bytes, payload: bytes) -> bytes:
+    return len(header).to_bytes(_HEADER_LENGTH_BYTES, "big") + header + payload

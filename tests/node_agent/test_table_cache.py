@@ -145,9 +145,12 @@ def test_files_have_the_node_permissions_and_no_identifier(
     _message(settings)
     folder = settings.state_folder / FOLDER
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
-    for name in (KEY_FILE, "cache-study.table"):
-        assert stat.S_IMODE((folder / name).stat().st_mode) == 0o600
-    assert sorted(p.name for p in folder.iterdir()) == sorted([KEY_FILE, "cache-study.table"])  # no temp left
+    names = {p.name for p in folder.iterdir()}
+    calibration = {n for n in names if n.startswith("cache-study~calibration-")}
+    assert len(calibration) == 1
+    assert names - calibration == {KEY_FILE, "cache-study.table"}  # no temporary file left behind
+    for name in names:
+        assert stat.S_IMODE((folder / name).stat().st_mode) == 0o600, name
     stored = _table(settings).read_bytes()
     raw = pd.read_csv(settings.data_dir / TASK.file_name, dtype=str)
     for column in ("nir", "email", "ft_id"):
@@ -196,3 +199,54 @@ def test_tables_of_expired_grants_are_swept(settings: NodeSettings, preparations
     TableCache(settings.state_folder).sweep(now=soon + dt.timedelta(seconds=1))  # what every store runs
     assert not _table(settings, "old-study").exists()
     assert _table(settings, "new-study").exists()
+
+
+@pytest.fixture
+def calibrations(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A spy on the real σ search: every call is counted, and still runs."""
+    calls: list[int] = []
+    real = site_study._training_plan
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(site_study, "_training_plan", counted)
+    return calls
+
+
+def test_the_noise_calibration_is_remembered_for_the_same_inputs_only(
+    settings: NodeSettings, calibrations: list[int]
+) -> None:
+    first = _message(settings)
+    again = _message(settings)
+    assert len(calibrations) == 1 and again.plan == first.plan
+    path = settings.data_dir / TASK.file_name
+    rows = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join(rows[:-80]), encoding="utf-8")  # fewer records: another sample rate
+    fewer = _message(settings)
+    assert len(calibrations) == 2 and fewer.plan.sample_rate != first.plan.sample_rate
+
+
+def test_a_lowered_sigma_in_the_node_files_is_not_used(
+    settings: NodeSettings, calibrations: list[int]
+) -> None:
+    """Someone who can write the node's folder but not its key cannot make it add less noise."""
+    honest = _message(settings)
+    [path] = (settings.state_folder / FOLDER).glob("*~calibration-*.json")
+    sigma = repr(honest.plan.noise_multiplier).encode()
+    blob = path.read_bytes()
+    assert sigma in blob
+    path.write_bytes(blob.replace(sigma, b"0.01"))
+    reopened = _message(settings)
+    assert len(calibrations) == 2  # recomputed, not read
+    assert reopened.plan.noise_multiplier == honest.plan.noise_multiplier
+
+
+def test_the_end_of_a_study_deletes_its_calibrations_too(settings: NodeSettings) -> None:
+    _message(settings)
+    folder = settings.state_folder / FOLDER
+    assert list(folder.glob("cache-study~calibration-*"))
+    with pytest.raises(NodeDeclined):
+        _message(settings, Gate(refuse="grant.expired"))
+    assert not list(folder.glob("cache-study*"))
