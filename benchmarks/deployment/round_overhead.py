@@ -134,8 +134,13 @@ def adult(root: Path, nodes: int, rounds: int) -> dict[str, object]:
         replace(base, study_dir=root / "sim"),
         [NodeSettings(site=s, data_dir=root / "data" / s) for s in sites],
     )
+    # Another study id: the simulation's nodes kept their record of the rounds they trained (in the
+    # data folders' .r2dde-node), and would refuse the same study's rounds again (node.round_repeated).
     deployment = _deploy(
-        root / "dep", replace(base, study_dir=root / "dep" / "study"), root / "data", governed=False
+        root / "dep",
+        replace(base, study_id=f"{base.study_id}-deployed", study_dir=root / "dep" / "study"),
+        root / "data",
+        governed=False,
     )
     return {
         "study": "adult_income",
