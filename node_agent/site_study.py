@@ -113,12 +113,14 @@ def _prepared_table(
         raw = load_site_table(spec, settings)
         return anonymized_view(spec, raw, settings=settings, study_id=instructions.study_id, terms=terms)
 
-    if not spec.personal_identifiers:  # public benchmark data: preparing is reading the file
+    data_file = settings.data_dir / spec.file_name
+    # Public benchmark data: preparing is reading the file. No file: the loader names the problem.
+    if not spec.personal_identifiers or not data_file.is_file():
         return prepare()
     key = cache_key(
         study_id=instructions.study_id,
         task=spec.name,
-        data_file=settings.data_dir / spec.file_name,
+        data_file=data_file,
         grant=instructions.grant,
         fields=terms.fields,
     )

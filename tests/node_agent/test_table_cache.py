@@ -250,3 +250,10 @@ def test_the_end_of_a_study_deletes_its_calibrations_too(settings: NodeSettings)
     with pytest.raises(NodeDeclined):
         _message(settings, Gate(refuse="grant.expired"))
     assert not list(folder.glob("cache-study*"))
+
+
+def test_a_missing_file_is_the_loader_s_refusal_not_a_crash(settings: NodeSettings) -> None:
+    (settings.data_dir / TASK.file_name).unlink()
+    with pytest.raises(NodeDeclined) as refused:
+        _message(settings)
+    assert refused.value.rule == "data.schema"
