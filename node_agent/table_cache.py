@@ -26,7 +26,7 @@ The rules:
 
 Beside each table, the study's noise calibrations (``calibration``): σ from binary searches over
 an RDP accountant cost a fresh process more than reading its table, and are a pure function of
-their inputs; MAC'd the same way, deleted with the study's table, swept after 30 days unused.
+their inputs; MAC'd the same way, deleted with the study's table, swept 30 days after writing.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ KEY_FILE = "cache.key"
 SUFFIX = ".table"
 CALIBRATION = "~calibration-"
 #: Calibrations hold no record (sizes and σ only); those of public studies, which have no grant
-#: to expire, are swept after this long unused.
+#: to expire, are swept this long after they were written.
 CALIBRATION_KEPT = dt.timedelta(days=30)
 #: Bump when the prepared view changes shape: every older file then reads as stale.
 FORMAT = 1
