@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from anonymization.config import TableConfig, packaged_config
 from anonymization.keys import LinkageKey
 from anonymization.report import AnonymizationReport
-from anonymization.scrubber import FrenchScrubber
 from anonymization.table import anonymize_table
+
+if TYPE_CHECKING:
+    from anonymization.scrubber import FrenchScrubber
 
 
 @lru_cache(maxsize=1)

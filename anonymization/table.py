@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -22,7 +23,9 @@ from anonymization.report import (
     IdentifierCounts,
     ScrubCounts,
 )
-from anonymization.scrubber import FrenchScrubber
+
+if TYPE_CHECKING:  # Presidio and spaCy load only when a table has free text to scrub
+    from anonymization.scrubber import FrenchScrubber
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +33,8 @@ logger = logging.getLogger(__name__)
 @lru_cache(maxsize=1)
 def default_scrubber() -> FrenchScrubber:
     """One tag-operator scrubber per process (the spaCy model is loaded once)."""
+    from anonymization.scrubber import FrenchScrubber
+
     return FrenchScrubber()
 
 

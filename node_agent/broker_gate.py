@@ -79,6 +79,7 @@ class BrokerGate(StudyGate):
             fields=grant.fields,
             evaluation=grant.evaluation,
             min_cell_size=grant.min_cell_size,
+            expires_at=grant.expires_at,
         )
 
     @staticmethod

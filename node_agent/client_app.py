@@ -3,22 +3,25 @@
 Order inside a training round (DESIGN.md, "At the node"): admit (grant, local policy) → load,
 anonymize, filter → reserve the round's ε at the broker → DP-SGD → commit → reply with the
 update and metrics only.
+
+Flower's deployment engine starts a fresh process for every message, so this module imports only
+what every message needs: torch and Opacus load in the train and evaluate paths, Presidio and spaCy
+in the anonymization layer when free-text notes are granted (tests/node_agent/test_cold_start.py).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, RecordDict
 from flwr.clientapp import ClientApp
 
 from contracts.records import EvaluateReply, RoundMessage, TrainReply, read_instructions, round_arrays
 from tasks.flower_logs import plain_unless_terminal
 from tasks.metrics import RECORD_CELLS, HoldoutRelease, holdout_statistics, suppress_small_cells
-from tasks.models import mlp
 
 from .declined import NodeDeclined, answer_or_decline
 from .dp_plan import epsilon_spent
@@ -27,7 +30,9 @@ from .gate import StandaloneGate, StudyGate
 from .round_record import RoundRecord
 from .settings import NodeSettings
 from .site_study import SiteStudy, open_site_study
-from .training import predict, train_round
+
+if TYPE_CHECKING:
+    import torch
 
 os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
 plain_unless_terminal()  # Flower colours every line, also into log files
@@ -66,6 +71,8 @@ Handler = Callable[[SiteStudy, Message, Context], RecordDict]
 def _answer(msg: Message, context: Context, handler: Handler) -> Message:
     def answer(settings: NodeSettings) -> RecordDict:
         instructions = read_instructions(msg.content)
+        import torch  # only train and evaluate messages come here: they need it
+
         torch.set_num_threads(1)  # one core per node: simulated nodes share the machine
         study = open_site_study(settings, instructions, _gate)
         return handler(study, msg, context)
@@ -82,6 +89,8 @@ def _gate(settings: NodeSettings) -> StudyGate:
 
 
 def _model(study: SiteStudy, msg: Message) -> torch.nn.Module:
+    from tasks.models import mlp
+
     model = mlp(study.data.x_train.shape[1], study.spec.hidden)
     model.load_state_dict(round_arrays(msg.content).to_torch_state_dict())
     return model
@@ -97,6 +106,8 @@ def _model_task(study: SiteStudy) -> None:
 
 
 def _train(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
+    from .training import train_round
+
     _model_task(study)
     server_round = RoundMessage.from_record(msg.content).server_round
     study.gate.still_granted()  # a grant revoked or expired since admission stops this site now
@@ -187,6 +198,8 @@ def _evaluate(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
     counted against the grant's number of evaluations, reserved at the broker before the noise is
     drawn and committed after, with small cells suppressed here, on the noisy values.
     """
+    from .training import predict
+
     _model_task(study)
     study.gate.still_granted()
     model = _model(study, msg)  # a model that does not load costs no evaluation

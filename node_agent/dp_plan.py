@@ -12,9 +12,6 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from opacus.accountants import RDPAccountant
-from opacus.accountants.utils import get_noise_multiplier
-
 
 class PrivacyPlanError(ValueError):
     """The study cannot be run under DP at this site as configured (named parameter at fault)."""
@@ -112,6 +109,8 @@ def plan_study(
         )
     if target_epsilon <= 0:
         raise PrivacyPlanError(f"target ε must be positive, got {target_epsilon}")
+    from opacus.accountants.utils import get_noise_multiplier  # Opacus loads torch: only when calibrating
+
     with warnings.catch_warnings():
         # The binary search visits tiny σ whose best RDP order is the largest one: expected, harmless.
         warnings.simplefilter("ignore", UserWarning)
@@ -141,6 +140,8 @@ def epsilon_spent(history: Sequence[tuple[float, float, int]], delta: float) -> 
     steps = [(s, q, k) for s, q, k in history if k > 0 and s > 0]
     if not steps:
         return 0.0
+    from opacus.accountants import RDPAccountant
+
     accountant = RDPAccountant()
     accountant.history = list(steps)
     return float(accountant.get_epsilon(delta))

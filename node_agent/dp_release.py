@@ -17,14 +17,17 @@ import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from policies.models import EvaluationBudget
 from tasks.noisy import NoisyValue
 
 from .declined import NodeDeclined
+
+if TYPE_CHECKING:  # torch loads only where a model trains: a query message never pays for it
+    import torch
 
 
 class NodeRandomness:
@@ -54,6 +57,8 @@ class NodeRandomness:
         return np.random.default_rng(self._next_seed())
 
     def torch(self) -> torch.Generator:
+        import torch
+
         return torch.Generator().manual_seed(self._next_seed() % (1 << 63))
 
 

@@ -7,6 +7,7 @@ the coordinator, decides that, and a personal-data task is refused there.
 
 from __future__ import annotations
 
+import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ class StudyTerms:
     evaluation: EvaluationBudget = EvaluationBudget(evaluations=0)
     #: Released counts under this size are suppressed at the node, after noise.
     min_cell_size: int = 11
+    #: When the grant lapses (None: no grant, public data): the node's prepared table goes with it.
+    expires_at: dt.datetime | None = None
 
 
 class StudyGate(ABC):

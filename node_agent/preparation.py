@@ -35,6 +35,15 @@ def analysis_view(
     terms: StudyTerms,
 ) -> tuple[pd.DataFrame, dict[str, object]]:
     """The records this study may learn from, and the counts the node reports."""
+    frame, counts = anonymized_view(spec, raw, settings=settings, study_id=study_id, terms=terms)
+    return with_legal_basis(spec, frame, counts, gate, terms)
+
+
+def anonymized_view(
+    spec: TaskSpec, raw: pd.DataFrame, *, settings: NodeSettings, study_id: str, terms: StudyTerms
+) -> tuple[pd.DataFrame, dict[str, object]]:
+    """Pseudonymized, generalized, scrubbed: the same for every message of a study while the data
+    and the grant are (what ``table_cache`` keeps); the legal basis is applied after, each time."""
     counts: dict[str, object] = {"records_loaded": len(raw)}
     if not spec.personal_identifiers:
         return raw, counts
@@ -52,9 +61,17 @@ def analysis_view(
     detail = report.to_dict()
     _write_local_report(settings, study_id, detail)
     counts["anonymization"] = counts_only(detail)
-    frame, filtered = apply_legal_basis(frame, gate, terms)
-    counts.update(filtered)
     return frame, counts
+
+
+def with_legal_basis(
+    spec: TaskSpec, frame: pd.DataFrame, counts: dict[str, object], gate: StudyGate, terms: StudyTerms
+) -> tuple[pd.DataFrame, dict[str, object]]:
+    """The anonymized view filtered by the purpose's legal basis (public data: nobody to filter)."""
+    if not spec.personal_identifiers:
+        return frame, counts
+    frame, filtered = apply_legal_basis(frame, gate, terms)
+    return frame, {**counts, **filtered}
 
 
 def counts_only(detail: object) -> object:

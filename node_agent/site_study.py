@@ -1,16 +1,18 @@
 """One study as one site lives it: admitted once, data prepared once, σ calibrated once.
 
 Kept per process (Flower reuses ClientApp processes across rounds in simulation); in deployment
-each round may run in a fresh process and the session is simply rebuilt, deterministically.
+every message runs in a fresh process and the session is rebuilt, deterministically — from the
+site's table as the study's first message prepared it, kept on the node's disk (``table_cache``).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
+import pandas as pd
 
 from contracts.instructions import StudyInstructions
 from tasks.metrics import HoldoutLayout
@@ -21,9 +23,10 @@ from .dp_plan import DpPlan, PrivacyPlanError, epsilon_spent, plan_study, site_d
 from .dp_release import GaussianRelease, NodeRandomness, ReleaseCounter, evaluation_release
 from .gate import StudyGate, StudyTerms
 from .local_data import SiteData, load_site_table, split_and_encode
-from .preparation import analysis_view, holdout_membership, usable
+from .preparation import anonymized_view, holdout_membership, usable, with_legal_basis
 from .settings import NodeSettings
 from .site_size import ReleasedSize, released_size
+from .table_cache import TableCache, cache_key
 
 
 @dataclass
@@ -87,11 +90,12 @@ def open_site_study(
 
 def _open(settings: NodeSettings, instructions: StudyInstructions, gate: StudyGate) -> SiteStudy:
     spec = get_task(instructions.task)
-    terms = gate.admit(instructions, spec)  # grant + local policy, before any record is read
-    raw = load_site_table(spec, settings)
-    frame, counts = analysis_view(
-        spec, raw, settings=settings, study_id=instructions.study_id, gate=gate, terms=terms
-    )
+    try:
+        terms = gate.admit(instructions, spec)  # grant + local policy, before any record is read
+    except NodeDeclined as refused:
+        TableCache(settings.state_folder).forget_if_over(instructions.study_id, refused.rule)
+        raise
+    frame, counts = with_legal_basis(spec, *_prepared_table(settings, instructions, spec, terms), gate, terms)
     holdout = holdout_membership(frame, settings=settings, study_id=instructions.study_id)
     data = split_and_encode(spec, frame, fields=terms.fields, counts=counts, holdout=holdout)
     layout = HoldoutLayout.for_encoder(spec.encoder_for(terms.fields))
@@ -107,9 +111,7 @@ def _open(settings: NodeSettings, instructions: StudyInstructions, gate: StudyGa
         gate=gate,
     )
     try:
-        delta = site_delta(terms.delta, size.upper)
-        evaluation = evaluation_release(terms.evaluation, terms.target_epsilon, delta, layout.l2_sensitivity)
-        plan = _training_plan(instructions, terms, size, delta, evaluation)
+        evaluation, plan = _calibrated(settings, instructions, terms, size, layout.l2_sensitivity)
     except PrivacyPlanError as exc:
         raise NodeDeclined("dp.plan", str(exc)) from None
     return SiteStudy(settings, instructions, spec, gate, terms, data, plan, layout, evaluation, size=size)
@@ -120,6 +122,61 @@ def _size_randomness(settings: NodeSettings) -> NodeRandomness:
     if settings.reproducible_seed is None:
         return NodeRandomness()
     return NodeRandomness(reproducible_seed=settings.reproducible_seed)
+
+
+def _prepared_table(
+    settings: NodeSettings, instructions: StudyInstructions, spec: TaskSpec, terms: StudyTerms
+) -> tuple[pd.DataFrame, dict[str, object]]:
+    """The site's anonymized table: prepared by the study's first message, then read back from the
+    node's disk while the data and the grant stay the same (``table_cache``)."""
+
+    def prepare() -> tuple[pd.DataFrame, dict[str, object]]:
+        raw = load_site_table(spec, settings)
+        return anonymized_view(spec, raw, settings=settings, study_id=instructions.study_id, terms=terms)
+
+    data_file = settings.data_dir / spec.file_name
+    # Public benchmark data: preparing is reading the file. No file: the loader names the problem.
+    if not spec.personal_identifiers or not data_file.is_file():
+        return prepare()
+    key = cache_key(
+        study_id=instructions.study_id,
+        task=spec.name,
+        data_file=data_file,
+        grant=instructions.grant,
+        fields=terms.fields,
+    )
+    cache = TableCache(settings.state_folder)
+    return cache.prepared(instructions.study_id, key, prepare, expires_at=terms.expires_at)
+
+
+def _calibrated(
+    settings: NodeSettings,
+    instructions: StudyInstructions,
+    terms: StudyTerms,
+    size: ReleasedSize,
+    l2_sensitivity: float,
+) -> tuple[GaussianRelease | None, DpPlan]:
+    """The evaluations' release and DP-SGD's plan: computed by the study's first message, then
+    remembered on the node's disk for exactly these inputs (``TableCache.calibration``)."""
+
+    def compute() -> dict[str, object]:
+        delta = site_delta(terms.delta, size.upper)
+        evaluation = evaluation_release(terms.evaluation, terms.target_epsilon, delta, l2_sensitivity)
+        plan = _training_plan(instructions, terms, size, delta, evaluation)
+        return {"evaluation": asdict(evaluation) if evaluation else None, "plan": plan.to_dict()}
+
+    inputs = {
+        "size": [size.value, size.noise_std],  # the released size, never the exact count
+        "l2_sensitivity": l2_sensitivity,
+        "terms": [terms.target_epsilon, terms.delta, repr(terms.evaluation)],
+        "instructions": [instructions.batch_size, instructions.local_epochs, instructions.num_rounds],
+        "max_grad_norm": instructions.max_grad_norm,
+        "shapes": [sorted(DpPlan.__dataclass_fields__), sorted(GaussianRelease.__dataclass_fields__)],
+    }
+    value = TableCache(settings.state_folder).calibration(instructions.study_id, inputs, compute)
+    evaluation, plan = value["evaluation"], value["plan"]
+    assert isinstance(plan, dict) and (evaluation is None or isinstance(evaluation, dict))
+    return (GaussianRelease(**evaluation) if evaluation else None), DpPlan(**plan)
 
 
 def _training_plan(

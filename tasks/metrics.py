@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import log_loss, roc_auc_score
 
 from .encoding import Categorical, TabularEncoder
 from .noisy import NoisyValue, simulated_intervals
@@ -16,6 +15,8 @@ from .noisy import NoisyValue, simulated_intervals
 
 def binary_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
     """Accuracy, AUC, log-loss and positive rate; AUC is NaN when only one class is present."""
+    from sklearn.metrics import log_loss, roc_auc_score  # scikit-learn: 1 s to import, used here only
+
     y_true = np.asarray(y_true).astype(int)
     scores = np.clip(np.asarray(scores, dtype=float), 1e-7, 1 - 1e-7)
     predicted = (scores >= threshold).astype(int)

@@ -14,7 +14,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, Message, Metadata, Reco
 
 from contracts.decline import DECLINED_CODE
 from coordinator.study_config import StudyConfig
-from node_agent import site_study
+from node_agent import site_study, training
 from node_agent.client_app import train
 from simulations.adult import load_adult_train
 from tasks.models import mlp
@@ -176,7 +176,6 @@ def test_a_round_whose_reservation_was_refused_can_be_asked_again(data_dir, monk
 
 
 def test_a_training_that_fails_gives_its_reservation_back_and_is_not_retrained(data_dir, monkeypatch):
-    from node_agent import client_app
     from node_agent.gate import StandaloneGate
 
     released: list[str] = []
@@ -187,7 +186,7 @@ def test_a_training_that_fails_gives_its_reservation_back_and_is_not_retrained(d
 
     config = _config()
     with monkeypatch.context() as patched:
-        patched.setattr(client_app, "train_round", crash)
+        patched.setattr(training, "train_round", crash)  # the train handler imports it when it runs
         crashed = _train(_message(config, 1), _context(data_dir))
     assert "node.internal" in _declined(crashed)  # the crash's details stay in the node's log
     assert released == ["replay-test:site_1:round-1"]
