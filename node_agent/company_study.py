@@ -98,7 +98,8 @@ class CompanySite:
         self.gate.still_granted()
         self._check(request)  # a malformed request is refused before anything is reserved
         spec = GaussianRelease(self.sigma, self._sensitivity(request.step), self.delta, count=1)
-        reservation = self.gate.reserve(f"{self.study_id}:{self.site}:{name}", spec.mechanism(), len(self.x))
+        # The ledger hears no count (examples: one): the companies leave only through the noisy release.
+        reservation = self.gate.reserve(f"{self.study_id}:{self.site}:{name}", spec.mechanism(), 1)
         vector = self._statistics(request)  # records are read for the release only once it is reserved
         noisy = release(vector, spec, self.randomness)
         self.gate.commit(reservation, spec.mechanism())

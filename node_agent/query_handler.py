@@ -121,7 +121,8 @@ def answer_query(
     keep, _ = usable(session.frame[LINKAGE].astype(str).to_numpy(), session.gate, terms)
     records = session.frame[keep]
     request_id = f"{instructions.study_id}:{settings.site}:query:{request.release}:{uuid.uuid4().hex}"
-    reservation = session.gate.reserve(request_id, mechanism, examples=len(records))
+    # The ledger hears no count (examples: one): the site's counts leave only through this noisy release.
+    reservation = session.gate.reserve(request_id, mechanism, examples=1)
     exact = true_components(records, spec, plan)
     noisy: dict[str, list[list[float]]] = {}
     stds: dict[str, float] = {}

@@ -4,6 +4,7 @@ site, and refusals before any reservation or computation (the coordinator as adv
 from __future__ import annotations
 
 import math
+import shutil
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -49,7 +50,7 @@ class RecordingGate(StudyGate):
         return None
 
     def reserve(self, request_id: str, mechanism: Mapping[str, object], examples: int) -> str:
-        self.reserved.append(dict(mechanism, request_id=request_id))
+        self.reserved.append(dict(mechanism, request_id=request_id, examples=examples))
         return request_id
 
     def commit(self, reservation_id: str, mechanism: Mapping[str, object]) -> None:
@@ -150,6 +151,21 @@ def test_noise_matches_the_stated_sigma_and_is_reserved_before_and_committed_aft
     assert len({r["request_id"] for r in gate.reserved}) == 100  # a fresh request id per release
     assert gate.reserved[0]["kind"] == "gaussian" and gate.reserved[0]["count"] == len(plan.components)
     assert answers[0].epsilon == pytest.approx(1.0, abs=0.01)
+
+
+def test_the_ledger_hears_no_count_of_the_site(site, tmp_path):
+    """Whoever reads the broker's books (its database, an audit export) must not learn the site's
+    size from a query's reservation: one person more or less changes nothing the ledger records."""
+    smaller = tmp_path / "smaller"
+    shutil.copytree(site.data_dir, smaller)
+    rows = (smaller / formations.FILE_NAME).read_text(encoding="utf-8").splitlines(keepends=True)
+    (smaller / formations.FILE_NAME).write_text("".join(rows[:-2] + rows[-1:]), encoding="utf-8")
+    ledgers = []
+    for study, folder in (("size-a", site.data_dir), ("size-b", smaller)):
+        gate = RecordingGate()
+        _ask(NodeSettings(site="carif_oref", data_dir=folder, keys_dir=site.keys_dir), gate, _spec(), study)
+        ledgers.append([{k: v for k, v in r.items() if k != "request_id"} for r in gate.reserved])
+    assert ledgers[0] == ledgers[1]
 
 
 def test_one_person_counts_once_per_site_and_values_are_clamped(site):

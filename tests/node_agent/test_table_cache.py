@@ -215,17 +215,20 @@ def calibrations(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
-def test_the_noise_calibration_is_remembered_for_the_same_inputs_only(
+def test_the_noise_calibration_is_remembered_and_never_follows_the_exact_count(
     settings: NodeSettings, calibrations: list[int]
 ) -> None:
+    """The plan is a function of the study's *released* size (drawn once, node_agent.site_size):
+    records removed mid-study change the prepared table, not the calibration a reply discloses."""
     first = _message(settings)
     again = _message(settings)
     assert len(calibrations) == 1 and again.plan == first.plan
     path = settings.data_dir / TASK.file_name
     rows = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    path.write_text("".join(rows[:-80]), encoding="utf-8")  # fewer records: another sample rate
+    path.write_text("".join(rows[:-80]), encoding="utf-8")  # fewer records, same study
     fewer = _message(settings)
-    assert len(calibrations) == 2 and fewer.plan.sample_rate != first.plan.sample_rate
+    assert len(fewer.data.y_train) < len(first.data.y_train)  # the table was prepared again
+    assert len(calibrations) == 1 and fewer.plan == first.plan
 
 
 def test_a_lowered_sigma_in_the_node_files_is_not_used(
