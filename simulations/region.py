@@ -71,8 +71,8 @@ def _split(total: int, weights: np.ndarray, minimum: int) -> np.ndarray:
     base = np.full(len(weights), minimum)
     raw = (total - base.sum()) * weights / weights.sum()
     counts = base + np.floor(raw).astype(int)
-    counts[np.argsort(-(raw - np.floor(raw)), kind="stable")[: total - counts.sum()]] += 1
-    return counts
+    counts[np.argsort(-(raw - np.floor(raw)), kind="stable")[: total - int(counts.sum())]] += 1
+    return np.asarray(counts, dtype=int)
 
 
 def _job_seekers_by_bassin() -> dict[str, float]:
