@@ -15,8 +15,10 @@ first N (`simulations.region.region_sites`, the same layout at every N, also at 
 Each study runs in a child process; the parent samples the RSS of the child's whole process tree
 (driver, broker thread, raylet, GCS, Ray workers) every 0.2 s from /proc and keeps the peak.
 Seconds per round come from the coordinator's round listener: round 1 includes starting the Ray
-workers (imports, first table preparation); the steady rounds are 2..R. A least-squares line of
-steady seconds per round against sites gives the cost per site. Writes
+workers (imports, first table preparation); the steady rounds are 2..R. CPU seconds per round (the
+tree's user + system time, reaped children included) are measured too: on a machine shared with
+other work the wall time is inflated, the CPU time much less. A least-squares line against sites
+gives the cost per site (steady rounds, and round 1, the one a 1-round point also has). Writes
 ``benchmarks/results/simulation_region_scale.json``.
 """
 
@@ -49,13 +51,16 @@ def _child(sites: int, rounds: int, people_per_site: int, out: Path, timings: Pa
 
     scenario = SCENARIOS["usecase1"]
     clock: dict[str, float] = {"start": time.perf_counter()}
+    cpu: dict[str, float] = {}
 
     def narrate(message: str) -> None:
         if message.startswith("running the federated study"):
             clock["federation"] = time.perf_counter()
+            cpu["federation"] = _tree_cpu_seconds(os.getpid())
 
     def on_round(server_round: int, trained: list[str]) -> None:
         clock[f"round_{server_round}"] = time.perf_counter()
+        cpu[f"round_{server_round}"] = _tree_cpu_seconds(os.getpid())
 
     config = StudyConfig(
         study_id=f"region-scale-{sites}",
@@ -73,6 +78,8 @@ def _child(sites: int, rounds: int, people_per_site: int, out: Path, timings: Pa
         scenario, config, people=people_per_site * sites, narrate=narrate, on_round=on_round, objections=20
     )
     clock["end"] = time.perf_counter()
+    marks = [cpu["federation"]] + [cpu[f"round_{r}"] for r in range(1, rounds + 1)]
+    cpu_rounds = [round(b - a, 2) for a, b in zip(marks, marks[1:], strict=False)]
     site_reports = report["sites"]
     assert isinstance(site_reports, dict)
     audit = report.get("audit")
@@ -80,6 +87,8 @@ def _child(sites: int, rounds: int, people_per_site: int, out: Path, timings: Pa
         json.dumps(
             {
                 "clock": clock,
+                "cpu_seconds_per_round": cpu_rounds,
+                "steady_cpu_seconds_per_round": round(float(np.mean(cpu_rounds[1:] or cpu_rounds)), 2),
                 "status": report["status"],
                 "audit_verified": isinstance(audit, dict) and audit.get("verified"),
                 "sites_trained": sum(1 for s in site_reports.values() if s["status"] == "trained"),
@@ -107,27 +116,35 @@ def _ledger_counts(audit: Path) -> dict[str, int]:
     }
 
 
-def _tree_rss(root: int) -> int:
-    """Bytes resident in ``root`` and all its descendants (one pass over /proc)."""
-    parents: dict[int, int] = {}
-    rss: dict[int, int] = {}
+def _process_tree(root: int) -> dict[int, list[str]]:
+    """``root`` and all its descendants, each with its /proc/<pid>/stat fields (one pass over /proc)."""
+    stats: dict[int, list[str]] = {}
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            status = Path(f"/proc/{entry}/status").read_text()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        parents[int(entry)] = int(fields.get("PPid", "0").strip())
-        rss[int(entry)] = int(fields.get("VmRSS", "0 kB").split()[0]) * 1024
+        if entry.isdigit():
+            try:
+                text = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            stats[int(entry)] = text[text.rindex(")") + 2 :].split()  # fields from 3 (state) on
     tree, frontier = {root}, [root]
     while frontier:
         pid = frontier.pop()
-        children = [p for p, parent in parents.items() if parent == pid and p not in tree]
+        children = [p for p, fields in stats.items() if int(fields[1]) == pid and p not in tree]
         tree.update(children)
         frontier.extend(children)
-    return sum(rss.get(p, 0) for p in tree)
+    return {p: stats[p] for p in tree if p in stats}
+
+
+def _tree_rss(root: int) -> int:
+    """Bytes resident in ``root`` and all its descendants (stat field 24, in pages)."""
+    return sum(int(f[21]) for f in _process_tree(root).values()) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _tree_cpu_seconds(root: int) -> float:
+    """CPU seconds of the tree, reaped children included (stat fields 14-17): unlike wall time, not
+    inflated by other programs sharing the cores."""
+    ticks = sum(sum(int(x) for x in f[11:15]) for f in _process_tree(root).values())
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _measure(sites: int, rounds: int, people_per_site: int) -> dict[str, object]:
@@ -193,11 +210,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--timings", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--add", action="store_true", help="keep the points already in --results")
     args = parser.parse_args()
     if args.child is not None:
         _child(args.child, args.rounds, args.people_per_site, args.out, args.timings)
         return
     points: list[dict[str, object]] = []
+    if args.add and args.results.is_file():
+        points = [p for p in json.loads(args.results.read_text())["points"] if p["sites"] not in args.sites]
     for sites in args.sites:
         rounds = args.large_rounds if sites >= args.large_sites else args.rounds
         point = _measure(sites, rounds, args.people_per_site)
@@ -208,9 +228,20 @@ def main() -> None:
 
 
 def _save(path: Path, people_per_site: int, points: list[dict[str, object]]) -> dict[str, object]:
+    for point in points:  # round 1 (with the workers' start) is the one every point has, whatever its rounds
+        point["first_round_seconds"] = point["seconds_per_round"][0]  # type: ignore[index]
+        point["first_round_cpu_seconds"] = point["cpu_seconds_per_round"][0]  # type: ignore[index]
     fits = {}
     if len(points) >= 2:
-        fits = {k: _fit(points, k) for k in ("steady_seconds_per_round", "peak_rss_mb", "total_seconds")}
+        keys = (
+            "steady_seconds_per_round",
+            "steady_cpu_seconds_per_round",
+            "first_round_seconds",
+            "first_round_cpu_seconds",
+            "peak_rss_mb",
+            "total_seconds",
+        )
+        fits = {k: _fit(points, k) for k in keys if all(k in p for p in points)}
     results: dict[str, object] = {
         "benchmark": "simulation.region_scale",
         "python": platform.python_version(),
