@@ -98,6 +98,8 @@ def _bassin_labels() -> dict[str, str]:
 def _network_sites(
     network: str, count: int, prefix: str, noun: str, total: float, source: str
 ) -> list[RegionSite]:
+    """``count`` sites of a network over the bassins, by their job seekers: a bassin with twice the job
+    seekers has about twice the agencies, each as large as its neighbours, which is how networks staff."""
     seekers = _job_seekers_by_bassin()
     bassins = list(seekers)
     weights = np.array([seekers[b] for b in bassins])
