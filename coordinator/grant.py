@@ -14,7 +14,7 @@ from pathlib import Path
 
 from contracts.roles import Role
 from policies.loader import load_purposes, load_site_policies
-from policies.models import StudyRequest
+from policies.models import Purpose, SitePolicy, StudyRequest
 from tasks.registry import get_task
 from trust_broker.client import BrokerClient, BrokerError, StudyRefused
 
@@ -25,9 +25,14 @@ class GrantRequestError(RuntimeError):
     """The broker refused the study (every refusing rule named) or could not be asked."""
 
 
-def requestable_fields(task: str, purpose: str, sites: Sequence[str], dataset: str) -> tuple[str, ...]:
-    """The task's fields that the purpose allows and every listed site exposes."""
-    purposes, policies = load_purposes(), load_site_policies()
+def requestable_fields(
+    task: str, purpose: str, sites: Sequence[str], dataset: str, policies_dir: Path | None = None
+) -> tuple[str, ...]:
+    """The task's fields that the purpose allows and every listed site exposes.
+
+    ``policies_dir`` (``purposes/`` and ``sites/``, as the broker's ``--policies``): the documents the
+    broker decides on, when they are not the shipped ones (a simulated region's generated sites)."""
+    purposes, policies = _documents(policies_dir)
     if purpose not in purposes:
         raise GrantRequestError(f"purpose {purpose!r} is unknown (known: {', '.join(sorted(purposes))})")
     allowed = set(purposes[purpose].allowed_fields)
@@ -38,19 +43,29 @@ def requestable_fields(task: str, purpose: str, sites: Sequence[str], dataset: s
     return tuple(f for f in get_task(task).default_fields() if f in allowed)
 
 
-def admissible_delta(purpose: str, sites: Sequence[str], dataset: str) -> float:
+def _documents(policies_dir: Path | None) -> tuple[dict[str, Purpose], dict[str, SitePolicy]]:
+    if policies_dir is None:
+        return load_purposes(), load_site_policies()
+    return load_purposes(policies_dir / "purposes"), load_site_policies(policies_dir / "sites")
+
+
+def admissible_delta(
+    purpose: str, sites: Sequence[str], dataset: str, policies_dir: Path | None = None
+) -> float:
     """The largest δ the purpose's rule admits for every site's declared size (δ ≤ 1/(10·n))."""
-    rule = load_purposes()[purpose].delta_rule
-    policies = load_site_policies()
+    purposes, policies = _documents(policies_dir)
+    rule = purposes[purpose].delta_rule
     largest = max(policies[s].datasets[dataset].records for s in sites)
     return min(rule.max_delta, 1.0 / (rule.inverse_size_factor * largest))
 
 
-def request_grant(config: StudyConfig, *, purpose: str, broker_url: str, keys: Path) -> StudyConfig:
+def request_grant(
+    config: StudyConfig, *, purpose: str, broker_url: str, keys: Path, policies_dir: Path | None = None
+) -> StudyConfig:
     """Ask the broker with the coordinator's key; the granted config, or GrantRequestError."""
     dataset = get_task(config.task).dataset
-    fields = requestable_fields(config.task, purpose, config.sites, dataset)
-    delta = admissible_delta(purpose, config.sites, dataset)
+    fields = requestable_fields(config.task, purpose, config.sites, dataset, policies_dir)
+    delta = admissible_delta(purpose, config.sites, dataset, policies_dir)
     request = StudyRequest(
         study_id=config.study_id,
         purpose_id=purpose,

@@ -30,7 +30,14 @@ def simulate(
             " or adult (benchmark)"
         ),
     ] = "usecase1",
-    sites: Annotated[int, typer.Option(min=1, help="number of partner sites")] = 3,
+    sites: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="number of partner sites (usecase1: up to 100, France Travail agencies and Missions"
+            " Locales of PACA beyond 3)",
+        ),
+    ] = 3,
     rounds: Annotated[int, typer.Option(min=1, help="federated rounds (usecase2: Lloyd iterations)")] = 3,
     epsilon: Annotated[
         float, typer.Option(help="ε each site may spend on the whole study ('inf': no DP)")
@@ -64,8 +71,8 @@ def simulate(
     if scenario not in SCENARIOS:
         raise typer.BadParameter(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
     chosen = SCENARIOS[scenario]
-    if sites > len(chosen.default_sites):
-        raise typer.BadParameter(f"scenario {scenario} has {len(chosen.default_sites)} sites at most")
+    if sites > chosen.site_limit:
+        raise typer.BadParameter(f"scenario {scenario} has {chosen.site_limit} sites at most")
     if epsilon <= 0:
         raise typer.BadParameter("ε must be positive (use inf for no DP)")
     if chosen.governed and not math.isfinite(epsilon):
@@ -73,7 +80,7 @@ def simulate(
     config = StudyConfig(
         study_id=new_study_id(scenario),
         task=chosen.task,
-        sites=chosen.default_sites[:sites],
+        sites=chosen.sites(sites),
         num_server_rounds=rounds,
         min_sites=max(1, sites - 1),  # the study goes on if one site drops out
         strategy=strategy,

@@ -8,7 +8,8 @@ What is real and what is invented:
   the profile;
 - identities follow INSEE name frequencies, with valid NIR keys (``simulations.identities``);
 - profile distributions per partner (ages, education, durations) are plausible assumptions, stated
-  in ``SITE_PROFILES``.
+  in ``simulations.site_profiles.SITE_PROFILES``; a region's agencies and Missions Locales
+  (``simulations.region``) keep their network's profile and draw their people in their own bassin.
 
 Some people are registered at two partners (same NIR, names, sex, birth year, commune, profile and
 outcome; their own record id, registration date, note and notations), so that linkage and opt-outs
@@ -27,121 +28,26 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from simulations import identities, labour_market
+from simulations import identities, labour_market, region
 from simulations.ground_truth import GROUND_TRUTH
 from simulations.notes import compose_notes
 from tasks import reference
 from tasks.schema import EDUCATION_LEVELS, MONTHS_TO_EMPLOYMENT_MAX, OUTCOME_HORIZON_MONTHS, PARCOURS_COLUMNS
 
+from .site_profiles import (
+    DEFAULT_SITES,
+    FT_ID_KNOWN_ELSEWHERE,
+    OVERLAP_WITH_FRANCE_TRAVAIL,
+    SITE_PROFILES,
+    SiteProfile,
+)
+
+__all__ = ["DEFAULT_SITES", "SITE_PROFILES", "SiteProfile", "generate_partners"]
+
 REFERENCE_YEAR = GROUND_TRUTH.reference_year
 REGISTRATION_START = dt.date(2023, 1, 2)
 REGISTRATION_END = dt.date(2024, 6, 28)
 GENERATOR_VERSION = "1"
-
-
-@dataclass(frozen=True)
-class SiteProfile:
-    """Who a partner follows. Probabilities over ``EDUCATION_LEVELS`` are in that order."""
-
-    site: str
-    record_prefix: str
-    share: float  # share of the distinct people of the simulation
-    age_min: int
-    age_max: int
-    age_mode: float  # most frequent age (triangular distribution)
-    education: tuple[float, float, float, float, float]
-    executive_weight: float  # multiplies the BMO weight of executive (``emploi_cadre``) occupations
-    non_executive_weight: float
-    female_share: float
-    months_unemployed_mean: float
-    licence_rate: float
-    training_rate: float
-    previous_missing_rate: float
-    same_occupation_rate: float
-    upper_case_surnames: bool
-
-
-_PROFILES = (
-    SiteProfile(
-        site="france_travail",
-        record_prefix="FT",
-        share=0.60,
-        age_min=18,
-        age_max=64,
-        age_mode=32,
-        education=(0.30, 0.26, 0.17, 0.15, 0.12),
-        executive_weight=1.0,
-        non_executive_weight=1.0,
-        female_share=0.50,
-        months_unemployed_mean=12.0,
-        licence_rate=0.76,
-        training_rate=0.22,
-        previous_missing_rate=0.12,
-        same_occupation_rate=0.45,
-        upper_case_surnames=True,
-    ),
-    SiteProfile(  # executives only (``emploi_cadre``), mostly graduates
-        site="apec",
-        record_prefix="APEC",
-        share=0.15,
-        age_min=23,
-        age_max=64,
-        age_mode=38,
-        education=(0.0, 0.02, 0.08, 0.38, 0.52),
-        executive_weight=1.0,
-        non_executive_weight=0.0,
-        female_share=0.44,
-        months_unemployed_mean=8.0,
-        licence_rate=0.93,
-        training_rate=0.15,
-        previous_missing_rate=0.05,
-        same_occupation_rate=0.55,
-        upper_case_surnames=False,
-    ),
-    SiteProfile(  # young people 16-25, few executive targets, often no previous job
-        site="missions_locales",
-        record_prefix="ML",
-        share=0.25,
-        age_min=16,
-        age_max=25,
-        age_mode=19,
-        education=(0.50, 0.33, 0.12, 0.04, 0.01),
-        executive_weight=0.1,
-        non_executive_weight=1.0,
-        female_share=0.49,
-        months_unemployed_mean=5.0,
-        licence_rate=0.42,
-        training_rate=0.38,
-        previous_missing_rate=0.55,
-        same_occupation_rate=0.35,
-        upper_case_surnames=False,
-    ),
-    SiteProfile(  # optional: training-heavy population (Carif-Oref follows trainees)
-        site="carif_oref",
-        record_prefix="CO",
-        share=0.10,
-        age_min=18,
-        age_max=60,
-        age_mode=30,
-        education=(0.28, 0.30, 0.20, 0.14, 0.08),
-        executive_weight=0.8,
-        non_executive_weight=1.0,
-        female_share=0.52,
-        months_unemployed_mean=10.0,
-        licence_rate=0.70,
-        training_rate=0.92,
-        previous_missing_rate=0.15,
-        same_occupation_rate=0.30,
-        upper_case_surnames=False,
-    ),
-)
-SITE_PROFILES: dict[str, SiteProfile] = {profile.site: profile for profile in _PROFILES}
-DEFAULT_SITES: tuple[str, ...] = ("france_travail", "apec", "missions_locales")
-
-#: Share of a partner's people also registered at France Travail (France Travail's own people excluded).
-OVERLAP_WITH_FRANCE_TRAVAIL: dict[str, float] = {"apec": 0.08, "missions_locales": 0.07, "carif_oref": 0.06}
-#: When a person is also at France Travail, chance that the other partner recorded their FT id.
-FT_ID_KNOWN_ELSEWHERE = 0.5
 
 
 # --------------------------------------------------------------------------- sampling helpers
@@ -170,6 +76,8 @@ def _occupation_matrix(profile: SiteProfile) -> pd.DataFrame:
     executive = reference.rome_referential()["emploi_cadre"]
     is_exec = cells["rome4"].map(executive).fillna(False).to_numpy(dtype=bool)
     cells["p"] = cells["weight"] * np.where(is_exec, profile.executive_weight, profile.non_executive_weight)
+    if profile.bassins:  # an agency's or a Mission Locale's people live in the bassins it serves
+        cells["p"] = cells["p"].where(cells["bassin"].isin(profile.bassins), 0.0)
     cells = cells[cells["p"] > 0].reset_index(drop=True)
     cells["p"] = cells["p"] / cells["p"].sum()
     return cells
@@ -354,7 +262,7 @@ def _render(
         dtype=object,
     )
     email = np.where(core["has_email"].to_numpy(), core["email"].to_numpy(), "")
-    if profile.site == "france_travail":
+    if profile.kind == "france_travail":
         ft_id = core["ft_id_value"].to_numpy()
     else:
         known = in_ft & (rng.random(n) < FT_ID_KNOWN_ELSEWHERE)
@@ -431,66 +339,101 @@ def _render(
 # --------------------------------------------------------------------------- entry point
 
 
-def _site_sizes(people: int, sites: Sequence[str]) -> dict[str, int]:
-    shares = np.array([SITE_PROFILES[s].share for s in sites])
+def _site_sizes(people: int, sites: Sequence[str], minimum: int) -> dict[str, int]:
+    """``people`` shared by the sites' weights (largest remainders), each raised to ``minimum``."""
+    weights = region.site_weights(list(sites))
+    shares = np.array([weights[s] for s in sites])
     raw = people * shares / shares.sum()
     sizes = np.floor(raw).astype(int)
     sizes[np.argsort(-(raw - sizes), kind="stable")[: people - sizes.sum()]] += 1
-    return {s: int(k) for s, k in zip(sites, sizes, strict=True)}
+    return {s: max(int(k), minimum) for s, k in zip(sites, sizes, strict=True)}
+
+
+def _serving_agency(rng: np.random.Generator, bassin: str, agencies: Sequence[SiteProfile]) -> str | None:
+    """The France Travail site a person of ``bassin`` is registered at (one of its agencies)."""
+    serving = [a.site for a in agencies if not a.bassins or bassin in a.bassins]
+    if len(serving) > 1:
+        return serving[int(rng.integers(len(serving)))]
+    return serving[0] if serving else None
+
+
+def _register_at_france_travail(
+    rng: np.random.Generator, sites: Sequence[str], cores: dict[str, pd.DataFrame]
+) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+    """Copy a share of every other partner's adults to the France Travail site of their bassin.
+
+    Returns who is also at France Travail per site, and the overlap counts ``"<ft site>|<site>"``."""
+    profiles = {s: region.site_profile(s) for s in sites}
+    agencies = [p for p in profiles.values() if p.kind == "france_travail"]
+    in_ft = {site: np.zeros(len(core), dtype=bool) for site, core in cores.items()}
+    overlaps: dict[str, int] = {}
+    if not agencies:
+        return in_ft, overlaps
+    served = None if any(not a.bassins for a in agencies) else {b for a in agencies for b in a.bassins}
+    shared: dict[str, list[pd.DataFrame]] = {a.site: [] for a in agencies}
+    for site in sites:
+        rate = OVERLAP_WITH_FRANCE_TRAVAIL.get(profiles[site].kind)
+        if rate is None:
+            continue
+        core = cores[site]
+        adult = core["birth_year"].to_numpy() <= REFERENCE_YEAR - 18
+        if served is not None:
+            adult &= core["bassin"].isin(served).to_numpy()
+        eligible = np.flatnonzero(adult)
+        size = min(int(round(rate * len(core))), len(eligible))
+        chosen = np.sort(rng.choice(eligible, size=size, replace=False))
+        in_ft[site][chosen] = True
+        copy = core.iloc[chosen].copy()
+        copy["registration_date"] = _dates(rng, len(copy))
+        copy["ft_id_value"] = core["ft_id_value"].to_numpy()[chosen]
+        targets = np.array([_serving_agency(rng, b, agencies) for b in copy["bassin"]], dtype=object)
+        for agency in shared:
+            part = copy[targets == agency]
+            if len(part):
+                shared[agency].append(part)
+                overlaps[f"{agency}|{site}"] = len(part)
+    for agency, parts in shared.items():
+        cores[agency] = pd.concat([cores[agency], *parts], ignore_index=True)
+        in_ft[agency] = np.ones(len(cores[agency]), dtype=bool)
+    return in_ft, overlaps
 
 
 def generate_partners(
-    out_dir: Path, *, seed: int = 42, people: int = 6000, sites: Sequence[str] = DEFAULT_SITES
+    out_dir: Path,
+    *,
+    seed: int = 42,
+    people: int = 6000,
+    sites: Sequence[str] = DEFAULT_SITES,
+    min_site_people: int = 0,
 ) -> dict[str, Path]:
     """Write ``<out_dir>/<site>/parcours.csv`` for each site and ``<out_dir>/ground_truth.json``.
 
-    ``people`` is the number of distinct persons; people registered at a second partner add records.
+    ``people`` is the number of distinct persons (a site never gets fewer than ``min_site_people``);
+    people registered at a second partner add records. ``sites`` are networks (``france_travail``…)
+    or a region's agencies and Missions Locales (``simulations.region.region_sites``).
     Returns the path of each site's file, keyed by site id.
     """
-    unknown = [s for s in sites if s not in SITE_PROFILES]
-    if unknown:
-        raise ValueError(f"unknown site(s) {unknown}; known: {sorted(SITE_PROFILES)}")
     if len(set(sites)) != len(sites) or not sites:
         raise ValueError("sites must be a non-empty list without repeats")
+    profiles = {s: region.site_profile(s) for s in sites}  # names the unknown site, if any
     if people < 10 * len(sites):
         raise ValueError(f"people={people} is too small for {len(sites)} sites (at least {10 * len(sites)})")
     streams = np.random.SeedSequence(seed).spawn(2 * len(sites) + 1)
     places, mobility = _places(), _mobility()
-    sizes = _site_sizes(people, sites)
+    sizes = _site_sizes(people, sites, min_site_people)
     cores: dict[str, pd.DataFrame] = {}
     for i, site in enumerate(sites):
         cores[site] = _site_people(
-            np.random.default_rng(streams[i]), SITE_PROFILES[site], sizes[site], places, mobility
+            np.random.default_rng(streams[i]), profiles[site], sizes[site], places, mobility
         )
-
-    overlap_rng = np.random.default_rng(streams[len(sites)])
-    in_ft = {site: np.zeros(len(core), dtype=bool) for site, core in cores.items()}
-    overlaps: dict[str, int] = {}
-    if "france_travail" in cores:
-        shared_parts = []
-        for site in sites:
-            rate = OVERLAP_WITH_FRANCE_TRAVAIL.get(site)
-            if rate is None:
-                continue
-            core = cores[site]
-            eligible = np.flatnonzero(core["birth_year"].to_numpy() <= REFERENCE_YEAR - 18)
-            chosen = np.sort(overlap_rng.choice(eligible, size=int(round(rate * len(core))), replace=False))
-            in_ft[site][chosen] = True
-            copy = core.iloc[chosen].copy()
-            copy["registration_date"] = _dates(overlap_rng, len(copy))
-            copy["ft_id_value"] = core["ft_id_value"].to_numpy()[chosen]
-            shared_parts.append(copy)
-            overlaps[f"france_travail|{site}"] = len(chosen)
-        ft = pd.concat([cores["france_travail"], *shared_parts], ignore_index=True)
-        cores["france_travail"] = ft
-        in_ft["france_travail"] = np.ones(len(ft), dtype=bool)
+    in_ft, overlaps = _register_at_france_travail(np.random.default_rng(streams[len(sites)]), sites, cores)
 
     out_dir = Path(out_dir)
     paths: dict[str, Path] = {}
     summary: dict[str, dict[str, float | int]] = {}
     for i, site in enumerate(sites):
         table = _render(
-            np.random.default_rng(streams[len(sites) + 1 + i]), SITE_PROFILES[site], cores[site], in_ft[site]
+            np.random.default_rng(streams[len(sites) + 1 + i]), profiles[site], cores[site], in_ft[site]
         )
         folder = out_dir / site
         folder.mkdir(parents=True, exist_ok=True)
@@ -517,7 +460,8 @@ def generate_partners(
             "tension": "tasks.reference.bassin_tension_index(bassin of commune, rome_target)",
             "coefficients": GROUND_TRUTH.as_dict(),
         },
-        "site_profiles": {s: asdict(SITE_PROFILES[s]) for s in sites},
+        "site_profiles": {s: asdict(profiles[s]) for s in sites},
+        "site_sizes": region.size_sources(list(sites)),
         "calibration": {
             "occupations": "BMO 2024 PACA hiring projects, FAP 2021 -> FAP 2009 -> ROME v3 -> ROME 4.0",
             "places": "commune weight = BMO projects of its bassin / communes of the bassin",

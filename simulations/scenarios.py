@@ -24,6 +24,7 @@ from tasks.analytics import QuerySpec
 from tasks.formations import FORMATIONS_TASK
 from tasks.registry import TaskSpec, get_task
 
+from . import region
 from .adult import write_adult_sites
 from .companies import DEFAULT_HOLDERS, generate_companies
 from .engine import run_simulated_study, site_nodes
@@ -51,6 +52,9 @@ class Scenario:
     #: Asks the broker for the study's grant: (what the simulation engine runs, the grant).
     request: Callable[[StudyConfig, str, str, Path], tuple[StudyConfig | QueryStudy, str]] | None = None
     default_people: int = 6000
+    #: The sites of an N-site run (use case 1 grows to a region's 100); default: the first N defaults.
+    sites_for: Callable[[int], tuple[str, ...]] | None = None
+    max_sites: int = 0
 
     #: What the population size counts (the CLI's --people or --companies).
     unit: str = "people"
@@ -59,13 +63,24 @@ class Scenario:
     #: Sections only the simulator can compute (evaluation against hidden truth, partners' local reports).
     evaluate: Callable[[Path, dict[str, object], int], dict[str, object]] | None = None
 
+    def sites(self, count: int) -> tuple[str, ...]:
+        """The ``count`` sites of a run; ``ValueError`` beyond what the scenario can lay out."""
+        if count > self.site_limit:
+            raise ValueError(f"scenario {self.name} has {self.site_limit} sites at most")
+        return self.sites_for(count) if self.sites_for else self.default_sites[:count]
+
+    @property
+    def site_limit(self) -> int:
+        return self.max_sites or len(self.default_sites)
+
     @property
     def task_spec(self) -> TaskSpec:
         return FORMATIONS_TASK if self.task == FORMATIONS_TASK.name else get_task(self.task)
 
 
 def _partners(root: Path, sites: Sequence[str], seed: int, people: int) -> dict[str, Path]:
-    return generate_partners(root, seed=seed, people=people, sites=sites)
+    floor = region.MIN_SITE_PEOPLE if any(region.is_region_site(s) for s in sites) else 0
+    return generate_partners(root, seed=seed, people=people, sites=sites, min_site_people=floor)
 
 
 def _formations(root: Path, sites: Sequence[str], seed: int, people: int) -> dict[str, Path]:
@@ -73,11 +88,11 @@ def _formations(root: Path, sites: Sequence[str], seed: int, people: int) -> dic
 
 
 def _training_request(
-    base: StudyConfig, purpose: str, broker_url: str, keys: Path
+    base: StudyConfig, purpose: str, broker_url: str, keys: Path, policies: Path | None = None
 ) -> tuple[StudyConfig | QueryStudy, str]:
     from coordinator.grant import request_grant
 
-    config = request_grant(base, purpose=purpose, broker_url=broker_url, keys=keys)
+    config = request_grant(base, purpose=purpose, broker_url=broker_url, keys=keys, policies_dir=policies)
     return config, config.grant
 
 
@@ -161,6 +176,8 @@ SCENARIOS: dict[str, Scenario] = {
             DEFAULT_SITES,
             _partners,
             governed=True,
+            sites_for=region.usecase1_sites,
+            max_sites=region.REGION_SITES,
         ),
         Scenario(
             "usecase3",
@@ -238,9 +255,18 @@ def _governed(
     narrate("provisioning keys (broker, coordinator, auditor, one per node, the nodes' linkage key)")
     keys: ProvisionedFolder = provision(out / "keys", base.sites)
     spec = scenario.task_spec
-    with EmbeddedBroker(f"sqlite:///{(out / 'broker.db').resolve()}", keys.root) as broker:
+    policies = None
+    if any(region.is_region_site(s) for s in base.sites):
+        narrate(f"writing the site policies of {len(base.sites)} sites into {out / 'policies'}")
+        policies = region.write_site_policies(out / "policies", base.sites)
+        for site in base.sites:
+            region.node_policy(policies, site, keys.node_dir(site))
+    with EmbeddedBroker(f"sqlite:///{(out / 'broker.db').resolve()}", keys.root, policies) as broker:
         narrate(f"trust broker listening on {broker.url}; asking for a grant for purpose {scenario.purpose}")
-        config, token = (scenario.request or _training_request)(base, scenario.purpose, broker.url, keys.root)
+        if scenario.request is None:
+            config, token = _training_request(base, scenario.purpose, broker.url, keys.root, policies)
+        else:
+            config, token = scenario.request(base, scenario.purpose, broker.url, keys.root)
         grant = verify_grant(token, keys.broker_public_key(), site=base.sites[0])
         if objections and scenario.unit == "people":
             site = base.sites[0]

@@ -4,8 +4,8 @@ site, and refusals before any reservation or computation (the coordinator as adv
 from __future__ import annotations
 
 import math
-import shutil
 import os
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
