@@ -111,8 +111,9 @@ def test_six_sites_complete_with_one_reservation_and_commit_per_site_and_message
     assert set(report["sites"]) == set(sites)
     assert all(s["status"] == "trained" for s in report["sites"].values())
     reserved, committed = _ledger(out / "audit.jsonl")
-    for site in sites:  # one training round and the study's one evaluation, each reserved then committed
-        assert len(reserved[site]) == 2 and sorted(reserved[site]) == sorted(committed[site]), site
+    # the study's size release, one training round and the study's one evaluation, each reserved then committed
+    for site in sites:
+        assert len(reserved[site]) == 3 and sorted(reserved[site]) == sorted(committed[site]), site
     assert set(reserved) == set(sites)
     assert sorted(p.stem for p in (out / "policies" / "sites").glob("*.yaml")) == sorted(sites)
     frame = pd.read_csv(out / "data" / sites[0] / "parcours.csv", dtype=str)
