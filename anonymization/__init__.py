@@ -3,6 +3,8 @@
 A leaf package: it imports no other package of this repository, so every partner can audit it alone.
 """
 
+from typing import TYPE_CHECKING
+
 from anonymization.errors import (
     AnonymizationError,
     ConfigError,
@@ -12,6 +14,11 @@ from anonymization.errors import (
 from anonymization.keys import LinkageKey, load_linkage_key
 from anonymization.pseudonyms import Pseudonymizer
 from anonymization.report import AnonymizationReport
+
+if TYPE_CHECKING:  # what ``__getattr__`` imports on first use, named here for the type checker only
+    from anonymization.parcours import anonymize_parcours
+    from anonymization.scrubber import FrenchScrubber
+    from anonymization.table import anonymize_table
 
 __all__ = [
     "AnonymizationError",

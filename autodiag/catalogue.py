@@ -82,7 +82,9 @@ class Catalogue:
             for word in text.split():
                 self._titles_by_word.setdefault(word, set()).add(i)
         self._vocabulary = sorted(self._titles_by_word)  # words with a prefix are one bisected run
-        self.rome_labels: dict[str, str] = reference.rome_referential()["libelle_rome"].to_dict()
+        self.rome_labels = {
+            str(code): str(label) for code, label in reference.rome_referential()["libelle_rome"].items()
+        }
         communes = reference.communes_paca()
         self.communes: dict[str, Place] = {}
         # A zone's département is the one most of its communes are in (a few zones straddle two).
@@ -204,15 +206,15 @@ class Catalogue:
         return None
 
 
-def _finite(value: float) -> float | None:
+def _finite(value: float | None) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
 
 
 def _share(part: float, total: float) -> float | None:
-    part, total = _finite(part), _finite(total)
-    if part is None or total is None or total <= 0:
+    known_part, known_total = _finite(part), _finite(total)
+    if known_part is None or known_total is None or known_total <= 0:
         return None
-    return min(part / total, 1.0)
+    return min(known_part / known_total, 1.0)
 
 
 @lru_cache(maxsize=1)

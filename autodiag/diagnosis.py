@@ -203,7 +203,9 @@ def reference_row(person: dict[str, object]) -> dict[str, object]:
     return {c: base.get(c, person[c]) for c in person}
 
 
-def shapley_rows(person: dict[str, object], base: dict[str, object], players: list[str]):
+def shapley_rows(
+    person: dict[str, object], base: dict[str, object], players: list[str]
+) -> list[dict[str, object]]:
     """The 2^n coalition rows of ``players`` between ``base`` and ``person`` (bit i = player i)."""
     return [
         {**base, **{p: person[p] for i, p in enumerate(players) if m >> i & 1}}

@@ -14,13 +14,16 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from contracts.study_report import rows
 from policies.loader import PolicyLoadError
 
 from .gate import UnknownPurposeError, check_release, purpose_for
 from .study import RELEASE_KEY, parse_report
 
 
-def study_section(report: Mapping[str, object], roc_by_round: Mapping[int, Mapping[str, object]]) -> dict:
+def study_section(
+    report: Mapping[str, object], roc_by_round: Mapping[int, Mapping[str, object]]
+) -> dict[str, object]:
     """The ``release`` section of ``report.json``; empty when no purpose publishes this task's model."""
     section: dict[str, object] = {}
     if roc_by_round:
@@ -41,12 +44,16 @@ def study_section(report: Mapping[str, object], roc_by_round: Mapping[int, Mappi
 
 def _pool(per_site: Mapping[str, object]) -> tuple[list[float], list[float]] | None:
     """Sum each site's (positive, negative) histogram; None when the shapes do not agree."""
-    positives, negatives = [], []
+    positives: list[np.ndarray] = []
+    negatives: list[np.ndarray] = []
     for histograms in per_site.values():
-        try:  # (positive, negative) arrays today; anything else (a future noisy shape) → no table
-            positive, negative = histograms  # type: ignore[misc]
-            positives.append(np.asarray(positive, dtype=float))
-            negatives.append(np.asarray(negative, dtype=float))
+        # (positive, negative) arrays today; anything else (a future noisy shape) → no table
+        pair = rows(histograms)
+        if len(pair) != 2:
+            return None
+        try:
+            positives.append(np.asarray(pair[0], dtype=np.float64))
+            negatives.append(np.asarray(pair[1], dtype=np.float64))
         except (TypeError, ValueError):
             return None
     if not positives or len({p.shape for p in positives + negatives}) != 1:

@@ -15,10 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from contracts.study_report import number, rows, section
 from tasks.encoding import TabularEncoder
 from tasks.models import mlp
 from tasks.registry import get_task
@@ -56,24 +58,18 @@ def read_estimate(raw: object) -> Estimate:
     if isinstance(raw, int | float):
         return Estimate(float(raw))
     if isinstance(raw, Mapping):
-        value = _number(raw.get("value", raw.get("estimate", raw.get("point"))))
-        low, high = _number(raw.get("low")), _number(raw.get("high"))
+        value = number(raw.get("value", raw.get("estimate", raw.get("point"))))
+        low, high = number(raw.get("low")), number(raw.get("high"))
         interval = raw.get("interval", raw.get("ci95"))
         if isinstance(interval, list | tuple) and len(interval) == 2:
-            low, high = _number(interval[0]), _number(interval[1])
-        std = _number(raw.get("noise_std", raw.get("std")))
+            low, high = number(interval[0]), number(interval[1])
+        std = number(raw.get("noise_std", raw.get("std")))
         if math.isfinite(std) and not (math.isfinite(low) and math.isfinite(high)):
             low, high = value - Z95 * std, value + Z95 * std
         if math.isfinite(low) and math.isfinite(high):
             return Estimate(value, low, high)
         return Estimate(value)
     return Estimate(math.nan)
-
-
-def _number(raw: object) -> float:
-    if isinstance(raw, int | float) and not isinstance(raw, bool):
-        return float(raw)
-    return math.nan
 
 
 @dataclass(frozen=True)
@@ -156,19 +152,19 @@ def read_report(folder: Path) -> StudyReport:
 
 def parse_report(raw: Mapping[str, object], path: Path | None = None) -> StudyReport:
     """The typed view of a report dict (also used by the coordinator before the file exists)."""
-    grant = raw.get("grant") if isinstance(raw.get("grant"), dict) else {}
+    grant = section(raw.get("grant"))
     fairness = {}
-    for attribute, f in (raw.get("fairness") or {}).items():
+    for attribute, f in section(raw.get("fairness")).items():
         if not isinstance(f, dict):
             continue
         groups = {
             str(g): {k: read_estimate(v) for k, v in r.items()}
-            for g, r in (f.get("groups") or {}).items()
+            for g, r in section(f.get("groups")).items()
             if isinstance(r, dict)
         }
-        intervals = f.get("gap_intervals") if isinstance(f.get("gap_intervals"), dict) else {}
+        intervals = section(f.get("gap_intervals"))
 
-        def gap(key: str, f: dict = f, intervals: dict = intervals) -> Estimate:  # type: ignore[type-arg]
+        def gap(key: str, f: dict[str, Any] = f, intervals: dict[str, Any] = intervals) -> Estimate:
             """The study's noisy gap with its 95 % interval (``gap_intervals``), where it has one."""
             raw = f.get(key)
             if isinstance(raw, Mapping):
@@ -181,7 +177,7 @@ def parse_report(raw: Mapping[str, object], path: Path | None = None) -> StudyRe
             equal_opportunity_gap=gap("equal_opportunity_gap"),
             observed_outcome_gap=gap("observed_outcome_gap"),
             groups=groups,
-            suppressed=tuple(str(s) for s in f.get("suppressed_groups") or ()),
+            suppressed=tuple(str(s) for s in rows(f.get("suppressed_groups"))),
         )
     sites = tuple(
         SiteSummary(
@@ -191,36 +187,36 @@ def parse_report(raw: Mapping[str, object], path: Path | None = None) -> StudyRe
             epsilon=read_estimate(s.get("epsilon")).value if s.get("epsilon") is not None else None,
             delta=read_estimate(s.get("delta")).value if s.get("delta") is not None else None,
         )
-        for name, s in sorted((raw.get("sites") or {}).items())
+        for name, s in sorted(section(raw.get("sites")).items())
         if isinstance(s, dict)
     )
-    metrics = raw.get("metrics") if isinstance(raw.get("metrics"), dict) else {}
-    audit = raw.get("audit") if isinstance(raw.get("audit"), dict) else None
+    metrics = section(raw.get("metrics"))
+    audit = raw.get("audit")
     return StudyReport(
         study_id=str(raw.get("study_id", "?")),
         task=str(raw.get("task", "?")),
         status=str(raw.get("status", "?")),
         purpose=str(grant["purpose"]) if grant.get("purpose") else None,
-        fields=tuple(str(f) for f in grant.get("fields") or ()),
-        features=tuple(str(f) for f in raw.get("features") or ()),
+        fields=tuple(str(f) for f in rows(grant.get("fields"))),
+        features=tuple(str(f) for f in rows(raw.get("features"))),
         auc=read_estimate(metrics.get("auc")),
         accuracy=read_estimate(metrics.get("accuracy")),
         sites=sites,
         fairness=fairness,
         calibration=_calibration(raw),
         released_at=_released_at(str(raw.get("study_id", "")), path),
-        audit_verified=bool(audit.get("verified")) if audit is not None else None,
+        audit_verified=bool(audit.get("verified")) if isinstance(audit, dict) else None,
         raw=raw,
     )
 
 
 def _calibration(raw: Mapping[str, object]) -> Calibration | None:
     release = raw.get(RELEASE_KEY)
-    section = release.get("calibration") if isinstance(release, dict) else None
-    if not isinstance(section, dict):
+    counts = section(release).get("calibration")
+    if not isinstance(counts, dict):
         return None
-    positive = [read_estimate(v).value for v in section.get("positive") or ()]
-    negative = [read_estimate(v).value for v in section.get("negative") or ()]
+    positive = [read_estimate(v).value for v in rows(counts.get("positive"))]
+    negative = [read_estimate(v).value for v in rows(counts.get("negative"))]
     if not positive or len(positive) != len(negative) or not all(map(math.isfinite, positive + negative)):
         return None
     return Calibration(tuple(max(p, 0.0) for p in positive), tuple(max(n, 0.0) for n in negative))

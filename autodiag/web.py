@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .catalogue import Appellation, Catalogue, Place, catalogue
-from .diagnosis import EDUCATION_FR, FACTOR_FR, Profile, diagnose
+from .diagnosis import EDUCATION_FR, FACTOR_FR, Diagnosis, Profile, diagnose
 from .gate import ATTRIBUTE_FR, GAP_FR, GateResult
 from .similar import SimilarTable, describe_cell
 from .study import ReleasedModel
@@ -325,7 +325,7 @@ class Pages:
             CELL_FR=CELL_FR,
         )
 
-    def render(self, name: str, status: int = 200, **context: object) -> HTMLResponse:
+    def render(self, name: str, status: int = 200, /, **context: object) -> HTMLResponse:
         return HTMLResponse(self.env.get_template(name).render(**context), status_code=status)
 
 
@@ -387,12 +387,13 @@ def create_app(
             report=report,
         )
 
-    async def diagnosis_or_form(request: Request, action: str, counselor: bool):
+    async def diagnosis_or_form(request: Request, action: str, counselor: bool) -> Diagnosis | HTMLResponse:
+        """The person's diagnosis, or the form again when the answers do not make a profile."""
         profile, state = parse_profile(await form_values(request), cat)
         if profile is None:
             only_choices = all(k in ("metier", "lieu", "precedent") for k in state.errors) and state.choices
-            return None, form_page(state, action, counselor, 200 if only_choices else 422)
-        return diagnose(model, cat, profile, similar), None
+            return form_page(state, action, counselor, 200 if only_choices else 422)
+        return diagnose(model, cat, profile, similar)
 
     @app.get("/", response_class=HTMLResponse)
     def home() -> HTMLResponse:
@@ -400,9 +401,9 @@ def create_app(
 
     async def answer_page(request: Request, action: str, counselor: bool) -> HTMLResponse:
         """The answer page, for a person or a counselor (same diagnosis, the counselor's extras)."""
-        diagnosis, page = await diagnosis_or_form(request, action, counselor)
-        if page is not None:
-            return page
+        diagnosis = await diagnosis_or_form(request, action, counselor)
+        if isinstance(diagnosis, HTMLResponse):
+            return diagnosis
         return pages.render(
             "answer.html",
             diagnosis=diagnosis,
@@ -421,9 +422,9 @@ def create_app(
 
     @app.post("/comment", response_class=HTMLResponse)
     async def explanation(request: Request) -> HTMLResponse:
-        diagnosis, page = await diagnosis_or_form(request, "/diagnostic", False)
-        if page is not None:
-            return page
+        diagnosis = await diagnosis_or_form(request, "/diagnostic", False)
+        if isinstance(diagnosis, HTMLResponse):
+            return diagnosis
         return pages.render(
             "explanation.html", diagnosis=diagnosis, hidden=hidden_fields(diagnosis.profile), **card
         )
@@ -438,9 +439,9 @@ def create_app(
 
     @app.post("/conseiller/synthese", response_class=HTMLResponse)
     async def summary(request: Request) -> HTMLResponse:
-        diagnosis, page = await diagnosis_or_form(request, "/conseiller/diagnostic", True)
-        if page is not None:
-            return page
+        diagnosis = await diagnosis_or_form(request, "/conseiller/diagnostic", True)
+        if isinstance(diagnosis, HTMLResponse):
+            return diagnosis
         return pages.render("summary.html", diagnosis=diagnosis, **card)
 
     @app.get("/modele", response_class=HTMLResponse)

@@ -116,7 +116,8 @@ def ask(
         if reply.has_error():
             decline = Decline.from_error(reply.error)
             if decline is None:
-                exchange.declined[(node_sites or {}).get(node, f"node {node}")] = reply.error.reason
+                why = reply.error.reason or "no reason given"
+                exchange.declined[(node_sites or {}).get(node, f"node {node}")] = why
             else:
                 exchange.declined[decline.site] = decline.sentence()
             continue

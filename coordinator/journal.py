@@ -92,7 +92,7 @@ class StudyJournal:
         self.sites: dict[str, SiteRecord] = {s: SiteRecord() for s in expected_sites}
         self.node_sites: dict[int, str] = dict(node_sites or {})
         self._sent: list[Message] = []
-        self.rounds: dict[int, dict[str, object]] = defaultdict(dict)
+        self.rounds: dict[int, dict[str, list[str]]] = defaultdict(dict)
         self.releases: dict[int, dict[str, HoldoutRelease]] = defaultdict(dict)
 
     def _site_of(self, msg: Message) -> str:

@@ -3,9 +3,9 @@
 One place for the JSON rules of every study type (model, company clustering, analytics): JSON has no
 NaN or infinity and knows no numpy scalar, so a report that carries them would be refused by a strict
 reader (the auditor's, the autodiagnostic's); ``json_safe`` writes them as null and plain numbers.
-Reports are read back as JSON, so their sections are untyped; ``section`` and ``rows`` are the typed
-doors through which the renderers read them, an absent or malformed section reading as empty, and
-``number`` reads a figure (absent or not a number: NaN, which every renderer shows as "—").
+Reports are read back as JSON, so their sections are untyped; the renderers read them through
+``section``, ``rows`` and ``number`` (``contracts.study_report``, shared with the autodiagnostic
+service, which reads the same reports), re-exported here.
 """
 
 from __future__ import annotations
@@ -13,9 +13,14 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+
+from contracts.study_report import number, rows, section
+
+__all__ = [
+    "REPORT_JSON", "REPORT_MD", "json_safe", "number", "read_report", "rows", "section", "write_report",
+]
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
@@ -48,20 +53,3 @@ def read_report(folder: Path) -> dict[str, object]:
     if not isinstance(report, dict):
         raise ValueError(f"{folder / REPORT_JSON}: a study report is a JSON object")
     return report
-
-
-def section(value: object) -> dict[str, Any]:
-    """A report section (a JSON object) to read from; anything else reads as an empty section."""
-    return value if isinstance(value, dict) else {}
-
-
-def rows(value: object) -> list[Any]:
-    """A report list (a JSON array) to read from; anything else reads as no rows."""
-    return list(value) if isinstance(value, list | tuple) else []
-
-
-def number(value: object) -> float:
-    """A report figure as a float; anything but a number (None, absent) reads as NaN."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return math.nan
-    return float(value)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from contracts.instructions import StudyInstructions
 from policies.decide import decide
 from policies.loader import PolicyLoadError, load_document, load_purposes
-from policies.models import LegalBasis, SitePolicy, StudyRequest
+from policies.models import LegalBasis, Purpose, SitePolicy, StudyRequest
+from tasks.record_values import read_int
 from tasks.registry import TaskSpec
 from trust_broker.client import BrokerClient, BrokerError, BudgetRefused
 from trust_broker.grants import DPBounds, Grant, GrantError, load_pinned_broker_key, verify_grant
@@ -18,6 +20,8 @@ from trust_broker.grants import DPBounds, Grant, GrantError, load_pinned_broker_
 from .declined import NodeDeclined
 from .gate import StudyGate, StudyTerms
 from .settings import NodeSettings
+
+Answer = TypeVar("Answer")
 
 
 class BrokerGate(StudyGate):
@@ -113,9 +117,10 @@ class BrokerGate(StudyGate):
         assert self.grant is not None, "still_granted before admit"
         if dt.datetime.now(dt.UTC) >= self.grant.expires_at:
             raise NodeDeclined("grant.expired", f"the grant of study {self.grant.study_id} has expired")
-        self._call(lambda: self.client.ensure_not_revoked(self.grant.study_id))  # type: ignore[union-attr]
+        study_id = self.grant.study_id
+        self._call(lambda: self.client.ensure_not_revoked(study_id))
 
-    def _local_veto(self, grant: Grant):  # type: ignore[no-untyped-def]
+    def _local_veto(self, grant: Grant) -> Purpose:
         """The site's own policy, evaluated here with the same pure rules the broker used."""
         site = self.settings.site
         policies = self._site_policies()
@@ -188,13 +193,14 @@ class BrokerGate(StudyGate):
         the position in the opt-out list the node applied, a digest of the list it read up to there
         (the auditor recomputes it from the registry) and the node's commitment to its exact counts."""
         assert self.grant is not None, "report before admit"
+        study_id = self.grant.study_id
         notes = {"opt_out_digest": self.opt_out_digest()}
         if counts.get("counts_commitment"):
             notes["counts_commitment"] = str(counts["counts_commitment"])
         self._call(
             lambda: self.client.post_node_report(
-                self.grant.study_id,
-                round=int(counts.get("round", 0)) or None,  # type: ignore[call-overload]
+                study_id,
+                round=read_int(counts, "round", 0) or None,
                 opt_out_cursor=self.opt_out_cursor,
                 reservation_id=str(counts["reservation_id"]) if counts.get("reservation_id") else None,
                 notes=notes,
@@ -207,7 +213,7 @@ class BrokerGate(StudyGate):
         return hashlib.sha256("\n".join(sorted(self.opted_out)).encode("utf-8")).hexdigest()
 
     @staticmethod
-    def _call(action):  # type: ignore[no-untyped-def]
+    def _call(action: Callable[[], Answer]) -> Answer:
         try:
             return action()
         except BrokerError as exc:

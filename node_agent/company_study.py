@@ -18,6 +18,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,11 +29,13 @@ from tasks import clustering, skill_needs
 from tasks.clustering_protocol import ClusteringReply, ClusteringRequest, Step, planned_releases
 from tasks.companies import (
     CompanyFeatures,
+    ValidationReport,
     company_view,
     domain_shares,
     skill_need_domains,
     validate_companies,
 )
+from tasks.record_values import read_strs
 from tasks.registry import get_task
 
 from .declined import NodeDeclined
@@ -72,7 +75,7 @@ class CompanySite:
     delta: float
     lloyd_iterations: int
     randomness: NodeRandomness = field(default_factory=NodeRandomness)
-    labels_path: object = None  # Path of the local labelling file (None: not written)
+    labels_path: Path | None = None  # the local labelling file (None: not written)
 
     @property
     def releases_planned(self) -> int:
@@ -166,7 +169,7 @@ class CompanySite:
         safe = [_safe_label(label) for label in labels]
         names = [safe[t] if t < len(safe) and safe[t] else f"type {t + 1}" for t in types]
         table = pd.DataFrame({"siret": self.sirets, "type": types + 1, "type_label": names})
-        table.to_csv(self.labels_path, index=False, lineterminator="\n")  # type: ignore[arg-type]
+        table.to_csv(self.labels_path, index=False, lineterminator="\n")
 
 
 #: What a type's label may hold: letters (accents too), digits, spaces and plain punctuation.
@@ -241,7 +244,7 @@ def company_site_from_view(
     lloyd_iterations: int,
     sirets: np.ndarray,
     pseudonyms: np.ndarray,
-    labels_path: object = None,
+    labels_path: Path | None = None,
     randomness: NodeRandomness | None = None,
 ) -> CompanySite:
     """The release-ready site from an analysis view (also what the benchmark builds directly)."""
@@ -272,7 +275,9 @@ def company_site_from_view(
     )
 
 
-def _pseudonymize(settings: NodeSettings, valid: pd.DataFrame, report):  # type: ignore[no-untyped-def]
+def _pseudonymize(
+    settings: NodeSettings, valid: pd.DataFrame, report: ValidationReport
+) -> tuple[np.ndarray, ValidationReport]:
     """Linkage pseudonyms of the SIRETs (``anonymization``); an invalid SIRET leaves its row out."""
     from anonymization import Pseudonymizer
     from tasks.companies import RowProblem
@@ -326,7 +331,7 @@ def answer_company_query(msg: Message, context: Context) -> Message:
         key = f"company-releases:{step.instructions.study_id}"
         if key not in context.state:
             context.state[key] = ConfigRecord({"done": []})
-        done = set(context.state[key]["done"])  # type: ignore[arg-type]
+        done = set(read_strs(context.state.config_records[key], "done"))
         reply = company_site.answer(step.request, done)
         context.state[key] = ConfigRecord({"done": sorted(done)})
         return ClusteringStepReply(reply).to_record()

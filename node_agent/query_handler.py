@@ -70,7 +70,8 @@ def _prepare(settings: NodeSettings, terms: StudyTerms, study_id: str) -> pd.Dat
     raw = load_site_table(formations.FORMATIONS_TASK, settings)
     loaded = len(raw)
     pseudonyms = Pseudonymizer(_linkage_key(settings)).pseudonymize_column("nir", raw["nir"].tolist())
-    raw = raw.assign(**{LINKAGE: pseudonyms.pseudonyms}).dropna(subset=[LINKAGE])
+    linkage = pd.Series(pseudonyms.pseudonyms, index=raw.index)  # None where the NIR is unusable
+    raw = raw.assign(**{LINKAGE: linkage}).dropna(subset=[LINKAGE])
     usable_ids = len(raw)
     # A person with several trainings at this site counts once: their latest one.
     raw = raw.sort_values("training_end", kind="stable").drop_duplicates(LINKAGE, keep="last")

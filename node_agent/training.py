@@ -121,7 +121,9 @@ def train_round(
     module: nn.Module = trained
     # Private or not, the same sampling: each step Poisson-samples records at the plan's rate, for
     # exactly the plan's steps (set explicitly: Opacus' default int(1/q) loses one at q = 1/93).
-    loader: DataLoader = DPDataLoader(dataset, sample_rate=plan.sample_rate, generator=randomness.torch())
+    loader: DataLoader[tuple[torch.Tensor, ...]] = DPDataLoader(
+        dataset, sample_rate=plan.sample_rate, generator=randomness.torch()
+    )
     loader.batch_sampler.steps = plan.steps_per_epoch  # type: ignore[union-attr]
     # q × the released size: never a function of the exact count (nor, with reweighing, of the weights).
     expected_batch = plan.expected_batch

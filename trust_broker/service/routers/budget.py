@@ -17,6 +17,7 @@ from contracts.broker_api import (
     IDENT_PATTERN,
     BalanceOut,
     CommitIn,
+    ReceiptOut,
     ReleaseIn,
     ReservationOut,
     ReserveIn,
@@ -48,7 +49,7 @@ def _out(record: ReservationRecord) -> ReservationOut:
         epsilon_after=record.epsilon_after,
         cap=record.cap,
         expires_at=record.expires_at,
-        receipt=record.receipt,
+        receipt=None if record.receipt is None else ReceiptOut.model_validate(record.receipt),
     )
 
 
