@@ -75,7 +75,7 @@ def test_docker_compose_itself_accepts_the_file() -> None:
         capture_output=True, text=True, timeout=60, check=False,
         # Debian's docker-compose is a Python program of the system's: run it with the system's own
         # environment, not with whatever the test process inherited (a venv's PYTHONPATH breaks it).
-        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": os.environ.get("HOME", "/root"), "LANG": "C.UTF-8"},
+        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": os.environ.get("HOME", "/root")},
     )
     assert result.returncode == 0, result.stderr
 

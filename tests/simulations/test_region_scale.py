@@ -111,7 +111,7 @@ def test_six_sites_complete_with_one_reservation_and_commit_per_site_and_message
     assert set(report["sites"]) == set(sites)
     assert all(s["status"] == "trained" for s in report["sites"].values())
     reserved, committed = _ledger(out / "audit.jsonl")
-    # the study's size release, one training round and the study's one evaluation, each reserved then committed
+    # the size release, one training round and the one evaluation, each reserved then committed
     for site in sites:
         assert len(reserved[site]) == 3 and sorted(reserved[site]) == sorted(committed[site]), site
     assert set(reserved) == set(sites)
