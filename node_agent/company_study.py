@@ -38,7 +38,7 @@ from tasks.companies import (
 from tasks.record_values import read_strs
 from tasks.registry import get_task
 
-from .declined import NodeDeclined
+from .declined import NodeDataError, NodeDeclined
 from .dp_plan import site_delta
 from .dp_release import GaussianRelease, NodeRandomness, gaussian_epsilon, noise_multiplier_for, release
 from .gate import StudyGate, StudyTerms
@@ -195,20 +195,17 @@ def prepare_company_site(
     if spec.name != TASK:
         raise NodeDeclined("protocol", f"task {spec.name} is not a company study")
     terms = gate.admit(instructions, spec)
-    from tasks.schema import SchemaError
-
+    from .local_data import load_site_table
     from .sources import site_source
 
-    table = site_source(settings, spec.dataset, spec.file_name)
-    try:
-        raw = table.load(spec.validate)
-    except SchemaError as exc:
-        raise NodeDeclined("data.schema", str(exc)) from None
-    source = table.name
+    raw = load_site_table(spec, settings)  # a schema problem leaves the node without cell values
+    source = site_source(settings, spec.dataset, spec.file_name).name
     try:
         valid, report = validate_companies(raw, source)
-    except ValueError as exc:
-        raise NodeDeclined("data.schema", str(exc)) from None
+    except ValueError as exc:  # the full text (cell values) stays in the partner's log
+        raise NodeDataError(
+            "data.schema", str(exc), public=f"{source}: the company table is not usable (rule data.schema)"
+        ) from None
     pseudonyms, report = _pseudonymize(settings, valid, report)
     keep = pseudonyms != ""
     valid, pseudonyms = valid[keep].reset_index(drop=True), pseudonyms[keep]
@@ -282,9 +279,9 @@ def _pseudonymize(
     from anonymization import Pseudonymizer
     from tasks.companies import RowProblem
 
-    from .preparation import _linkage_key
+    from .preparation import site_linkage_key
 
-    column = Pseudonymizer(_linkage_key(settings)).pseudonymize_column("siret", valid["siret"].tolist())
+    column = Pseudonymizer(site_linkage_key(settings)).pseudonymize_column("siret", valid["siret"].tolist())
     for position in [*column.rejected_rows, *column.empty_rows]:
         report.problems.append(
             RowProblem(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,9 @@ from tasks.registry import TaskSpec
 from .declined import NodeDeclined
 from .gate import StudyGate, StudyTerms
 from .settings import NodeSettings
+
+if TYPE_CHECKING:
+    from anonymization.keys import LinkageKey
 
 LINKAGE = "linkage_pseudonym"
 STUDY_PSEUDONYM = "study_pseudonym"
@@ -54,7 +58,7 @@ def anonymized_view(
     frame, report = anonymize_parcours(
         raw,
         source=f"{settings.site}/{spec.file_name}",
-        linkage_key=_linkage_key(settings),
+        linkage_key=site_linkage_key(settings),
         study_id=study_id,
         fields=[*terms.fields, LINKAGE] if terms.fields else None,
     )
@@ -109,7 +113,7 @@ def usable(keys: np.ndarray, gate: StudyGate, terms: StudyTerms) -> tuple[np.nda
     return keep, {"opt_outs_applied": int((~keep).sum())}
 
 
-def _linkage_key(settings: NodeSettings):  # type: ignore[no-untyped-def]
+def site_linkage_key(settings: NodeSettings) -> LinkageKey:
     from anonymization.keys import load_linkage_key
 
     if settings.keys_dir is None:
@@ -143,7 +147,7 @@ def holdout_membership(
     from cryptography.hazmat.primitives.hmac import HMAC
     from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-    secret = _linkage_key(settings).secret
+    secret = site_linkage_key(settings).secret
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=HOLDOUT_KDF_SALT, info=study_id.encode()).derive(
         secret
     )

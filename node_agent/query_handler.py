@@ -65,11 +65,11 @@ def _prepare(settings: NodeSettings, terms: StudyTerms, study_id: str) -> pd.Dat
     """Granted columns and the linkage pseudonym; identifiers dropped; one record per person."""
     from anonymization.pseudonyms import Pseudonymizer
 
-    from .preparation import _linkage_key, _write_local_report
+    from .preparation import _write_local_report, site_linkage_key
 
     raw = load_site_table(formations.FORMATIONS_TASK, settings)
     loaded = len(raw)
-    pseudonyms = Pseudonymizer(_linkage_key(settings)).pseudonymize_column("nir", raw["nir"].tolist())
+    pseudonyms = Pseudonymizer(site_linkage_key(settings)).pseudonymize_column("nir", raw["nir"].tolist())
     linkage = pd.Series(pseudonyms.pseudonyms, index=raw.index)  # None where the NIR is unusable
     raw = raw.assign(**{LINKAGE: linkage}).dropna(subset=[LINKAGE])
     usable_ids = len(raw)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -54,6 +55,10 @@ class NodeSettings:
             raise NodeSettingsError("give source-table or source-query, not both")
         if (self.source_table or self.source_query) and not self.source:
             raise NodeSettingsError("source-table and source-query need a database URL in 'source'")
+        if self.source and re.search(r"://[^/@]*:[^/@]*@", self.source):
+            # Settings travel in node configs, manifests and process arguments: a password there is
+            # readable by anyone who lists them. The driver reads it from ~/.pgpass instead.
+            raise NodeSettingsError("the 'source' URL holds a password: put it in the driver's ~/.pgpass")
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, object], origin: str) -> NodeSettings:

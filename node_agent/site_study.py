@@ -23,7 +23,7 @@ from .dp_plan import DpPlan, PrivacyPlanError, epsilon_spent, plan_study, site_d
 from .dp_release import GaussianRelease, NodeRandomness, ReleaseCounter, evaluation_release
 from .gate import StudyGate, StudyTerms
 from .local_data import SiteData, load_site_table, split_and_encode
-from .preparation import anonymized_view, holdout_membership, usable, with_legal_basis
+from .preparation import anonymized_view, holdout_membership, site_linkage_key, usable, with_legal_basis
 from .settings import NodeSettings
 from .site_size import ReleasedSize, released_size
 from .table_cache import TableCache, cache_key
@@ -105,7 +105,8 @@ def _open(settings: NodeSettings, instructions: StudyInstructions, gate: StudyGa
         instructions.study_id,
         settings.site,
         len(data.y_train),
-        private=math.isfinite(terms.target_epsilon),
+        # A reproducible node (its own setting) draws the same noise every study: not a DP release.
+        private=math.isfinite(terms.target_epsilon) and settings.reproducible_seed is None,
         delta=terms.delta,
         randomness=_size_randomness(settings),
         gate=gate,
@@ -136,7 +137,8 @@ def _prepared_table(
 
     data_file = settings.data_dir / spec.file_name
     # Public benchmark data: preparing is reading the file. No file: the loader names the problem.
-    if not spec.personal_identifiers or not data_file.is_file():
+    # A database source is read afresh each time: no file digest says when its rows changed.
+    if not spec.personal_identifiers or settings.source is not None or not data_file.is_file():
         return prepare()
     key = cache_key(
         study_id=instructions.study_id,
@@ -144,6 +146,7 @@ def _prepared_table(
         data_file=data_file,
         grant=instructions.grant,
         fields=terms.fields,
+        linkage_key=site_linkage_key(settings).secret,
     )
     cache = TableCache(settings.state_folder)
     return cache.prepared(instructions.study_id, key, prepare, expires_at=terms.expires_at)

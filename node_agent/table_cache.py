@@ -66,8 +66,13 @@ _HEADER_LENGTH_BYTES = 4
 Prepared = tuple[pd.DataFrame, dict[str, object]]
 
 
-def cache_key(*, study_id: str, task: str, data_file: Path, grant: str, fields: tuple[str, ...]) -> str:
-    """What the prepared table depends on, as one digest: a change to any of it is a new table."""
+def cache_key(
+    *, study_id: str, task: str, data_file: Path, grant: str, fields: tuple[str, ...], linkage_key: bytes
+) -> str:
+    """What the prepared table depends on, as one digest: a change to any of it is a new table.
+
+    The linkage key is in it because the table holds the pseudonyms opt-outs are matched against:
+    after a key rotation, a table of old-key pseudonyms would match no new objection."""
     with data_file.open("rb") as source:
         data_digest = hashlib.file_digest(source, "sha256").hexdigest()
     parts = {
@@ -77,6 +82,7 @@ def cache_key(*, study_id: str, task: str, data_file: Path, grant: str, fields: 
         "data": data_digest,
         "grant": hashlib.sha256(grant.encode()).hexdigest(),
         "fields": list(fields),
+        "linkage_key": hashlib.sha256(linkage_key).hexdigest(),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 

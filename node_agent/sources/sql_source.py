@@ -25,7 +25,7 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from tasks.schema import LINE_NUMBERS, ROW_UNIT, SchemaErrors, table_problem
+from tasks.schema import LINE_NUMBERS, ROW_UNIT, SchemaError, SchemaErrors, table_problem
 
 from .source import TableSource
 
@@ -91,7 +91,11 @@ class SqlSource(TableSource):
             reason = self._reason(exc)
             refused = "read-only" in reason or "readonly" in reason  # the database refused a write
             rule = _READ_ONLY_RULE if refused else "sql"
-            raise table_problem(self.name, rule, f"cannot be read: {reason}") from None
+            # The driver's text may quote a cell ('invalid input syntax for type date: "…"'): it goes
+            # to the partner's log as the problem's value, never into what leaves the node.
+            raise SchemaErrors(
+                self.name, [SchemaError(self.name, None, None, rule, "cannot be read", value=reason)]
+            ) from None
         finally:
             engine.dispose()
         frame.attrs[LINE_NUMBERS] = list(range(1, len(frame) + 1))
@@ -114,6 +118,10 @@ class SqlSource(TableSource):
             connection.exec_driver_sql("SET TRANSACTION READ ONLY")
         elif dialect == "sqlite":
             connection.exec_driver_sql("PRAGMA query_only = ON")
+        else:  # a text check alone lets `SELECT … INTO` and friends through: no unguarded database
+            raise table_problem(
+                self.name, _READ_ONLY_RULE, f"{dialect} cannot be made read-only: use PostgreSQL or SQLite"
+            )
 
     def _reason(self, exc: BaseException) -> str:
         """The driver's first line, without the password even if a driver echoed it."""

@@ -220,8 +220,25 @@ def test_a_password_in_the_url_reaches_no_message() -> None:
     assert [p.rule for p in error.problems] == ["sql"]
     for text in (source.name, str(error), error.public()):
         assert "s3cret-pw" not in text and "***" in text
-    settings = NodeSettings(site=SITE, data_dir=Path("."), source=url, source_table="parcours")
-    assert "s3cret-pw" not in repr(settings)
+    # Node settings travel in configs, manifests and process arguments: a password there is refused.
+    with pytest.raises(NodeSettingsError, match="pgpass") as refused:
+        NodeSettings(site=SITE, data_dir=Path("."), source=url, source_table="parcours")
+    assert "s3cret-pw" not in str(refused.value)
+
+
+@pytest.mark.postgres
+def test_a_cell_the_database_quotes_in_its_error_stays_at_the_node() -> None:
+    """PostgreSQL quotes the offending value ('invalid input syntax for type date: "…"'): the
+    partner's log may show it, the decline sent to the Region may not."""
+    url = postgres_url_or_skip()
+    with throwaway_schema(url) as schema:
+        write_table(url, "parcours", RECORDS, schema=schema, dates=DATES)
+        query = f"SELECT *, CAST('Dupont-Jeanne' AS date) AS born FROM {schema}.parcours"
+        with pytest.raises(SchemaErrors) as caught:
+            SqlSource(url, site=SITE, query=query).read()
+    assert [p.rule for p in caught.value.problems] == ["sql"]
+    assert "Dupont-Jeanne" in str(caught.value)  # the node's own log
+    assert "Dupont-Jeanne" not in caught.value.public()
 
 
 def test_a_url_that_does_not_parse_is_named_without_its_password() -> None:

@@ -137,6 +137,17 @@ def test_a_change_of_data_or_grant_prepares_again(settings: NodeSettings, prepar
     assert len(preparations) == 3
 
 
+def test_a_rotated_linkage_key_prepares_again(settings: NodeSettings, preparations: list[str]) -> None:
+    """The table holds the pseudonyms opt-outs are matched against: after a key rotation, old-key
+    pseudonyms would match no new objection, and people who objected would stay in training."""
+    first = _message(settings)
+    assert settings.keys_dir is not None
+    (settings.keys_dir / "linkage.key").write_text("cd" * 32)
+    rotated = _message(settings)
+    assert len(preparations) == 2
+    assert set(first.data.train_keys).isdisjoint(rotated.data.train_keys)
+
+
 def test_files_have_the_node_permissions_and_no_identifier(
     settings: NodeSettings, preparations: list[str]
 ) -> None:
