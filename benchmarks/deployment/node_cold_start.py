@@ -44,7 +44,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, Message, Metadata, Reco
 from node_agent import site_study
 from node_agent.gate import StudyGate, StudyTerms
 from node_agent.settings import resolve
-from tasks.instructions import StudyInstructions
+from contracts.instructions import StudyInstructions
 from tasks.registry import get_task
 
 case = json.loads(sys.argv[1])

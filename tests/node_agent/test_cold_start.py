@@ -28,7 +28,7 @@ from flwr.app import ConfigRecord, Context, Message, Metadata, RecordDict
 from node_agent.gate import StudyGate, StudyTerms
 from tasks import formations
 from tasks.analytics import Measure, QueryRequest, QuerySpec
-from tasks.instructions import StudyInstructions
+from contracts.instructions import StudyInstructions
 
 
 class AdmittingGate(StudyGate):

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from tasks.instructions import StudyInstructions
 
+from contracts.instructions import StudyInstructions
 from node_agent import site_study
 from node_agent.declined import NodeDeclined
 from node_agent.gate import StudyGate, StudyTerms
