@@ -133,7 +133,7 @@ def _train(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
     except BaseException:
         record.unclaim(server_round)  # refused or unreachable: nothing trained, the round may come again
         raise
-    randomness = _randomness(study.settings, server_round)
+    randomness = NodeRandomness.for_node(study.settings.reproducible_seed, server_round)
     try:
         outcome = train_round(
             model, x, y, plan, learning_rate=study.instructions.learning_rate, randomness=randomness
@@ -174,13 +174,6 @@ def _train(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
         target_epsilon=study.terms.target_epsilon,
         randomness="secret" if randomness.private else "reproducible (node setting): not private",
     ).to_record()
-
-
-def _randomness(settings: NodeSettings, server_round: int) -> NodeRandomness:
-    """Secret to the node unless its own settings ask for reproducible runs (then not private)."""
-    if settings.reproducible_seed is None:
-        return NodeRandomness()
-    return NodeRandomness(reproducible_seed=settings.reproducible_seed * 1000 + server_round)
 
 
 def _remembered_rounds(context: Context, key: str) -> list[int]:

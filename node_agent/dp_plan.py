@@ -95,33 +95,23 @@ def plan_study(
     # Opacus' DPDataLoader samples each record with q = 1 / len(loader): keep exactly that.
     sample_rate = 1.0 / steps_per_epoch
     steps_per_round = steps_per_epoch * local_epochs
-    if not math.isfinite(target_epsilon):
-        return DpPlan(
-            0.0,
-            sample_rate,
-            steps_per_epoch,
-            local_epochs,
-            rounds,
-            delta,
-            target_epsilon,
-            max_grad_norm,
-            n_train,
-        )
-    if target_epsilon <= 0:
-        raise PrivacyPlanError(f"target ε must be positive, got {target_epsilon}")
-    from opacus.accountants.utils import get_noise_multiplier  # Opacus loads torch: only when calibrating
+    sigma = 0.0  # ε = ∞: a run that is not private adds no noise
+    if math.isfinite(target_epsilon):
+        if target_epsilon <= 0:
+            raise PrivacyPlanError(f"target ε must be positive, got {target_epsilon}")
+        from opacus.accountants.utils import get_noise_multiplier  # Opacus loads torch: only when calibrating
 
-    with warnings.catch_warnings():
-        # The binary search visits tiny σ whose best RDP order is the largest one: expected, harmless.
-        warnings.simplefilter("ignore", UserWarning)
-        sigma = get_noise_multiplier(
-            target_epsilon=target_epsilon,
-            target_delta=delta,
-            sample_rate=sample_rate,
-            steps=steps_per_round * rounds,
-            accountant="rdp",
-            epsilon_tolerance=0.005,
-        )
+        with warnings.catch_warnings():
+            # The binary search visits tiny σ whose best RDP order is the largest one: expected, harmless.
+            warnings.simplefilter("ignore", UserWarning)
+            sigma = get_noise_multiplier(
+                target_epsilon=target_epsilon,
+                target_delta=delta,
+                sample_rate=sample_rate,
+                steps=steps_per_round * rounds,
+                accountant="rdp",
+                epsilon_tolerance=0.005,
+            )
     return DpPlan(
         sigma,
         sample_rate,

@@ -43,6 +43,14 @@ class NodeRandomness:
         self._seed = reproducible_seed
         self._draws = 0
 
+    @classmethod
+    def for_node(cls, reproducible_seed: int | None, stream: int = 0) -> NodeRandomness:
+        """Secret unless the node's own settings ask for reproducible (and then not private) runs;
+        ``stream`` (a round, say) keeps a reproducible node's draws apart from one use to the next."""
+        if reproducible_seed is None:
+            return cls()
+        return cls(reproducible_seed=reproducible_seed * 1000 + stream)
+
     @property
     def private(self) -> bool:
         return self._seed is None

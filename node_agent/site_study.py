@@ -108,7 +108,7 @@ def _open(settings: NodeSettings, instructions: StudyInstructions, gate: StudyGa
         # A reproducible node (its own setting) draws the same noise every study: not a DP release.
         private=math.isfinite(terms.target_epsilon) and settings.reproducible_seed is None,
         delta=terms.delta,
-        randomness=_size_randomness(settings),
+        randomness=NodeRandomness.for_node(settings.reproducible_seed),
         gate=gate,
     )
     try:
@@ -116,13 +116,6 @@ def _open(settings: NodeSettings, instructions: StudyInstructions, gate: StudyGa
     except PrivacyPlanError as exc:
         raise NodeDeclined("dp.plan", str(exc)) from None
     return SiteStudy(settings, instructions, spec, gate, terms, data, plan, layout, evaluation, size=size)
-
-
-def _size_randomness(settings: NodeSettings) -> NodeRandomness:
-    """Secret, unless the node's own settings ask for reproducible (and then not private) runs."""
-    if settings.reproducible_seed is None:
-        return NodeRandomness()
-    return NodeRandomness(reproducible_seed=settings.reproducible_seed)
 
 
 def _prepared_table(

@@ -15,7 +15,7 @@ import pandas as pd
 
 from tasks.schema import LINE_NUMBERS, ROW_UNIT, SchemaErrors, table_problem
 
-from .source import TableSource
+from .source import FileSource
 
 
 def _not_utf8(path: Path, source: str) -> SchemaErrors:
@@ -43,19 +43,11 @@ def line_numbers(frame: pd.DataFrame, first_line: int) -> np.ndarray:
     return numbers
 
 
-class CsvSource(TableSource):
+class CsvSource(FileSource):
     """A UTF-8 CSV file, ``,`` or ``;`` separated (French exports: ``;`` with decimal commas)."""
 
-    def __init__(self, path: Path, name: str) -> None:
-        self.path = Path(path)
-        self.name = name
-
-    def exists(self) -> bool:
-        return self.path.is_file()
-
     def read(self) -> pd.DataFrame:
-        if not self.path.is_file():
-            raise table_problem(self.name, "missing_file", "file not found")
+        self._require_file()
         try:
             with self.path.open(encoding="utf-8-sig", newline="") as handle:
                 header = handle.readline()

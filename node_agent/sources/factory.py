@@ -17,7 +17,7 @@ from tasks.schema import table_problem
 from ..settings import NodeSettings
 from .csv_source import CsvSource
 from .parquet_source import ParquetSource
-from .source import TableSource, Validate
+from .source import FileSource, TableSource, Validate
 
 FILE_SOURCES: dict[str, type[CsvSource] | type[ParquetSource]] = {
     ".csv": CsvSource,
@@ -26,21 +26,12 @@ FILE_SOURCES: dict[str, type[CsvSource] | type[ParquetSource]] = {
 }
 
 
-class _UnsupportedFile(TableSource):
+class _UnsupportedFile(FileSource):
     """A file of a type no source reads: refused when read, with the types that are."""
 
-    def __init__(self, path: Path, name: str) -> None:
-        self.path = path
-        self.name = name
-
-    def exists(self) -> bool:
-        return self.path.is_file()
-
     def read(self) -> pd.DataFrame:
-        suffix = self.path.suffix.lower()
-        if not self.path.is_file():
-            raise table_problem(self.name, "missing_file", "file not found")
-        message = f"unsupported file type '{suffix}' (expected .csv or .parquet)"
+        self._require_file()
+        message = f"unsupported file type '{self.path.suffix.lower()}' (expected .csv or .parquet)"
         raise table_problem(self.name, "format", message)
 
 

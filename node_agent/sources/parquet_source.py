@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
 from tasks.schema import LINE_NUMBERS, ROW_UNIT, table_problem
 
-from .source import TableSource
+from .source import FileSource
 
 
-class ParquetSource(TableSource):
+class ParquetSource(FileSource):
     """A Parquet file (its typed cells are rendered as text by the validation, like a CSV's)."""
 
-    def __init__(self, path: Path, name: str) -> None:
-        self.path = Path(path)
-        self.name = name
-
-    def exists(self) -> bool:
-        return self.path.is_file()
-
     def read(self) -> pd.DataFrame:
-        if not self.path.is_file():
-            raise table_problem(self.name, "missing_file", "file not found")
+        self._require_file()
         try:
             frame = pd.read_parquet(self.path)
         except (OSError, ValueError) as exc:

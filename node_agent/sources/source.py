@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from pathlib import Path
 
 import pandas as pd
+
+from tasks.schema import table_problem
 
 #: A task's pure validation (``TaskSpec.validate``): raw frame and source name → typed frame.
 Validate = Callable[[pd.DataFrame, str], pd.DataFrame]
@@ -43,3 +46,18 @@ class TableSource(ABC):
     def load(self, validate: Validate) -> pd.DataFrame:
         """Read, then validate with the task's rules: the typed table or ``SchemaErrors``."""
         return validate(self.read(), self.name)
+
+
+class FileSource(TableSource):
+    """A table in one file of the site's data folder (CSV, Parquet, or a type no source reads)."""
+
+    def __init__(self, path: Path, name: str) -> None:
+        self.path = Path(path)
+        self.name = name
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def _require_file(self) -> None:
+        if not self.path.is_file():
+            raise table_problem(self.name, "missing_file", "file not found")

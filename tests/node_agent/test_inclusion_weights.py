@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from node_agent.dp_plan import epsilon_spent, plan_study
+from node_agent.dp_plan import plan_study
 from node_agent.dp_release import NodeRandomness
 from node_agent.reweighing import kamiran_calders_weights
 from node_agent.training import InclusionSampler, inclusion_probabilities, train_round
@@ -70,7 +70,10 @@ def test_weights_that_would_draw_a_record_more_often_than_q_are_refused(bad):
         )
 
 
-def test_the_recorded_round_and_its_epsilon_are_the_same_with_reweighing_on():
+def test_a_reweighed_round_takes_exactly_the_plans_steps():
+    """The ledger charges the plan's mechanism (σ, q, steps): a reweighed round must run exactly
+    those steps, or the charge would not be what was spent. (σ and q are the plan's by
+    construction; the step count is what the weighted sampler could get wrong.)"""
     y, groups = skewed(2000)
     x = np.random.default_rng(2).normal(size=(2000, 6)).astype(np.float32)
     plan = plan_study(
@@ -82,7 +85,6 @@ def test_the_recorded_round_and_its_epsilon_are_the_same_with_reweighing_on():
         delta=1e-5,
         max_grad_norm=1.0,
     )
-    recorded = []
     for weights in (None, kamiran_calders_weights(y, groups)):
         outcome = train_round(
             mlp(6, (8,)),
@@ -94,8 +96,3 @@ def test_the_recorded_round_and_its_epsilon_are_the_same_with_reweighing_on():
             inclusion_weights=weights,
         )
         assert outcome.steps == plan.steps_per_round
-        mechanism = plan.round_mechanism()
-        history = [(mechanism["noise_multiplier"], mechanism["sample_rate"], mechanism["steps"])] * 2
-        recorded.append((mechanism, epsilon_spent(history, plan.delta)))  # type: ignore[arg-type]
-    assert recorded[0] == recorded[1]
-    assert recorded[0][1] <= 3.0 + 1e-6
