@@ -40,8 +40,10 @@ REGION_MISSIONS_LOCALES = 29
 #: Every use-case-1 site of the region: the agencies, the Missions Locales and APEC.
 REGION_SITES = REGION_AGENCIES + REGION_MISSIONS_LOCALES + 1
 #: A site never gets fewer simulated people than this: the DP plan needs 100 training records
-#: after the holdout, opt-outs and generalization (``node_agent.dp_plan.plan_study``).
-MIN_SITE_PEOPLE = 150
+#: after the holdout, opt-outs and generalization (``node_agent.dp_plan.plan_study``), counted on
+#: the site's *released* size (n + N(0, 20²), ``node_agent.site_size``): 100 + 3·20 records to
+#: spare, over a holdout of a fifth.
+MIN_SITE_PEOPLE = 250
 #: The parcours dataset of every network, as its shipped policy document names it.
 PARCOURS = "parcours"
 

@@ -41,7 +41,9 @@ def test_the_region_has_a_hundred_sites_sized_by_the_job_seekers_of_their_bassin
 
 def test_an_agency_s_people_live_in_its_bassin_and_shared_people_join_their_bassin_s_agency(tmp_path):
     sites = region.region_sites(12)
-    paths = generate_partners(tmp_path, seed=3, people=12 * 160, sites=sites, min_site_people=150)
+    people = 12 * (region.MIN_SITE_PEOPLE + 10)
+    floor = region.MIN_SITE_PEOPLE
+    paths = generate_partners(tmp_path, seed=3, people=people, sites=sites, min_site_people=floor)
     truth = json.loads((tmp_path / "ground_truth.json").read_text())
     bassin_of = reference.communes_paca()["bassin"]
     for site in sites:
@@ -94,7 +96,7 @@ def test_six_sites_complete_with_one_reservation_and_commit_per_site_and_message
             "--rounds",
             "1",
             "--people",
-            str(SITES * 150),
+            str(SITES * region.MIN_SITE_PEOPLE),
             "--opt-outs",
             "5",
             "--out",
