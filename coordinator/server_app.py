@@ -17,6 +17,7 @@ from tasks.registry import get_task
 
 from .explanations import what_if
 from .journal import ProgressFile, RoundListener, StudyJournal
+from .prompt_grid import PromptGrid
 from .report import build_report, write_study_folder
 from .strategies import JournaledStrategy, StudyAborted, build_strategy
 from .study_config import StudyConfig, StudyConfigError
@@ -34,6 +35,7 @@ app = ServerApp()
 
 @app.main()
 def main(grid: Grid, context: Context) -> None:
+    grid = PromptGrid(grid)  # replies collected as they come, not every 3 s (deployment engine)
     if context.run_config.get("analytics"):  # a statistics study: query messages, no training
         from .analytics import QueryStudy
         from .analytics_study import run_query_study

@@ -169,6 +169,10 @@ def _operator_errors(action: str) -> Iterator[None]:
         raise DeploymentError(f"{action}: {_PLAIN_WORDS.get(message, message)}") from None
 
 
+#: Consecutive failed status reads ``wait`` lets pass before giving up.
+WAIT_MISSES = 5
+
+
 class SuperLinkControl:
     """A Control API session with the Region's SuperLink over TLS (CA pinned)."""
 
@@ -276,9 +280,19 @@ class SuperLinkControl:
 
         ``on_poll`` is called with the run's status at every poll (progress displays).
         """
-        start = time.monotonic()
+        start, misses = time.monotonic(), 0
         while True:
-            status, sub_status, details = self.run_status(run_id)
+            try:
+                status, sub_status, details = self.run_status(run_id)
+                misses = 0
+            except DeploymentError:
+                # A busy SuperLink can answer one status read with an internal error (SQLite "database
+                # is locked" under load): the run goes on, so does the wait — up to a few in a row.
+                misses += 1
+                if misses > WAIT_MISSES:
+                    raise
+                time.sleep(poll_s)
+                continue
             if on_poll is not None:
                 on_poll(status)
             elapsed = time.monotonic() - start

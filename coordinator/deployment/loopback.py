@@ -132,11 +132,13 @@ class LoopbackFederation:
         name: str | None = None,
         site_policy: Path | None = None,
         max_wait_time_s: float | None = None,
+        warm: bool = True,
     ) -> ManagedProcess:
-        """`r2dde node start` for ``site`` (``keys_dir`` to impersonate it with other keys)."""
+        """`r2dde node start` for ``site`` (``keys_dir`` to impersonate it with other keys; ``warm``
+        False: without its warm ClientApp server, a cold process per message)."""
         keys_dir = keys_dir or self.keys / "nodes" / site
         name = name or site
-        self._approve_app(keys_dir)
+        self.approve_app(keys_dir)
         argv = [
             sys.executable, "-m", "node_agent.cli", "start",
             "--site", site,
@@ -151,9 +153,11 @@ class LoopbackFederation:
             argv += ["--site-policy", str(site_policy)]
         if max_wait_time_s is not None:
             argv += ["--max-wait-time", str(max_wait_time_s)]
+        if not warm:
+            argv.append("--no-warm-start")
         return self.supervisor.start(f"node-{name}", argv, cwd=self.workdir)
 
-    def _approve_app(self, keys_dir: Path) -> None:
+    def approve_app(self, keys_dir: Path) -> None:
         """What each partner does once it reviewed the Region's app bundle: `r2dde node approve-app`."""
         from coordinator.deployment.control import build_app_bundle
 

@@ -8,7 +8,7 @@ the coordinator's copy, not the partner's installed package. Flower's own defenc
 
 The closest guarantee without it: the partner's SuperNode launches ``flwr-clientapp`` by name, so
 ``r2dde node start`` puts a launcher of this module first on its PATH. It runs Flower's own
-``flwr-clientapp`` with one change, made in code the partner installed: right after the task input
+``flwr-clientapp`` with one change, made in code the partner installed: once the task input
 (message, context, bundle) is pulled and *before* the bundle is installed or any of its code is
 imported, the bundle's code digest must be in the node's allow-list, ``approved-apps.txt`` in the
 node's keys folder (one ``sha256:…`` per line). Otherwise the task fails with rule
@@ -25,12 +25,15 @@ import hashlib
 import io
 import json
 import os
+import shlex
 import sys
 import tomllib
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from node_agent.deployment.warm_start import SOCKET_ENV, Request, launch_warm, socket_path
 
 #: The partner's allow-list, in the node's keys folder (not in anything the coordinator ships).
 APPROVED_APPS_FILE = "approved-apps.txt"
@@ -96,56 +99,90 @@ def check_bundle(fab: bytes, keys_dir: Path) -> str:
 
 
 PullTaskInput = Callable[[Any], tuple[Any, Any, Any, Any]]
+InstallFab = Callable[..., Any]
 
 
-def guarded(pull: PullTaskInput) -> PullTaskInput:
-    """Flower's ``pull_task_input``, then the allow-list check on the pulled bundle.
+def _keys_dir(context: Any) -> Path:
+    """The keys folder from the node config the partner gave its SuperNode (``keys-dir``), which
+    travels in the task's context: the coordinator can neither set nor change it."""
+    keys = context.node_config.get("keys-dir") if context is not None else None
+    if not keys:
+        raise AppNotApproved("the node config names no keys-dir holding approved-apps.txt")
+    return Path(str(keys))
 
-    The keys folder comes from the node config the partner gave its SuperNode (``keys-dir``), which
-    travels in the task's context: the coordinator can neither set nor change it.
+
+def guarded_install(pull: PullTaskInput, install: InstallFab) -> tuple[PullTaskInput, InstallFab]:
+    """Flower's ``pull_task_input`` and ``install_from_fab``, the bundle checked in between.
+
+    The pull returns whatever it pulled, and the install refuses a bundle the partner did not approve
+    before writing any of it: Flower then holds the message when the refusal is raised, so it answers
+    the coordinator with an error reply naming rule ``node.app_digest`` at once. (Refusing inside the
+    pull left Flower without a message to answer: the coordinator waited out its round timeout.)
     """
+    keys: list[Path] = []
 
-    def pull_and_check(client: Any) -> tuple[Any, Any, Any, Any]:
+    def pull_and_remember(client: Any) -> tuple[Any, Any, Any, Any]:
         message, context, run, fab = pull(client)
-        keys = context.node_config.get("keys-dir") if context is not None else None
-        if not keys:
-            raise AppNotApproved("the node config names no keys-dir holding approved-apps.txt")
-        check_bundle(fab.content, Path(str(keys)))
+        keys.append(_keys_dir(context))
         return message, context, run, fab
 
-    return pull_and_check
+    def install_if_approved(fab_content: bytes, *args: Any, **kwargs: Any) -> Any:
+        if not keys:
+            raise AppNotApproved("no task input was pulled before the bundle's installation")
+        check_bundle(fab_content, keys[-1])
+        return install(fab_content, *args, **kwargs)
+
+    return pull_and_remember, install_if_approved
 
 
 def install_guard() -> None:
-    """Wrap Flower 1.42's ``run_clientapp.pull_task_input`` (looked up by name at each call)."""
+    """Wrap Flower 1.42's ``run_clientapp.pull_task_input`` and ``install_from_fab`` (looked up by
+    name at each call; ``tests/node_agent/test_approved_app.py`` pins their order)."""
     from flwr.supernode.runtime import run_clientapp
 
-    if not getattr(run_clientapp.pull_task_input, "r2dde_guarded", False):
-        checked = guarded(run_clientapp.pull_task_input)
-        checked.r2dde_guarded = True  # type: ignore[attr-defined]
-        # The wrapper has Flower's call shape but is typed with Any (Flower's runtime types stay unloaded).
-        run_clientapp.pull_task_input = checked  # type: ignore[assignment]
+    installer = getattr(run_clientapp, "install_from_fab")  # noqa: B009 - not in Flower's __all__
+    if not getattr(installer, "r2dde_guarded", False):
+        pull, install = guarded_install(run_clientapp.pull_task_input, installer)
+        install.r2dde_guarded = True  # type: ignore[attr-defined]
+        # The wrappers have Flower's call shapes but are typed with Any (Flower's types stay unloaded).
+        run_clientapp.pull_task_input = pull  # type: ignore[assignment]
+        setattr(run_clientapp, "install_from_fab", install)  # noqa: B010
 
 
 def write_launcher(folder: Path) -> Path:
     """``<folder>/flwr-clientapp``: runs this module with the node's own interpreter (the partner's
-    installed packages; the bundle is not on the path before it has passed the check)."""
-    folder.mkdir(parents=True, exist_ok=True)
+    installed packages; the bundle is not on the path before it has passed the check), handing the
+    launch to the node's warm server when one listens (:mod:`node_agent.deployment.warm_start`)."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)  # it may hold the warm server's socket
     launcher = folder / LAUNCHER_NAME
     launcher.write_text(
-        f'#!/bin/sh\nexec "{sys.executable}" -m node_agent.deployment.approved_app "$@"\n',
+        f"#!/bin/sh\n{SOCKET_ENV}={shlex.quote(str(socket_path(folder)))} "
+        f'exec {shlex.quote(sys.executable)} -m node_agent.deployment.approved_app "$@"\n',
         encoding="utf-8",
     )
     launcher.chmod(0o755)
     return launcher
 
 
-def main() -> None:
-    os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
+def run_clientapp_here() -> None:
+    """Flower's ``flwr-clientapp`` in this process, behind the approved-bundle check."""
     install_guard()
     from flwr.supernode.cli.flwr_clientapp import flwr_clientapp
 
     flwr_clientapp()
+
+
+def main() -> None:
+    """A warm start when the node's warm server takes the launch, a cold one otherwise."""
+    os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
+    warm_socket = os.environ.get(SOCKET_ENV)
+    if warm_socket:
+        request = Request(argv=list(sys.argv), env=dict(os.environ), cwd=os.getcwd())
+        code = launch_warm(Path(warm_socket), request)
+        if code is not None:
+            sys.exit(code)
+    run_clientapp_here()
 
 
 if __name__ == "__main__":

@@ -72,14 +72,21 @@ def keep_running(
             delay = min(max_delay_s, delay * 2)
     except _Stopped as why:
         say(f"stopping the SuperNode ({why})")
-        if child is not None and child.poll() is None:
-            child.terminate()
-            try:
-                child.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        if child is not None:
+            stop_child(child)
         return 0
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         sys.stdout.flush()
+
+
+def stop_child(child: subprocess.Popen[bytes], grace_s: float = 20.0) -> None:
+    """SIGTERM, then SIGKILL after ``grace_s``; reaped either way."""
+    if child.poll() is None:
+        child.terminate()
+        try:
+            child.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()

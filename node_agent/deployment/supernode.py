@@ -145,6 +145,8 @@ class SuperNodeSettings:
             "pinned broker key",
             f"local veto   the site's own policy {self.policy_path} (never the app bundle's copy)",
             f"runs         only app bundles whose code digest is in {self.keys_dir / 'approved-apps.txt'}",
+            "starts       each message's ClientApp process by forking a warm server that has torch and "
+            "Opacus imported (a Unix socket only this user can open; --no-warm-start: a cold process)",
             f"proves       its identity with {self.private_key} (registered by the Region)",
             "sends        model updates and metrics only (DP-SGD), never rows or pseudonyms",
             "refuses      plain-text SuperLinks, unsigned or expired grants, purposes its site policy "

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import make_parcours
+from parcours_factory import make_parcours
 from typer.testing import CliRunner
 
 from anonymization.keys import KEY_ENV_VAR, KEY_FILE_ENV_VAR

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import make_parcours
+from parcours_factory import make_parcours
 
 from anonymization.parcours import anonymize_parcours
 

@@ -10,9 +10,9 @@ import random
 import pandas as pd
 import pii_factory as f
 import pytest
-from conftest import make_parcours
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from parcours_factory import make_parcours
 
 from anonymization.config import parse_config
 from anonymization.errors import ConfigError

@@ -50,3 +50,33 @@ def test_a_person_at_several_sites_composes_every_sites_mechanisms():
     one, two = several_sites_epsilon(sites[:1]), several_sites_epsilon(sites[:2])
     assert one < two < several_sites_epsilon(sites)  # more sites, more exposure
     assert two < one + several_sites_epsilon(sites[1:2])  # and less than the sum of the two
+
+
+def test_the_pairs_of_a_hundred_sites_cost_one_curve_per_site(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At 100 sites the report's 4 950 pairs ran one RDP accountant each (tens of minutes, the
+    region-scale study seemed to hang after its last round); each site's curve is now computed once
+    and the pairs add curves. Same ε as an accountant per pair."""
+    from opacus.accountants import RDPAccountant
+    from opacus.accountants.analysis import rdp
+
+    from coordinator.journal import StudyJournal
+    from coordinator.report import privacy_section
+
+    names = [f"site_{i:03d}" for i in range(100)]
+    journal = StudyJournal(tuple(names), None, {})
+    for i, name in enumerate(names):
+        journal.sites[name] = _site(1.0 + i / 50, 1 / (5 + i % 7), 5 + i % 7, 3, 4.6, 2e-7)
+    calls = []
+    real = rdp.compute_rdp
+    monkeypatch.setattr(rdp, "compute_rdp", lambda **kw: calls.append(1) or real(**kw))
+    pairs = privacy_section(journal)["several_sites"]["by_pair"]
+    assert len(pairs) == 100 * 99 // 2
+    assert len(calls) <= 2 * 100  # a DP-SGD curve and an evaluation curve per site, no more
+    monkeypatch.setattr(rdp, "compute_rdp", real)
+    for a, b in (("site_000", "site_099"), ("site_017", "site_042")):
+        accountant = RDPAccountant()
+        for site in (journal.sites[a], journal.sites[b]):
+            steps = site.steps_per_round * len(site.rounds_trained)
+            accountant.history.append((site.noise_multiplier, site.sample_rate, steps))
+            accountant.history.append((4.6, 1.0, 1))
+        assert pairs[f"{a}+{b}"] == pytest.approx(accountant.get_epsilon(4e-7), rel=1e-9)

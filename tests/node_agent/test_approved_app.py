@@ -19,7 +19,7 @@ from node_agent.cli import app as node_cli
 from node_agent.deployment.approved_app import (
     AppNotApproved,
     code_digest,
-    guarded,
+    guarded_install,
     install_guard,
     write_launcher,
 )
@@ -71,16 +71,36 @@ def approved(tmp_path) -> Path:
     return keys
 
 
+def _installed(fab: bytes, keys_dir: Path) -> list[bytes]:
+    """Flower's pull then install, through the guard; what reached the real installer."""
+    installed: list[bytes] = []
+    pull, install = guarded_install(_pull(fab, keys_dir), lambda content, **_: installed.append(content))
+    _, _, _, pulled = pull(None)  # the pull always returns: Flower then holds a message to answer
+    install(pulled.content, skip_prompt=True)
+    return installed
+
+
 def test_a_bundle_whose_clientapp_was_altered_is_refused_before_it_runs(approved, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    _, _, _, fab = guarded(_pull(_bundle(CLIENT), approved))(None)  # the reviewed app passes
+    assert _installed(_bundle(CLIENT), approved) == [_bundle(CLIENT)]  # the reviewed app passes
     with pytest.raises(AppNotApproved, match="node.app_digest"):
-        guarded(_pull(_bundle(ALTERED), approved))(None)
+        _installed(_bundle(ALTERED), approved)
     assert not (tmp_path / "RAN").exists()
     # Pointing the entry point elsewhere is a change too, even with the same files.
     moved = PYPROJECT.replace(b'clientapp = "app.client:app"', b'clientapp = "app.server:app"')
     with pytest.raises(AppNotApproved):
-        guarded(_pull(_bundle(CLIENT, moved), approved))(None)
+        _installed(_bundle(CLIENT, moved), approved)
+
+
+def test_a_refused_bundle_is_answered_not_left_waiting(approved):
+    """Refusing inside the pull left Flower's run_clientapp without a message to answer (it only
+    builds an error reply once the message is pulled): the coordinator waited out its round timeout
+    (600 s) and never learnt the rule. The refusal now comes from the install, after the pull."""
+    pull, install = guarded_install(_pull(_bundle(ALTERED), approved), lambda content, **_: None)
+    message, _, _, fab = pull(None)
+    assert message == "message"
+    with pytest.raises(AppNotApproved, match="node.app_digest"):
+        install(fab.content, skip_prompt=True)
 
 
 def test_the_run_config_the_coordinator_writes_per_study_does_not_change_the_digest():
@@ -90,19 +110,22 @@ def test_the_run_config_the_coordinator_writes_per_study_does_not_change_the_dig
 
 def test_a_node_without_an_allow_list_runs_nothing(tmp_path):
     with pytest.raises(AppNotApproved, match="approved-apps.txt is missing"):
-        guarded(_pull(_bundle(CLIENT), tmp_path))(None)
+        _installed(_bundle(CLIENT), tmp_path)
 
 
 def test_flowers_clientapp_pulls_then_installs_and_the_guard_sits_between(monkeypatch):
     monkeypatch.setattr(run_clientapp, "pull_task_input", run_clientapp.pull_task_input)
+    monkeypatch.setattr(run_clientapp, "install_from_fab", run_clientapp.install_from_fab)
     install_guard()
-    assert run_clientapp.pull_task_input.r2dde_guarded
+    assert run_clientapp.install_from_fab.r2dde_guarded
     source = inspect.getsource(run_clientapp.run_clientapp)  # Flower 1.42: the order the guard relies on
     assert (
         source.index("pull_task_input(client)")
         < source.index("install_from_fab(")
         < source.index("load_client_app_fn(")
     )
+    # What answers the coordinator when the install refuses: an error reply to the pulled message.
+    assert "reply_message = Message(Error(code=e_code, reason=reason), reply_to=message)" in source
 
 
 def test_the_launcher_runs_flowers_clientapp_through_the_guard(tmp_path):
