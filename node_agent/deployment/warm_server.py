@@ -35,6 +35,7 @@ from types import FrameType
 
 from node_agent.deployment.warm_start import (
     HEADER,
+    Answer,
     Request,
     WarmStartError,
     peer_uid,
@@ -126,7 +127,7 @@ def _become_clientapp(
         for fd in inherited:  # the server's listening socket, selector and other launches
             with contextlib.suppress(OSError):
                 os.close(fd)
-        conn.sendall(f"pid {os.getpid()}\n".encode("ascii"))  # from here on the message is this process's
+        conn.sendall(Answer("pid", os.getpid()).encode())  # from here on the message is this process's
         conn.close()
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
@@ -198,7 +199,7 @@ class WarmServer:
         except (WarmStartError, OSError) as exc:
             self._say(f"launch refused: {exc}")
             with contextlib.suppress(OSError):
-                conn.sendall(f"refused {exc}\n".encode("ascii", "replace"))
+                conn.sendall(Answer("refused", detail=str(exc)).encode())
             conn.close()
             return
         signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)  # the child resets its handlers first
@@ -209,7 +210,7 @@ class WarmServer:
         except OSError as exc:  # no process to be had: nothing ran, the launcher starts cold
             self._say(f"launch refused: fork failed: {exc}")
             with contextlib.suppress(OSError):
-                conn.sendall(b"refused fork failed\n")
+                conn.sendall(Answer("refused", detail="fork failed").encode())
             conn.close()
             return
         finally:
@@ -238,7 +239,7 @@ class WarmServer:
             code = os.waitstatus_to_exitcode(status)
             code = 128 - code if code < 0 else code  # killed by signal N: 128 + N, as a shell says
             with contextlib.suppress(OSError):
-                launch.conn.sendall(f"exit {code}\n".encode("ascii"))
+                launch.conn.sendall(Answer("exit", code).encode())
             launch.conn.close()
 
     def _launcher_gone(self, pid: int) -> None:

@@ -80,6 +80,27 @@ class Request:
         return cls(argv=argv, env=env, cwd=cwd)
 
 
+@dataclass(frozen=True)
+class Answer:
+    """One line from the server's side: ``pid`` (the child's, sent by the child itself), ``exit``
+    (its code, once reaped) or ``refused`` (nothing was started; ``detail`` says why)."""
+
+    kind: str
+    value: int = 0
+    detail: str = ""
+
+    def encode(self) -> bytes:
+        text = " ".join(self.detail.split())[:200] if self.kind == "refused" else str(self.value)
+        return f"{self.kind} {text}\n".encode("ascii", "replace")
+
+    @classmethod
+    def decode(cls, line: str) -> Answer:
+        kind, _, rest = line.partition(" ")
+        if kind in ("pid", "exit") and rest.lstrip("-").isdigit():
+            return cls(kind, int(rest))
+        return cls("refused", detail=rest if kind == "refused" else line)
+
+
 def socket_path(folder: Path) -> Path:
     """The warm socket of the launcher folder ``folder``: always inside it (never under /tmp)."""
     return folder.resolve() / SOCKET_NAME
@@ -162,16 +183,15 @@ def launch_warm(path: Path, request: Request) -> int | None:
         socket.send_fds(conn, [payload[: HEADER.size]], [0, 1, 2])
         conn.sendall(payload[HEADER.size :])
         conn.settimeout(PID_TIMEOUT_S)
-        answer = read_line(conn)  # the child's own first words: no pid line, no child
+        answer = Answer.decode(read_line(conn))  # the child's own first words: no pid, no child
     except (OSError, EOFError):
         conn.close()
         return None
-    word, _, number = answer.partition(" ")
-    if word != "pid" or not number.isdigit():
+    if answer.kind != "pid":
         conn.close()
-        print(f"r2dde: the warm ClientApp server refused ({answer}); starting cold", file=sys.stderr)
+        print(f"r2dde: the warm ClientApp server refused ({answer.detail}); starting cold", file=sys.stderr)
         return None
-    child = int(number)
+    child = answer.value
 
     def pass_on(signum: int, frame: FrameType | None) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -182,7 +202,10 @@ def launch_warm(path: Path, request: Request) -> int | None:
     conn.settimeout(None)  # a message takes as long as it takes
     with conn:
         try:
-            return int(read_line(conn).split()[1])
-        except (OSError, EOFError, IndexError, ValueError):
+            ended = Answer.decode(read_line(conn))
+            if ended.kind != "exit":
+                raise EOFError
+            return ended.value
+        except (OSError, EOFError):
             print("r2dde: the warm ClientApp server went away mid-message", file=sys.stderr)
             return 1
