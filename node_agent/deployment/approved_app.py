@@ -177,9 +177,12 @@ def main() -> None:
     """A warm start when the node's warm server takes the launch, a cold one otherwise."""
     os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
     warm_socket = os.environ.get(SOCKET_ENV)
+    try:
+        cwd = os.getcwd()
+    except OSError:  # a working folder removed under us: the cold path says what it makes of it
+        warm_socket = None
     if warm_socket:
-        request = Request(argv=list(sys.argv), env=dict(os.environ), cwd=os.getcwd())
-        code = launch_warm(Path(warm_socket), request)
+        code = launch_warm(Path(warm_socket), Request(argv=list(sys.argv), env=dict(os.environ), cwd=cwd))
         if code is not None:
             sys.exit(code)
     run_clientapp_here()

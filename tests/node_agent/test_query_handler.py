@@ -17,7 +17,7 @@ from flwr.app import ConfigRecord, Context, RecordDict
 from contracts.instructions import StudyInstructions
 from node_agent.declined import NodeDeclined
 from node_agent.gate import StudyGate, StudyTerms
-from node_agent.query_handler import answer_query
+from node_agent.query_handler import _prepare, answer_query
 from node_agent.settings import NodeSettings
 from node_agent.sources import load_file
 from tasks import formations
@@ -173,9 +173,16 @@ def test_one_person_counts_once_per_site_and_values_are_clamped(site):
     spec = _spec()
     plan = release_plan(spec)
     gate = RecordingGate()
+    # Exactly: the person with two trainings at this site is one record, their latest training.
+    prepared = _prepare(site, gate.admit(None, spec), "once-exact")
+    assert len(prepared) == 399
+    # And in what leaves the node: the mean of 60 releases' summed cells is 399 within 4 σ of that mean
+    # (the sum runs over every cell, each with its own noise: σ·√cells, not σ·√4 — that bound failed
+    # one run in seven).
     answers = [_ask(site, gate, spec, "once") for _ in range(60)]
     counts = np.mean([a.component("cells").sum() for a in answers])
-    assert abs(counts - 399) < 4 * answers[0].noise_std["cells"] * math.sqrt(4) / math.sqrt(60)
+    cells = answers[0].component("cells").size
+    assert abs(counts - 399) < 4 * answers[0].noise_std["cells"] * math.sqrt(cells) / math.sqrt(60)
     # Clamping, checked against a plain pandas computation: durations above 1000 h count as 1000.
     exact = true_components(frame, spec, plan)
     by_domain = frame.assign(h=frame["duration_hours"].clip(upper=1000)).groupby("training_domain")["h"].sum()
