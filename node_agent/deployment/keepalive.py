@@ -19,7 +19,10 @@ from types import FrameType
 
 FIRST_DELAY_S = 2.0
 MAX_DELAY_S = 60.0
-UP_S = 20.0  # a run this long had joined the federation (Flower retries an absent SuperLink itself)
+# A run this long had joined the federation (Flower retries an absent SuperLink itself). 60 s, not 20:
+# on a loaded machine a SuperNode whose key the SuperLink refuses took over 20 s to start and be
+# refused, and was then restarted forever as if the SuperLink had restarted.
+UP_S = 60.0
 QUICK_FAILURES = 5
 
 
