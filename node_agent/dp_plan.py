@@ -126,12 +126,19 @@ def plan_study(
 
 
 def epsilon_spent(history: Sequence[tuple[float, float, int]], delta: float) -> float:
-    """ε of a history of (σ, q, steps) subsampled Gaussian mechanisms, composed with RDP."""
-    steps = [(s, q, k) for s, q, k in history if k > 0 and s > 0]
+    """ε of a history of (σ, q, steps) subsampled Gaussian mechanisms, composed with RDP.
+
+    Entries of the same (σ, q) are one entry of their summed steps — exactly (RDP is linear in the
+    steps) and once: each entry costs a sweep over every order, and a study's rounds all repeat
+    the same one (a round's reply computed it once per round trained before)."""
+    steps: dict[tuple[float, float], int] = {}
+    for s, q, k in history:
+        if k > 0 and s > 0:
+            steps[(s, q)] = steps.get((s, q), 0) + k
     if not steps:
         return 0.0
     from opacus.accountants import RDPAccountant
 
     accountant = RDPAccountant()
-    accountant.history = list(steps)
+    accountant.history = [(s, q, k) for (s, q), k in steps.items()]
     return float(accountant.get_epsilon(delta))

@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import signal
+import statistics
 import sys
 import tempfile
 import time
@@ -34,12 +35,14 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
 
+from process_cpu import ProcessCpu, difference  # noqa: E402  (beside this script)
+
 from coordinator.deployment.loopback import LoopbackFederation  # noqa: E402
 from coordinator.grant import request_grant  # noqa: E402
 from coordinator.study_config import StudyConfig  # noqa: E402
 from node_agent.cli import launcher_folder, supernode_environment  # noqa: E402
 from node_agent.deployment.supernode import SuperNodeSettings  # noqa: E402
-from node_agent.deployment.warm_server import FORKED  # noqa: E402
+from node_agent.deployment.warm_server import FORKED, READY  # noqa: E402
 from node_agent.deployment.warm_start import server_argv  # noqa: E402
 from node_agent.settings import NodeSettings  # noqa: E402
 from simulations.adult import site_id, write_adult_sites  # noqa: E402
@@ -58,11 +61,12 @@ def _keys(root: Path, sites: tuple[str, ...]) -> Path:
     return root / "keys"
 
 
-def _simulate(config: StudyConfig, nodes: list[NodeSettings]) -> dict[str, float]:
+def _simulate(config: StudyConfig, nodes: list[NodeSettings]) -> dict[str, object]:
+    cpu = ProcessCpu().start()
     start = time.perf_counter()
     report = run_simulated_study(config, nodes)
     total = time.perf_counter() - start
-    return _timing(report, total, config.num_server_rounds)
+    return {**_timing(report, total, config.num_server_rounds), "cpu_seconds_by_role": cpu.stop()}
 
 
 def _timing(report: dict[str, object], total: float, rounds: int) -> dict[str, float]:
@@ -83,6 +87,7 @@ def _deploy(
 ) -> dict[str, float]:
     """One deployed study; ``warm``: the nodes' ClientApp processes fork from a warm server."""
     keys = _keys(root, config.sites)
+    cpu = ProcessCpu().start()
     start = time.perf_counter()
     with LoopbackFederation(root / "work", keys, data, repo=REPO) as federation:
         if governed:
@@ -113,10 +118,15 @@ def _deploy(
                 federation.supervisor.start(f"node-{site}", settings.argv(), env=env)
         with federation.control() as control:
             control.wait_online(config.sites, timeout_s=120)
+            if warm:  # a node's warm server starts with the node, long before a study in real use
+                _wait_for_log_lines(federation, READY, len(config.sites), timeout_s=300)
             ready = time.perf_counter() - start
+            cpu.sample()
+            at_ready = cpu.by_role()
             run_id = control.start_run(REPO, config.to_run_config())
             outcome = control.wait(run_id, timeout_s=1800)
         total = time.perf_counter() - start
+        used = cpu.stop()
         # Proof the warm path served: its servers log each forked ClientApp process.
         forked = sum(p.log_text().count(FORKED) for p in federation.supervisor.processes.values())
     if not outcome.completed:
@@ -125,19 +135,36 @@ def _deploy(
     timing = _timing(report, total, config.num_server_rounds)
     timing["startup_seconds"] = round(ready, 2)
     timing["warm_launches"] = forked
+    # Where the run's CPU went, start-up excluded (the simulation row reports its whole run).
+    timing["cpu_seconds_by_role"] = difference(used, at_ready)  # type: ignore[assignment]
+    timing["cpu_seconds_at_startup"] = at_ready  # type: ignore[assignment]
     return timing
+
+
+#: Deployments each row runs; ``--warm-only`` leaves out the cold one (a quicker look, not saved).
+MODES = ["warm", "cold"]
+
+
+def _wait_for_log_lines(federation: LoopbackFederation, line: str, count: int, *, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    logs = federation.supervisor.processes.values()
+    while sum(p.log_text().count(line) for p in logs) < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"fewer than {count} processes logged {line!r} within {timeout_s:.0f} s")
+        time.sleep(0.5)
 
 
 def _warm_and_cold(root: Path, base: StudyConfig, *, governed: bool, purpose: str = "") -> dict[str, object]:
     """The study deployed twice: nodes with their warm server, then without (a cold process per message)."""
     runs = {}
-    for name in ("warm", "cold"):
+    for name in MODES:
         config = replace(base, study_id=f"{base.study_id}-{name}", study_dir=root / f"dep-{name}" / "study")
         warm = name == "warm"
         runs[name] = _deploy(
             root / f"dep-{name}", config, root / "data", governed=governed, warm=warm, purpose=purpose
         )
-    return {"deployment": runs["warm"], "deployment_cold_start": runs["cold"]}
+    names = {"warm": "deployment", "cold": "deployment_cold_start"}
+    return {names[mode]: run for mode, run in runs.items()}
 
 
 def _free_port() -> int:
@@ -146,7 +173,7 @@ def _free_port() -> int:
     return free_port()
 
 
-def adult(root: Path, nodes: int, rounds: int) -> dict[str, object]:
+def adult(root: Path, nodes: int, rounds: int, repeat: int = 1) -> dict[str, object]:
     sites = tuple(site_id(i) for i in range(1, nodes + 1))
     write_adult_sites(root / "data", nodes, seed=42)
     base = StudyConfig(
@@ -167,13 +194,47 @@ def adult(root: Path, nodes: int, rounds: int) -> dict[str, object]:
     # Other study ids: the simulation's nodes kept their record of the rounds they trained (in the
     # data folders' .r2dde-node), and would refuse the same study's rounds again (node.round_repeated).
     deployments = _warm_and_cold(root, base, governed=False)
-    return {
+    pairs = [(simulation, deployments.get("deployment"))]
+    for again in range(1, repeat):  # the two engines once more, one after the other: the machine drifts
+        study = replace(base, study_id=f"{base.study_id}-{again}")
+        pairs.append(
+            (
+                _simulate(
+                    replace(study, study_dir=root / f"sim-{again}"),
+                    [NodeSettings(site=s, data_dir=root / "data" / s) for s in sites],
+                ),
+                _deploy(
+                    root / f"dep-warm-{again}",
+                    replace(
+                        study,
+                        study_id=f"{study.study_id}-warm",
+                        study_dir=root / f"dep-warm-{again}" / "study",
+                    ),
+                    root / "data",
+                    governed=False,
+                    warm=True,
+                ),
+            )
+        )
+    row: dict[str, object] = {
         "study": "adult_income",
         "nodes": nodes,
         "rounds": rounds,
         "simulation": simulation,
         **deployments,
     }
+    if repeat > 1 and "deployment" in deployments:
+        ratios = [
+            {
+                "simulation": sim["seconds_per_round"],
+                "deployment": dep["seconds_per_round"],  # type: ignore[index]
+                "ratio": round(float(dep["seconds_per_round"]) / float(sim["seconds_per_round"]), 2),  # type: ignore[index, arg-type]
+            }
+            for sim, dep in pairs
+        ]
+        row["repeats"] = ratios
+        row["median_ratio"] = statistics.median(r["ratio"] for r in ratios)
+    return row
 
 
 def usecase1(root: Path, rounds: int, people: int) -> dict[str, object]:
@@ -213,13 +274,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--usecase1", action="store_true", help="also time use case 1 on 3 partners")
     parser.add_argument("--people", type=int, default=1500)
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="Adult rows: simulation and warm deployment this many times"
+    )
+    parser.add_argument("--warm-only", action="store_true", help="no cold deployment; print, save nothing")
     args = parser.parse_args()
+    if args.warm_only:
+        MODES.remove("cold")
     # Stopped from outside: unwind, so that every federation stops the processes it started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rows = []
     with tempfile.TemporaryDirectory(prefix="r2dde-bench-deploy-") as tmp:
         for nodes in args.nodes:
-            row = adult(Path(tmp) / f"adult-{nodes}", nodes, args.rounds)
+            row = adult(Path(tmp) / f"adult-{nodes}", nodes, args.rounds, args.repeat)
             row["load_average_at_end"] = os.getloadavg()  # a busy machine stretches both engines
             print(json.dumps(row), flush=True)
             rows.append(row)
@@ -228,6 +295,12 @@ def main() -> None:
             print(json.dumps(row), flush=True)
             rows.append(row)
     for row in rows:
+        if "median_ratio" in row:
+            print(
+                f"{row['study']:<34} {row['nodes']:>3} nodes: warm deployment ÷ simulation, each repeat:",
+                ", ".join(str(r["ratio"]) for r in row["repeats"]),
+                f"(median {row['median_ratio']})",
+            )  # type: ignore[union-attr]
         sim = row["simulation"]["seconds_per_round"]  # type: ignore[index]
         for key, label in (("deployment_cold_start", "cold"), ("deployment", "warm")):
             if key not in row:
@@ -248,6 +321,8 @@ def main() -> None:
                 f" {figures['overhead_seconds_per_node_and_round']} s per node and round,"
                 f" ratio {figures['deployment_to_simulation']}"
             )
+    if args.warm_only:
+        return
     kept = []  # rows of earlier runs for other (study, nodes) pairs are kept
     if RESULTS.is_file():
         fresh = {(r["study"], r["nodes"]) for r in rows}

@@ -105,10 +105,9 @@ class SuperNodeSettings:
         return " ".join(_config_literal(k, v) for k, v in items.items())
 
     def argv(self) -> list[str]:
-        """The command that becomes the SuperNode: Flower's, with plain logs off a terminal."""
-        from tasks.flower_logs import wrapped
-
-        return wrapped(self.flower_argv())
+        """The command that becomes the SuperNode: Flower's, with plain logs off a terminal and its
+        waits shortened (:mod:`node_agent.deployment.prompt_pull`)."""
+        return [sys.executable, "-m", "node_agent.deployment.prompt_pull", *self.flower_argv()]
 
     def flower_argv(self) -> list[str]:
         """The ``flower-supernode`` command line (no runtime dependency installation: the default)."""

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tasks.schema import LINE_NUMBERS, ROW_UNIT, SchemaErrors, table_problem
+from tasks.schema import LINE_NUMBERS, ROW_UNIT, RecordNumbers, SchemaErrors, table_problem
 
 from .source import FileSource
 
@@ -72,6 +72,6 @@ class CsvSource(FileSource):
             raise table_problem(self.name, "empty_file", "the file is empty") from None
         except pd.errors.ParserError as exc:
             raise table_problem(self.name, "csv_syntax", f"is not valid CSV: {exc}") from None
-        frame.attrs[LINE_NUMBERS] = [int(n) for n in line_numbers(frame, 2)]
+        frame.attrs[LINE_NUMBERS] = RecordNumbers(line_numbers(frame, 2))
         frame.attrs[ROW_UNIT] = "line"
         return frame

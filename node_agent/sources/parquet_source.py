@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from tasks.schema import LINE_NUMBERS, ROW_UNIT, table_problem
+from tasks.schema import LINE_NUMBERS, ROW_UNIT, RecordNumbers, table_problem
 
 from .source import FileSource
 
@@ -18,6 +18,6 @@ class ParquetSource(FileSource):
             frame = pd.read_parquet(self.path)
         except (OSError, ValueError) as exc:
             raise table_problem(self.name, "parquet", f"is not a readable Parquet file ({exc})") from None
-        frame.attrs[LINE_NUMBERS] = list(range(1, len(frame) + 1))
+        frame.attrs[LINE_NUMBERS] = RecordNumbers(range(1, len(frame) + 1))
         frame.attrs[ROW_UNIT] = "record"
         return frame

@@ -25,7 +25,7 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from tasks.schema import LINE_NUMBERS, ROW_UNIT, SchemaError, SchemaErrors, table_problem
+from tasks.schema import LINE_NUMBERS, ROW_UNIT, RecordNumbers, SchemaError, SchemaErrors, table_problem
 
 from .source import TableSource
 
@@ -98,7 +98,7 @@ class SqlSource(TableSource):
             ) from None
         finally:
             engine.dispose()
-        frame.attrs[LINE_NUMBERS] = list(range(1, len(frame) + 1))
+        frame.attrs[LINE_NUMBERS] = RecordNumbers(range(1, len(frame) + 1))
         frame.attrs[ROW_UNIT] = "row"
         return frame
 

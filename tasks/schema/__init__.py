@@ -12,6 +12,7 @@ beside its task, like ``tasks.formations``), the checking itself in ``validation
 from __future__ import annotations
 
 from .errors import MAX_PROBLEMS, SchemaError, SchemaErrors, table_problem
+from .record_numbers import RecordNumbers
 from .rules import (
     PARSERS,
     ColumnSpec,
@@ -78,6 +79,7 @@ __all__ = [
     "Matches",
     "OneOf",
     "OutcomeConsistency",
+    "RecordNumbers",
     "Parser",
     "RowRule",
     "SchemaError",

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import MAX_PROBLEMS, SchemaError, SchemaErrors
+from .record_numbers import RecordNumbers
 from .rules import ColumnSpec, TableSchema
 from .tables import ADULT_SCHEMA, PARCOURS_SCHEMA
 
@@ -186,7 +187,7 @@ def validate_table(
         problems.add(row, field_name, rule_name, message, shown)
     problems.more += unlisted
     problems.raise_if_any()
-    table.attrs[LINE_NUMBERS] = [int(r) for r in rows]
+    table.attrs[LINE_NUMBERS] = RecordNumbers(rows)
     table.attrs[ROW_UNIT] = unit
     return table
 

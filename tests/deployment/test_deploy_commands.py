@@ -89,7 +89,8 @@ def test_superlink_command_is_accepted_by_flower_with_tls_auth_and_no_runtime_in
 
 def test_supernode_command_is_accepted_by_flower_and_carries_the_site_config(node: SuperNodeSettings) -> None:
     node.check()
-    assert node.argv()[3:] == node.flower_argv()
+    # Flower's command, run with its idle pull shortened (node_agent.deployment.prompt_pull)
+    assert node.argv() == [sys.executable, "-m", "node_agent.deployment.prompt_pull", *node.flower_argv()]
     args = _parse_args_run_supernode().parse_args(node.flower_argv()[1:])
     assert not args.insecure
     assert args.runtime_dependency_install is False

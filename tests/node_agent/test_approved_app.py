@@ -4,6 +4,7 @@ any of it."""
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import subprocess
 from pathlib import Path
@@ -11,6 +12,8 @@ from types import SimpleNamespace
 
 import pytest
 from flwr.cli.build import build_fab_from_files
+from flwr.cli.install import install_from_fab
+from flwr.common.config import get_project_dir
 from flwr.supercore.fab import Fab
 from flwr.supernode.runtime import run_clientapp
 from typer.testing import CliRunner
@@ -53,10 +56,22 @@ def _bundle(client: bytes, pyproject: bytes = PYPROJECT) -> bytes:
     return build_fab_from_files(files)[0]
 
 
-def _pull(fab: bytes, keys_dir: Path):
-    """What Flower's pull_task_input returns, for a node whose config names its keys folder."""
+RUN = SimpleNamespace(fab_id="region/reviewed-app", fab_version="1.0.0")
+
+
+def _pull(fab: bytes, keys_dir: Path, announced: str | None = None):
+    """What Flower's pull_task_input returns, for a node whose config names its keys folder; the
+    bundle announced under its content's hash unless ``announced`` says otherwise."""
     context = SimpleNamespace(node_config={"site": "apec", "keys-dir": str(keys_dir)})
-    return lambda client: ("message", context, "run", Fab("hash", fab, {}))
+    announced = announced or hashlib.sha256(fab).hexdigest()
+    return lambda client: ("message", context, RUN, Fab(announced, fab, {}))
+
+
+@pytest.fixture(autouse=True)
+def flwr_home(tmp_path, monkeypatch) -> Path:
+    """Where Flower installs bundles (FLWR_HOME/apps): this test's own."""
+    monkeypatch.setenv("FLWR_HOME", str(tmp_path / "flwr-home"))
+    return tmp_path / "flwr-home"
 
 
 @pytest.fixture
@@ -101,6 +116,43 @@ def test_a_refused_bundle_is_answered_not_left_waiting(approved):
     assert message == "message"
     with pytest.raises(AppNotApproved, match="node.app_digest"):
         install(fab.content, skip_prompt=True)
+
+
+def test_a_bundle_announced_under_another_bundles_hash_is_refused(approved, tmp_path, flwr_home):
+    """Flower imports the app from the folder named by the announced hash: announcing the approved
+    bundle under the hash of one installed earlier (since withdrawn by the partner) ran the withdrawn
+    one, its code never checked by this install."""
+    withdrawn = _bundle(ALTERED)
+    install_from_fab(withdrawn, skip_prompt=True)  # installed while it was still approved
+    stale = get_project_dir(RUN.fab_id, RUN.fab_version, hashlib.sha256(withdrawn).hexdigest())
+    assert stale.is_dir()
+    reviewed = _bundle(CLIENT)
+    pull, install = guarded_install(
+        _pull(reviewed, approved, announced=hashlib.sha256(withdrawn).hexdigest()), install_from_fab
+    )
+    pull(None)
+    with pytest.raises(AppNotApproved, match="announced as"):
+        install(reviewed, skip_prompt=True)
+
+
+def test_an_installed_bundle_is_checked_every_time_and_unpacked_once(approved, flwr_home):
+    unpacked: list[bytes] = []
+
+    def flowers_install(content: bytes, **kwargs: object) -> Path:
+        unpacked.append(content)
+        return install_from_fab(content, **kwargs)
+
+    reviewed = _bundle(CLIENT)
+    for _ in range(3):
+        pull, install = guarded_install(_pull(reviewed, approved), flowers_install)
+        pull(None)
+        where = install(reviewed, skip_prompt=True)
+        assert where == get_project_dir(RUN.fab_id, RUN.fab_version, hashlib.sha256(reviewed).hexdigest())
+        assert (where / "app" / "client.py").read_bytes() == CLIENT
+    assert len(unpacked) == 1
+    # Installed or not, the check comes first.
+    with pytest.raises(AppNotApproved, match="node.app_digest"):
+        _installed(_bundle(ALTERED), approved)
 
 
 def test_the_run_config_the_coordinator_writes_per_study_does_not_change_the_digest():

@@ -59,3 +59,21 @@ def test_a_partition_too_small_is_refused_with_its_size():
 def test_infinite_epsilon_means_no_noise():
     plan = _plan(target_epsilon=math.inf)
     assert not plan.private and plan.noise_multiplier == 0.0
+
+
+def test_a_mixed_history_composes_as_an_independent_accountant_does():
+    """Rounds, a size release and evaluations interleaved, as a site's record keeps them; repeated
+    (σ, q) entries are composed once with their steps summed. dp-accounting composes each event on
+    its own, on the same orders (its ε conversion differs from Opacus' in the fifth digit)."""
+    import dp_accounting
+    from dp_accounting.rdp import RdpAccountant
+
+    history = [(1.1, 0.05, 40), (1.1, 0.05, 40), (3.0, 0.001, 1), (1.1, 0.05, 40), (5.0, 1.0, 3)]
+    independent = RdpAccountant(orders=RDPAccountant.DEFAULT_ALPHAS)
+    for sigma, q, steps in history:
+        gaussian = dp_accounting.PoissonSampledDpEvent(q, dp_accounting.GaussianDpEvent(sigma))
+        independent.compose(dp_accounting.SelfComposedDpEvent(gaussian, steps))
+    expected = independent.get_epsilon(1e-5)
+    assert epsilon_spent(history, 1e-5) == pytest.approx(expected, rel=1e-4)
+    assert epsilon_spent(list(reversed(history)), 1e-5) == pytest.approx(expected, rel=1e-4)
+    assert epsilon_spent(history[:2], 1e-5) == pytest.approx(epsilon_spent([(1.1, 0.05, 80)], 1e-5))

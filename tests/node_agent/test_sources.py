@@ -118,7 +118,7 @@ def test_every_source_numbers_its_records_in_its_owners_terms(writer: Writer) ->
     unit = raw.attrs[ROW_UNIT]
     first = 2 if unit == "line" else 1  # a CSV's header is line 1
     assert unit in ("line", "record", "row")
-    assert raw.attrs[LINE_NUMBERS] == list(range(first, first + len(RECORDS)))
+    assert list(raw.attrs[LINE_NUMBERS]) == list(range(first, first + len(RECORDS)))
 
 
 def test_a_missing_column_is_named_by_every_source(writer: Writer) -> None:

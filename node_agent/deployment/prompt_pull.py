@@ -1,0 +1,61 @@
+"""A SuperNode that asks for its next message every second and sends each reply once it is ready (issue 17).
+
+Flower 1.42's SuperNode loop (``flwr.supernode.start_client_internal``) pulls a message and, when
+none is waiting, sleeps a hard-coded 3 s before it asks the SuperLink again; once a message is
+handed to a ClientApp, it looks for the reply every 0.5 s. Each wave of messages (train, evaluate)
+thus reached an idle node 1.5 s late on average, the last of ten nodes nearly 3 s late, and each
+reply waited another 0.25 s on average. In a 10-node deployment on 2 cores these waits, not the
+CPU, set the round's length: the run kept one core of two busy (``benchmarks/deployment/
+round_overhead.py`` reports the CPU of each kind of process).
+
+``python -m node_agent.deployment.prompt_pull flower-supernode …`` runs Flower's SuperNode (through
+:mod:`tasks.flower_logs`) with the idle pull every :data:`PULL_INTERVAL_S` and the local waits every
+:data:`LOCAL_WAIT_S`. A pull is one small HTTPS call on the SuperLink: ten nodes asking once a
+second are ten calls a second on a server that already answers their heartbeats; a local wait is a
+look into the SuperNode's own in-memory state. ``tests/node_agent/test_prompt_pull.py`` pins
+Flower's loop: a Flower upgrade that moves these sleeps fails there, not silently.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+#: Flower 1.42's sleeps in that loop, in seconds: ``time.sleep(3)`` when no message was pulled,
+#: ``time.sleep(0.5)`` while waiting for a reply (or its content) in the node's own state.
+FLOWER_IDLE_SLEEP_S = 3
+FLOWER_LOCAL_WAIT_S = 0.5
+PULL_INTERVAL_S = 1.0
+LOCAL_WAIT_S = 0.1
+
+
+class PromptSleeps:
+    """The ``time`` module as Flower's SuperNode loop sees it: its two waits shortened."""
+
+    def __init__(self, pull_interval_s: float = PULL_INTERVAL_S, local_wait_s: float = LOCAL_WAIT_S) -> None:
+        self.shorter = {FLOWER_IDLE_SLEEP_S: pull_interval_s, FLOWER_LOCAL_WAIT_S: local_wait_s}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(self.shorter.get(seconds, seconds))
+
+
+def install(pull_interval_s: float = PULL_INTERVAL_S, local_wait_s: float = LOCAL_WAIT_S) -> None:
+    """Shorten the waits of Flower's SuperNode loop in this process."""
+    from flwr.supernode import start_client_internal
+
+    setattr(start_client_internal, "time", PromptSleeps(pull_interval_s, local_wait_s))  # noqa: B010
+
+
+def main() -> int:
+    install()
+    from tasks.flower_logs import main as run_flower_script
+
+    return run_flower_script()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
