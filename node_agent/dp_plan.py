@@ -128,13 +128,16 @@ def plan_study(
 def epsilon_spent(history: Sequence[tuple[float, float, int]], delta: float) -> float:
     """ε of a history of (σ, q, steps) subsampled Gaussian mechanisms, composed with RDP.
 
-    Entries of the same (σ, q) are one entry of their summed steps — exactly (RDP is linear in the
-    steps) and once: each entry costs a sweep over every order, and a study's rounds all repeat
-    the same one (a round's reply computed it once per round trained before)."""
+    Entries of the same (σ, q) are one entry of their summed steps (RDP is linear in the steps) and
+    cost one sweep over the orders, not one per round trained before. An entry of steps without
+    noise, or whose σ or q is not a number, makes ε infinite: leaving it out would count it as free."""
     steps: dict[tuple[float, float], int] = {}
     for s, q, k in history:
-        if k > 0 and s > 0:
-            steps[(s, q)] = steps.get((s, q), 0) + k
+        if k <= 0:
+            continue
+        if not (math.isfinite(s) and s > 0 and math.isfinite(q) and 0 <= q <= 1):
+            return math.inf  # a release without noise (σ = 0), or a record that does not say: no bound
+        steps[(s, q)] = steps.get((s, q), 0) + k
     if not steps:
         return 0.0
     from opacus.accountants import RDPAccountant

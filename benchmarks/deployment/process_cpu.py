@@ -33,7 +33,8 @@ ROLES = (
     ("coordinator.cli", "coordinator cli"),
     ("node_agent.cli", "node cli"),
     ("trust_broker", "broker"),
-    ("ray", "ray"),
+    ("ray::", "ray"),  # Ray's workers
+    ("/ray/", "ray"),  # raylet, gcs_server, its dashboard and monitors, run from the ray package
 )
 
 #: Processes started per message, counted through the parent that waits for them.
@@ -42,6 +43,13 @@ REAPED_BY = {
     "superexec": "clientapp launches",  # in a cold node, the messages themselves
     "superexec (serverapp)": "serverapp",
 }
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def _role(cmdline: str) -> str:
@@ -95,35 +103,27 @@ class ProcessCpu:
                 continue
             try:
                 stat = Path(entry.path, "stat").read_text()
-                cmdline = (
-                    Path(entry.path, "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                )
             except OSError:
                 continue
             fields = stat[stat.rindex(")") + 2 :].split()
             # fields[0] is field 3 of proc(5): ppid 4, utime 14, stime 15, cutime 16, cstime 17, start 22
-            stats[int(entry.name)] = (
-                int(fields[1]),
-                [int(f) for f in fields[11:15]],
-                int(fields[19]),
-                cmdline,
-            )
+            stats[int(entry.name)] = (int(fields[1]), [int(f) for f in fields[11:15]], int(fields[19]))
         mine = {os.getpid()}
         grew = True
         while grew:  # the descendants of this process, whatever their depth
             grew = False
-            for pid, (ppid, _, _, _) in stats.items():
+            for pid, (ppid, _, _) in stats.items():
                 if ppid in mine and pid not in mine:
                     mine.add(pid)
                     grew = True
         mine.discard(os.getpid())
-        roles = {pid: _role(stats[pid][3]) for pid in mine}
+        roles = {pid: _role(_cmdline(pid)) for pid in mine}  # read for this run's processes only
         for pid in mine:  # Flower 1.42's SuperExec is one program for both sides: its parent tells
             if roles[pid] == "superexec" and roles.get(stats[pid][0]) == "superlink":
                 roles[pid] = "superexec (serverapp)"
         self.alive = set()
         for pid in mine:
-            ppid, (utime, stime, cutime, cstime), started, _ = stats[pid]
+            ppid, (utime, stime, cutime, cstime), started = stats[pid]
             parent = roles.get(ppid, "benchmark")
             reading = _Seen(roles[pid], parent, (utime + stime) / TICK, (cutime + cstime) / TICK)
             self.seen[(pid, started)] = reading

@@ -119,7 +119,7 @@ def _deploy(
         with federation.control() as control:
             control.wait_online(config.sites, timeout_s=120)
             if warm:  # a node's warm server starts with the node, long before a study in real use
-                _wait_for_log_lines(federation, READY, len(config.sites), timeout_s=300)
+                _wait_for_log_lines(federation, f"warm start: {READY}", len(config.sites), timeout_s=300)
             ready = time.perf_counter() - start
             cpu.sample()
             at_ready = cpu.by_role()

@@ -26,10 +26,12 @@ import io
 import json
 import os
 import shlex
+import shutil
 import sys
 import tomllib
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,29 +52,68 @@ class AppNotApproved(RuntimeError):
         super().__init__(f"rule {RULE}: {detail}")
 
 
+@dataclass(frozen=True)
+class Bundle:
+    """What an app bundle holds, read once: each file's sha256 (Flower's ``.info/`` manifest and
+    ``__pycache__`` aside, ``pyproject.toml`` included) and its ``pyproject.toml``."""
+
+    files: dict[str, str]
+    project: dict[str, Any]
+
+    @classmethod
+    def read(cls, fab: bytes) -> Bundle:
+        try:
+            archive = zipfile.ZipFile(io.BytesIO(fab))
+        except zipfile.BadZipFile as exc:
+            raise AppNotApproved(f"the app bundle is not a zip archive: {exc}") from None
+        with archive:
+            files = {
+                name: hashlib.sha256(archive.read(name)).hexdigest()
+                for name in archive.namelist()
+                if not name.endswith("/")
+                and not name.startswith(".info/")
+                and "__pycache__" not in name.split("/")
+            }
+            try:
+                project = tomllib.loads(archive.read("pyproject.toml").decode("utf-8"))
+            except KeyError:
+                project = {}
+            except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+                raise AppNotApproved(f"the bundle's pyproject.toml is unreadable: {exc}") from None
+        return cls(files, project)
+
+    def digest(self) -> str:
+        """``sha256:`` over the files but ``pyproject.toml`` (path and content hash, sorted) and the
+        entry points (the coordinator rewrites the rest of ``pyproject.toml`` per study)."""
+        lines = [f"{name}\0{sha}" for name, sha in sorted(self.files.items()) if name != "pyproject.toml"]
+        components = self.project.get("tool", {}).get("flwr", {}).get("app", {}).get("components")
+        lines.append("components\0" + json.dumps(components, sort_keys=True))
+        return "sha256:" + hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+
+    def app_id(self) -> tuple[str, str]:
+        """Flower's (fab_id, fab_version) for this bundle: ``publisher/name`` and the version."""
+        app = self.project.get("tool", {}).get("flwr", {}).get("app", {})
+        project = self.project.get("project", {})
+        return f"{app.get('publisher')}/{project.get('name')}", str(project.get("version"))
+
+    def installed_in(self, folder: Path) -> bool:
+        """Whether ``folder`` holds exactly this bundle's files (byte for byte, nothing more but
+        Python's ``__pycache__``): what Flower will import is then what was checked."""
+        found: dict[str, str] = {}
+        for path in folder.rglob("*"):
+            relative = path.relative_to(folder)
+            if "__pycache__" in relative.parts:
+                continue
+            if path.is_symlink():
+                return False  # Flower's own unpacking makes none: a link leads out of the checked files
+            if path.is_file():
+                found[relative.as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+        return found == self.files
+
+
 def code_digest(fab: bytes) -> str:
     """``sha256:`` over the bundle's files (path and content hash, sorted) and its entry points."""
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(fab))
-    except zipfile.BadZipFile as exc:
-        raise AppNotApproved(f"the app bundle is not a zip archive: {exc}") from None
-    lines: list[str] = []
-    components: object = None
-    with archive:
-        for name in sorted(archive.namelist()):
-            if name.endswith("/") or name.startswith(".info/"):
-                continue
-            content = archive.read(name)
-            if name == "pyproject.toml":
-                try:
-                    project = tomllib.loads(content.decode("utf-8"))
-                except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-                    raise AppNotApproved(f"the bundle's pyproject.toml is unreadable: {exc}") from None
-                components = project.get("tool", {}).get("flwr", {}).get("app", {}).get("components")
-                continue
-            lines.append(f"{name}\0{hashlib.sha256(content).hexdigest()}")
-    lines.append("components\0" + json.dumps(components, sort_keys=True))
-    return "sha256:" + hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+    return Bundle.read(fab).digest()
 
 
 def approved_digests(keys_dir: Path) -> set[str]:
@@ -90,9 +131,9 @@ def approved_digests(keys_dir: Path) -> set[str]:
     return digests
 
 
-def check_bundle(fab: bytes, keys_dir: Path) -> str:
+def check_bundle(fab: bytes | Bundle, keys_dir: Path) -> str:
     """The bundle's digest if the partner approved it; AppNotApproved otherwise."""
-    digest = code_digest(fab)
+    digest = (fab if isinstance(fab, Bundle) else Bundle.read(fab)).digest()
     if digest not in approved_digests(keys_dir):
         raise AppNotApproved(f"app bundle {digest} is not in {keys_dir / APPROVED_APPS_FILE}")
     return digest
@@ -119,12 +160,14 @@ def guarded_install(pull: PullTaskInput, install: InstallFab) -> tuple[PullTaskI
     the coordinator with an error reply naming rule ``node.app_digest`` at once. (Refusing inside the
     pull left Flower without a message to answer: the coordinator waited out its round timeout.)
 
-    Flower imports the app from the folder named by the hash the bundle was *announced* with, which
-    nobody compares with its content: a bundle announced under another bundle's hash would have the
-    checked code installed and the other one run (an app the partner has since withdrawn, say). The
-    announced hash must be the content's. A bundle already installed under that hash is not unpacked
-    again: Flower's own install unpacks it into a temporary folder, checks its manifest and then,
-    finding the folder there, keeps the installed copy — a tenth of a warm message's time.
+    The check must also hold for what Flower then *imports*: the folder named by the run's app id,
+    version and the first 8 hex digits of the hash the bundle was announced with, all chosen by the
+    coordinator, and which Flower keeps without looking inside once it exists. So the announced hash
+    must be the content's, the run must name the bundle's own app and version, and the folder must
+    hold exactly the bundle's files — else it is replaced (a copy cut short, another bundle whose hash
+    shares those 8 digits, code planted there) or the bundle refused. A folder that holds them is not
+    unpacked again (Flower's own install unpacks the bundle into a temporary folder, then keeps the
+    installed copy: a tenth of a warm message's time).
     """
     pulled: list[tuple[Path, Any, Any]] = []  # the keys folder, the run and the bundle of the task
 
@@ -137,18 +180,33 @@ def guarded_install(pull: PullTaskInput, install: InstallFab) -> tuple[PullTaskI
         if not pulled:
             raise AppNotApproved("no task input was pulled before the bundle's installation")
         keys, run, fab = pulled[-1]
-        check_bundle(fab_content, keys)
+        bundle = Bundle.read(fab_content)
+        check_bundle(bundle, keys)
         content_hash = hashlib.sha256(fab_content).hexdigest()
         if fab.hash_str != content_hash:
             raise AppNotApproved(
                 f"the bundle was announced as {str(fab.hash_str)[:16]}…, its content is {content_hash[:16]}…"
             )
+        if (run.fab_id, run.fab_version) != bundle.app_id():
+            raise AppNotApproved(
+                f"the run names app {run.fab_id} {run.fab_version}, the bundle is {bundle.app_id()}"
+            )
         from flwr.common.config import get_project_dir
+        from flwr.common.constant import APP_DIR
+        from flwr.supercore.utils import get_flwr_home
 
         installed = get_project_dir(run.fab_id, run.fab_version, content_hash)
-        if installed.is_dir():
-            return installed
-        return install(fab_content, *args, **kwargs)
+        if installed.resolve().parent != (get_flwr_home() / APP_DIR).resolve():
+            raise AppNotApproved(
+                f"the app's install folder {installed} is outside {get_flwr_home() / APP_DIR}"
+            )
+        if installed.is_dir() and not bundle.installed_in(installed):
+            shutil.rmtree(installed)
+        if not installed.is_dir():
+            install(fab_content, *args, **kwargs)
+        if not bundle.installed_in(installed):
+            raise AppNotApproved(f"{installed} does not hold exactly the approved bundle's files")
+        return installed
 
     return pull_and_remember, install_if_approved
 

@@ -89,7 +89,12 @@ def approved(tmp_path) -> Path:
 def _installed(fab: bytes, keys_dir: Path) -> list[bytes]:
     """Flower's pull then install, through the guard; what reached the real installer."""
     installed: list[bytes] = []
-    pull, install = guarded_install(_pull(fab, keys_dir), lambda content, **_: installed.append(content))
+
+    def flowers_install(content: bytes, **kwargs: object) -> Path:
+        installed.append(content)
+        return install_from_fab(content, **kwargs)
+
+    pull, install = guarded_install(_pull(fab, keys_dir), flowers_install)
     _, _, _, pulled = pull(None)  # the pull always returns: Flower then holds a message to answer
     install(pulled.content, skip_prompt=True)
     return installed
@@ -153,6 +158,49 @@ def test_an_installed_bundle_is_checked_every_time_and_unpacked_once(approved, f
     # Installed or not, the check comes first.
     with pytest.raises(AppNotApproved, match="node.app_digest"):
         _installed(_bundle(ALTERED), approved)
+
+
+def test_an_installed_copy_that_is_not_the_bundle_is_replaced_before_anything_is_imported(
+    approved, flwr_home
+):
+    """Flower imports from the folder named by the app, its version and 8 hex digits of the hash,
+    and keeps that folder, whatever it holds, once it exists: a copy cut short, another bundle whose
+    hash shares those 8 digits (2³² tries to find), code planted there. The guard looks inside."""
+    reviewed = _bundle(CLIENT)
+    folder = get_project_dir(RUN.fab_id, RUN.fab_version, hashlib.sha256(reviewed).hexdigest())
+    (folder / "app").mkdir(parents=True)
+    (folder / "pyproject.toml").write_bytes(PYPROJECT)
+    (folder / "app" / "client.py").write_bytes(ALTERED)  # what Flower would have imported as is
+    unpacked: list[bytes] = []
+
+    def flowers_install(content: bytes, **kwargs: object) -> Path:
+        unpacked.append(content)
+        return install_from_fab(content, **kwargs)
+
+    pull, install = guarded_install(_pull(reviewed, approved), flowers_install)
+    pull(None)
+    assert install(reviewed, skip_prompt=True) == folder
+    assert (folder / "app" / "client.py").read_bytes() == CLIENT and len(unpacked) == 1
+    # An extra module beside the checked ones (on the import path) is not the bundle either.
+    (folder / "app" / "json.py").write_bytes(b"raise SystemExit('planted')\n")
+    pull(None)
+    install(reviewed, skip_prompt=True)
+    assert not (folder / "app" / "json.py").exists() and len(unpacked) == 2
+
+
+def test_a_run_naming_another_app_or_version_is_refused(approved, flwr_home):
+    reviewed = _bundle(CLIENT)
+    context = SimpleNamespace(node_config={"site": "apec", "keys-dir": str(approved)})
+    for fab_id, version in (("region/other-app", "1.0.0"), ("region/reviewed-app", "1.0.0/../../x")):
+        run = SimpleNamespace(fab_id=fab_id, fab_version=version)
+        fab = Fab(hashlib.sha256(reviewed).hexdigest(), reviewed, {})
+        pull, install = guarded_install(
+            lambda client, run=run, fab=fab: ("message", context, run, fab), install_from_fab
+        )
+        pull(None)
+        with pytest.raises(AppNotApproved, match="the run names app"):
+            install(reviewed, skip_prompt=True)
+    assert not (flwr_home / "apps").exists()
 
 
 def test_the_run_config_the_coordinator_writes_per_study_does_not_change_the_digest():

@@ -77,3 +77,23 @@ def test_a_mixed_history_composes_as_an_independent_accountant_does():
     assert epsilon_spent(history, 1e-5) == pytest.approx(expected, rel=1e-4)
     assert epsilon_spent(list(reversed(history)), 1e-5) == pytest.approx(expected, rel=1e-4)
     assert epsilon_spent(history[:2], 1e-5) == pytest.approx(epsilon_spent([(1.1, 0.05, 80)], 1e-5))
+
+
+def test_a_release_without_noise_or_with_an_unreadable_record_is_not_counted_as_free():
+    """A round record saying σ = 0 (or NaN, which JSON lets through) was left out of the sum: a
+    node's budget check then let a noise-free round through under a finite target."""
+    rounds = [(1.1, 0.05, 40)]
+    assert math.isinf(epsilon_spent([*rounds, (0.0, 0.05, 40)], 1e-5))
+    assert math.isinf(epsilon_spent([*rounds, (float("nan"), 0.05, 40)], 1e-5))
+    assert math.isinf(epsilon_spent([*rounds, (1.1, float("nan"), 40)], 1e-5))
+    assert epsilon_spent([*rounds, (0.0, 0.05, 0)], 1e-5) == epsilon_spent(rounds, 1e-5)  # no step taken
+
+
+def test_a_node_refuses_a_round_whose_mechanism_adds_no_noise(tmp_path):
+    from node_agent.declined import NodeDeclined
+    from node_agent.round_record import RoundRecord
+
+    record = RoundRecord(tmp_path, "study-1")
+    noiseless = {"kind": "subsampled_gaussian", "noise_multiplier": 0.0, "sample_rate": 0.05, "steps": 40}
+    with pytest.raises(NodeDeclined, match="round_over_budget"):
+        record.claim(1, rounds_granted=2, mechanism=noiseless, target_epsilon=3.0, delta=1e-5, remembered=[])
