@@ -54,8 +54,8 @@ class AppNotApproved(RuntimeError):
 
 @dataclass(frozen=True)
 class Bundle:
-    """What an app bundle holds, read once: each file's sha256 (Flower's ``.info/`` manifest and
-    ``__pycache__`` aside, ``pyproject.toml`` included) and its ``pyproject.toml``."""
+    """What an app bundle holds, read once: each file's sha256 (Flower's ``.info/`` manifest aside,
+    ``pyproject.toml`` included) and its ``pyproject.toml``."""
 
     files: dict[str, str]
     project: dict[str, Any]
@@ -70,9 +70,7 @@ class Bundle:
             files = {
                 name: hashlib.sha256(archive.read(name)).hexdigest()
                 for name in archive.namelist()
-                if not name.endswith("/")
-                and not name.startswith(".info/")
-                and "__pycache__" not in name.split("/")
+                if not name.endswith("/") and not name.startswith(".info/")
             }
             try:
                 project = tomllib.loads(archive.read("pyproject.toml").decode("utf-8"))
@@ -97,12 +95,13 @@ class Bundle:
         return f"{app.get('publisher')}/{project.get('name')}", str(project.get("version"))
 
     def installed_in(self, folder: Path) -> bool:
-        """Whether ``folder`` holds exactly this bundle's files (byte for byte, nothing more but
-        Python's ``__pycache__``): what Flower will import is then what was checked."""
+        """Whether ``folder`` holds exactly this bundle's files (byte for byte, nothing more but what
+        Python compiles there on import): what Flower will import is then what was checked. A
+        bundle's own compiled files are digested like the rest, so an approved one carries none."""
         found: dict[str, str] = {}
         for path in folder.rglob("*"):
             relative = path.relative_to(folder)
-            if "__pycache__" in relative.parts:
+            if "__pycache__" in relative.parts and relative.as_posix() not in self.files:
                 continue
             if path.is_symlink():
                 return False  # Flower's own unpacking makes none: a link leads out of the checked files

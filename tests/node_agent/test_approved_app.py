@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import io
 import subprocess
+import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -243,3 +245,14 @@ def test_the_supernode_finds_the_partners_launcher_first(tmp_path):
     found = shutil.which("flwr-clientapp", path=env["PATH"])
     assert found is not None and Path(found).parent == (tmp_path / "flwr" / "r2dde-bin").resolve()
     assert "node_agent.deployment.approved_app" in Path(found).read_text()
+
+
+def test_compiled_code_shipped_beside_the_reviewed_source_is_not_the_reviewed_bundle(approved):
+    """Python runs a __pycache__ file whose header matches the source's size and time instead of the
+    source: a bundle carrying one is another bundle, whatever its .py files say."""
+    # Flower's builder leaves such a file out; a zip made by hand need not.
+    shipped = io.BytesIO(_bundle(CLIENT))
+    with zipfile.ZipFile(shipped, "a") as archive:
+        archive.writestr("app/__pycache__/client.cpython-311.pyc", b"\x00" * 16 + b"compiled other code")
+    with pytest.raises(AppNotApproved, match="node.app_digest"):
+        _installed(shipped.getvalue(), approved)
