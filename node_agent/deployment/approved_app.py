@@ -67,9 +67,19 @@ class Bundle:
         except zipfile.BadZipFile as exc:
             raise AppNotApproved(f"the app bundle is not a zip archive: {exc}") from None
         with archive:
+            names = archive.namelist()
+            odd = [
+                n
+                for n in names
+                if n.startswith("/") or "\\" in n or {"", ".", ".."} & set(n.rstrip("/").split("/"))
+            ]
+            if odd or len(names) != len(set(names)):
+                # Unpacked, such names land elsewhere than they read (or twice): what is checked
+                # would not be what is written. Flower's builder makes none.
+                raise AppNotApproved(f"the bundle has odd or repeated file names: {(odd or names)[:3]}")
             files = {
                 name: hashlib.sha256(archive.read(name)).hexdigest()
-                for name in archive.namelist()
+                for name in names
                 if not name.endswith("/") and not name.startswith(".info/")
             }
             try:
@@ -89,22 +99,26 @@ class Bundle:
         return "sha256:" + hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
 
     def app_id(self) -> tuple[str, str]:
-        """Flower's (fab_id, fab_version) for this bundle: ``publisher/name`` and the version."""
+        """Flower's (fab_id, fab_version) for this bundle: ``publisher/name`` and the version, which
+        name its install folder (so none may hold a path separator or be ``.``/``..``)."""
         app = self.project.get("tool", {}).get("flwr", {}).get("app", {})
         project = self.project.get("project", {})
-        return f"{app.get('publisher')}/{project.get('name')}", str(project.get("version"))
+        parts = [str(app.get("publisher")), str(project.get("name")), str(project.get("version"))]
+        if any(set(part) & {"/", "\\", "\0"} or part in (".", "..") for part in parts):
+            raise AppNotApproved(f"the bundle's publisher, name or version is not a plain name: {parts}")
+        return f"{parts[0]}/{parts[1]}", parts[2]
 
     def installed_in(self, folder: Path) -> bool:
-        """Whether ``folder`` holds exactly this bundle's files (byte for byte, nothing more but what
-        Python compiles there on import): what Flower will import is then what was checked. A
-        bundle's own compiled files are digested like the rest, so an approved one carries none."""
+        """Whether ``folder`` holds exactly this bundle's files, byte for byte, and nothing more but
+        ``__pycache__`` folders, which the ClientApp never reads (:func:`private_bytecode`): what
+        Flower will import is then what was checked."""
         found: dict[str, str] = {}
         for path in folder.rglob("*"):
             relative = path.relative_to(folder)
-            if "__pycache__" in relative.parts and relative.as_posix() not in self.files:
-                continue
             if path.is_symlink():
                 return False  # Flower's own unpacking makes none: a link leads out of the checked files
+            if "__pycache__" in relative.parts and relative.as_posix() not in self.files:
+                continue  # never read: the ClientApp keeps its bytecode elsewhere (private_bytecode)
             if path.is_file():
                 found[relative.as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
         return found == self.files
@@ -204,6 +218,7 @@ def guarded_install(pull: PullTaskInput, install: InstallFab) -> tuple[PullTaskI
         if not installed.is_dir():
             install(fab_content, *args, **kwargs)
         if not bundle.installed_in(installed):
+            shutil.rmtree(installed, ignore_errors=True)  # never imported: the next message starts afresh
             raise AppNotApproved(f"{installed} does not hold exactly the approved bundle's files")
         return installed
 
@@ -240,8 +255,25 @@ def write_launcher(folder: Path) -> Path:
     return launcher
 
 
+PYCACHE_FOLDER = "r2dde-pycache"
+
+
+def private_bytecode() -> Path:
+    """Python's bytecode for this process kept under ``FLWR_HOME/r2dde-pycache``, never in the app's
+    folder: Python runs a ``__pycache__`` file whose header matches its source's size and time
+    instead of the source, so one left in ``apps/`` by an earlier bundle would run in place of the
+    code the guard checked (``tests/node_agent/test_approved_app.py``)."""
+    from flwr.supercore.utils import get_flwr_home
+
+    folder = get_flwr_home() / PYCACHE_FOLDER
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    sys.pycache_prefix = str(folder)
+    return folder
+
+
 def run_clientapp_here() -> None:
     """Flower's ``flwr-clientapp`` in this process, behind the approved-bundle check."""
+    private_bytecode()
     install_guard()
     from flwr.supernode.cli.flwr_clientapp import flwr_clientapp
 

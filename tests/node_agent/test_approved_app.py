@@ -7,7 +7,10 @@ from __future__ import annotations
 import hashlib
 import inspect
 import io
+import os
+import py_compile
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -256,3 +259,55 @@ def test_compiled_code_shipped_beside_the_reviewed_source_is_not_the_reviewed_bu
         archive.writestr("app/__pycache__/client.cpython-311.pyc", b"\x00" * 16 + b"compiled other code")
     with pytest.raises(AppNotApproved, match="node.app_digest"):
         _installed(shipped.getvalue(), approved)
+
+
+def test_bytecode_left_in_the_app_folder_never_runs_in_place_of_the_checked_source(tmp_path):
+    """Python runs a __pycache__ file whose header matches its source's size and time: one left in
+    apps/ by an earlier bundle would run instead of the files the guard compared. The ClientApp
+    keeps its bytecode under FLWR_HOME/r2dde-pycache, so the app folder's is never read."""
+    app = tmp_path / "apps" / "region.reviewed-app.1.0.0.f0d12a3b"
+    app.mkdir(parents=True)
+    module = app / "checked.py"
+    module.write_text("VALUE = 'planted'\n")
+    py_compile.compile(str(module), cfile=str(app / "__pycache__" / "checked.cpython-311.pyc"))
+    stamp = module.stat().st_mtime_ns
+    module.write_text("VALUE = 'checked'\n")  # same size; the time set back: the .pyc still matches
+    os.utime(module, ns=(stamp, stamp))
+    program = "import sys; sys.path.insert(0, sys.argv[1]); {setup}import checked; print(checked.VALUE)"
+    env = {**os.environ, "FLWR_HOME": str(tmp_path / "flwr-home")}
+    env.pop("PYTHONPYCACHEPREFIX", None)
+    plain = [sys.executable, "-c", program.format(setup=""), str(app)]
+    assert (
+        subprocess.run(plain, capture_output=True, text=True, env=env, check=True).stdout.strip() == "planted"
+    )
+    guarded = program.format(
+        setup="from node_agent.deployment.approved_app import private_bytecode; private_bytecode(); "
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", guarded, str(app)], capture_output=True, text=True, env=env, check=True
+    )
+    assert result.stdout.strip() == "checked"
+    assert (tmp_path / "flwr-home" / "r2dde-pycache").is_dir()
+
+
+@pytest.mark.parametrize("name", ["app/../app/client.py", "/etc/app.py", "app//client.py", "app\\client.py"])
+def test_a_bundle_whose_file_names_do_not_say_where_they_land_is_refused(approved, name):
+    crafted = io.BytesIO(_bundle(CLIENT))
+    with zipfile.ZipFile(crafted, "a") as archive:
+        archive.writestr(name, b"print('elsewhere')\n")
+    with pytest.raises(AppNotApproved, match="odd or repeated file names"):
+        _installed(crafted.getvalue(), approved)
+
+
+def test_a_bundle_with_a_file_twice_is_refused(approved):
+    crafted = io.BytesIO(_bundle(CLIENT))
+    with zipfile.ZipFile(crafted, "a") as archive, pytest.warns(UserWarning, match="Duplicate name"):
+        archive.writestr("app/client.py", ALTERED)  # zip readers disagree on which copy is "the" file
+    with pytest.raises(AppNotApproved, match="odd or repeated file names"):
+        _installed(crafted.getvalue(), approved)
+
+
+def test_an_app_version_that_is_a_path_is_refused(approved, tmp_path):
+    pathlike = PYPROJECT.replace(b'version = "1.0.0"', b'version = "1/../../x"')
+    with pytest.raises(AppNotApproved, match="not a plain name"):
+        _installed(_bundle(CLIENT, pathlike), approved)
