@@ -27,7 +27,6 @@ ROLES = (
     ("node_agent.deployment.approved_app", "clientapp launcher"),
     ("flwr-serverapp", "serverapp"),
     ("flower-superexec", "superexec"),
-    ("flwr-superexec", "superexec"),
     ("flower-supernode", "supernode"),
     ("flower-superlink", "superlink"),
     ("coordinator.cli", "coordinator cli"),

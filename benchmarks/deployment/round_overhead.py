@@ -119,7 +119,7 @@ def _deploy(
         with federation.control() as control:
             control.wait_online(config.sites, timeout_s=120)
             if warm:  # a node's warm server starts with the node, long before a study in real use
-                _wait_for_log_lines(federation, f"warm start: {READY}", len(config.sites), timeout_s=300)
+                _wait_for_log_lines(federation, READY, len(config.sites), timeout_s=300)
             ready = time.perf_counter() - start
             cpu.sample()
             at_ready = cpu.by_role()
@@ -154,14 +154,22 @@ def _wait_for_log_lines(federation: LoopbackFederation, line: str, count: int, *
         time.sleep(0.5)
 
 
-def _warm_and_cold(root: Path, base: StudyConfig, *, governed: bool, purpose: str = "") -> dict[str, object]:
+def _warm_and_cold(
+    root: Path,
+    base: StudyConfig,
+    *,
+    governed: bool,
+    purpose: str = "",
+    modes: list[str] = MODES,
+    tag: str = "",
+) -> dict[str, object]:
     """The study deployed twice: nodes with their warm server, then without (a cold process per message)."""
     runs = {}
-    for name in MODES:
-        config = replace(base, study_id=f"{base.study_id}-{name}", study_dir=root / f"dep-{name}" / "study")
-        warm = name == "warm"
+    for name in modes:
+        folder = root / f"dep-{name}{tag}"
+        config = replace(base, study_id=f"{base.study_id}-{name}", study_dir=folder / "study")
         runs[name] = _deploy(
-            root / f"dep-{name}", config, root / "data", governed=governed, warm=warm, purpose=purpose
+            folder, config, root / "data", governed=governed, warm=name == "warm", purpose=purpose
         )
     names = {"warm": "deployment", "cold": "deployment_cold_start"}
     return {names[mode]: run for mode, run in runs.items()}
@@ -187,35 +195,17 @@ def adult(root: Path, nodes: int, rounds: int, repeat: int = 1) -> dict[str, obj
         batch_size=256,
         seed=42,
     )
-    simulation = _simulate(
-        replace(base, study_dir=root / "sim"),
-        [NodeSettings(site=s, data_dir=root / "data" / s) for s in sites],
-    )
+    simulated = [NodeSettings(site=s, data_dir=root / "data" / s) for s in sites]
+    simulation = _simulate(replace(base, study_dir=root / "sim"), simulated)
     # Other study ids: the simulation's nodes kept their record of the rounds they trained (in the
     # data folders' .r2dde-node), and would refuse the same study's rounds again (node.round_repeated).
     deployments = _warm_and_cold(root, base, governed=False)
     pairs = [(simulation, deployments.get("deployment"))]
     for again in range(1, repeat):  # the two engines once more, one after the other: the machine drifts
         study = replace(base, study_id=f"{base.study_id}-{again}")
-        pairs.append(
-            (
-                _simulate(
-                    replace(study, study_dir=root / f"sim-{again}"),
-                    [NodeSettings(site=s, data_dir=root / "data" / s) for s in sites],
-                ),
-                _deploy(
-                    root / f"dep-warm-{again}",
-                    replace(
-                        study,
-                        study_id=f"{study.study_id}-warm",
-                        study_dir=root / f"dep-warm-{again}" / "study",
-                    ),
-                    root / "data",
-                    governed=False,
-                    warm=True,
-                ),
-            )
-        )
+        again_simulated = _simulate(replace(study, study_dir=root / f"sim-{again}"), simulated)
+        again_warm = _warm_and_cold(root, study, governed=False, modes=["warm"], tag=f"-{again}")
+        pairs.append((again_simulated, again_warm["deployment"]))
     row: dict[str, object] = {
         "study": "adult_income",
         "nodes": nodes,

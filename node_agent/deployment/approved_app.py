@@ -144,9 +144,9 @@ def approved_digests(keys_dir: Path) -> set[str]:
     return digests
 
 
-def check_bundle(fab: bytes | Bundle, keys_dir: Path) -> str:
+def check_bundle(bundle: Bundle, keys_dir: Path) -> str:
     """The bundle's digest if the partner approved it; AppNotApproved otherwise."""
-    digest = (fab if isinstance(fab, Bundle) else Bundle.read(fab)).digest()
+    digest = bundle.digest()
     if digest not in approved_digests(keys_dir):
         raise AppNotApproved(f"app bundle {digest} is not in {keys_dir / APPROVED_APPS_FILE}")
     return digest

@@ -63,7 +63,7 @@ PRELOADED = (
 #: Each launch's line in the node's log (the deployment benchmark counts them).
 FORKED = "forked ClientApp process"
 #: The server's line once its imports are done and it listens.
-READY = "ready on"
+READY = "warm ClientApp server ready on"
 MAX_REQUEST = 1 << 20
 REQUEST_TIMEOUT_S = 5.0
 _STOPPING = (signal.SIGTERM, signal.SIGINT)
