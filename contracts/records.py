@@ -12,13 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from flwr.app import ArrayRecord, ConfigRecord, MetricRecord, RecordDict
+import numpy as np
+from flwr.app import Array, ArrayRecord, ConfigRecord, MetricRecord, RecordDict
 
 from tasks.metrics import HoldoutRelease
 
 from .instructions import InstructionError, RecordError, StudyInstructions
+
+if TYPE_CHECKING:
+    from torch import nn
 
 #: The record names of a message's content. ``INSTRUCTIONS`` and ``ARRAYS`` are also the names
 #: Flower's strategies write the round config and the model under (``configrecord_key``,
@@ -30,6 +34,13 @@ SITE = "site"
 QUERY = "query"
 ANSWER = "answer"
 CLUSTERING = "clustering"
+#: The one array of the ``ARRAYS`` record: the model's state-dict tensors, flattened and joined in
+#: the model's own order. Flower sends each array of a record as two objects (the array, its chunk),
+#: each its own HTTP call at every hop (ServerApp → SuperLink → SuperNode → ClientApp, and back): one
+#: array for the whole model instead of one per tensor halves a round's calls (issue 17;
+#: ``benchmarks/deployment/round_overhead.py``). Both ends build the model from the same factory
+#: (``tasks.models``), so the receiver's own state dict says where to cut.
+MODEL = "model"
 #: The key FedAvg weighs updates by: the site's DP-SGD batches per epoch (1/q), a function of the
 #: plan whose sample rate q every train reply and every ledger record already carry. It adds no
 #: release about the site's people beyond q (which bounds the site's size to within one batch — a
@@ -104,6 +115,45 @@ def round_arrays(content: RecordDict) -> ArrayRecord:
     if ARRAYS not in content.array_records:
         raise InstructionError(f"the round message lacks its '{ARRAYS}' record")
     return content.array_records[ARRAYS]
+
+
+def model_arrays(model: nn.Module) -> ArrayRecord:
+    """The ``ARRAYS`` record of ``model``: its one array ``MODEL``."""
+    tensors = list(model.state_dict().values())
+    if not tensors or any(not t.is_floating_point() or t.dtype != tensors[0].dtype for t in tensors):
+        raise ValueError("a model travels as one array: its tensors must share one floating-point type")
+    vector = np.concatenate([t.detach().cpu().reshape(-1).numpy() for t in tensors])
+    return ArrayRecord({MODEL: Array(vector)})
+
+
+def load_model(model: nn.Module, arrays: ArrayRecord, what: str) -> None:
+    """``model`` takes the values of ``arrays`` (written by :func:`model_arrays` for the same model);
+    ``RecordError`` names what differs — the record's arrays, the values' number or type."""
+    import torch
+
+    if list(arrays) != [MODEL]:
+        raise RecordError(
+            f"{what}: its '{ARRAYS}' record must hold the one array '{MODEL}', not {sorted(arrays)[:5]}"
+        )
+    try:
+        vector = arrays[MODEL].numpy()
+    except (ValueError, TypeError, OSError, EOFError) as exc:
+        raise RecordError(f"{what}: its model does not read as an array ({type(exc).__name__})") from None
+    state = model.state_dict()
+    sizes = [t.numel() for t in state.values()]
+    dtype = torch.empty(0, dtype=next(iter(state.values())).dtype).numpy().dtype
+    if vector.ndim != 1 or vector.size != sum(sizes) or vector.dtype != dtype:
+        raise RecordError(
+            f"{what}: its model holds {vector.size} {vector.dtype} values of shape {vector.shape}; "
+            f"this study's model is {sum(sizes)} {dtype} values"
+        )
+    pieces = np.split(vector, np.cumsum(sizes)[:-1])
+    model.load_state_dict(
+        {
+            name: torch.from_numpy(piece.reshape(t.shape).copy())
+            for (name, t), piece in zip(state.items(), pieces, strict=True)
+        }
+    )
 
 
 def instructions_record(instructions: StudyInstructions) -> ConfigRecord:

@@ -6,11 +6,11 @@ import logging
 import os
 import time
 
-from flwr.app import ArrayRecord, Context
+from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
 from autodiag import release
-from contracts.records import instructions_record
+from contracts.records import instructions_record, load_model, model_arrays
 from tasks.flower_logs import plain_unless_terminal
 from tasks.models import mlp
 from tasks.registry import get_task
@@ -79,7 +79,7 @@ def run_study(grid: Grid, config: StudyConfig, on_round: RoundListener | None = 
     try:
         result = strategy.start(
             grid=grid,
-            initial_arrays=ArrayRecord(model.state_dict()),
+            initial_arrays=model_arrays(model),
             num_rounds=config.num_server_rounds,
             timeout=config.round_timeout,
             train_config=instructions,
@@ -92,7 +92,7 @@ def run_study(grid: Grid, config: StudyConfig, on_round: RoundListener | None = 
         log.error("study %s stopped: %s", config.study_id, exc)
     explanations: dict[str, object] = {}
     if final is not None:
-        model.load_state_dict(final.to_torch_state_dict())
+        load_model(model, final, "the aggregated model")
         if spec.what_if is not None:
             explanations = what_if(model, encoder, spec.what_if)
     report = build_report(

@@ -31,12 +31,14 @@ def launcher_folder(flwr_home: Path | None) -> Path:
 def supernode_environment(flwr_home: Path | None) -> dict[str, str]:
     """This venv first on PATH (the SuperNode launches ``flwr-clientapp`` by name), and before it
     the partner's ``flwr-clientapp`` launcher, which runs only app bundles the partner approved
-    (``node_agent.deployment.approved_app``); telemetry off.
+    (``node_agent.deployment.approved_app``), and the ``flower-superexec`` its SuperNode wakes when
+    a message arrives (``node_agent.deployment.superexec_wake``); telemetry off.
 
     The ClientApp runs from the app bundle Flower installs under FLWR_HOME, where the default
     ``<repo>/../shared/data`` means nothing: the reference-data folder is resolved here, once.
     """
     from node_agent.deployment.approved_app import write_launcher
+    from node_agent.deployment.superexec_wake import WAKE_ENV, wake_path, write_superexec_launcher
     from tasks.reference import ENV_VAR as REFERENCE_ENV
     from tasks.reference import ReferenceDataError, reference_data_dir
 
@@ -46,8 +48,11 @@ def supernode_environment(flwr_home: Path | None) -> dict[str, str]:
         [str(launcher.parent), str(Path(sys.executable).parent), env.get("PATH", "")]
     )
     env["FLWR_TELEMETRY_ENABLED"] = "0"
-    # Flower's SuperExec asks its own SuperNode (loopback) for a task to launch once a second by
-    # default: half a second of every message's wait, on average. A quarter: 0.125 s for ≈ 1 % of a core.
+    # The SuperNode starts `flower-superexec` by name: ours, beside the launcher, is Flower's woken by
+    # the SuperNode when a message arrives (superexec_wake). Flower's own poll, should the wake socket
+    # fail, every quarter second (its default, once a second, is half a second per message on average).
+    write_superexec_launcher(launcher.parent)
+    env[WAKE_ENV] = str(wake_path(launcher.parent))
     env.setdefault("FLWR_SUPEREXEC_TASK_POLL_INTERVAL", "0.25")
     with contextlib.suppress(ReferenceDataError):
         env[REFERENCE_ENV] = str(reference_data_dir())

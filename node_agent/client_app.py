@@ -16,10 +16,19 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message, RecordDict
+from flwr.app import ConfigRecord, Context, Message, RecordDict
 from flwr.clientapp import ClientApp
 
-from contracts.records import EvaluateReply, RoundMessage, TrainReply, read_instructions, round_arrays
+from contracts.instructions import InstructionError, RecordError
+from contracts.records import (
+    EvaluateReply,
+    RoundMessage,
+    TrainReply,
+    load_model,
+    model_arrays,
+    read_instructions,
+    round_arrays,
+)
 from tasks.flower_logs import plain_unless_terminal
 from tasks.metrics import RECORD_CELLS, HoldoutRelease, holdout_statistics, suppress_small_cells
 
@@ -92,7 +101,10 @@ def _model(study: SiteStudy, msg: Message) -> torch.nn.Module:
     from tasks.models import mlp
 
     model = mlp(study.data.x_train.shape[1], study.spec.hidden)
-    model.load_state_dict(round_arrays(msg.content).to_torch_state_dict())
+    try:
+        load_model(model, round_arrays(msg.content), "the round message")
+    except RecordError as exc:  # another model than the study's: the coordinator's error, refused as such
+        raise InstructionError(str(exc)) from None
     return model
 
 
@@ -164,7 +176,7 @@ def _train(study: SiteStudy, msg: Message, context: Context) -> RecordDict:
     # plan rests on the site's released size (node_agent.site_size), not on its exact count.
     return TrainReply(
         site=study.settings.site,
-        arrays=ArrayRecord(model.state_dict()),
+        arrays=model_arrays(model),
         aggregation_weight=float(plan.steps_per_epoch),  # 1/q, from the released size only
         epsilon=epsilon_spent([*history, study.size.step()], plan.delta) if private else float("inf"),
         delta=plan.delta,

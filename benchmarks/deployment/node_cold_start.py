@@ -40,11 +40,12 @@ start = time.perf_counter()
 import node_agent.client_app as client_app
 imported = time.perf_counter()
 from collections.abc import Mapping
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message, Metadata, RecordDict
+from flwr.app import ConfigRecord, Context, Message, Metadata, RecordDict
 from node_agent import site_study
 from node_agent.gate import StudyGate, StudyTerms
 from node_agent.settings import resolve
 from contracts.instructions import StudyInstructions
+from contracts.records import model_arrays  # noqa: E402
 from tasks.registry import get_task
 
 case = json.loads(sys.argv[1])
@@ -85,7 +86,7 @@ else:
     opened = time.perf_counter()
     from tasks.models import mlp
     model = mlp(task.encoder_for(tuple(case["fields"])).width, task.hidden, seed=1)
-    content = RecordDict({"arrays": ArrayRecord(model.state_dict()), "config": ConfigRecord(config)})
+    content = RecordDict({"arrays": model_arrays(model), "config": ConfigRecord(config)})
     handler = client_app.train
 metadata = Metadata(run_id=1, message_id="m", src_node_id=0, dst_node_id=1, reply_to_message_id="",
                     group_id="1", created_at=time.time(), ttl=3600.0, message_type=case["kind"])

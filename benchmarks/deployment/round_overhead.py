@@ -123,6 +123,11 @@ def _deploy(
             ready = time.perf_counter() - start
             cpu.sample()
             at_ready = cpu.by_role()
+            # What the federation costs while no study runs: every node's pulls, polls and heartbeats.
+            time.sleep(IDLE_SECONDS)
+            cpu.sample()
+            before_study = cpu.by_role()
+            idle = difference(before_study, at_ready)
             run_id = control.start_run(REPO, config.to_run_config())
             outcome = control.wait(run_id, timeout_s=1800)
         total = time.perf_counter() - start
@@ -136,10 +141,15 @@ def _deploy(
     timing["startup_seconds"] = round(ready, 2)
     timing["warm_launches"] = forked
     # Where the run's CPU went, start-up excluded (the simulation row reports its whole run).
-    timing["cpu_seconds_by_role"] = difference(used, at_ready)  # type: ignore[assignment]
+    timing["cpu_seconds_by_role"] = difference(used, before_study)  # type: ignore[assignment]
     timing["cpu_seconds_at_startup"] = at_ready  # type: ignore[assignment]
+    timing["idle_cores_by_role"] = {role: round(s / IDLE_SECONDS, 3) for role, s in idle.items() if s}  # type: ignore[assignment]
+    timing["idle_cores"] = round(sum(idle.values()) / IDLE_SECONDS, 3)
     return timing
 
+
+#: Seconds the started federation is left idle, its CPU measured, before the study.
+IDLE_SECONDS = 20.0
 
 #: Deployments each row runs; ``--warm-only`` leaves out the cold one (a quicker look, not saved).
 MODES = ["warm", "cold"]

@@ -18,8 +18,12 @@ Flower's loop: a Flower upgrade that moves these sleeps fails there, not silentl
 
 from __future__ import annotations
 
+import functools
+import os
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 #: Flower 1.42's sleeps in that loop, in seconds: ``time.sleep(3)`` when no message was pulled,
@@ -43,11 +47,31 @@ class PromptSleeps:
         time.sleep(self.shorter.get(seconds, seconds))
 
 
+def waking(pull_and_store: Callable[..., int | None], wake_socket: Path) -> Callable[..., int | None]:
+    """Flower's ``_pull_and_store_message``, then a wake for the node's SuperExec when it stored a
+    message (:mod:`node_agent.deployment.superexec_wake`): the ClientApp starts now, not at a poll."""
+    from node_agent.deployment.superexec_wake import wake
+
+    @functools.wraps(pull_and_store)
+    def pull_store_and_wake(*args: Any, **kwargs: Any) -> int | None:
+        run_id = pull_and_store(*args, **kwargs)
+        if run_id is not None:
+            wake(wake_socket)
+        return run_id
+
+    return pull_store_and_wake
+
+
 def install(pull_interval_s: float = PULL_INTERVAL_S, local_wait_s: float = LOCAL_WAIT_S) -> None:
-    """Shorten the waits of Flower's SuperNode loop in this process."""
+    """Shorten the waits of Flower's SuperNode loop in this process; wake its SuperExec on a message."""
     from flwr.supernode import start_client_internal
 
+    from node_agent.deployment.superexec_wake import WAKE_ENV
+
     setattr(start_client_internal, "time", PromptSleeps(pull_interval_s, local_wait_s))  # noqa: B010
+    if wake_socket := os.environ.get(WAKE_ENV):
+        original = start_client_internal._pull_and_store_message
+        setattr(start_client_internal, "_pull_and_store_message", waking(original, Path(wake_socket)))  # noqa: B010
 
 
 def main() -> int:

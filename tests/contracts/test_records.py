@@ -5,21 +5,25 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from flwr.app import ArrayRecord, ConfigRecord, Error, MetricRecord, RecordDict
+from flwr.app import Array, ArrayRecord, ConfigRecord, Error, MetricRecord, RecordDict
 
 from contracts.decline import DECLINED_CODE, Decline
 from contracts.instructions import InstructionError, RecordError, StudyInstructions
 from contracts.queries import ClusteringMessage, ClusteringStepReply, QueryReply
 from contracts.records import (
+    MODEL,
     EvaluateReply,
     RoundMessage,
     TrainReply,
     instructions_record,
+    load_model,
+    model_arrays,
     read_instructions,
 )
 from tasks.analytics import QueryAnswer
 from tasks.clustering_protocol import ClusteringReply, ClusteringRequest, Step
 from tasks.metrics import HoldoutLayout, HoldoutRelease
+from tasks.models import mlp
 
 INSTRUCTIONS = StudyInstructions(
     study_id="s1",
@@ -46,6 +50,35 @@ def test_a_round_message_reads_back_its_instructions_round_and_model() -> None:
     read = RoundMessage.from_record(sent.to_record())
     assert read.instructions == INSTRUCTIONS and read.server_round == 2
     assert np.array_equal(read.arrays.to_numpy_ndarrays()[0], _arrays().to_numpy_ndarrays()[0])
+
+
+def test_a_model_travels_as_one_array_and_loads_back_exactly() -> None:
+    """One array, not one per tensor: Flower sends each array as two objects, one HTTP call each."""
+    sent = mlp(12, (8, 4), seed=3)
+    arrays = model_arrays(sent)
+    assert list(arrays) == [MODEL] and len(sent.state_dict()) == 6
+    received = mlp(12, (8, 4), seed=99)
+    load_model(received, arrays, "test")
+    for name, tensor in sent.state_dict().items():
+        assert np.array_equal(tensor.numpy(), received.state_dict()[name].numpy())
+
+
+def test_a_model_of_another_shape_is_named_not_loaded() -> None:
+    """Same number of values, other layout, other type, or the per-tensor record: each named."""
+    received = mlp(12, (8, 4), seed=99)
+    before = {k: v.clone() for k, v in received.state_dict().items()}
+    vector = np.asarray(model_arrays(mlp(12, (8, 4)))[MODEL].numpy())
+    for arrays, says in [
+        (model_arrays(mlp(13, (8, 4))), "this study's model is"),
+        (ArrayRecord({MODEL: Array(vector[:-1])}), "this study's model is"),
+        (ArrayRecord({MODEL: Array(vector.astype(np.float64))}), "float64"),
+        (ArrayRecord({MODEL: Array(vector.reshape(5, -1))}), "shape"),
+        (ArrayRecord(mlp(12, (8, 4)).state_dict()), "one array 'model'"),
+        (ArrayRecord({MODEL: Array(vector), "extra": Array(vector)}), "one array 'model'"),
+    ]:
+        with pytest.raises(RecordError, match=says):
+            load_model(received, arrays, "the round message")
+    assert all(np.array_equal(v, received.state_dict()[k]) for k, v in before.items())
 
 
 def test_the_strategy_config_is_the_instructions() -> None:

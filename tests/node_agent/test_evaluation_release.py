@@ -15,8 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message, RecordDict
+from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, RecordDict
 
+from contracts.instructions import InstructionError
+from contracts.records import MODEL, model_arrays
 from coordinator.grant import request_grant
 from coordinator.study_config import StudyConfig
 from node_agent import client_app, site_study
@@ -66,7 +68,7 @@ def _open(settings, config):
 def _message(model: torch.nn.Module, config: StudyConfig) -> Message:
     """What the handler reads of an evaluate message: its content (weights and instructions)."""
     content = RecordDict(
-        {"arrays": ArrayRecord(model.state_dict()), "config": ConfigRecord(config.instructions().to_config())}
+        {"arrays": model_arrays(model), "config": ConfigRecord(config.instructions().to_config())}
     )
     return SimpleNamespace(content=content)  # type: ignore[return-value]
 
@@ -167,6 +169,28 @@ def test_evaluations_past_the_grants_number_are_refused_even_from_a_fresh_proces
     evaluations = [c for c in commits if c["mechanism"]["noise_multiplier"] != SIZE_NOISE]
     assert len(evaluations) == granted  # and the size was released once, not once per process
     assert len(commits) == granted + 1
+
+
+def test_a_model_that_is_not_the_studys_is_refused_before_it_costs_an_evaluation(node, tmp_path):
+    """The model travels as one array (contracts.records.model_arrays): a coordinator that sends more
+    values (a wider network, to score records on more of their features), the per-tensor layout or
+    another number type is refused as a bad message, and no evaluation is claimed or charged."""
+    settings, config, broker, keys = node
+    study = _open(settings, config)
+    model = mlp(study.data.x_test.shape[1], (64, 32))
+    vector = np.asarray(model_arrays(model)[MODEL].numpy())
+    crafted = [
+        ArrayRecord({MODEL: Array(np.concatenate([vector, np.ones(32, np.float32)]))}),
+        ArrayRecord(model.state_dict()),
+        ArrayRecord({MODEL: Array(vector.astype(np.float64))}),
+        ArrayRecord({MODEL: Array(vector.reshape(1, -1))}),
+    ]
+    for arrays in crafted:
+        content = RecordDict({"arrays": arrays, "config": ConfigRecord(config.instructions().to_config())})
+        with pytest.raises(InstructionError, match="round message"):
+            client_app._evaluate(study, SimpleNamespace(content=content), _context())  # type: ignore[arg-type]
+    assert study.evaluations().used() == 0
+    assert len(_gaussian_commits(keys, broker, tmp_path)) == 1  # the size release only
 
 
 def test_groups_under_the_small_cell_size_are_not_released(tmp_path):

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message, Metadata, RecordDict
+from flwr.app import ConfigRecord, Context, Message, Metadata, RecordDict
 
 from anonymization.identifiers import get_identifier_type
+from contracts.records import model_arrays
 from coordinator.grant import request_grant
 from coordinator.study_config import StudyConfig
 from node_agent import client_app, site_study
@@ -41,7 +42,7 @@ RANDOM_PER_RUN = ("reservation_id", "counts_commitment")
 def _message(config: StudyConfig, width: int) -> Message:
     content = RecordDict(
         {
-            "arrays": ArrayRecord(mlp(width, (64, 32), seed=1).state_dict()),
+            "arrays": model_arrays(mlp(width, (64, 32), seed=1)),
             "config": ConfigRecord({**config.instructions().to_config(), "server-round": 1}),
         }
     )

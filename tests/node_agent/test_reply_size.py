@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message, Metadata, RecordDict
+from flwr.app import ConfigRecord, Context, Message, Metadata, RecordDict
 
+from contracts.records import model_arrays
 from coordinator.study_config import StudyConfig
 from node_agent import client_app, site_study
 from node_agent.settings import resolve
@@ -72,7 +73,7 @@ def _train(data_dir: Path, config: StudyConfig) -> Message:
     spec = get_task(config.task)
     content = RecordDict(
         {
-            "arrays": ArrayRecord(mlp(spec.encoder().width, spec.hidden, seed=1).state_dict()),
+            "arrays": model_arrays(mlp(spec.encoder().width, spec.hidden, seed=1)),
             "config": ConfigRecord({**config.instructions().to_config(), "server-round": 1}),
         }
     )

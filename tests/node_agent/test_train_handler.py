@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message, Metadata, RecordDict
+from flwr.app import ConfigRecord, Context, Message, Metadata, RecordDict
 
 from contracts.decline import DECLINED_CODE
+from contracts.records import MODEL, model_arrays
 from coordinator.study_config import StudyConfig
 from node_agent import site_study, training
 from node_agent.client_app import train
@@ -63,7 +64,7 @@ def _message(config: StudyConfig, server_round: int) -> Message:
     model = mlp(spec.encoder().width, spec.hidden, seed=config.seed)
     content = RecordDict(
         {
-            "arrays": ArrayRecord(model.state_dict()),
+            "arrays": model_arrays(model),
             "config": ConfigRecord({**config.instructions().to_config(), "server-round": server_round}),
         }
     )
@@ -93,8 +94,7 @@ def _context(data_dir: Path, **node_config) -> Context:
 
 def _weights(reply: Message) -> np.ndarray:
     assert not reply.has_error(), reply.error.reason
-    state = reply.content["arrays"].to_torch_state_dict()
-    return np.concatenate([v.numpy().reshape(-1) for v in state.values()])
+    return np.asarray(reply.content["arrays"][MODEL].numpy())
 
 
 def _declined(reply: Message) -> str:
