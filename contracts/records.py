@@ -127,8 +127,12 @@ def model_arrays(model: nn.Module) -> ArrayRecord:
 
 
 def load_model(model: nn.Module, arrays: ArrayRecord, what: str) -> None:
-    """``model`` takes the values of ``arrays`` (written by :func:`model_arrays` for the same model);
-    ``RecordError`` names what differs — the record's arrays, the values' number or type."""
+    """``model`` takes the values of ``arrays`` (written by :func:`model_arrays` for the same model).
+
+    Any floating-point type is taken, as the model's own (an aggregate may come back wider: FedAdam's
+    is float64); another number of values, another layout, values that are not finite or do not read
+    as one array raise ``RecordError``, which names what differs, and leave ``model`` as it was.
+    """
     import torch
 
     if list(arrays) != [MODEL]:
@@ -137,20 +141,27 @@ def load_model(model: nn.Module, arrays: ArrayRecord, what: str) -> None:
         )
     try:
         vector = arrays[MODEL].numpy()
-    except (ValueError, TypeError, OSError, EOFError) as exc:
+    except (ValueError, TypeError, OSError, EOFError, MemoryError) as exc:
         raise RecordError(f"{what}: its model does not read as an array ({type(exc).__name__})") from None
     state = model.state_dict()
-    sizes = [t.numel() for t in state.values()]
-    dtype = torch.empty(0, dtype=next(iter(state.values())).dtype).numpy().dtype
-    if vector.ndim != 1 or vector.size != sum(sizes) or vector.dtype != dtype:
-        raise RecordError(
-            f"{what}: its model holds {vector.size} {vector.dtype} values of shape {vector.shape}; "
-            f"this study's model is {sum(sizes)} {dtype} values"
+    size = sum(t.numel() for t in state.values())
+    if not (
+        isinstance(vector, np.ndarray)
+        and vector.shape == (size,)
+        and np.issubdtype(vector.dtype, np.floating)
+    ):
+        described = (
+            f"{vector.dtype} values of shape {vector.shape}" if isinstance(vector, np.ndarray) else "no array"
         )
-    pieces = np.split(vector, np.cumsum(sizes)[:-1])
+        raise RecordError(
+            f"{what}: its model holds {described}; this study's model is {size} floating-point values"
+        )
+    if not np.isfinite(vector).all():
+        raise RecordError(f"{what}: its model holds values that are not finite")
+    pieces = np.split(vector, np.cumsum([t.numel() for t in state.values()])[:-1])
     model.load_state_dict(
         {
-            name: torch.from_numpy(piece.reshape(t.shape).copy())
+            name: torch.from_numpy(piece.astype(t.numpy().dtype).reshape(t.shape))
             for (name, t), piece in zip(state.items(), pieces, strict=True)
         }
     )

@@ -10,6 +10,7 @@ from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
 from autodiag import release
+from contracts.instructions import RecordError
 from contracts.records import instructions_record, load_model, model_arrays
 from tasks.flower_logs import plain_unless_terminal
 from tasks.models import mlp
@@ -90,11 +91,15 @@ def run_study(grid: Grid, config: StudyConfig, on_round: RoundListener | None = 
     except StudyAborted as exc:
         status, reason, round_metrics = "aborted", str(exc), {}
         log.error("study %s stopped: %s", config.study_id, exc)
-    explanations: dict[str, object] = {}
     if final is not None:
-        load_model(model, final, "the aggregated model")
-        if spec.what_if is not None:
-            explanations = what_if(model, encoder, spec.what_if)
+        try:
+            load_model(model, final, "the aggregated model")
+        except RecordError as exc:  # e.g. a site's update that was not finite: no model to publish
+            status, reason, final = "aborted", str(exc), None
+            log.error("study %s stopped: %s", config.study_id, exc)
+    explanations: dict[str, object] = {}
+    if final is not None and spec.what_if is not None:
+        explanations = what_if(model, encoder, spec.what_if)
     report = build_report(
         config,
         journal,

@@ -25,7 +25,6 @@ import hashlib
 import io
 import json
 import os
-import shlex
 import shutil
 import sys
 import tomllib
@@ -35,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from node_agent.deployment.flower_shims import write_module_script
 from node_agent.deployment.warm_start import SOCKET_ENV, Request, launch_warm, socket_path
 
 #: The partner's allow-list, in the node's keys folder (not in anything the coordinator ships).
@@ -245,14 +245,11 @@ def write_launcher(folder: Path) -> Path:
     launch to the node's warm server when one listens (:mod:`node_agent.deployment.warm_start`)."""
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     folder.chmod(0o700)  # it may hold the warm server's socket
-    launcher = folder / LAUNCHER_NAME
-    launcher.write_text(
-        f"#!/bin/sh\n{SOCKET_ENV}={shlex.quote(str(socket_path(folder)))} "
-        f'exec {shlex.quote(sys.executable)} -m node_agent.deployment.approved_app "$@"\n',
-        encoding="utf-8",
+    return write_module_script(
+        folder / LAUNCHER_NAME,
+        "node_agent.deployment.approved_app",
+        env={SOCKET_ENV: str(socket_path(folder))},
     )
-    launcher.chmod(0o755)
-    return launcher
 
 
 PYCACHE_FOLDER = "r2dde-pycache"

@@ -12,8 +12,10 @@ round_overhead.py`` reports the CPU of each kind of process).
 :mod:`tasks.flower_logs`) with the idle pull every :data:`PULL_INTERVAL_S` and the local waits every
 :data:`LOCAL_WAIT_S`. A pull is one small HTTPS call on the SuperLink: ten nodes asking once a
 second are ten calls a second on a server that already answers their heartbeats; a local wait is a
-look into the SuperNode's own in-memory state. ``tests/node_agent/test_prompt_pull.py`` pins
-Flower's loop: a Flower upgrade that moves these sleeps fails there, not silently.
+look into the SuperNode's own in-memory state. Once it has stored a message, it wakes the node's
+SuperExec to launch the ClientApp (:mod:`node_agent.deployment.superexec_wake`).
+``tests/node_agent/test_prompt_pull.py`` pins Flower's loop: a Flower upgrade that moves these sleeps
+fails there, not silently.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from node_agent.deployment.flower_shims import TimeStandIn, flower_module
+
 #: Flower 1.42's sleeps in that loop, in seconds: ``time.sleep(3)`` when no message was pulled,
 #: ``time.sleep(0.5)`` while waiting for a reply (or its content) in the node's own state.
 FLOWER_IDLE_SLEEP_S = 3
@@ -34,14 +38,11 @@ PULL_INTERVAL_S = 1.0
 LOCAL_WAIT_S = 0.1
 
 
-class PromptSleeps:
+class PromptSleeps(TimeStandIn):
     """The ``time`` module as Flower's SuperNode loop sees it: its two waits shortened."""
 
     def __init__(self, pull_interval_s: float = PULL_INTERVAL_S, local_wait_s: float = LOCAL_WAIT_S) -> None:
         self.shorter = {FLOWER_IDLE_SLEEP_S: pull_interval_s, FLOWER_LOCAL_WAIT_S: local_wait_s}
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(time, name)
 
     def sleep(self, seconds: float) -> None:
         time.sleep(self.shorter.get(seconds, seconds))
@@ -64,10 +65,9 @@ def waking(pull_and_store: Callable[..., int | None], wake_socket: Path) -> Call
 
 def install(pull_interval_s: float = PULL_INTERVAL_S, local_wait_s: float = LOCAL_WAIT_S) -> None:
     """Shorten the waits of Flower's SuperNode loop in this process; wake its SuperExec on a message."""
-    from flwr.supernode import start_client_internal
-
     from node_agent.deployment.superexec_wake import WAKE_ENV
 
+    start_client_internal = flower_module("flwr.supernode.start_client_internal")
     setattr(start_client_internal, "time", PromptSleeps(pull_interval_s, local_wait_s))  # noqa: B010
     if wake_socket := os.environ.get(WAKE_ENV):
         original = start_client_internal._pull_and_store_message

@@ -3,8 +3,11 @@ what is missing, and a site's refusal is read from its fields, never from a sent
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
+import torch
 from flwr.app import Array, ArrayRecord, ConfigRecord, Error, MetricRecord, RecordDict
 
 from contracts.decline import DECLINED_CODE, Decline
@@ -63,16 +66,41 @@ def test_a_model_travels_as_one_array_and_loads_back_exactly() -> None:
         assert np.array_equal(tensor.numpy(), received.state_dict()[name].numpy())
 
 
+def test_a_wider_float_type_is_the_models_own() -> None:
+    """FedAdam's aggregate comes back as float64, a node may answer in another byte order: the
+    values are taken as the model's float32 (as load_state_dict did with the per-tensor record)."""
+    sent = mlp(12, (8, 4), seed=3)
+    vector = np.asarray(model_arrays(sent)[MODEL].numpy())
+    for other in (vector.astype(np.float64), vector.astype(">f4")):
+        received = mlp(12, (8, 4), seed=99)
+        load_model(received, ArrayRecord({MODEL: Array(other)}), "test")
+        assert all(t.dtype == torch.float32 for t in received.state_dict().values())
+        assert np.allclose(np.asarray(model_arrays(received)[MODEL].numpy()), vector)
+
+
+def _npz(vector: np.ndarray) -> Array:
+    """An array whose bytes are a zip of arrays: numpy's loader returns no array for it."""
+    buffer = io.BytesIO()
+    np.savez(buffer, a=vector)
+    return Array(dtype="float32", shape=tuple(vector.shape), stype="numpy.ndarray", data=buffer.getvalue())
+
+
 def test_a_model_of_another_shape_is_named_not_loaded() -> None:
-    """Same number of values, other layout, other type, or the per-tensor record: each named."""
+    """Another size, layout, number type, values that are not finite, bytes that are no array, or
+    the per-tensor record: each named, and the model is left as it was."""
     received = mlp(12, (8, 4), seed=99)
     before = {k: v.clone() for k, v in received.state_dict().items()}
     vector = np.asarray(model_arrays(mlp(12, (8, 4)))[MODEL].numpy())
+    poisoned = vector.copy()
+    poisoned[3] = np.nan
     for arrays, says in [
         (model_arrays(mlp(13, (8, 4))), "this study's model is"),
         (ArrayRecord({MODEL: Array(vector[:-1])}), "this study's model is"),
-        (ArrayRecord({MODEL: Array(vector.astype(np.float64))}), "float64"),
+        (ArrayRecord({MODEL: Array(vector.astype(np.int32))}), "int32 values"),
         (ArrayRecord({MODEL: Array(vector.reshape(5, -1))}), "shape"),
+        (ArrayRecord({MODEL: Array(poisoned)}), "not finite"),
+        (ArrayRecord({MODEL: Array(np.full_like(vector, np.inf))}), "not finite"),
+        (ArrayRecord({MODEL: _npz(vector)}), "no array"),
         (ArrayRecord(mlp(12, (8, 4)).state_dict()), "one array 'model'"),
         (ArrayRecord({MODEL: Array(vector), "extra": Array(vector)}), "one array 'model'"),
     ]:

@@ -31,6 +31,8 @@ from coordinator.deployment.processes import ManagedProcess, marked_processes
 from coordinator.deployment.study import with_node_sites
 from coordinator.grant import request_grant
 from coordinator.study_config import StudyConfig
+from node_agent.cli import launcher_folder
+from node_agent.deployment.superexec_wake import wake, wake_path
 from policies.loader import DOCUMENTS_DIR
 from simulations.partners import generate_partners
 from trust_broker.audit.verify import verify_export
@@ -163,6 +165,17 @@ def test_the_study_runs_to_completion_on_the_deployment_engine(study: StudyRun) 
     site = study.report["sites"][TRAINS]
     assert site["status"] == "trained" and site["rounds_trained"] == [1]
     assert 0 < site["epsilon"] <= site["target_epsilon"] + 1e-6
+
+
+def test_the_node_that_trained_had_its_superexec_woken_by_its_supernode(
+    study: StudyRun, federation: LoopbackFederation
+) -> None:
+    """`r2dde node start`'s SuperExec listens on its wake socket (node_agent.deployment.superexec_wake):
+    its SuperNode's wakes reach it, and it did not fall back to Flower's poll."""
+    assert study.outcome.completed
+    path = wake_path(launcher_folder(federation.workdir / f"flwr-{TRAINS}"))
+    assert wake(path), f"no SuperExec listens at {path}"
+    assert "no SuperExec wake socket" not in federation.supervisor[f"node-{TRAINS}"].log_text()
 
 
 def test_a_node_killed_mid_round_is_left_out_and_its_reservation_stays_charged(

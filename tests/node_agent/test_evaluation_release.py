@@ -173,8 +173,9 @@ def test_evaluations_past_the_grants_number_are_refused_even_from_a_fresh_proces
 
 def test_a_model_that_is_not_the_studys_is_refused_before_it_costs_an_evaluation(node, tmp_path):
     """The model travels as one array (contracts.records.model_arrays): a coordinator that sends more
-    values (a wider network, to score records on more of their features), the per-tensor layout or
-    another number type is refused as a bad message, and no evaluation is claimed or charged."""
+    values (a wider network, to score records on more of their features), the per-tensor layout,
+    values that are not finite (scores that break the histogram after the evaluation was claimed) or
+    another layout is refused as a bad message, and no evaluation is claimed or charged."""
     settings, config, broker, keys = node
     study = _open(settings, config)
     model = mlp(study.data.x_test.shape[1], (64, 32))
@@ -182,7 +183,7 @@ def test_a_model_that_is_not_the_studys_is_refused_before_it_costs_an_evaluation
     crafted = [
         ArrayRecord({MODEL: Array(np.concatenate([vector, np.ones(32, np.float32)]))}),
         ArrayRecord(model.state_dict()),
-        ArrayRecord({MODEL: Array(vector.astype(np.float64))}),
+        ArrayRecord({MODEL: Array(np.where(np.arange(vector.size) == 5, np.nan, vector).astype(np.float32))}),
         ArrayRecord({MODEL: Array(vector.reshape(1, -1))}),
     ]
     for arrays in crafted:

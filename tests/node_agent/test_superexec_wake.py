@@ -11,11 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-from flwr.supercore.superexec import run_superexec
-from flwr.supernode import start_client_internal
 
 from node_agent.deployment import prompt_pull, superexec_wake
-from node_agent.deployment.superexec_wake import WakeableSleeps, WakeChannel, wake, wake_path
+from node_agent.deployment.flower_shims import flower_module
+from node_agent.deployment.superexec_wake import WakeableSleeps, WakeChannel, WakeError, wake, wake_path
 
 
 @pytest.fixture
@@ -25,47 +24,52 @@ def folder(tmp_path: Path) -> Path:
     return private
 
 
+run_superexec = flower_module("flwr.supercore.superexec.run_superexec")
+start_client_internal = flower_module("flwr.supernode.start_client_internal")
+
+
 def _timed_wait(channel: WakeChannel, timeout_s: float) -> tuple[bool, float]:
     began = time.monotonic()
     woken = channel.wait(timeout_s)
     return woken, time.monotonic() - began
 
 
+def _calls(tree: ast.AST, name: str) -> list[ast.Call]:
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Call) and ast.unparse(n.func) == name]
+
+
+def _function(module: object, name: str) -> ast.FunctionDef:
+    (found,) = [
+        node
+        for node in ast.walk(ast.parse(inspect.getsource(module)))  # type: ignore[arg-type]
+        if isinstance(node, ast.FunctionDef) and node.name == name
+    ]
+    return found
+
+
 def test_flowers_superexec_sleeps_once_per_poll_and_nowhere_else() -> None:
     """The shim replaces every sleep of that module: if a Flower upgrade adds one (a retry, a back-off),
     it would end on a wake too. Fail here and review node_agent/deployment/superexec_wake.py."""
     tree = ast.parse(inspect.getsource(run_superexec))
-    sleeps = [
-        node
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and ast.unparse(node.func) == "time.sleep"
-    ]
+    sleeps = _calls(tree, "time.sleep")
     assert [ast.unparse(call.args[0]) for call in sleeps] == ["task_poll_interval"]
     polling = [
         loop
         for loop in ast.walk(tree)
         if isinstance(loop, ast.While)
-        and any(
-            ast.unparse(n.func) == "client.AcquireTask" for n in ast.walk(loop) if isinstance(n, ast.Call)
-        )
+        and _calls(loop, "client.AcquireTask")
         and any(n is sleeps[0] for n in ast.walk(loop))
     ]
     assert polling, "the poll's sleep is no longer in the loop that asks for a task"
 
 
-def test_the_supernode_loop_calls_the_pull_it_can_be_given() -> None:
-    """The SuperNode's wake rides on ``_pull_and_store_message`` being looked up at each call."""
-    (loop,) = [
-        node
-        for node in ast.walk(ast.parse(inspect.getsource(start_client_internal)))
-        if isinstance(node, ast.FunctionDef) and node.name == "start_client_internal"
-    ]
-    calls = [
-        n
-        for n in ast.walk(loop)
-        if isinstance(n, ast.Call) and ast.unparse(n.func) == "_pull_and_store_message"
-    ]
-    assert len(calls) == 1
+def test_the_supernode_loop_calls_the_pull_it_can_be_given_and_the_pull_creates_the_task() -> None:
+    """The SuperNode's wake rides on ``_pull_and_store_message`` being looked up at each call, and on
+    the task being created by then: a wake before its task would find nothing and wait a poll."""
+    loop = _function(start_client_internal, "start_client_internal")
+    assert len(_calls(loop, "_pull_and_store_message")) == 1
+    pull = _function(start_client_internal, "_pull_and_store_message")
+    assert len(_calls(pull, "state.create_task")) == 1
 
 
 def test_a_wake_ends_the_wait_at_once_and_none_lets_it_run_out(folder: Path) -> None:
@@ -80,19 +84,44 @@ def test_a_wake_ends_the_wait_at_once_and_none_lets_it_run_out(folder: Path) -> 
         channel.close()
 
 
-def test_a_wake_sent_while_the_superexec_was_asking_is_not_lost_and_is_used_once(folder: Path) -> None:
+def test_a_wake_sent_while_the_superexec_was_asking_is_not_lost_and_each_is_used_once(folder: Path) -> None:
     """The race: the message is stored while the SuperExec's AcquireTask is in flight (not waiting).
-    The datagram waits in the socket; the next wait returns at once; the wakes are consumed."""
+    The datagram waits in the socket; the next wait returns at once; each wake is one more ask."""
     channel = WakeChannel(wake_path(folder))
     try:
-        for _ in range(3):
+        for _ in range(2):
             assert wake(wake_path(folder))
-        woken, waited = _timed_wait(channel, 10.0)
-        assert woken and waited < 1.0
+        for _ in range(2):
+            woken, waited = _timed_wait(channel, 10.0)
+            assert woken and waited < 1.0
         woken, waited = _timed_wait(channel, 0.2)
         assert not woken and waited >= 0.2
     finally:
         channel.close()
+
+
+def test_a_full_queue_never_blocks_the_supernode(folder: Path) -> None:
+    """A SuperExec that stopped reading (hung, stopped) must not stop its SuperNode's loop."""
+    channel = WakeChannel(wake_path(folder))
+    try:
+        began = time.monotonic()
+        sent = [wake(wake_path(folder)) for _ in range(500)]
+        assert time.monotonic() - began < 5.0
+        assert sent[0] and not sent[-1]  # the queue filled: the rest were dropped, a wake is pending
+    finally:
+        channel.close()
+
+
+def test_a_second_superexec_does_not_take_the_first_ones_socket(folder: Path) -> None:
+    """Two nodes on one FLWR_HOME: the second keeps Flower's poll instead of stealing the wakes."""
+    first = WakeChannel(wake_path(folder))
+    try:
+        with pytest.raises(WakeError, match="another SuperExec"):
+            WakeChannel(wake_path(folder))
+        assert wake(wake_path(folder)) and first.wait(0.0)
+    finally:
+        first.close()
+    WakeChannel(wake_path(folder)).close()  # a socket file with no one behind it is replaced
 
 
 def test_no_wake_socket_outside_a_private_folder(tmp_path: Path) -> None:
@@ -105,8 +134,9 @@ def test_no_wake_socket_outside_a_private_folder(tmp_path: Path) -> None:
     assert not wake(wake_path(shared))
 
 
-def test_a_wake_with_no_superexec_listening_is_dropped(folder: Path) -> None:
+def test_a_wake_with_no_superexec_listening_is_dropped(folder: Path, tmp_path: Path) -> None:
     assert not wake(wake_path(folder))
+    assert not wake(wake_path(tmp_path / "no-such-folder"))
 
 
 def test_the_superexec_loop_polls_every_idle_interval_or_when_woken(folder: Path) -> None:
