@@ -264,30 +264,68 @@ def test_compiled_code_shipped_beside_the_reviewed_source_is_not_the_reviewed_bu
 def test_bytecode_left_in_the_app_folder_never_runs_in_place_of_the_checked_source(tmp_path):
     """Python runs a __pycache__ file whose header matches its source's size and time: one left in
     apps/ by an earlier bundle would run instead of the files the guard compared. The ClientApp
-    keeps its bytecode under FLWR_HOME/r2dde-pycache, so the app folder's is never read."""
-    app = tmp_path / "apps" / "region.reviewed-app.1.0.0.f0d12a3b"
-    app.mkdir(parents=True)
-    module = app / "checked.py"
-    module.write_text("VALUE = 'planted'\n")
-    py_compile.compile(str(module), cfile=str(app / "__pycache__" / "checked.cpython-311.pyc"))
-    stamp = module.stat().st_mtime_ns
-    module.write_text("VALUE = 'checked'\n")  # same size; the time set back: the .pyc still matches
-    os.utime(module, ns=(stamp, stamp))
-    program = "import sys; sys.path.insert(0, sys.argv[1]); {setup}import checked; print(checked.VALUE)"
+    compiles the modules under FLWR_HOME/apps from their source, and writes no bytecode there."""
+    apps = tmp_path / "apps"
+    app = apps / "region.reviewed-app.1.0.0.f0d12a3b"
+    (app / "package").mkdir(parents=True)
+    planted = []
+    for module in (app / "checked.py", app / "package" / "__init__.py"):
+        module.write_text("VALUE = 'planted'\n")
+        cache = module.parent / "__pycache__" / f"{module.stem}.{sys.implementation.cache_tag}.pyc"
+        py_compile.compile(str(module), cfile=str(cache))
+        stamp = module.stat().st_mtime_ns
+        module.write_text("VALUE = 'checked'\n")  # same size; the time set back: the .pyc still matches
+        os.utime(module, ns=(stamp, stamp))
+        planted.append(cache.read_bytes())
+    program = (
+        "import sys; sys.path.insert(0, sys.argv[1]); {setup}"
+        "import checked, package; print(checked.VALUE, package.VALUE)"
+    )
     env = {**os.environ, "FLWR_HOME": str(tmp_path / "flwr-home")}
     env.pop("PYTHONPYCACHEPREFIX", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     plain = [sys.executable, "-c", program.format(setup=""), str(app)]
-    assert (
-        subprocess.run(plain, capture_output=True, text=True, env=env, check=True).stdout.strip() == "planted"
-    )
+    assert subprocess.run(plain, capture_output=True, text=True, env=env, check=True).stdout.split() == [
+        "planted",
+        "planted",
+    ]
     guarded = program.format(
-        setup="from node_agent.deployment.approved_app import private_bytecode; private_bytecode(); "
+        setup="from pathlib import Path; from node_agent.deployment.approved_app import checked_source_only; "
+        f"checked_source_only(Path({str(apps)!r})); "
     )
     result = subprocess.run(
         [sys.executable, "-c", guarded, str(app)], capture_output=True, text=True, env=env, check=True
     )
-    assert result.stdout.strip() == "checked"
-    assert (tmp_path / "flwr-home" / "r2dde-pycache").is_dir()
+    assert result.stdout.split() == ["checked", "checked"]
+    caches = sorted(app.rglob("*.pyc"))
+    assert [c.read_bytes() for c in caches] == planted  # none rewritten, none added
+
+
+def test_only_the_bundles_modules_lose_their_bytecode_cache(tmp_path):
+    """The rest of the process (torch, Flower, the standard library) keeps Python's own cache: a
+    process-wide prefix made every cold ClientApp compile torch again where no bytecode is written."""
+    from importlib.machinery import SourceFileLoader
+
+    from node_agent.deployment.approved_app import CheckedSourceLoader, checked_source_only
+
+    saved_hooks, saved_cache = list(sys.path_hooks), dict(sys.path_importer_cache)
+    try:
+        checked_source_only(tmp_path / "apps")
+        assert sys.pycache_prefix is None
+        import importlib.util
+
+        spec = importlib.util.find_spec("json.decoder")
+        assert spec is not None and type(spec.loader) is SourceFileLoader
+        (tmp_path / "apps" / "one").mkdir(parents=True)
+        (tmp_path / "apps" / "one" / "bundled_module_xyz.py").write_text("X = 1\n")
+        sys.path.insert(0, str(tmp_path / "apps" / "one"))
+        spec = importlib.util.find_spec("bundled_module_xyz")
+        assert spec is not None and isinstance(spec.loader, CheckedSourceLoader)
+    finally:
+        sys.path.remove(str(tmp_path / "apps" / "one"))
+        sys.path_hooks[:] = saved_hooks
+        sys.path_importer_cache.clear()
+        sys.path_importer_cache.update(saved_cache)
 
 
 @pytest.mark.parametrize("name", ["app/../app/client.py", "/etc/app.py", "app//client.py", "app\\client.py"])
