@@ -21,6 +21,7 @@ The digest covers what decides which code runs: every file of the bundle except 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -112,14 +113,16 @@ class Bundle:
 
     def installed_in(self, folder: Path) -> bool:
         """Whether ``folder`` holds exactly this bundle's files, byte for byte, and nothing more but
-        ``__pycache__`` folders, which the ClientApp never reads (:func:`checked_source_only`): what
+        ``.pyc`` files in ``__pycache__`` folders, which the ClientApp never reads
+        (:func:`checked_source_only`); any other file there could be imported as a module: what
         Flower will import is then what was checked."""
         found: dict[str, str] = {}
         for path in folder.rglob("*"):
             relative = path.relative_to(folder)
             if path.is_symlink():
                 return False  # Flower's own unpacking makes none: a link leads out of the checked files
-            if "__pycache__" in relative.parts and relative.as_posix() not in self.files:
+            bytecode = relative.parent.name == "__pycache__" and relative.suffix == ".pyc"
+            if bytecode and relative.as_posix() not in self.files:
                 continue  # never read: the ClientApp compiles the bundle's source (checked_source_only)
             if path.is_file():
                 found[relative.as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -272,11 +275,16 @@ def checked_source_only(apps: Path) -> None:
     other import to an empty cache: a cold ClientApp process compiled torch again at each message
     (2.4× the CPU of a 10-node cold round) wherever ``PYTHONDONTWRITEBYTECODE`` is set, as in our
     container image."""
-    root = apps.resolve()
+    roots = {Path(os.path.abspath(apps)), apps.resolve()}
 
     def bundle_folder(entry: str) -> FileFinder:
-        if not (entry and Path(entry).resolve().is_relative_to(root)):
-            raise ImportError("not an installed bundle's folder")  # the next hook's, as before
+        if not (isinstance(entry, str) and entry):
+            raise ImportError("not a folder")  # the next hook's, as before
+        spellings = {Path(os.path.abspath(entry))}
+        with contextlib.suppress(OSError, RuntimeError, ValueError):  # a loop of links, a NUL byte
+            spellings.add(Path(entry).resolve())
+        if not any(s.is_relative_to(root) for s in spellings for root in roots):
+            raise ImportError("not an installed bundle's folder")
         return FileFinder(entry, (CheckedSourceLoader, SOURCE_SUFFIXES))
 
     sys.path_hooks.insert(0, bundle_folder)

@@ -85,6 +85,11 @@ def _npz(vector: np.ndarray) -> Array:
     return Array(dtype="float32", shape=tuple(vector.shape), stype="numpy.ndarray", data=buffer.getvalue())
 
 
+def _raw(data: bytes) -> Array:
+    """An array record's bytes as a coordinator may craft them."""
+    return Array(dtype="float32", shape=(1,), stype="numpy.ndarray", data=data)
+
+
 def test_a_model_of_another_shape_is_named_not_loaded() -> None:
     """Another size, layout, number type, values that are not finite, bytes that are no array, or
     the per-tensor record: each named, and the model is left as it was."""
@@ -100,6 +105,9 @@ def test_a_model_of_another_shape_is_named_not_loaded() -> None:
         (ArrayRecord({MODEL: Array(vector.reshape(5, -1))}), "shape"),
         (ArrayRecord({MODEL: Array(poisoned)}), "not finite"),
         (ArrayRecord({MODEL: Array(np.full_like(vector, np.inf))}), "not finite"),
+        (ArrayRecord({MODEL: Array(np.full(vector.size, 1e300))}), "not finite"),  # inf as float32
+        (ArrayRecord({MODEL: _raw(b"PK\x03\x04" + bytes(40))}), "does not read"),  # a broken zip
+        (ArrayRecord({MODEL: _raw(b"\x93NUMPY\x01\x00\x01\x00{")}), "does not read"),  # a broken header
         (ArrayRecord({MODEL: _npz(vector)}), "no array"),
         (ArrayRecord(mlp(12, (8, 4)).state_dict()), "one array 'model'"),
         (ArrayRecord({MODEL: Array(vector), "extra": Array(vector)}), "one array 'model'"),

@@ -135,6 +135,18 @@ def test_image_install_steps_are_the_makefile_recipe() -> None:
     assert _pip_steps([line for line in dockerfile if line.startswith("RUN ")]) == recipe
 
 
+def test_images_copy_every_package_the_project_installs() -> None:
+    """`pip install .` in the image installs the packages it finds: one not copied is silently
+    missing, and the image fails at its first import (contracts and autodiag were)."""
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = {name.rstrip("*") for name in project["tool"]["setuptools"]["packages"]["find"]["include"]}
+    dockerfile = (DOCKER / "Dockerfile").read_text(encoding="utf-8")
+    copied = {src for src, _ in re.findall(r"^COPY\s+(\S+)\s+\./(\S+)$", dockerfile, flags=re.MULTILINE)}
+    assert packages and packages <= copied, sorted(packages - copied)
+
+
 def test_images_copy_no_keys_data_or_state() -> None:
     dockerfile = (DOCKER / "Dockerfile").read_text(encoding="utf-8")
     copied = re.findall(r"^COPY\s+(.+?)\s+\S+$", dockerfile, flags=re.MULTILINE)

@@ -191,6 +191,17 @@ def test_an_installed_copy_that_is_not_the_bundle_is_replaced_before_anything_is
     pull(None)
     install(reviewed, skip_prompt=True)
     assert not (folder / "app" / "json.py").exists() and len(unpacked) == 2
+    # Bytecode left in __pycache__ is tolerated (never read); a module there could be imported: not.
+    cache = folder / "app" / "__pycache__"
+    cache.mkdir()
+    (cache / f"client.{sys.implementation.cache_tag}.pyc").write_bytes(b"never read")
+    pull(None)
+    install(reviewed, skip_prompt=True)
+    assert len(unpacked) == 2
+    (cache / "evil.py").write_bytes(b"raise SystemExit('planted')\n")
+    pull(None)
+    install(reviewed, skip_prompt=True)
+    assert not (cache / "evil.py").exists() and len(unpacked) == 3
 
 
 def test_a_run_naming_another_app_or_version_is_refused(approved, flwr_home):
