@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from node_agent.deployment.flower_shims import TimeStandIn, flower_module
+from node_agent.deployment.superexec_wake import WAKE_ENV, wake
 
 #: Flower 1.42's sleeps in that loop, in seconds: ``time.sleep(3)`` when no message was pulled,
 #: ``time.sleep(0.5)`` while waiting for a reply (or its content) in the node's own state.
@@ -51,7 +52,6 @@ class PromptSleeps(TimeStandIn):
 def waking(pull_and_store: Callable[..., int | None], wake_socket: Path) -> Callable[..., int | None]:
     """Flower's ``_pull_and_store_message``, then a wake for the node's SuperExec when it stored a
     message (:mod:`node_agent.deployment.superexec_wake`): the ClientApp starts now, not at a poll."""
-    from node_agent.deployment.superexec_wake import wake
 
     @functools.wraps(pull_and_store)
     def pull_store_and_wake(*args: Any, **kwargs: Any) -> int | None:
@@ -65,8 +65,6 @@ def waking(pull_and_store: Callable[..., int | None], wake_socket: Path) -> Call
 
 def install(pull_interval_s: float = PULL_INTERVAL_S, local_wait_s: float = LOCAL_WAIT_S) -> None:
     """Shorten the waits of Flower's SuperNode loop in this process; wake its SuperExec on a message."""
-    from node_agent.deployment.superexec_wake import WAKE_ENV
-
     start_client_internal = flower_module("flwr.supernode.start_client_internal")
     setattr(start_client_internal, "time", PromptSleeps(pull_interval_s, local_wait_s))  # noqa: B010
     if wake_socket := os.environ.get(WAKE_ENV):

@@ -60,19 +60,19 @@ class WakeChannel:
         try:
             self.sock.setblocking(False)
             with private_address(path) as address:
-                self._take(address)
+                self._take(address, path)
         except BaseException:
             self.sock.close()
             raise
 
-    def _take(self, address: str) -> None:
+    def _take(self, address: str, path: Path) -> None:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as probe:
             try:
                 probe.connect(address)
             except (FileNotFoundError, ConnectionRefusedError):
                 pass  # none, or a socket file left by an earlier SuperExec: it is ours to replace
             else:
-                raise WakeError(f"{address}: another SuperExec listens there")
+                raise WakeError(f"{path}: another SuperExec listens there")
         with contextlib.suppress(FileNotFoundError):
             os.unlink(address)
         previous = os.umask(0o177)

@@ -6,7 +6,6 @@ import ast
 import inspect
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -198,14 +197,3 @@ def test_the_supernode_starts_the_woken_superexec(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "--runtime-api-address" in result.stdout
-
-
-def test_the_module_runs_flowers_superexec() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "node_agent.deployment.superexec_wake", "flower-superexec", "--help"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
