@@ -210,14 +210,10 @@ def guarded_install(pull: PullTaskInput, install: InstallFab) -> tuple[PullTaskI
                 f"the run names app {run.fab_id} {run.fab_version}, the bundle is {bundle.app_id()}"
             )
         from flwr.common.config import get_project_dir
-        from flwr.common.constant import APP_DIR
-        from flwr.supercore.utils import get_flwr_home
 
         installed = get_project_dir(run.fab_id, run.fab_version, content_hash)
-        if installed.resolve().parent != (get_flwr_home() / APP_DIR).resolve():
-            raise AppNotApproved(
-                f"the app's install folder {installed} is outside {get_flwr_home() / APP_DIR}"
-            )
+        if installed.resolve().parent != apps_folder().resolve():
+            raise AppNotApproved(f"the app's install folder {installed} is outside {apps_folder()}")
         if installed.is_dir() and not bundle.installed_in(installed):
             shutil.rmtree(installed)
         if not installed.is_dir():
@@ -261,8 +257,8 @@ class CheckedSourceLoader(SourceFileLoader):
     """A module of an installed bundle, compiled from its source, the file the guard compared:
     never from bytecode found beside it, and none written there (Python runs a ``__pycache__`` file
     whose header matches its source's size and time instead of the source, so one left in ``apps/``
-    by an earlier bundle would run in place of the checked code). Compiling the project's own
-    modules costs about 0.1 s of CPU per message."""
+    by an earlier bundle would run in place of the checked code). Compiling all the project's
+    modules took 0.12 s of CPU (measured by hand); a message compiles those it imports."""
 
     def get_code(self, fullname: str) -> CodeType:
         return self.source_to_code(self.get_data(self.path), self.path)
@@ -291,12 +287,17 @@ def checked_source_only(apps: Path) -> None:
     sys.path_importer_cache.clear()
 
 
-def run_clientapp_here() -> None:
-    """Flower's ``flwr-clientapp`` in this process, behind the approved-bundle check."""
+def apps_folder() -> Path:
+    """Where Flower installs app bundles: ``FLWR_HOME/apps``."""
     from flwr.common.constant import APP_DIR
     from flwr.supercore.utils import get_flwr_home
 
-    checked_source_only(get_flwr_home() / APP_DIR)
+    return get_flwr_home() / APP_DIR
+
+
+def run_clientapp_here() -> None:
+    """Flower's ``flwr-clientapp`` in this process, behind the approved-bundle check."""
+    checked_source_only(apps_folder())
     install_guard()
     from flwr.supernode.cli.flwr_clientapp import flwr_clientapp
 

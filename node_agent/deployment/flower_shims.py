@@ -1,19 +1,19 @@
 """How the node changes a loop of Flower 1.42 without a fork of Flower: a Flower module's ``time``
 replaced by a stand-in whose ``sleep`` is ours, a function of it wrapped, and a Flower program run
-through one of our modules. Each change is pinned by a test that reads Flower's own source
-(``tests/node_agent/test_prompt_pull.py``, ``test_superexec_wake.py``): an upgrade that moves what
-they rely on fails there instead of silently undoing them.
+through one of our modules. The modules are taken by ``importlib.import_module`` (``from package
+import name`` may give a function of that name, and the patch would miss the module). Each change is
+pinned by a test that reads Flower's own source (``tests/node_agent/test_prompt_pull.py``,
+``test_superexec_wake.py``): an upgrade that moves what they rely on fails there instead of silently
+undoing them.
 """
 
 from __future__ import annotations
 
-import importlib
 import shlex
 import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 
@@ -22,11 +22,6 @@ class TimeStandIn:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(time, name)
-
-
-def flower_module(name: str) -> ModuleType:
-    """The module ``name`` itself (``from package import name`` may give a function of that name)."""
-    return importlib.import_module(name)
 
 
 def write_module_script(path: Path, module: str, *args: str, env: Mapping[str, str] | None = None) -> Path:

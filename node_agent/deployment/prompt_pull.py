@@ -21,6 +21,7 @@ fails there, not silently.
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import sys
 import time
@@ -28,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from node_agent.deployment.flower_shims import TimeStandIn, flower_module
+from node_agent.deployment.flower_shims import TimeStandIn
 from node_agent.deployment.superexec_wake import WAKE_ENV, wake
 
 #: Flower 1.42's sleeps in that loop, in seconds: ``time.sleep(3)`` when no message was pulled,
@@ -65,7 +66,7 @@ def waking(pull_and_store: Callable[..., int | None], wake_socket: Path) -> Call
 
 def install(pull_interval_s: float = PULL_INTERVAL_S, local_wait_s: float = LOCAL_WAIT_S) -> None:
     """Shorten the waits of Flower's SuperNode loop in this process; wake its SuperExec on a message."""
-    start_client_internal = flower_module("flwr.supernode.start_client_internal")
+    start_client_internal = importlib.import_module("flwr.supernode.start_client_internal")
     setattr(start_client_internal, "time", PromptSleeps(pull_interval_s, local_wait_s))  # noqa: B010
     if wake_socket := os.environ.get(WAKE_ENV):
         original = start_client_internal._pull_and_store_message

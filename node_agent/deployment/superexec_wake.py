@@ -26,13 +26,14 @@ pins the one sleep of Flower's loop that this replaces.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import select
 import socket
 import sys
 from pathlib import Path
 
-from node_agent.deployment.flower_shims import TimeStandIn, flower_module, write_module_script
+from node_agent.deployment.flower_shims import TimeStandIn, write_module_script
 from node_agent.deployment.warm_start import private_address
 
 #: Where the SuperNode and its SuperExec find the wake socket (set by the node's environment).
@@ -119,7 +120,7 @@ class WakeableSleeps(TimeStandIn):
 def install(path: Path, idle_poll_s: float = IDLE_POLL_S) -> WakeChannel:
     """Flower's SuperExec loop in this process: polls every ``idle_poll_s``, or when woken at ``path``."""
     channel = WakeChannel(path)
-    module = flower_module("flwr.supercore.superexec.run_superexec")
+    module = importlib.import_module("flwr.supercore.superexec.run_superexec")
     setattr(module, "time", WakeableSleeps(channel, idle_poll_s))  # noqa: B010
     return channel
 

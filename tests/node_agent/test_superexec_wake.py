@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
 import shutil
 import subprocess
@@ -12,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from node_agent.deployment import prompt_pull, superexec_wake
-from node_agent.deployment.flower_shims import flower_module
 from node_agent.deployment.superexec_wake import WakeableSleeps, WakeChannel, WakeError, wake, wake_path
 
 
@@ -23,8 +23,8 @@ def folder(tmp_path: Path) -> Path:
     return private
 
 
-run_superexec = flower_module("flwr.supercore.superexec.run_superexec")
-start_client_internal = flower_module("flwr.supernode.start_client_internal")
+run_superexec = importlib.import_module("flwr.supercore.superexec.run_superexec")
+start_client_internal = importlib.import_module("flwr.supernode.start_client_internal")
 
 
 def _timed_wait(channel: WakeChannel, timeout_s: float) -> tuple[bool, float]:
@@ -174,11 +174,12 @@ def test_installed_in_flowers_loops(folder: Path, monkeypatch: pytest.MonkeyPatc
         start_client_internal, "_pull_and_store_message", start_client_internal._pull_and_store_message
     )
     monkeypatch.setenv(superexec_wake.WAKE_ENV, str(wake_path(folder)))
+    original = start_client_internal._pull_and_store_message
     channel = superexec_wake.install(wake_path(folder))
     try:
         prompt_pull.install()
         assert isinstance(run_superexec.time, WakeableSleeps)
-        assert start_client_internal._pull_and_store_message.__wrapped__ is not None  # type: ignore[attr-defined]
+        assert start_client_internal._pull_and_store_message.__wrapped__ is original  # type: ignore[attr-defined]
     finally:
         channel.close()
 
